@@ -1,0 +1,26 @@
+"""graphc: a deep-learning graph compiler with PyTorch's API.
+
+    @graphc.compile
+    def train_step(x, y): ...
+
+traces the step into a typed IR graph, transforms it, and runs it on a backend.
+"""
+from . import dtypes
+from .dtypes import (bool_, double, float32, float64, int8, int32, int64, long, qint8,  # noqa: F401
+                     uint8)
+from .errors import (ExecutionError, GraphcError, InputError, ParseError, ShapeError,  # noqa: F401
+                     TraceError, VerifyError)
+from .tensor import Tensor  # noqa: F401
+from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, clamp, erf,  # noqa: F401,A004
+                        exp, flatten, full, full_like, gather, gelu, log, log1p, log_softmax,
+                        matmul, max, maximum, mean, min, minimum, neg, one_hot, ones, ones_like,
+                        permute, relu, reshape, rsqrt, sigmoid, sign, softmax, sqrt, square,
+                        squeeze, sum, tanh, tensor, transpose, unsqueeze, where, zeros,
+                        zeros_like)
+from .random import manual_seed  # noqa: F401
+from . import ir, nn, data  # noqa: F401,E402
+from .compile import Compiled, compile  # noqa: F401,E402,A004
+
+bool = bool_  # noqa: A001  (graphc.bool, as torch.bool)
+float = float32  # noqa: A001
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""Element types: the IR's short names (f32, i64, ...) mapped to NumPy dtypes, and promotion."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class DType:
+    """An element type of a tensor. Instances are singletons; compare with `is` or `==`."""
+
+    __slots__ = ("name", "np", "torch_name")
+
+    def __init__(self, name: str, np_dtype, torch_name: str):
+        self.name, self.np, self.torch_name = name, np.dtype(np_dtype), torch_name
+
+    def __repr__(self) -> str:
+        return f"graphc.{self.torch_name}"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __reduce__(self):
+        return (from_name, (self.name,))
+
+    @property
+    def is_float(self) -> bool:
+        return self.np.kind == "f"
+
+    @property
+    def is_int(self) -> bool:
+        return self.np.kind in "iu"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.np.kind == "b"
+
+    @property
+    def itemsize(self) -> int:
+        return self.np.itemsize
+
+
+float32 = DType("f32", np.float32, "float32")
+float64 = DType("f64", np.float64, "float64")
+int64 = DType("i64", np.int64, "int64")
+int32 = DType("i32", np.int32, "int32")
+int8 = DType("i8", np.int8, "int8")
+uint8 = DType("u8", np.uint8, "uint8")
+bool_ = DType("bool", np.bool_, "bool")
+
+ALL = (float32, float64, int64, int32, int8, uint8, bool_)
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NP = {d.np: d for d in ALL}
+
+# PyTorch-style aliases
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
+bool = bool_  # noqa: A001
+
+
+class _QInt8:
+    """Marker for dynamically quantized int8 (`graphc.qint8`), as in torch.qint8."""
+
+    def __repr__(self) -> str:
+        return "graphc.qint8"
+
+
+qint8 = _QInt8()
+
+
+def from_name(name: str) -> DType:
+    """The DType whose IR name is `name` (f32, i64, ...)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown dtype {name!r}; known: {', '.join(_BY_NAME)}") from None
+
+
+def from_numpy(dt) -> DType:
+    """The DType of a NumPy dtype; raises KeyError for unsupported ones (e.g. complex, float16)."""
+    dt = np.dtype(dt)
+    try:
+        return _BY_NP[dt]
+    except KeyError:
+        raise KeyError(f"unsupported NumPy dtype {dt}; graphc supports "
+                       f"{', '.join(str(d.np) for d in ALL)}") from None
+
+
+def as_dtype(x) -> DType:
+    """Accept a DType, an IR name, a NumPy dtype or a Python type and return the DType."""
+    if isinstance(x, DType):
+        return x
+    if isinstance(x, str) and x in _BY_NAME:
+        return _BY_NAME[x]
+    if x is _PY_FLOAT:  # torch's default float dtype, not NumPy's float64
+        return float32
+    return from_numpy(x)
+
+
+_PY_FLOAT = (1.0).__class__
+
+
+def promote(*dtypes: DType) -> DType:
+    """NumPy's promotion of tensor dtypes (f32 + i64 -> f64, i8 + u8 -> i16 is unsupported)."""
+    out = np.result_type(*[d.np for d in dtypes])
+    try:
+        return _BY_NP[out]
+    except KeyError:
+        raise KeyError(f"promoting {', '.join(map(str, dtypes))} gives {out}, "
+                       "which graphc does not support; cast explicitly") from None

@@ -1,0 +1,30 @@
+"""Errors graphc raises: every one is a GraphcError with an actionable message."""
+from __future__ import annotations
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """An op got operands whose shapes or dtypes do not fit (at trace time)."""
+
+
+class TraceError(GraphcError):
+    """The traced program did something tracing cannot express (e.g. Python control flow on a tensor)."""
+
+
+class InputError(GraphcError, TypeError):
+    """A compiled function was called with arguments it cannot take."""
+
+
+class ParseError(GraphcError, ValueError):
+    """IR text could not be parsed; the message names the line and column."""
+
+
+class VerifyError(GraphcError):
+    """A graph broke an IR invariant; the message names the node."""
+
+
+class ExecutionError(GraphcError, RuntimeError):
+    """A node failed while running; the message names the op and the user's line."""

@@ -1,0 +1,395 @@
+"""Torch-named tensor functions, written as compositions of the IR's primitives.
+
+Each is available as `graphc.<name>(x, ...)` and, where PyTorch has it, as `x.<name>(...)`.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Sequence
+
+import numpy as np
+
+from . import dtypes, tracing
+from .tensor import Tensor, apply, as_array, check
+
+_pymax = builtins.max  # this module defines torch's max/min/sum/abs
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+def _t(x) -> Tensor:
+    return x if isinstance(x, Tensor) else tensor(x)
+
+
+def _axes(dim, ndim: int):
+    """Normalise a torch `dim` argument (None, int, or sequence) to a sorted tuple or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        check(-_pymax(ndim, 1) <= d < _pymax(ndim, 1), f"dim {d} is out of range for a {ndim}-d tensor")
+        out.append(int(d) % _pymax(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def _dim(dim: int, ndim: int) -> int:
+    check(-_pymax(ndim, 1) <= dim < _pymax(ndim, 1), f"dim {dim} is out of range for a {ndim}-d tensor")
+    return int(dim) % _pymax(ndim, 1)
+
+
+# ---- elementwise ----------------------------------------------------------------------------------
+
+def _float(x: Tensor) -> Tensor:
+    return x if x.dtype.is_float else apply("cast", x, dtype=dtypes.float32)
+
+
+def exp(x): return apply("exp", _float(_t(x)))
+def log(x): return apply("log", _float(_t(x)))
+def log1p(x): return apply("log1p", _float(_t(x)))
+def sqrt(x): return apply("sqrt", _float(_t(x)))
+def rsqrt(x): return apply("rsqrt", _float(_t(x)))
+def tanh(x): return apply("tanh", _float(_t(x)))
+def erf(x): return apply("erf", _float(_t(x)))
+def abs(x): return apply("abs", _t(x))  # noqa: A001
+def neg(x): return apply("neg", _t(x))
+def sign(x): return apply("sign", _t(x))
+def square(x): return _t(x) * _t(x)
+def reciprocal(x): return 1.0 / _float(_t(x))
+def maximum(a, b): return apply("maximum", a, b)
+def minimum(a, b): return apply("minimum", a, b)
+
+
+def where(cond, a, b) -> Tensor:
+    """Elementwise `a if cond else b` (the traced replacement for Python `if`)."""
+    return apply("where", cond, a, b)
+
+
+def relu(x) -> Tensor:
+    """max(x, 0); 0 (and gradient 0) at x <= 0, NaN stays NaN, as torch.relu."""
+    x = _t(x)
+    return where(x <= 0, 0, x)
+
+
+def sigmoid(x) -> Tensor:
+    return 1.0 / (1.0 + exp(-_float(_t(x))))
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit, exact (erf) or `approximate="tanh"` as in PyTorch."""
+    x = _float(_t(x))
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
+    check(approximate == "none", f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
+    x = _t(x)
+    if min is not None:
+        x = maximum(x, min)
+    if max is not None:
+        x = minimum(x, max)
+    return x
+
+
+# ---- reductions -----------------------------------------------------------------------------------
+
+def sum(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    x = _t(x)
+    return apply("sum", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+
+
+def mean(x, dim=None, keepdim: bool = False) -> Tensor:
+    x = _float(_t(x))
+    axes = _axes(dim, x.ndim)
+    n = int(np.prod([x.shape[a] for a in (axes if axes is not None else range(x.ndim))]))
+    return sum(x, dim, keepdim) / float(n)
+
+
+def amax(x, dim=None, keepdim: bool = False) -> Tensor:
+    x = _t(x)
+    return apply("max", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
+
+
+def amin(x, dim=None, keepdim: bool = False) -> Tensor:
+    return -amax(-_t(x), dim, keepdim)
+
+
+def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+    x = _t(x)
+    if dim is None:
+        out = apply("argmax", x, axis=None, keepdims=False)
+        return reshape(out, (1,) * x.ndim) if keepdim else out
+    return apply("argmax", x, axis=_dim(dim, x.ndim), keepdims=keepdim)
+
+
+def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
+    return argmax(-_t(x), dim, keepdim)
+
+
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """`max(x)` is the largest element; `max(x, dim)` returns (values, indices) as in torch."""
+    if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
+        return maximum(x, dim)
+    if dim is None:
+        return amax(x)
+    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        return amin(x)
+    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    x = _float(_t(x))
+    z = x - amax(x, dim, keepdim=True).detach()  # shift for stability; no gradient through it
+    e = exp(z)
+    return e / sum(e, dim, keepdim=True)
+
+
+def log_softmax(x, dim: int = -1) -> Tensor:
+    x = _float(_t(x))
+    z = x - amax(x, dim, keepdim=True).detach()
+    return z - log(sum(exp(z), dim, keepdim=True))
+
+
+# ---- shapes ---------------------------------------------------------------------------------------
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape) -> Tensor:
+    x = _t(x)
+    shape = list(_shape_arg(shape))
+    if shape.count(-1) > 1:
+        check(False, f"reshape to {shape}: only one dimension can be -1")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        check(known > 0 and x.numel() % known == 0,
+              f"cannot reshape {x.type} ({x.numel()} elements) to {shape}")
+        shape[shape.index(-1)] = x.numel() // known
+    check(int(np.prod(shape)) == x.numel(),
+          f"cannot reshape {x.type} ({x.numel()} elements) to {shape}")
+    if tuple(shape) == x.shape:
+        return x
+    return apply("reshape", x, shape=tuple(shape))
+
+
+def permute(x, *dims) -> Tensor:
+    x = _t(x)
+    dims = tuple(_dim(d, x.ndim) for d in _shape_arg(dims))
+    check(sorted(dims) == list(range(x.ndim)), f"permute dims {list(dims)} do not fit {x.type}")
+    return apply("transpose", x, perm=dims)
+
+
+def transpose(x, dim0: int, dim1: int) -> Tensor:
+    x = _t(x)
+    perm = list(range(x.ndim))
+    a, b = _dim(dim0, x.ndim), _dim(dim1, x.ndim)
+    perm[a], perm[b] = perm[b], perm[a]
+    return apply("transpose", x, perm=tuple(perm))
+
+
+def unsqueeze(x, dim: int) -> Tensor:
+    x = _t(x)
+    d = _dim(dim, x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def squeeze(x, dim=None) -> Tensor:
+    x = _t(x)
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    d = _dim(dim, x.ndim)
+    return reshape(x, x.shape[:d] + x.shape[d + 1:]) if x.shape[d] == 1 else x
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _t(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = _dim(start_dim, x.ndim), _dim(end_dim, x.ndim)
+    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def expand(x, *sizes) -> Tensor:
+    x = _t(x)
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return x if shape == x.shape else apply("broadcast", x, shape=shape)
+
+
+def broadcast_to(x, shape) -> Tensor:
+    return expand(x, *shape)
+
+
+def matmul(a, b) -> Tensor:
+    """NumPy/torch matmul: 1-D operands are promoted to matrices and the extra dim removed."""
+    a, b = _t(a), _t(b)
+    check(a.ndim >= 1 and b.ndim >= 1, f"matmul of a 0-d tensor ({a.type} @ {b.type})")
+    a2 = unsqueeze(a, 0) if a.ndim == 1 else a
+    b2 = unsqueeze(b, -1) if b.ndim == 1 else b
+    out = apply("matmul", a2, b2)
+    if b.ndim == 1:
+        out = squeeze(out, -1)
+    if a.ndim == 1:
+        out = squeeze(out, -2 if b.ndim > 1 else -1)
+    return out
+
+
+def cast(x, dtype) -> Tensor:
+    x = _t(x)
+    dt = dtypes.as_dtype(dtype)
+    return x if x.dtype is dt else apply("cast", x, dtype=dt)
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """Basic slicing: ints, slices (positive steps), None and Ellipsis."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    for i in index:
+        if isinstance(i, (Tensor, np.ndarray, list)) or (
+                not isinstance(i, (int, np.integer, slice)) and i is not None and i is not Ellipsis):
+            check(False, f"indexing with {type(i).__name__} is not supported: graphc supports basic "
+                         "slicing (ints, slices, None, ...); use graphc.gather for index tensors")
+    n_real = len([i for i in index if i is not None and i is not Ellipsis])
+    check(n_real <= x.ndim, f"too many indices ({n_real}) for a {x.ndim}-d tensor")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (slice(None),) * (x.ndim - n_real) + index[k + 1:]
+    index = index + (slice(None),) * (x.ndim - n_real)
+    start, stop, step, out_shape, axis = [], [], [], [], 0
+    for i in index:
+        if i is None:
+            out_shape.append(1)
+            continue
+        d = x.shape[axis]
+        if isinstance(i, slice):
+            s0, s1, st = i.indices(d)
+            check(st > 0, "negative slice steps are not supported")
+            start.append(s0), stop.append(_pymax(s0, s1)), step.append(st)
+            out_shape.append(_pymax(0, (_pymax(s0, s1) - s0 + st - 1) // st))
+        else:
+            check(-d <= i < d, f"index {i} is out of range for axis {axis} with size {d}")
+            i = int(i) % d
+            start.append(i), stop.append(i + 1), step.append(1)
+        axis += 1
+    y = x
+    if (tuple(start), tuple(stop), tuple(step)) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
+        y = apply("slice", x, start=tuple(start), stop=tuple(stop), step=tuple(step))
+    return reshape(y, tuple(out_shape))
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """`out[i] = x[i, index[i]]` along `dim`, for `index` with x's shape minus `dim` (or size 1 there).
+
+    torch.gather's form (index with a size-1 `dim`) is accepted too and keeps that dim.
+    """
+    x, index = _t(x), _t(index)
+    d = _dim(dim, x.ndim)
+    keep = index.ndim == x.ndim
+    if keep:
+        check(index.shape[d] == 1, "graphc.gather supports one index per row along dim")
+        index = squeeze(index, d)
+    out = apply("gather", x, index, axis=d)
+    return unsqueeze(out, d) if keep else out
+
+
+def one_hot(index, num_classes: int, dtype=dtypes.int64) -> Tensor:
+    return apply("one_hot", _t(index), num_classes=int(num_classes), dtype=dtypes.as_dtype(dtype))
+
+
+# ---- creation -------------------------------------------------------------------------------------
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor from data (inside a trace: a constant of the graph)."""
+    arr = as_array(data, dtype)
+    if tracing.current() is not None:
+        return apply_constant(arr)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def apply_constant(arr: np.ndarray) -> Tensor:
+    tr = tracing.current()
+    return Tensor._symbolic(tr.constant(arr), tr)
+
+
+def full(size, fill_value, dtype=None) -> Tensor:
+    size = _shape_arg(size if isinstance(size, (tuple, list)) else (size,))
+    if dtype is None:
+        dtype = dtypes.float32 if isinstance(fill_value, float) else (
+            dtypes.bool_ if isinstance(fill_value, bool) else dtypes.int64)
+    dt = dtypes.as_dtype(dtype)
+    if tracing.current() is not None and size:
+        scalar = apply_constant(np.array(fill_value, dt.np))
+        return apply("broadcast", scalar, shape=size)
+    return tensor(np.full(size, fill_value, dt.np))
+
+
+def zeros(*size, dtype=dtypes.float32) -> Tensor:
+    return full(_shape_arg(size), 0, dtype)
+
+
+def ones(*size, dtype=dtypes.float32) -> Tensor:
+    return full(_shape_arg(size), 1, dtype)
+
+
+def zeros_like(x, dtype=None) -> Tensor:
+    return full(_t(x).shape, 0, dtype or _t(x).dtype)
+
+
+def ones_like(x, dtype=None) -> Tensor:
+    return full(_t(x).shape, 1, dtype or _t(x).dtype)
+
+
+def full_like(x, fill_value, dtype=None) -> Tensor:
+    return full(_t(x).shape, fill_value, dtype or _t(x).dtype)
+
+
+def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = dtypes.float32 if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
+    return tensor(np.arange(start, end, step, dtype=dtypes.as_dtype(dtype).np))
+
+
+# ---- Tensor methods -------------------------------------------------------------------------------
+
+def _install_methods() -> None:
+    simple = ["exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "erf", "abs", "neg", "sign", "square",
+              "reciprocal", "relu", "sigmoid", "sum", "mean", "amax", "amin", "argmax", "argmin",
+              "max", "min", "softmax", "log_softmax", "reshape", "permute", "transpose", "unsqueeze",
+              "squeeze", "flatten", "expand", "matmul", "clamp", "maximum", "minimum", "gather"]
+    for name in simple:
+        setattr(Tensor, name, globals()[name])
+    Tensor.view = reshape
+    Tensor.__getitem__ = getitem
+    Tensor.pow = lambda self, e: self ** e
+    Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
+    Tensor.mT = property(lambda self: transpose(self, -2, -1))
+    Tensor.float = lambda self: cast(self, dtypes.float32)
+    Tensor.double = lambda self: cast(self, dtypes.float64)
+    Tensor.long = lambda self: cast(self, dtypes.int64)
+    Tensor.int = lambda self: cast(self, dtypes.int32)
+    Tensor.bool = lambda self: cast(self, dtypes.bool_)
+    Tensor.to = lambda self, dtype: cast(self, dtype)
+    Tensor.type_as = lambda self, other: cast(self, other.dtype)
+    Tensor.expand_as = lambda self, other: expand(self, *other.shape)
+    Tensor.view_as = lambda self, other: reshape(self, other.shape)
+    Tensor.reshape_as = Tensor.view_as
+    Tensor.contiguous = lambda self: self
+    Tensor.clone = lambda self: self if self.is_traced else Tensor(self.numpy().copy())
+
+
+_install_methods()

@@ -1,0 +1,54 @@
+"""The reference interpreter: run a Graph by applying each op's NumPy rule in order. Nothing more."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ExecutionError, GraphcError
+from .ir.graph import Graph, Node, Value
+from .ir.ops import OPS
+
+
+def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Apply one node's NumPy reference; results are cast to the node's declared types."""
+    try:
+        with np.errstate(all="ignore"):  # NaN/Inf propagate as in NumPy, silently
+            out = OPS[node.op].ref(*args, **node.attrs)
+    except GraphcError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any NumPy failure becomes a named error
+        types = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
+        where = f" at {node.loc}" if node.loc else ""
+        raise ExecutionError(f"{node.op}{where} failed on operands ({types}): {e}") from None
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    results = []
+    for v, r in zip(node.outputs, outs):
+        r = np.asarray(r)
+        if r.dtype != v.dtype.np:
+            r = r.astype(v.dtype.np)
+        if r.shape != v.shape:
+            raise ExecutionError(f"internal error: {node.op} returned shape {r.shape}, "
+                                 f"its rule promised {v.type}")
+        results.append(r)
+    return results
+
+
+def run(g: Graph, inputs: Sequence[np.ndarray], state: dict[str, np.ndarray] | None = None
+        ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Run `g` on input arrays and state arrays; return (outputs, new values of updated state).
+
+    State arrays are only read; the caller decides whether to write updates back.
+    """
+    state = state or {}
+    env: dict[Value, np.ndarray] = dict(zip(g.inputs, inputs))
+    if len(inputs) != len(g.inputs):
+        raise ExecutionError(f"graph @{g.name} takes {len(g.inputs)} inputs, got {len(inputs)}")
+    for name, v in g.state.items():
+        if name not in state:
+            raise ExecutionError(f"graph @{g.name}: no array given for state %{name}")
+        env[v] = state[name]
+    for node in g.nodes:
+        for v, r in zip(node.outputs, run_node(node, [env[x] for x in node.inputs])):
+            env[v] = r
+    return [env[v] for v in g.outputs], {k: env[v] for k, v in g.updates.items()}

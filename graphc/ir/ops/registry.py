@@ -1,0 +1,107 @@
+"""The op registry: one OpDef per primitive with its rules side by side.
+
+- `infer(types, attrs) -> TensorType | list[TensorType]`: shape/dtype rule, raises ShapeError
+- `ref(*arrays, **attrs) -> ndarray | list[ndarray]`: NumPy semantics (the interpreter runs these)
+- `vjp(b, g, *inputs, out=..., **attrs) -> tuple`: gradient rule, emits nodes through builder `b`;
+  one cotangent (or None) per input; shapes may still be broadcast (autodiff un-broadcasts)
+- `lower`: the LLVM backend's rule (filled by the backend issue)
+- `samples`: example operands and attrs; the per-op tests are generated from them
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ...errors import ShapeError
+from ..graph import TensorType, tensor_type
+
+NONDIFF = "nondiff"  # vjp marker: the op carries no gradient (integer, boolean or piecewise-constant)
+
+
+@dataclass
+class Sample:
+    """One test case for an op: operand specs and attrs.
+
+    An operand spec is an ndarray (used as is) or a (dtype, shape, domain) triple from which the
+    tests draw random data; domain is "any", "pos" (> 0), "unit" (-1, 1), "int:N" (0 <= i < N).
+    """
+
+    args: list[Any]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OpDef:
+    """Everything graphc knows about one primitive."""
+
+    name: str
+    kind: str  # elementwise | reduce | shape | linalg | index | source | special
+    infer: Callable[..., Any]
+    ref: Callable[..., Any]
+    samples: list[Sample]
+    vjp: Any = None      # callable, NONDIFF, or None while not yet written
+    lower: Any = None    # filled by the LLVM backend
+    doc: str = ""
+
+    def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
+        out = self.infer(types, attrs)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "") -> OpDef:
+    """Add one primitive to the registry (each op is defined exactly once)."""
+    if name in OPS:
+        raise ValueError(f"op {name!r} registered twice")
+    samples = [s if isinstance(s, Sample) else Sample(*s) for s in samples]
+    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, None, doc)
+    return op
+
+
+def defvjp(name: str, rule) -> None:
+    """Fill the gradient slot of an op (a callable or NONDIFF)."""
+    OPS[name].vjp = rule
+
+
+# ---- helpers shared by the shape rules -------------------------------------------------------
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError("shapes " + ", ".join(str(list(s)) for s in shapes)
+                         + " cannot be broadcast together") from None
+
+
+def norm_axes(axis, ndim: int) -> tuple[int, ...]:
+    """Normalise an axis attr (None, int or tuple; negatives allowed) to a sorted tuple."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor of rank {ndim}")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axes, keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def same_shape_type(t: TensorType, dtype=None) -> TensorType:
+    return tensor_type(t.shape, dtype or t.dtype)
+
+
+def require(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ShapeError(msg)

@@ -1,0 +1,91 @@
+"""Layers: Linear and activation modules, Flatten, Dropout, Identity."""
+from __future__ import annotations
+
+import math
+
+from .. import dtypes, random
+from . import functional as F
+from .module import Module
+from .parameter import Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b; W has shape (out_features, in_features) and PyTorch's default initialisation."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=dtypes.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        # kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as does the bias
+        np_dt = dtypes.as_dtype(dtype).np
+        self.weight = Parameter(random.uniform((out_features, in_features), -bound, bound, np_dt))
+        if bias:
+            self.bias = Parameter(random.uniform((out_features,), -bound, bound, np_dt))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+def _activation(name: str, fn, doc: str):
+    cls = type(name, (Module,), {"forward": lambda self, x: fn(x), "__doc__": doc})
+    return cls
+
+
+ReLU = _activation("ReLU", F.relu, "max(x, 0) elementwise.")
+Sigmoid = _activation("Sigmoid", F.sigmoid, "1 / (1 + exp(-x)) elementwise.")
+Tanh = _activation("Tanh", F.tanh, "tanh(x) elementwise.")
+Identity = _activation("Identity", lambda x: x, "Returns its input.")
+
+
+class GELU(Module):
+    """Gaussian error linear unit (`approximate="none"` or `"tanh"`)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+
+class Softmax(Module):
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)
+
+
+class Flatten(Module):
+    """Flatten dims start_dim..end_dim (default: all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        from ..functions import flatten
+        return flatten(x, self.start_dim, self.end_dim)
+
+
+class Dropout(Module):
+    """Identity in eval mode; in train mode (p > 0) it raises until train-mode dropout exists."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)

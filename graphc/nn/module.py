@@ -1,0 +1,289 @@
+"""nn.Module and its containers, with PyTorch's names and habits."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator
+
+import numpy as np
+
+from .. import dtypes, tracing
+from ..errors import GraphcError
+from ..tensor import Tensor
+from .parameter import Buffer, Parameter
+
+
+class Module:
+    """Base class of models: register Parameters and sub-Modules as attributes, define forward()."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration ------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise GraphcError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                              f"assigning attribute {name!r}")
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Buffer):
+            self._buffers[name] = value
+        elif isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for d in (self._parameters, self._buffers, self._modules):
+            if name in d:
+                del d[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self.__dict__[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, value) -> None:
+        """A non-learnable array saved in state_dict and read by compiled code as graph state."""
+        setattr(self, name, Buffer(value))
+
+    def add_module(self, name: str, module: "Module") -> None:
+        setattr(self, name, module)
+
+    # ---- traversal ---------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        return iter(self._modules.items())
+
+    def children(self) -> Iterator["Module"]:
+        return iter(self._modules.values())
+
+    def _named(self, attr: str, prefix: str, recurse: bool):
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mp, m in mods:
+            for name, p in getattr(m, attr).items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mp}.{name}" if mp else name), p
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        return self._named("_parameters", prefix, recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        return self._named("_buffers", prefix, recurse)
+
+    def buffers(self, recurse: bool = True):
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    # ---- state -------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Parameters and buffers by dotted name, as the NumPy arrays compiled code updates."""
+        out = OrderedDict(self.named_parameters())
+        out.update(self.named_buffers())
+        return OrderedDict((k, v.data) for k, v in out.items())
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Copy arrays (NumPy, graphc or torch tensors) into this model's parameters, in place."""
+        own = OrderedDict(self.named_parameters())
+        own.update(self.named_buffers())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise GraphcError(f"load_state_dict into {type(self).__name__}: missing keys {missing}, "
+                              f"unexpected keys {unexpected}")
+        staged = []
+        for k, p in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            arr = np.asarray(v.detach().cpu().numpy() if hasattr(v, "cpu") else v)
+            if arr.shape != p.data.shape:
+                raise GraphcError(f"load_state_dict: {k} has shape {list(arr.shape)} in the "
+                                  f"state dict but {list(p.data.shape)} in the model")
+            staged.append((p, arr))
+        for p, arr in staged:  # all checked before anything is written
+            np.copyto(p.data, arr.astype(p.data.dtype, copy=False))
+        return missing, unexpected
+
+    def to(self, dtype) -> "Module":
+        """Convert every parameter and float buffer to `dtype` (e.g. graphc.float64 for checks)."""
+        dt = dtypes.as_dtype(dtype)
+        for p in list(self.parameters()) + list(self.buffers()):
+            if p.data.dtype.kind == "f":
+                p._data = np.ascontiguousarray(p._data.astype(dt.np))  # same object, new array
+        return self
+
+    def double(self) -> "Module":
+        return self.to(dtypes.float64)
+
+    def float(self) -> "Module":
+        return self.to(dtypes.float32)
+
+    def requires_grad_(self, flag: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # ---- modes and calling -------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def apply(self, fn) -> "Module":
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        if tracing.current() is None:
+            # eager use on NumPy arrays: run op by op on the interpreter, return Tensors
+            args = tuple(Tensor(a) if isinstance(a, np.ndarray) else a for a in args)
+            kwargs = {k: Tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        return self.forward(*args, **kwargs)
+
+    # ---- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order: Sequential(a, b, c) or Sequential(OrderedDict(...))."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return Sequential(*mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, m: Module) -> "Sequential":
+        self.add_module(str(len(self)), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of sub-modules whose parameters the parent sees (e.g. one head per task)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m: Module) -> "ModuleList":
+        self.add_module(str(len(self)), m)
+        return self
+
+    def extend(self, mods) -> "ModuleList":
+        for m in mods:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, *args):
+        raise GraphcError("ModuleList has no forward(); iterate over it and call its modules")
+
+
+class ModuleDict(Module):
+    """A dict of sub-modules, keyed by name."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self.add_module(k, m)
+
+    def __getitem__(self, k):
+        return self._modules[k]
+
+    def __setitem__(self, k, m):
+        self.add_module(k, m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()

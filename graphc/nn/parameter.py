@@ -1,0 +1,42 @@
+"""nn.Parameter: a tensor owned by a Module, held in a NumPy array that compiled code updates in place."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphcError
+from ..tensor import Tensor, as_array
+
+
+class Parameter(Tensor):
+    """A learnable tensor. `p.data` is its NumPy array; inside a trace it becomes graph state."""
+
+    _is_state = True
+    _state_hint = "param"
+
+    def __init__(self, data, requires_grad: bool = True):
+        arr = np.ascontiguousarray(as_array(data))
+        super().__init__(arr, requires_grad=requires_grad)
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        arr = np.ascontiguousarray(as_array(value))
+        if self._data is not None and (arr.shape != self._data.shape or arr.dtype != self._data.dtype):
+            raise GraphcError(f"cannot replace a parameter of {self._data.dtype}{list(self._data.shape)} "
+                              f"with {arr.dtype}{list(arr.shape)}; make a new Parameter instead")
+        np.copyto(self._data, arr)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Parameter):
+    """A non-learnable tensor registered with `Module.register_buffer` (e.g. running statistics)."""
+
+    _state_hint = "buffer"
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=False)

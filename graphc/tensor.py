@@ -1,0 +1,275 @@
+"""graphc.Tensor: concrete (eager, holds a NumPy array) or symbolic (a Value in the active trace).
+
+Every operation goes through `apply(op, ...)`: inside `graphc.compile` it appends a node to the
+trace; outside it builds a one-node graph and runs it on the interpreter, so eager and compiled
+code share one set of shape rules and one set of NumPy references.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import dtypes, tracing
+from .dtypes import DType
+from .errors import GraphcError, ShapeError, TraceError
+from .interpreter import run
+from .ir.builder import Builder
+from .ir.graph import Graph, TensorType, Value
+from .tracing import control_flow_error, user_loc
+
+Number = (bool, int, float, np.number, np.bool_)
+
+
+class Tensor:
+    """A tensor as in PyTorch: operators, torch-named methods, `.grad`, `.requires_grad`."""
+
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
+    __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_node_grad", "__weakref__")
+
+    def __init__(self, data: Any, dtype=None, requires_grad: bool = False):
+        self._data = as_array(data, dtype)
+        self._value: Value | None = None
+        self._trace = None
+        self.requires_grad = requires_grad
+        self.grad = None
+        self._node_grad = None
+
+    @classmethod
+    def _symbolic(cls, value: Value, trace, requires_grad: bool = False) -> "Tensor":
+        t = cls.__new__(cls)
+        t._data, t._value, t._trace = None, value, trace
+        t.requires_grad, t.grad, t._node_grad = requires_grad, None, None
+        return t
+
+    # ---- what it is ----------------------------------------------------------------------------
+    @property
+    def is_traced(self) -> bool:
+        """True while this tensor stands for a value in a trace (no data yet)."""
+        return self._value is not None
+
+    @property
+    def type(self) -> TensorType:
+        if self._value is not None:
+            return self._value.type
+        return TensorType(self._data.shape, dtypes.from_numpy(self._data.dtype))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return self.type.size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    __hash__ = object.__hash__
+
+    # ---- leaving the tensor world ----------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (concrete tensors only; shares memory)."""
+        if self._value is not None:
+            raise control_flow_error("numpy()", self)
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def item(self):
+        if self._value is not None:
+            raise control_flow_error("item()", self)
+        return self._data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __bool__(self):
+        if self._value is not None:
+            raise control_flow_error("Using as a Python bool (if/while/and/or)", self)
+        return bool(self._data)
+
+    def __float__(self):
+        if self._value is not None:
+            raise control_flow_error("float()", self)
+        return float(self._data)
+
+    def __int__(self):
+        if self._value is not None:
+            raise control_flow_error("int()", self)
+        return int(self._data)
+
+    def __index__(self):
+        if self._value is not None:
+            raise control_flow_error("Using as a Python index", self)
+        return self._data.__index__()
+
+    def __repr__(self) -> str:
+        if self._value is not None:
+            v = self._value
+            src = f" from {v.producer.op}" + (f" at {v.producer.loc}" if v.producer.loc else "") \
+                if v.producer else f" %{v.name}"
+            return f"Tensor(traced {v.type}{src})"
+        body = np.array2string(self._data, separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype!r})"
+
+    # ---- autograd-facing helpers (the autodiff itself lives in passes/autodiff.py) --------------
+    def detach(self) -> "Tensor":
+        """The same values, cut off from gradient computation."""
+        if self._value is None:
+            return Tensor(self._data)
+        return apply("stop_gradient", self)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        self.requires_grad = flag
+        return self
+
+
+def as_array(data: Any, dtype=None) -> np.ndarray:
+    """Convert user data to a NumPy array; Python floats default to float32 as in PyTorch."""
+    if isinstance(data, Tensor):
+        data = data.numpy()
+    dt = dtypes.as_dtype(dtype).np if dtype is not None else None
+    if dt is None and not isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+    else:
+        arr = np.asarray(data, dtype=dt)
+    try:
+        dtypes.from_numpy(arr.dtype)
+    except KeyError as e:
+        raise GraphcError(f"cannot make a tensor from {type(data).__name__}: {e.args[0]}") from None
+    return arr
+
+
+# ---- one entry point for every op ------------------------------------------------------------------
+
+def apply(op: str, *args: Any, **attrs: Any) -> Tensor:
+    """Run primitive `op` on tensors/numbers: traced inside graphc.compile, interpreted outside."""
+    tr = tracing.current()
+    if tr is None:
+        return _eager(op, args, attrs)
+    vals = [lift(tr, a) for a in args]
+    v = tr.builder.emit(op, *vals, loc=user_loc(), **attrs)
+    return Tensor._symbolic(v, tr)
+
+
+def lift(tr, a: Any):
+    """The trace-side form of an operand: a Value, or a Python number left for weak typing."""
+    if isinstance(a, Tensor):
+        if a._value is not None:
+            if a._trace is not tr:
+                raise TraceError(
+                    f"a traced tensor ({a.type}) from another trace was used at "
+                    f"{tracing.user_where()}: a traced tensor cannot escape its compiled "
+                    "function (e.g. stored in a global or attribute); return it instead")
+            return a._value
+        if getattr(a, "_is_state", False):
+            return tr.state_value(a, a._data, getattr(a, "_state_hint", "param"))
+        return tr.constant(a._data)
+    if isinstance(a, Number):
+        return a
+    if isinstance(a, (np.ndarray, list, tuple)):
+        return tr.constant(as_array(a))
+    raise TraceError(f"cannot use a {type(a).__name__} as a tensor operand at {tracing.user_where()}")
+
+
+def _eager(op: str, args, attrs) -> Tensor:
+    g = Graph("eager")
+    b = Builder(g, user_loc())
+    vals, arrays = [], []
+    for a in args:
+        if isinstance(a, Tensor) and a._value is not None:
+            raise TraceError(f"a traced tensor ({a.type}) was used outside its compiled function at "
+                             f"{tracing.user_where()}; return it from the function instead")
+        if isinstance(a, Number):
+            vals.append(a)
+            continue
+        arr = as_array(a)
+        arrays.append(arr)
+        vals.append(g.add_input(f"a{len(arrays)}", TensorType(arr.shape, dtypes.from_numpy(arr.dtype))))
+    g.outputs.append(b.emit(op, *vals, **attrs))
+    (out,), _ = run(g, arrays)
+    return Tensor(out)
+
+
+def is_tensor_like(x) -> bool:
+    return isinstance(x, (Tensor, np.ndarray))
+
+
+def _binop(op, swap=False):
+    def method(self, other):
+        a, b = (other, self) if swap else (self, other)
+        return apply(op, a, b)
+    return method
+
+
+def _truediv(a, b):
+    a, b = _int_to_float(a), _int_to_float(b)
+    return apply("div", a, b)
+
+
+def _int_to_float(x):
+    if isinstance(x, Tensor) and not x.dtype.is_float:
+        return apply("cast", x, dtype=dtypes.float32)
+    if isinstance(x, (bool, int, np.integer)):
+        return float(x)
+    return x
+
+
+def _pow(a, b):
+    if isinstance(b, (int, float)) and not isinstance(b, bool) and float(b) == 2.0:
+        return apply("mul", a, a)  # x**2: exact and cheap, as torch does
+    return apply("pow", _int_to_float(a), _int_to_float(b))
+
+
+for _name, _op in [("add", "add"), ("sub", "sub"), ("mul", "mul")]:
+    setattr(Tensor, f"__{_name}__", _binop(_op))
+    setattr(Tensor, f"__r{_name}__", _binop(_op, swap=True))
+for _name, _op in [("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"),
+                   ("ge", "ge"), ("and", "and"), ("or", "or")]:
+    setattr(Tensor, f"__{_name}__", _binop(_op))
+Tensor.__rand__ = _binop("and", swap=True)
+Tensor.__ror__ = _binop("or", swap=True)
+Tensor.__truediv__ = lambda self, o: _truediv(self, o)
+Tensor.__rtruediv__ = lambda self, o: _truediv(o, self)
+Tensor.__pow__ = lambda self, o: _pow(self, o)
+Tensor.__rpow__ = lambda self, o: _pow(o, self)
+Tensor.__neg__ = lambda self: apply("neg", self)
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = lambda self: apply("abs", self)
+Tensor.__invert__ = lambda self: apply("not", self)
+Tensor.__matmul__ = lambda self, o: _functions().matmul(self, o)
+Tensor.__rmatmul__ = lambda self, o: _functions().matmul(o, self)
+
+
+def _functions():
+    from . import functions
+    return functions
+
+
+def check(cond: bool, msg: str) -> None:
+    """Raise a ShapeError naming the user's line when `cond` is false."""
+    if not cond:
+        raise ShapeError(f"{msg} (at {tracing.user_where()})")

@@ -1,0 +1,121 @@
+"""The trace context: the graph being built while a compiled function runs on symbolic tensors."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+from .errors import TraceError
+from .ir.builder import Builder
+from .ir.graph import Graph, Value, tensor_type
+from . import dtypes
+
+_GRAPHC_DIR = os.path.dirname(os.path.abspath(__file__))
+_PKG_DIRS = (_GRAPHC_DIR + os.sep, os.path.join(os.path.dirname(_GRAPHC_DIR), "passes") + os.sep)
+_local = threading.local()
+
+
+def user_frame(depth: int = 1):
+    """The innermost stack frame outside graphc and passes: the user's code."""
+    f = sys._getframe(depth)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (os.path.abspath(fn).startswith(_PKG_DIRS) or fn.startswith("<frozen")):
+            return f
+        f = f.f_back
+    return None
+
+
+def user_loc() -> str | None:
+    """`file.py:line` of the user's code that is running now (what the IR dump shows)."""
+    f = user_frame(2)
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}" if f else None
+
+
+def user_where() -> str:
+    """Full path and line of the user's code, for error messages."""
+    f = user_frame(2)
+    return f"{f.f_code.co_filename}:{f.f_lineno}" if f else "<unknown>"
+
+
+_BAD = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def clean_name(name: str) -> str:
+    """Make `name` a valid IR identifier."""
+    name = _BAD.sub("_", name) or "v"
+    return name if re.match(r"[A-Za-z_]", name) else "v" + name
+
+
+class Trace:
+    """One trace in progress: its graph, a builder, and which parameters became which state."""
+
+    def __init__(self, name: str, param_names: dict[int, str] | None = None):
+        self.graph = Graph(clean_name(name))
+        self.builder = Builder(self.graph)
+        self.param_names = param_names or {}   # id(Parameter) -> state name
+        self.params: dict[str, Any] = {}       # state name -> the Parameter (or buffer) object
+        self._lifted: dict[int, Value] = {}
+        self.no_grad_depth = 0
+
+    def unique_name(self, base: str, taken) -> str:
+        base, n = clean_name(base), 1
+        name = base
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def add_input(self, name: str, arr: np.ndarray) -> Value:
+        taken = {v.name for v in self.graph.inputs} | set(self.graph.state)
+        return self.graph.add_input(self.unique_name(name, taken),
+                                    tensor_type(arr.shape, dtypes.from_numpy(arr.dtype)))
+
+    def state_value(self, obj, arr: np.ndarray, hint: str) -> Value:
+        """The state Value standing for a Parameter/buffer object (created on first use)."""
+        v = self._lifted.get(id(obj))
+        if v is None:
+            base = self.param_names.get(id(obj), hint)
+            taken = {v.name for v in self.graph.inputs} | set(self.graph.state)
+            name = self.unique_name(base, taken)
+            v = self.graph.add_state(name, tensor_type(arr.shape, dtypes.from_numpy(arr.dtype)))
+            self._lifted[id(obj)] = v
+            self.params[name] = obj
+        return v
+
+    def constant(self, arr: np.ndarray) -> Value:
+        return self.builder.emit("constant", value=np.array(arr), loc=user_loc())
+
+
+def current() -> Trace | None:
+    """The active trace on this thread, or None (eager mode)."""
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else None
+
+
+class tracing:
+    """Context manager making `trace` the active one on this thread."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+
+    def __enter__(self) -> Trace:
+        if not hasattr(_local, "stack"):
+            _local.stack = []
+        _local.stack.append(self.trace)
+        return self.trace
+
+    def __exit__(self, *exc):
+        _local.stack.pop()
+
+
+def control_flow_error(what: str, t) -> TraceError:
+    return TraceError(
+        f"{what} of a traced tensor ({t.type}) at {user_where()}: graphc traces Python code once, "
+        "unrolling Python control flow, so the value is not known yet. Use graphc.where(cond, a, b) "
+        "instead of `if`, keep the value as a tensor and return it from the compiled function, "
+        "or compute it outside graphc.compile.")

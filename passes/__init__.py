@@ -1,0 +1,1 @@
+"""Graph -> Graph transformations. `passes` imports `graphc.ir`; `graphc.ir` never imports `passes`."""
