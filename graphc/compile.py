@@ -16,7 +16,9 @@ from .interpreter import run as interpret
 from .ir.graph import Graph
 from .ir.printer import print_graph
 from .ir.verifier import verify
-from .tensor import Tensor
+from .pystate import PyState, apply_effects
+from .tensor import Tensor, contiguous
+from passes import run_pipeline
 
 BACKENDS = ("interpreter",)
 
@@ -28,7 +30,7 @@ def flatten(x: Any, path: str, leaves: list, paths: list):
     if isinstance(x, Tensor):
         x = x.numpy()
     if isinstance(x, (np.ndarray, np.generic)) and not isinstance(x, (np.str_, np.bytes_)):
-        arr = np.ascontiguousarray(x)
+        arr = contiguous(np.asarray(x))
         try:
             dtypes.from_numpy(arr.dtype)
         except KeyError as e:
@@ -75,46 +77,6 @@ def _path_name(path: str) -> str:
     return tracing.clean_name(name.lstrip("."))
 
 
-# ---- naming parameters after the modules that hold them ---------------------------------------------
-
-def _modules_seen_by(fn) -> list[tuple[str, Any]]:
-    from .nn.module import Module
-    found: list[tuple[str, Any]] = []
-    target = fn
-    if inspect.ismethod(fn) and isinstance(fn.__self__, Module):
-        found.append(("", fn.__self__))
-        target = fn.__func__
-    code = getattr(target, "__code__", None)
-    if code is not None:
-        cells = {}
-        for name, c in zip(code.co_freevars, target.__closure__ or ()):
-            try:
-                cells[name] = c.cell_contents
-            except ValueError:  # an empty cell
-                pass
-        g = getattr(target, "__globals__", {})
-        for name in list(code.co_freevars) + list(code.co_names) + list(g):
-            obj = cells.get(name, g.get(name))
-            if isinstance(obj, Module):
-                found.append((name, obj))
-    return found
-
-
-def param_names(fn) -> dict[int, str]:
-    """id(parameter) -> a readable state name (`fc1.weight`), prefixed only to avoid clashes."""
-    names: dict[int, str] = {}
-    used: set[str] = set()
-    for var, m in _modules_seen_by(fn):
-        items = list(m.named_parameters()) + list(m.named_buffers())
-        for local, p in items:
-            if id(p) in names:
-                continue
-            name = local if local not in used else f"{var}.{local}"
-            names[id(p)] = name
-            used.add(name)
-    return names
-
-
 # ---- the compiled object ------------------------------------------------------------------------------
 
 @dataclass
@@ -125,6 +87,9 @@ class Entry:
     stages: dict[str, str]
     state: dict[str, Any]            # state name -> Parameter/buffer object
     out_tree: Any
+    scalar_inputs: list[Callable] = field(default_factory=list)  # runtime scalars (lr), in order
+    effects: list = field(default_factory=list)  # Python-side slot effects to replay per call
+    seconds: dict[str, float] = field(default_factory=dict)       # time per pass
     runner: Callable = field(repr=False, default=None)
 
 
@@ -142,6 +107,7 @@ class Compiled:
         self.backend = backend
         self.passes = passes
         self._sig_fn = fn.forward if self.module is not None else fn
+        self.pystate = PyState(self._sig_fn if self.module is None else fn.forward, self.module)
         self._cache: dict[Any, Entry] = {}
         self._last: Entry | None = None
         self._lock = threading.RLock()
@@ -155,8 +121,8 @@ class Compiled:
             raise InputError(f"{self.name}{inspect.signature(self._sig_fn)}: {e}") from None
         leaves, paths = [], []
         tree = flatten(dict(bound.arguments), "", leaves, paths)
-        key = (tree, tuple(_leaf_sig(a) for a in leaves))
         with self._lock:
+            key = (tree, tuple(_leaf_sig(a) for a in leaves), self.pystate.guard_key())
             entry = self._cache.get(key)
             if entry is None:
                 entry = self._trace(bound, tree, leaves, paths)
@@ -165,22 +131,25 @@ class Compiled:
         return entry.runner(leaves)
 
     def _trace(self, bound, tree, leaves, paths) -> Entry:
-        names = param_names(self.fn)
-        if self.module is not None:
-            names.update({id(p): n for n, p in list(self.module.named_parameters())
-                          + list(self.module.named_buffers())})
-        tr = tracing.Trace(self.name, names)
+        tr = tracing.Trace(self.name, self.pystate.names)
         sym = [Tensor._symbolic(tr.add_input(_path_name(p), a), tr) for p, a in zip(paths, leaves)]
         arguments = unflatten(tree, sym)
         call_args = inspect.BoundArguments(bound.signature, arguments)
-        with tracing.tracing(tr):
-            result = self.fn(*call_args.args, **call_args.kwargs)
-            outs: list = []
-            out_tree = self._flatten_output(result, tr, outs)
+        snap, scalar_inputs = self.pystate.begin(tr)
+        try:
+            with tracing.tracing(tr):
+                result = self.fn(*call_args.args, **call_args.kwargs)
+                outs: list = []
+                out_tree = self._flatten_output(result, tr, outs)
+                effects = self.pystate.end(tr, snap)
+        finally:
+            self.pystate.restore(snap)
         tr.graph.outputs = outs
+        tr.graph.updates = tr.state_updates()
         graph = verify(tr.graph)
-        stages = {"traced": print_graph(graph)}
-        entry = Entry(graph, stages, tr.params, out_tree)
+        res = run_pipeline(graph, self.passes)
+        stages = {"traced": print_graph(graph), **res.stages}
+        entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds)
         entry.runner = self._make_runner(entry)
         self._dump(entry)
         return entry
@@ -204,9 +173,11 @@ class Compiled:
 
         def run(leaves):
             arrays = _state_arrays(graph, state)
-            outs, updates = interpret(graph, leaves, arrays)
-            for name, new in updates.items():
-                np.copyto(arrays[name], new)
+            inputs = list(leaves) + [get() for get in entry.scalar_inputs]
+            outs, updates = interpret(graph, inputs, arrays)
+            for name, new in updates.items():   # only after everything was computed: a failed
+                np.copyto(arrays[name], new)     # call leaves parameters and state untouched
+            apply_effects(entry.effects)
             outs = [o[()] if o.ndim == 0 else o for o in outs]
             return unflatten(entry.out_tree, outs)
         return run
@@ -249,7 +220,7 @@ class Compiled:
 def _state_arrays(graph: Graph, state: dict[str, Any]) -> dict[str, np.ndarray]:
     arrays = {}
     for name, v in graph.state.items():
-        arr = state[name].data
+        arr = state[name]._data
         if arr.shape != v.shape or arr.dtype != v.dtype.np:
             raise InputError(f"state %{name} was traced as {v.type} but now holds "
                              f"{arr.dtype}{list(arr.shape)}; recompile after changing parameters")
@@ -262,7 +233,9 @@ def _state_arrays(graph: Graph, state: dict[str, Any]) -> dict[str, np.ndarray]:
 def compile(fn=None, *, backend: str = "interpreter", passes=None):  # noqa: A001
     """Trace `fn` (a function or nn.Module) on its first call per input signature and compile it.
 
-    Use as `graphc.compile(fn)`, `@graphc.compile` or `@graphc.compile(backend=...)`.
+    Use as `graphc.compile(fn)`, `@graphc.compile` or `@graphc.compile(backend=...)`. `passes` is
+    the list of pass names to run (default: passes.DEFAULT_PIPELINE); the autodiff pass always runs
+    when the function calls backward(), since a recorded `grad` node cannot execute unexpanded.
     """
     if fn is None:
         return lambda f: Compiled(f, backend=backend, passes=passes)

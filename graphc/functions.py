@@ -267,7 +267,8 @@ def getitem(x: Tensor, index) -> Tensor:
     if Ellipsis in index:
         k = index.index(Ellipsis)
         index = index[:k] + (slice(None),) * (x.ndim - n_real) + index[k + 1:]
-    index = index + (slice(None),) * (x.ndim - n_real)
+    else:
+        index = index + (slice(None),) * (x.ndim - n_real)
     start, stop, step, out_shape, axis = [], [], [], [], 0
     for i in index:
         if i is None:
@@ -389,7 +390,6 @@ def _install_methods() -> None:
     Tensor.view_as = lambda self, other: reshape(self, other.shape)
     Tensor.reshape_as = Tensor.view_as
     Tensor.contiguous = lambda self: self
-    Tensor.clone = lambda self: self if self.is_traced else Tensor(self.numpy().copy())
 
 
 _install_methods()

@@ -51,4 +51,10 @@ def run(g: Graph, inputs: Sequence[np.ndarray], state: dict[str, np.ndarray] | N
     for node in g.nodes:
         for v, r in zip(node.outputs, run_node(node, [env[x] for x in node.inputs])):
             env[v] = r
-    return [env[v] for v in g.outputs], {k: env[v] for k, v in g.updates.items()}
+    # refs like reshape/transpose/slice return views: hand back arrays that share no memory with
+    # the caller's inputs and state, so writing updates back (or mutating an output) is safe
+    given = list(inputs) + [state[k] for k in g.state]
+
+    def own(a: np.ndarray) -> np.ndarray:
+        return a.copy() if any(np.may_share_memory(a, x) for x in given) else a
+    return [own(env[v]) for v in g.outputs], {k: own(env[v]) for k, v in g.updates.items()}

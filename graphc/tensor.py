@@ -25,21 +25,24 @@ class Tensor:
     """A tensor as in PyTorch: operators, torch-named methods, `.grad`, `.requires_grad`."""
 
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
-    __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_node_grad", "__weakref__")
+    __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_stop", "__weakref__")
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False):
         self._data = as_array(data, dtype)
         self._value: Value | None = None
         self._trace = None
+        if requires_grad and not self._data.dtype.kind == "f":
+            raise GraphcError(f"only floating-point tensors can require gradients, not "
+                              f"{self._data.dtype} (at {tracing.user_where()})")
         self.requires_grad = requires_grad
         self.grad = None
-        self._node_grad = None
+        self._stop = None
 
     @classmethod
     def _symbolic(cls, value: Value, trace, requires_grad: bool = False) -> "Tensor":
         t = cls.__new__(cls)
         t._data, t._value, t._trace = None, value, trace
-        t.requires_grad, t.grad, t._node_grad = requires_grad, None, None
+        t.requires_grad, t.grad, t._stop = requires_grad, None, None
         return t
 
     # ---- what it is ----------------------------------------------------------------------------
@@ -136,13 +139,135 @@ class Tensor:
     # ---- autograd-facing helpers (the autodiff itself lives in passes/autodiff.py) --------------
     def detach(self) -> "Tensor":
         """The same values, cut off from gradient computation."""
-        if self._value is None:
+        if self._value is None and tracing.current() is None:
             return Tensor(self._data)
         return apply("stop_gradient", self)
 
+    def clone(self) -> "Tensor":
+        """A new tensor object with the same values (in-place updates of one leave the other)."""
+        tr = tracing.current()
+        if self._value is not None:
+            return Tensor._symbolic(self._value, self._trace, self.requires_grad)
+        if tr is not None:
+            return Tensor._symbolic(lift(tr, self), tr, self.requires_grad)
+        return Tensor(self._data.copy())
+
     def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and not self.dtype.is_float:
+            raise GraphcError(f"only floating-point tensors can require gradients, not {self.dtype}")
         self.requires_grad = flag
+        if flag and self._value is not None and self not in self._trace.grad_leaves:
+            self._trace.grad_leaves.append(self)
         return self
+
+    def backward(self, gradient=None) -> None:
+        """Fill `.grad` of every parameter this tensor depends on (inside graphc.compile)."""
+        from .autograd import backward
+        backward(self, gradient)
+
+    @property
+    def data(self) -> "Tensor":
+        """The same tensor without gradient tracking semantics (in-place ops on it update it)."""
+        return self
+
+    # ---- in-place updates (PyTorch's trailing-underscore methods) --------------------------------
+    def _assign(self, new) -> "Tensor":
+        """Make this tensor hold `new` (cast and broadcast to its dtype and shape), in place."""
+        new = new if isinstance(new, Tensor) else Tensor(as_array(new, self.dtype))
+        if new.dtype != self.dtype:
+            new = apply("cast", new, dtype=self.dtype)
+        if new.shape != self.shape:
+            new = apply("broadcast", new, shape=self.shape)
+        tr = tracing.current()
+        if tr is None:
+            if self._value is not None or new._value is not None:
+                raise TraceError(f"in-place update of a traced tensor outside its compiled function "
+                                 f"(at {tracing.user_where()})")
+            np.copyto(self._data, new._data)
+            return self
+        if self._value is not None:
+            self._value, self._stop = lift(tr, new), new._stop
+            self.requires_grad = new.requires_grad
+        elif getattr(self, "_is_state", False):
+            tr.assign(self, lift(tr, new))
+        else:
+            raise TraceError(f"in-place update of a tensor created outside the compiled function "
+                             f"({self.type}) at {tracing.user_where()}: only parameters, buffers, "
+                             "optimizer state and tensors created inside can be updated")
+        return self
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        return self._assign(self.add(other, alpha=alpha))
+
+    def sub_(self, other, alpha=1) -> "Tensor":
+        return self._assign(self.sub(other, alpha=alpha))
+
+    def mul_(self, other) -> "Tensor":
+        return self._assign(self * other)
+
+    def div_(self, other) -> "Tensor":
+        return self._assign(self / other)
+
+    def addcmul_(self, t1, t2, value=1) -> "Tensor":
+        return self._assign(self.addcmul(t1, t2, value=value))
+
+    def addcdiv_(self, t1, t2, value=1) -> "Tensor":
+        return self._assign(self.addcdiv(t1, t2, value=value))
+
+    def lerp_(self, end, weight) -> "Tensor":
+        return self._assign(self.lerp(end, weight))
+
+    def copy_(self, src) -> "Tensor":
+        return self._assign(src)
+
+    def zero_(self) -> "Tensor":
+        return self._assign(_full_like(self, 0))
+
+    def fill_(self, value) -> "Tensor":
+        return self._assign(_full_like(self, value))
+
+    def clamp_(self, min=None, max=None) -> "Tensor":  # noqa: A002
+        return self._assign(self.clamp(min, max))
+
+    def sqrt_(self) -> "Tensor":
+        return self._assign(self.sqrt())
+
+    def neg_(self) -> "Tensor":
+        return self._assign(-self)
+
+    __iadd__ = lambda self, o: self.add_(o)  # noqa: E731  (x += y is in place, as in torch)
+    __isub__ = lambda self, o: self.sub_(o)  # noqa: E731
+    __imul__ = lambda self, o: self.mul_(o)  # noqa: E731
+    __itruediv__ = lambda self, o: self.div_(o)  # noqa: E731
+
+    # ---- their out-of-place forms ------------------------------------------------------------------
+    def add(self, other, alpha=1) -> "Tensor":
+        return self + (other if _is_one(alpha) else other * alpha)
+
+    def sub(self, other, alpha=1) -> "Tensor":
+        return self - (other if _is_one(alpha) else other * alpha)
+
+    def mul(self, other) -> "Tensor":
+        return self * other
+
+    def div(self, other) -> "Tensor":
+        return self / other
+
+    def addcmul(self, t1, t2, value=1) -> "Tensor":
+        prod = t1 * t2
+        return self + (prod if _is_one(value) else prod * value)
+
+    def addcdiv(self, t1, t2, value=1) -> "Tensor":
+        q = t1 / t2
+        return self + (q if _is_one(value) else q * value)
+
+    def lerp(self, end, weight) -> "Tensor":
+        return self + (end - self) * weight
+
+
+def contiguous(a: np.ndarray) -> np.ndarray:
+    """`a` itself if C-contiguous, else a copy (np.ascontiguousarray would turn 0-d into 1-d)."""
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def as_array(data: Any, dtype=None) -> np.ndarray:
@@ -170,12 +295,18 @@ def apply(op: str, *args: Any, **attrs: Any) -> Tensor:
     tr = tracing.current()
     if tr is None:
         return _eager(op, args, attrs)
-    vals = [lift(tr, a) for a in args]
+    from .autograd import is_grad_enabled
+    grad_on = is_grad_enabled()
+    vals = [lift(tr, a, grad_on) for a in args]
     v = tr.builder.emit(op, *vals, loc=user_loc(), **attrs)
-    return Tensor._symbolic(v, tr)
+    needs = any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    out = Tensor._symbolic(v, tr, requires_grad=grad_on and needs and v.dtype.is_float)
+    if needs and not grad_on:
+        out._stop = True  # computed under no_grad: cut gradients if it is used with grad enabled
+    return out
 
 
-def lift(tr, a: Any):
+def lift(tr, a: Any, grad_on: bool = False):
     """The trace-side form of an operand: a Value, or a Python number left for weak typing."""
     if isinstance(a, Tensor):
         if a._value is not None:
@@ -184,9 +315,11 @@ def lift(tr, a: Any):
                     f"a traced tensor ({a.type}) from another trace was used at "
                     f"{tracing.user_where()}: a traced tensor cannot escape its compiled "
                     "function (e.g. stored in a global or attribute); return it instead")
-            return a._value
+            if a._stop is True and grad_on:  # made under no_grad, now used with grad enabled
+                a._stop = tr.builder.emit("stop_gradient", a._value, loc=user_loc())
+            return a._stop if isinstance(a._stop, Value) and grad_on else a._value
         if getattr(a, "_is_state", False):
-            return tr.state_value(a, a._data, getattr(a, "_state_hint", "param"))
+            return tr.current(a)
         return tr.constant(a._data)
     if isinstance(a, Number):
         return a
@@ -212,6 +345,15 @@ def _eager(op: str, args, attrs) -> Tensor:
     g.outputs.append(b.emit(op, *vals, **attrs))
     (out,), _ = run(g, arrays)
     return Tensor(out)
+
+
+def _is_one(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 1
+
+
+def _full_like(t: Tensor, value) -> Tensor:
+    from .functions import full_like
+    return full_like(t, value)
 
 
 def is_tensor_like(x) -> bool:

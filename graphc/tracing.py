@@ -59,8 +59,17 @@ class Trace:
         self.builder = Builder(self.graph)
         self.param_names = param_names or {}   # id(Parameter) -> state name
         self.params: dict[str, Any] = {}       # state name -> the Parameter (or buffer) object
-        self._lifted: dict[int, Value] = {}
-        self.no_grad_depth = 0
+        self.state_names: dict[int, str] = {}  # id(obj) -> name for optimizer buffers and grads
+        self._lifted: dict[int, Value] = {}     # id(obj) -> its state Value
+        self._current: dict[int, Value] = {}    # id(obj) -> its value after in-place updates
+        self.grad_leaves: list = []             # tensors whose .grad backward() fills
+
+    @classmethod
+    def on(cls, graph: Graph) -> "Trace":
+        """A trace that appends to an existing graph (used to run user backward() code in a pass)."""
+        tr = cls(graph.name)
+        tr.graph, tr.builder = graph, Builder(graph)
+        return tr
 
     def unique_name(self, base: str, taken) -> str:
         base, n = clean_name(base), 1
@@ -75,17 +84,40 @@ class Trace:
         return self.graph.add_input(self.unique_name(name, taken),
                                     tensor_type(arr.shape, dtypes.from_numpy(arr.dtype)))
 
-    def state_value(self, obj, arr: np.ndarray, hint: str) -> Value:
+    def state_value(self, obj) -> Value:
         """The state Value standing for a Parameter/buffer object (created on first use)."""
         v = self._lifted.get(id(obj))
         if v is None:
-            base = self.param_names.get(id(obj), hint)
+            arr = obj._data
+            base = self.state_names.get(id(obj)) or self.param_names.get(id(obj)) or obj._state_hint
             taken = {v.name for v in self.graph.inputs} | set(self.graph.state)
             name = self.unique_name(base, taken)
             v = self.graph.add_state(name, tensor_type(arr.shape, dtypes.from_numpy(arr.dtype)))
             self._lifted[id(obj)] = v
+            self._current[id(obj)] = v
             self.params[name] = obj
+            if obj.requires_grad:
+                self.grad_leaves.append(obj)
         return v
+
+    def current(self, obj) -> Value:
+        """The Value a state object holds now (after any in-place updates traced so far)."""
+        self.state_value(obj)
+        return self._current[id(obj)]
+
+    def assign(self, obj, value: Value) -> None:
+        """An in-place update of a state object: later reads see `value`; it is written back."""
+        self.state_value(obj)
+        self._current[id(obj)] = value
+
+    def state_updates(self) -> dict[str, Value]:
+        """State name -> final value, for every state object updated in place during the trace."""
+        out = {}
+        for name, obj in self.params.items():
+            v = self._current[id(obj)]
+            if v is not self._lifted[id(obj)]:
+                out[name] = v
+        return out
 
     def constant(self, arr: np.ndarray) -> Value:
         return self.builder.emit("constant", value=np.array(arr), loc=user_loc())

@@ -45,9 +45,10 @@ class Builder:
         types = [v.type for v in vals]
         try:
             out_types = opdef.result_types(types, attrs)
-        except ShapeError as e:
+        except (ShapeError, KeyError, TypeError) as e:  # a missing/ill-typed attr is the caller's bug too
             where = f" at {loc}" if loc else ""
-            raise ShapeError(f"{op}: {e} (operands: {describe_types(types)}){where}") from None
+            what = e if isinstance(e, ShapeError) else f"bad or missing attribute {e}"
+            raise ShapeError(f"{op}: {what} (operands: {describe_types(types)}){where}") from None
         return self.graph.add_node(Node(op, vals, attrs, out_types, loc))
 
     def const(self, value, dtype, loc: str | None = None) -> Value:

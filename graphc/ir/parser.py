@@ -98,6 +98,8 @@ class _Parser:
         if self.accept("state"):
             self.expect("(")
             for name, t in self.typed_list(")"):
+                if name in self.env:  # before add_state, which would raise a plain ValueError
+                    raise self.error(self.toks[self.i - 1], f"{name} is defined twice")
                 self.define(name, g.add_state(name[1:], t))
         self.expect("{")
         while self.peek().text != "return":
@@ -182,6 +184,8 @@ class _Parser:
             self.next()
             while not self.accept("]"):
                 key = self.expect(kind="ident")
+                if key.text in attrs:
+                    raise self.error(key, "attribute given twice")
                 self.expect("=")
                 attrs[key.text] = self.parse_attr()
                 if self.peek().text != "]":
@@ -215,7 +219,17 @@ class _Parser:
         flat = raw if isinstance(raw, tuple) else (raw,)
         if len(flat) != t.size:
             raise self.error(tok, f"constant of type {t} needs {t.size} elements, got {len(flat)}")
-        return np.array(flat, dtype=t.dtype.np).reshape(t.shape)
+        # each element must be a literal of the dtype's kind: no silent truncation or wrap-around
+        ok = ((lambda x: type(x) is bool) if t.dtype.is_bool else
+              (lambda x: type(x) is int) if t.dtype.is_int else
+              (lambda x: type(x) in (int, float)))
+        bad = [x for x in flat if not ok(x)]
+        if bad:
+            raise self.error(tok, f"{bad[0]!r} is not a {t.dtype} literal")
+        try:
+            return np.array(flat, dtype=t.dtype.np).reshape(t.shape)
+        except OverflowError:
+            raise self.error(tok, f"a value is out of range for {t.dtype}") from None
 
     def parse_attr(self) -> Any:
         t = self.next()

@@ -75,7 +75,12 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
     input, target = G._t(input), G._t(target)
     logp = log_softmax(input, dim=-1)
     if target.dtype.is_float:
-        _same_shape(input, target, "cross_entropy (class probabilities)")
+        check(target.shape == input.shape,
+              f"cross_entropy: target {target.type} is {target.dtype}, so it is read as class "
+              f"probabilities and must have input {input.type}'s shape; for class indices pass an "
+              f"int64 target of shape {list(input.shape[:-1])} (e.g. y.astype(np.int64))")
+        if label_smoothing:  # as torch: smooth the probabilities towards uniform
+            target = target * (1.0 - label_smoothing) + label_smoothing / input.shape[-1]
         return _reduce(-G.sum(target * logp, -1), reduction, "cross_entropy")
     _check_class_target(input, target, "cross_entropy")
     loss = nll_loss(logp, target, reduction="none")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes, tracing
 from ..errors import GraphcError
-from ..tensor import Tensor
+from ..tensor import Tensor, contiguous
 from .parameter import Buffer, Parameter
 
 
@@ -141,7 +141,7 @@ class Module:
         dt = dtypes.as_dtype(dtype)
         for p in list(self.parameters()) + list(self.buffers()):
             if p.data.dtype.kind == "f":
-                p._data = np.ascontiguousarray(p._data.astype(dt.np))  # same object, new array
+                p._data = contiguous(p._data.astype(dt.np))  # same object, new array
         return self
 
     def double(self) -> "Module":

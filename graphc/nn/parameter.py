@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import tracing
 from ..errors import GraphcError
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, contiguous
 
 
 class Parameter(Tensor):
@@ -14,16 +15,21 @@ class Parameter(Tensor):
     _state_hint = "param"
 
     def __init__(self, data, requires_grad: bool = True):
-        arr = np.ascontiguousarray(as_array(data))
+        arr = contiguous(as_array(data))
         super().__init__(arr, requires_grad=requires_grad)
 
     @property
-    def data(self) -> np.ndarray:
-        return self._data
+    def data(self):
+        """The NumPy array outside a trace; inside one, the parameter itself (so `p.data.add_(...)`
+        and `p.data = expr` update it in the graph instead of baking in today's values)."""
+        return self if tracing.current() is not None else self._data
 
     @data.setter
     def data(self, value) -> None:
-        arr = np.ascontiguousarray(as_array(value))
+        if tracing.current() is not None:
+            self._assign(value)
+            return
+        arr = contiguous(as_array(value))
         if self._data is not None and (arr.shape != self._data.shape or arr.dtype != self._data.dtype):
             raise GraphcError(f"cannot replace a parameter of {self._data.dtype}{list(self._data.shape)} "
                               f"with {arr.dtype}{list(arr.shape)}; make a new Parameter instead")

@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, broadcast_shapes, register, require, same_shape_type
+from .registry import NONDIFF, broadcast_shapes, promote, register, require, same_shape_type
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -76,8 +76,15 @@ for _name, (_infer, _ref, _dom, _vjp) in UNARY.items():
 
 def _binary_arith(types, attrs):
     a, b = types
-    dt = dtypes.promote(a.dtype, b.dtype)
+    dt = promote(a.dtype, b.dtype)
     return tensor_type(broadcast_shapes(a.shape, b.shape), dt)
+
+
+def _sub_infer(types, attrs):
+    # NumPy and torch refuse bool - bool (the ref would raise at run time)
+    require(not all(t.dtype.is_bool for t in types), "needs numeric operands, got bool and bool; "
+            "use xor (ne) for booleans")
+    return _binary_arith(types, attrs)
 
 
 def _binary_float(types, attrs):
@@ -89,7 +96,7 @@ def _binary_float(types, attrs):
 
 def _compare(types, attrs):
     a, b = types
-    dtypes.promote(a.dtype, b.dtype)
+    promote(a.dtype, b.dtype)
     return tensor_type(broadcast_shapes(a.shape, b.shape), dtypes.bool_)
 
 
@@ -115,7 +122,7 @@ def _pow_ref(x, y):
 # name: (shape rule, NumPy reference, gradient rule)
 BINARY = {
     "add": (_binary_arith, np.add, lambda b, g, x, y, out: (g, g)),
-    "sub": (_binary_arith, np.subtract, lambda b, g, x, y, out: (g, b.neg(g))),
+    "sub": (_sub_infer, np.subtract, lambda b, g, x, y, out: (g, b.neg(g))),
     "mul": (_binary_arith, np.multiply, lambda b, g, x, y, out: (b.mul(g, y), b.mul(g, x))),
     "div": (_binary_float, np.divide,                                       # x/y: 1/y, -x/y^2
             lambda b, g, x, y, out: (b.div(g, y), b.neg(b.div(b.mul(g, out), y)))),
@@ -147,7 +154,7 @@ for _name, (_infer, _ref, _vjp) in BINARY.items():
 def _where_infer(types, attrs):
     c, a, b = types
     require(c.dtype.is_bool, f"condition must be bool, got {c.dtype}")
-    return tensor_type(broadcast_shapes(c.shape, a.shape, b.shape), dtypes.promote(a.dtype, b.dtype))
+    return tensor_type(broadcast_shapes(c.shape, a.shape, b.shape), promote(a.dtype, b.dtype))
 
 
 def _where_vjp(b, g, c, x, y, out):

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ... import dtypes
+from ...dtypes import DType
 from ...errors import ShapeError
 from ..graph import TensorType, tensor_type
 
@@ -84,12 +86,21 @@ def norm_axes(axis, ndim: int) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ShapeError(f"axis {a} is out of range for a tensor of rank {ndim}")
-        out.append(int(a) % max(ndim, 1))
+        # as NumPy: a rank-0 tensor has no axis 0 (the ref rules would fail on one)
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool) or not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a!r} is out of range for a tensor of rank {ndim}")
+        out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"repeated axis in {axis}")
     return tuple(sorted(out))
+
+
+def promote(*dts: DType) -> DType:
+    """dtypes.promote, but an unsupported promotion (i8 + u8 -> i16) is a ShapeError."""
+    try:
+        return dtypes.promote(*dts)
+    except KeyError as e:
+        raise ShapeError(e.args[0]) from None
 
 
 def reduced_shape(shape, axes, keepdims: bool) -> tuple[int, ...]:

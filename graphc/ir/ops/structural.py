@@ -5,7 +5,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import (NONDIFF, norm_axes, reduced_shape, register, require)
+from .registry import (NONDIFF, broadcast_shapes, norm_axes, reduced_shape, register, require)
 
 # ---- reductions: sum, max, argmax --------------------------------------------------------------
 
@@ -13,6 +13,8 @@ from .registry import (NONDIFF, norm_axes, reduced_shape, register, require)
 def _reduce_infer(kind):
     def infer(types, attrs):
         (t,) = types
+        require(attrs.get("axis") is None or isinstance(attrs["axis"], (tuple, list)),
+                f"axis attr must be None or a tuple, got {attrs.get('axis')!r}")
         axes = norm_axes(attrs.get("axis"), t.ndim)
         require(tuple(attrs.get("axis") or ()) == axes or attrs.get("axis") is None,
                 f"axis attr must be a sorted tuple of non-negative ints, got {attrs.get('axis')}")
@@ -72,6 +74,7 @@ def _argmax_infer(types, attrs):
     if axis is None:
         require(t.size > 0, "argmax of an empty tensor")
         return tensor_type((1,) * t.ndim if keepdims else (), dtypes.int64)
+    require(isinstance(axis, (int, np.integer)), f"argmax axis must be None or an int, got {axis!r}")
     (a,) = norm_axes(axis, t.ndim)
     require(a == axis, f"argmax axis must be non-negative, got {axis}")
     require(t.shape[a] > 0, f"argmax over an empty axis of {t}")
@@ -117,7 +120,7 @@ def _broadcast_infer(types, attrs):
 
 
 register("broadcast", "shape", _broadcast_infer,
-         lambda x, shape: np.ascontiguousarray(np.broadcast_to(x, shape)), [
+         lambda x, shape: np.broadcast_to(x, shape).copy(), [
              ([("f32", (3, 1), "any")], {"shape": (2, 3, 4)}),
              ([("f32", (), "any")], {"shape": (3,)}),
          ], lambda b, g, x, out, shape: (b.sum_to(g, x.shape),))
@@ -184,7 +187,7 @@ def _pad_infer(types, attrs):
 def _pad_ref(x, lo, hi, interior):
     shape = tuple(l + d + max(d - 1, 0) * i + h for l, d, i, h in zip(lo, x.shape, interior, hi))
     out = np.zeros(shape, x.dtype)
-    out[tuple(slice(l, l + max(d - 1, 0) * (i + 1) + 1, i + 1)
+    out[tuple(slice(l, l + max(d - 1, 0) * (i + 1) + (1 if d else 0), i + 1)  # empty axis: 0 slots
               for l, d, i in zip(lo, x.shape, interior))] = x
     return out
 
@@ -216,7 +219,7 @@ def _matmul_infer(types, attrs):
                      f"{' (b transposed)' if attrs.get('transpose_b') else ''} needs {k} == {k2}")
     require(a.dtype == b.dtype, f"operands must have the same dtype, got {a.dtype} and {b.dtype}")
     require(not a.dtype.is_bool, "matmul of bool tensors")
-    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     return tensor_type(batch + (m, n), a.dtype)
 
 

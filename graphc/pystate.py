@@ -1,0 +1,241 @@
+"""The Python objects a compiled function reads and changes: modules, optimizers, `.grad` slots.
+
+A trace runs the user's Python once. What that run did to Python-side state must be replayed on
+every later call, and what it depended on must be checked (guarded) before reusing the trace:
+
+- guards: module train/eval flags, which parameters have a `.grad`, each optimizer's
+  hyperparameters (except lr) and the structure of its `state`; a change retraces, as torch.compile
+  does (so PyTorch's lazily created optimizer state costs one retrace after the first step);
+- `group["lr"]` becomes a runtime input of the graph (a scheduler needs no recompilation);
+- tensors the trace leaves in `p.grad` or `optimizer.state[p][key]` become persistent graph state:
+  NumPy arrays (nn.Buffer objects) that the compiled code updates in place.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import TraceError
+from .ir.graph import tensor_type
+from .nn.module import Module
+from .nn.parameter import Buffer, Parameter
+from .tensor import Tensor
+
+MISSING = object()
+
+
+def _globals_and_cells(fn) -> list[tuple[str, Any]]:
+    """(name, object) pairs a function can see: bound self, closure cells, globals it names first."""
+    out: list[tuple[str, Any]] = []
+    target = fn
+    if inspect.ismethod(fn):
+        out.append(("", fn.__self__))
+        target = fn.__func__
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return out
+    for name, c in zip(code.co_freevars, target.__closure__ or ()):
+        try:
+            out.append((name, c.cell_contents))
+        except ValueError:  # an empty cell
+            pass
+    g = getattr(target, "__globals__", {})
+    for name in list(code.co_names) + [n for n in g if n not in code.co_names]:
+        if name in g:
+            out.append((name, g[name]))
+    return out
+
+
+@dataclass
+class Snapshot:
+    grads: dict[int, Any] = field(default_factory=dict)
+    opt_state: dict[tuple[int, int], dict] = field(default_factory=dict)
+    lrs: list[tuple[dict, Any]] = field(default_factory=list)
+
+
+class PyState:
+    """What a compiled function touches in Python, found once from its globals and closure."""
+
+    def __init__(self, fn, module: Module | None = None):
+        from .optim.optimizer import Optimizer
+        self.modules: list[tuple[str, Module]] = [("", module)] if module is not None else []
+        self.optimizers: list[tuple[str, Optimizer]] = []
+        seen = {id(module)}
+        for name, obj in _globals_and_cells(fn):
+            if id(obj) in seen:
+                continue
+            if isinstance(obj, Module):
+                self.modules.append((name, obj)); seen.add(id(obj))  # noqa: E702
+            elif isinstance(obj, Optimizer):
+                self.optimizers.append((name, obj)); seen.add(id(obj))  # noqa: E702
+        self.names = self._param_names()
+        self.params: list[Parameter] = []
+        ids = set()
+        for _, m in self.modules:
+            for p in m.parameters():
+                if id(p) not in ids:
+                    ids.add(id(p)); self.params.append(p)  # noqa: E702
+        for _, opt in self.optimizers:
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    if id(p) not in ids:
+                        ids.add(id(p)); self.params.append(p)  # noqa: E702
+        self.all_modules = [m for _, root in self.modules for m in root.modules()]
+
+    def _param_names(self) -> dict[int, str]:
+        """id(parameter) -> a readable state name (`fc1.weight`), prefixed only to avoid clashes."""
+        names: dict[int, str] = {}
+        used: set[str] = set()
+        for var, m in self.modules:
+            for local, p in list(m.named_parameters()) + list(m.named_buffers()):
+                if id(p) not in names:
+                    name = local if local not in used else f"{var}.{local}"
+                    names[id(p)] = name
+                    used.add(name)
+        k = 0
+        for _, opt in self.optimizers:
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    if id(p) not in names:
+                        names[id(p)] = f"param{k}"
+                        k += 1
+        return names
+
+    # ---- guards ------------------------------------------------------------------------------
+    def guard_key(self) -> tuple:
+        """Everything Python-side the trace depended on; a different key means a retrace."""
+        key: list = [tuple(m.training for m in self.all_modules),
+                     tuple(p.grad is None for p in self.params)]
+        for _, opt in self.optimizers:
+            for g in opt.param_groups:
+                key.append(tuple(sorted((k, _hashable(v)) for k, v in g.items()
+                                        if k not in ("params", "lr"))))
+                for p in g["params"]:
+                    st = opt.state.get(p)
+                    key.append(tuple(sorted((k, _hashable(v)) for k, v in st.items()))
+                               if st else None)
+        return tuple(key)
+
+    # ---- around a trace ----------------------------------------------------------------------
+    def begin(self, tr) -> tuple[Snapshot, list[Callable[[], np.ndarray]]]:
+        """Snapshot slots; make every param group's lr a runtime scalar input of the graph."""
+        snap = Snapshot()
+        snap.grads = {id(p): p.grad for p in self.params}
+        for p in self.params:  # name existing grad/optimizer buffers after their parameter
+            pname = self.names.get(id(p), "param")
+            if isinstance(p.grad, Buffer):
+                tr.state_names[id(p.grad)] = f"{pname}.grad"
+            for _, opt in self.optimizers:
+                for k, v in (opt.state.get(p) or {}).items():
+                    if isinstance(v, Buffer):
+                        tr.state_names[id(v)] = f"{pname}.{k}"
+        getters = []
+        n_groups = sum(len(opt.param_groups) for _, opt in self.optimizers)
+        for oname, opt in self.optimizers:
+            for i, g in enumerate(opt.param_groups):
+                for p in g["params"]:
+                    st = opt.state.get(p)
+                    snap.opt_state[(id(opt), id(p))] = dict(st) if st else {}
+                lr = g["lr"]
+                name = "lr" if n_groups == 1 else f"{oname}.lr{i}"
+                v = tr.graph.add_input(tr.unique_name(name, {x.name for x in tr.graph.inputs}),
+                                       tensor_type((), np.float32))
+                snap.lrs.append((g, lr))
+                g["lr"] = Tensor._symbolic(v, tr)
+                getters.append(lambda g=g: np.asarray(g["lr"], np.float32))
+        return snap, getters
+
+    def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
+        """Turn tensors left in slots into state updates; return the slot effects to replay."""
+        effects = []
+        for p in self.params:
+            pname = self.names.get(id(p), "param")
+            slot = ("attr", p, "grad")
+            effects += self._settle(tr, slot, snap.grads.get(id(p)), p.grad, f"{pname}.grad")
+        for oname, opt in self.optimizers:
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    pre = snap.opt_state[(id(opt), id(p))]
+                    cur = opt.state.get(p) or {}
+                    pname = self.names.get(id(p), "param")
+                    if not cur and not pre:
+                        continue
+                    for k in list(pre) + [k for k in cur if k not in pre]:
+                        effects += self._settle(tr, ("state", opt, (p, k)), pre.get(k, MISSING),
+                                                cur.get(k, MISSING), f"{pname}.{k}", opt)
+        return effects
+
+    def restore(self, snap: Snapshot) -> None:
+        """Put every slot back as it was before the trace (traced tensors must not escape)."""
+        for p in self.params:
+            if id(p) in snap.grads:
+                p.grad = snap.grads[id(p)]
+        for _, opt in self.optimizers:
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    pre = snap.opt_state.get((id(opt), id(p)))
+                    if pre is None:
+                        continue
+                    if pre:
+                        opt.state[p] = dict(pre)
+                    else:
+                        opt.state.pop(p, None)
+        for g, lr in snap.lrs:
+            g["lr"] = lr
+
+    def _settle(self, tr, slot, pre, cur, name: str, opt=None) -> list:
+        if cur is pre:
+            return []
+        if isinstance(cur, Tensor) and cur.is_traced:
+            if cur._trace is not tr:
+                raise TraceError(f"{name} holds a tensor from another trace")
+            if isinstance(pre, Buffer) and pre.type == cur.type:
+                tr.assign(pre, cur._value)   # same array, updated in place every call
+                return [(slot, pre)] if _get(slot) is not pre else []
+            buf = Buffer(np.zeros(cur.shape, cur.dtype.np))
+            tr.state_names[id(buf)] = name
+            tr.assign(buf, cur._value)
+            return [(slot, buf)]
+        if isinstance(cur, (bool, int, float)) and isinstance(pre, (bool, int, float)):
+            raise TraceError(
+                f"{type(opt).__name__ if opt else ''} state {name!r} is a Python number that "
+                f"changed during the traced step ({pre} -> {cur}): it would be baked into the graph "
+                "as a constant. Keep it as a tensor instead, e.g. state['step'] = "
+                "graphc.tensor(0.0) and state['step'].add_(1)")
+        return [(slot, cur)]
+
+
+def _get(slot):
+    kind, obj, key = slot
+    if kind == "attr":
+        return getattr(obj, key)
+    p, k = key
+    return obj.state.get(p, {}).get(k, MISSING)
+
+
+def apply_effects(effects) -> None:
+    """Replay a trace's Python-side effects after a successful run."""
+    for (kind, obj, key), value in effects:
+        if kind == "attr":
+            setattr(obj, key, value)
+        elif value is MISSING:
+            obj.state.get(key[0], {}).pop(key[1], None)
+        else:
+            obj.state[key[0]][key[1]] = value
+
+
+def _hashable(v):
+    if isinstance(v, Tensor):
+        return ("tensor", v.type)
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, np.ndarray):
+        return ("array", v.shape, v.dtype.str)
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return ("object", id(v))

@@ -1,0 +1,59 @@
+"""The pass manager: run a named pipeline, verify after each pass, record each stage's IR and time."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from graphc.errors import GraphcError
+from graphc.ir import Graph, print_graph, verify
+
+from .autodiff import autodiff
+from .dce import dce
+
+# name -> Graph -> Graph; every pass is reachable by its kebab-case name
+PASSES = {
+    "autodiff": autodiff,
+    "dce": dce,
+}
+
+# passes that must run for a graph to be executable at all (they lower recorded ops)
+REQUIRED = ("autodiff",)
+DEFAULT_PIPELINE = ["autodiff", "dce"]
+
+
+class PassError(GraphcError):
+    """A pass failed or produced an invalid graph; the message names it and the passes before it."""
+
+
+@dataclass
+class PipelineResult:
+    graph: Graph
+    stages: dict[str, str] = field(default_factory=dict)   # stage name -> IR text
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -> PipelineResult:
+    """Run `names` (default: DEFAULT_PIPELINE) over `g`, always including the REQUIRED lowerings."""
+    names = list(DEFAULT_PIPELINE if names is None else names)
+    for n in names:
+        if n not in PASSES:
+            raise PassError(f"unknown pass {n!r}; known passes: {', '.join(PASSES)}")
+    for req in REQUIRED[::-1]:
+        if req not in names:
+            names.insert(0, req)
+    res = PipelineResult(g)
+    done: list[str] = []
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            new = PASSES[name](res.graph)
+            if check:
+                verify(new)
+        except GraphcError as e:
+            before = ", ".join(done) or "none"
+            raise PassError(f"pass {name!r} failed (passes run before it: {before}): {e}") from e
+        res.seconds[name] = time.perf_counter() - t0
+        res.graph = new
+        res.stages[name] = print_graph(new)
+        done.append(name)
+    return res
