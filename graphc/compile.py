@@ -41,15 +41,16 @@ def flatten(x: Any, path: str, leaves: list, paths: list):
     if isinstance(x, (bool, int, float)) or x is None:
         return ("static", type(x).__name__, x)
     if isinstance(x, (tuple, list)):
-        return (type(x).__name__, tuple(flatten(v, f"{path}[{i}]", leaves, paths)
-                                        for i, v in enumerate(x)))
+        return (_seq_kind(x), tuple(flatten(v, f"{path}[{i}]", leaves, paths)
+                                    for i, v in enumerate(x)))
     if isinstance(x, dict):
         keys = tuple(x)
         if not all(isinstance(k, (str, int)) for k in keys):
             raise InputError(f"argument {path}: dict keys must be str or int")
         return ("dict", keys, tuple(flatten(x[k], f"{path}[{k!r}]", leaves, paths) for k in keys))
-    raise InputError(f"argument {path}: a {type(x).__name__} cannot be passed to a compiled function; "
-                     "pass NumPy arrays, Python numbers, or tuples/lists/dicts of them")
+    raise InputError(f"argument {path.lstrip('.') or '?'}: a {type(x).__name__} cannot be passed to a "
+                     "compiled function; pass NumPy arrays, Python numbers, or tuples/lists/dicts "
+                     f"of them (called at {tracing.user_where()})")
 
 
 def unflatten(tree, leaves):
@@ -64,8 +65,17 @@ def unflatten(tree, leaves):
         if kind == "dict":
             return {k: build(c) for k, c in zip(t[1], t[2])}
         items = [build(c) for c in t[1]]
-        return tuple(items) if kind == "tuple" else items
+        if kind == "list":
+            return items
+        return tuple(items) if kind == "tuple" else kind(*items)  # kind: a namedtuple class
     return build(tree)
+
+
+def _seq_kind(x):
+    """"list", "tuple", or the class of a namedtuple (rebuilt with its fields)."""
+    if isinstance(x, list):
+        return "list"
+    return type(x) if hasattr(type(x), "_fields") else "tuple"
 
 
 def _leaf_sig(a: np.ndarray):
@@ -118,7 +128,8 @@ class Compiled:
         try:
             bound = inspect.signature(self._sig_fn).bind(*args, **kwargs)
         except TypeError as e:
-            raise InputError(f"{self.name}{inspect.signature(self._sig_fn)}: {e}") from None
+            raise InputError(f"{self.name}{inspect.signature(self._sig_fn)}: {e} "
+                             f"(called at {tracing.user_where()})") from None
         leaves, paths = [], []
         tree = flatten(dict(bound.arguments), "", leaves, paths)
         with self._lock:
@@ -160,13 +171,14 @@ class Compiled:
             outs.append(lift(tr, x))
             return ("array",)
         if isinstance(x, (tuple, list)):
-            return (type(x).__name__, tuple(self._flatten_output(v, tr, outs) for v in x))
+            return (_seq_kind(x), tuple(self._flatten_output(v, tr, outs) for v in x))
         if isinstance(x, dict):
             return ("dict", tuple(x), tuple(self._flatten_output(v, tr, outs) for v in x.values()))
         if isinstance(x, (bool, int, float, str)) or x is None:
             return ("static", type(x).__name__, x)
         raise TraceError(f"{self.name} returned a {type(x).__name__}; a compiled function may return "
-                         "tensors, Python numbers, and tuples/lists/dicts of them")
+                         "tensors, Python numbers, and tuples/lists/dicts of them "
+                         f"(traced from {tracing.user_where()})")
 
     def _make_runner(self, entry: Entry):
         graph, state = entry.graph, entry.state

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 from typing import Sequence
 
 import numpy as np
@@ -129,13 +130,16 @@ def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
     return argmax(-_t(x), dim, keepdim)
 
 
+MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
+
+
 def max(x, dim=None, keepdim: bool = False):  # noqa: A001
     """`max(x)` is the largest element; `max(x, dim)` returns (values, indices) as in torch."""
     if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
         return maximum(x, dim)
     if dim is None:
         return amax(x)
-    return amax(x, dim, keepdim), argmax(x, dim, keepdim)
+    return MaxResult(amax(x, dim, keepdim), argmax(x, dim, keepdim))
 
 
 def min(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -143,7 +147,7 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
         return minimum(x, dim)
     if dim is None:
         return amin(x)
-    return amin(x, dim, keepdim), argmin(x, dim, keepdim)
+    return MaxResult(amin(x, dim, keepdim), argmin(x, dim, keepdim))
 
 
 def softmax(x, dim: int = -1) -> Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes, tracing
 from .dtypes import DType
-from .errors import GraphcError, ShapeError, TraceError
+from .errors import GraphcError, InputError, ShapeError, TraceError
 from .interpreter import run
 from .ir.builder import Builder
 from .ir.graph import Graph, TensorType, Value
@@ -284,7 +284,8 @@ def as_array(data: Any, dtype=None) -> np.ndarray:
     try:
         dtypes.from_numpy(arr.dtype)
     except KeyError as e:
-        raise GraphcError(f"cannot make a tensor from {type(data).__name__}: {e.args[0]}") from None
+        raise InputError(f"cannot make a tensor from {type(data).__name__}: {e.args[0]} "
+                         f"(at {tracing.user_where()})") from None
     return arr
 
 

@@ -64,9 +64,12 @@ class Builder:
         if not vals:
             raise ShapeError("an op needs at least one tensor operand")
         dt = dtypes.promote(*[v.dtype for v in vals])
+        has_float = any(isinstance(v, (float, np.floating)) for v in inputs)
         out = []
         for v in inputs:
             if isinstance(v, Value):
+                if has_float and not dt.is_float:  # int tensor * 2.5 -> f32, as in PyTorch
+                    v = self.emit("cast", v, dtype=dtypes.float32, loc=loc)
                 out.append(v)
             elif isinstance(v, (bool, int, float, np.number, np.bool_)):
                 scalar_dt = weak_scalar_dtype(v, dt)

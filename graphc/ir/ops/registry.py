@@ -48,7 +48,12 @@ class OpDef:
     doc: str = ""
 
     def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
-        out = self.infer(types, attrs)
+        try:
+            out = self.infer(types, attrs)
+        except ShapeError:
+            raise
+        except ValueError as e:  # e.g. `(t,) = types` with the wrong number of operands
+            raise ShapeError(f"{len(types)} operand(s) do not fit {self.name}: {e}") from None
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
 

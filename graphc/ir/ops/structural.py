@@ -268,8 +268,8 @@ def _gather_infer(types, attrs):
 
 def _gather_ref(x, idx, axis):
     n = x.shape[axis]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].ravel()[0]
         raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
     return np.take_along_axis(x, np.expand_dims(idx, axis), axis).squeeze(axis)
 
