@@ -9,16 +9,20 @@ from graphc.ir import Graph, print_graph, verify
 
 from .autodiff import autodiff
 from .dce import dce
+from .simplify import algebraic, cse, fold_constants
 
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
 PASSES = {
     "autodiff": autodiff,
+    "algebraic": algebraic,
+    "fold-constants": fold_constants,
+    "cse": cse,
     "dce": dce,
 }
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
-DEFAULT_PIPELINE = ["autodiff", "dce"]
+DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce"]
 
 
 class PassError(GraphcError):
@@ -54,6 +58,7 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
             raise PassError(f"pass {name!r} failed (passes run before it: {before}): {e}") from e
         res.seconds[name] = time.perf_counter() - t0
         res.graph = new
-        res.stages[name] = print_graph(new)
+        stage = name if name not in res.stages else f"{name}#{done.count(name) + 1}"
+        res.stages[stage] = print_graph(new)
         done.append(name)
     return res

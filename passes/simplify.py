@@ -1,0 +1,282 @@
+"""Simplification: algebraic rewrites (rules as data), constant folding, common-subexpression elimination.
+
+Every rule keeps the node's exact type; rules that would change NaN/Inf behaviour (x*0 -> 0,
+x-x -> 0) are deliberately absent.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.interpreter import run_node
+from graphc.ir import Builder, Graph, Node, Value
+from graphc.ir.ops.registry import norm_axes
+
+from .dce import dce
+from .rewrite import copy_graph_header, finish, rewrite
+
+# ---- predicates ---------------------------------------------------------------------------------
+
+
+def const(v: Value) -> np.ndarray | None:
+    """The value of `v` if a constant node produces it."""
+    p = v.producer
+    return p.attrs["value"] if p is not None and p.op == "constant" else None
+
+
+def is_const(v: Value, c: float) -> bool:
+    a = const(v)
+    return a is not None and a.size > 0 and bool(np.all(a == c))
+
+
+def producer(v: Value, op: str) -> Node | None:
+    p = v.producer
+    return p if p is not None and p.op == op else None
+
+
+def _same(v: Value, out: Value) -> Value | None:
+    """v, if it can stand for `out` (same shape and dtype)."""
+    return v if v.type == out.type else None
+
+
+# ---- the rules: op -> [(rewrite, algebra)] ---------------------------------------------------------
+# a rewrite gets (b, node, *operands) and returns a replacement Value or None
+
+
+def _pow2_reciprocal(b, n, x, y):
+    c = const(y)
+    if c is None or c.ndim or not n.out.dtype.is_float or c == 0:
+        return None
+    m, _ = math.frexp(float(c))
+    if m != 0.5:  # only powers of two: 1/c is then exact
+        return None
+    return _same(b.mul(x, b.const(1.0 / float(c), c.dtype)), n.out)
+
+
+def _transpose_pair(b, n, x):
+    inner = producer(x, "transpose")
+    if inner is None:
+        return None
+    p, q = inner.attrs["perm"], n.attrs["perm"]
+    r = tuple(p[i] for i in q)
+    y = inner.inputs[0]
+    return y if r == tuple(range(len(r))) else b.transpose(y, perm=r)
+
+
+def _implicit_broadcast(b, n, *xs):
+    """op(x, broadcast(y)) -> op(x, y): elementwise ops broadcast on their own."""
+    ins = list(xs)
+    changed = False
+    for i, v in enumerate(ins):
+        bp = producer(v, "broadcast")
+        if bp is not None:
+            trial = ins[:i] + [bp.inputs[0]] + ins[i + 1:]
+            try:
+                np.broadcast_shapes(*[t.shape for t in trial])
+            except ValueError:
+                continue
+            if tuple(np.broadcast_shapes(*[t.shape for t in trial])) == n.out.shape:
+                ins, changed = trial, True
+    if not changed:
+        return None
+    return _same(b.emit(n.op, *ins, **n.attrs), n.out)
+
+
+def _cast_roundtrip(b, n, x):
+    if x.dtype == n.out.dtype:
+        return x                                                   # cast(x: T, T) -> x
+    inner = producer(x, "cast")
+    if inner is not None:
+        y = inner.inputs[0]
+        exact = {("f32", "f64"), ("i32", "i64"), ("i8", "i32"), ("i8", "i64"), ("u8", "i32"),
+                 ("u8", "i64"), ("i32", "f64")}
+        if y.dtype == n.out.dtype and (y.dtype.name, x.dtype.name) in exact:
+            return y                                               # cast(cast(x, wider), T) -> x
+    return None
+
+
+def _reduce_trivial(b, n, x):
+    axes = norm_axes(n.attrs.get("axis"), x.type.ndim)
+    if all(x.shape[a] == 1 for a in axes) and x.dtype == n.out.dtype:
+        return x if x.shape == n.out.shape else b.reshape(x, shape=n.out.shape)
+    return None
+
+
+def _onehot_sum_to_gather(b, n, x):
+    """sum(one_hot(t) * x, last axis) -> gather(x, t): cross-entropy written with one-hot."""
+    ax = n.attrs.get("axis")
+    mul = producer(x, "mul")
+    if mul is None or n.attrs.get("keepdims") or ax is None or len(ax) != 1 \
+            or ax[0] != x.type.ndim - 1:
+        return None
+    for hot, other in (mul.inputs, mul.inputs[::-1]):
+        c = producer(hot, "cast")
+        oh = producer(c.inputs[0] if c else hot, "one_hot")
+        if oh is not None and other.shape == x.shape and other.dtype == n.out.dtype:
+            return _same(b.gather(other, oh.inputs[0], axis=ax[0]), n.out)
+    return None
+
+
+def _matmul_fold_transpose(b, n, x, y):
+    """matmul(transpose(x), y) -> matmul[transpose_a](x, y) when the transpose swaps the last two."""
+    attrs = dict(n.attrs)
+    ins, changed = [x, y], False
+    for i, key in ((0, "transpose_a"), (1, "transpose_b")):
+        t = producer(ins[i], "transpose")
+        nd = ins[i].type.ndim
+        if t is not None and t.attrs["perm"] == tuple(range(nd - 2)) + (nd - 1, nd - 2):
+            ins[i] = t.inputs[0]
+            attrs[key] = not attrs.get(key, False)
+            changed = True
+    if not changed:
+        return None
+    attrs = {k: v for k, v in attrs.items() if v}
+    return _same(b.matmul(*ins, **attrs), n.out)
+
+
+def _unary_through_broadcast(b, n, x):
+    """u(broadcast(x)) -> broadcast(u(x)): compute on the small operand."""
+    bp = producer(x, "broadcast")
+    if bp is None:
+        return None
+    return _same(b.broadcast(b.emit(n.op, bp.inputs[0], **n.attrs), shape=n.out.shape), n.out)
+
+
+def _reshape_of_splat(b, n, x):
+    """reshape(broadcast(s)) -> broadcast(s') for a one-element s: a splat stays a splat."""
+    bp = producer(x, "broadcast")
+    if bp is None or bp.inputs[0].type.size != 1:
+        return None
+    s = bp.inputs[0]
+    s = s if s.type.ndim == 0 else b.reshape(s, shape=())
+    return b.broadcast(s, shape=n.out.shape)
+
+
+RULES: dict[str, list] = {
+    "add": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 0) else None, "x + 0 -> x"),
+            (lambda b, n, x, y: _same(y, n.out) if is_const(x, 0) else None, "0 + x -> x")],
+    "sub": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 0) else None, "x - 0 -> x"),
+            (lambda b, n, x, y: _same(b.neg(y), n.out) if is_const(x, 0) else None, "0 - x -> -x")],
+    "mul": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 1) else None, "x * 1 -> x"),
+            (lambda b, n, x, y: _same(y, n.out) if is_const(x, 1) else None, "1 * x -> x"),
+            (lambda b, n, x, y: _same(b.neg(x), n.out) if is_const(y, -1) else None, "x * -1 -> -x")],
+    "div": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 1) else None, "x / 1 -> x"),
+            (_pow2_reciprocal, "x / 2^k -> x * 2^-k (exact)")],
+    "pow": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 1) else None, "x ** 1 -> x"),
+            (lambda b, n, x, y: _same(b.mul(x, x), n.out) if is_const(y, 2) else None, "x ** 2 -> x * x"),
+            (lambda b, n, x, y: _same(b.sqrt(x), n.out) if is_const(y, 0.5) else None,
+             "x ** 0.5 -> sqrt x")],
+    "neg": [(lambda b, n, x: (producer(x, "neg").inputs[0] if producer(x, "neg") else None),
+             "-(-x) -> x")],
+    "transpose": [(lambda b, n, x: x if n.attrs["perm"] == tuple(range(x.type.ndim)) else None,
+                   "transpose(x, identity) -> x"),
+                  (_transpose_pair, "transpose(transpose(x, p), q) -> transpose(x, p.q)")],
+    "reshape": [(lambda b, n, x: x if x.shape == n.out.shape else None, "reshape(x, shape x) -> x"),
+                (_reshape_of_splat, "reshape(broadcast(s)) -> broadcast(s) for a scalar s"),
+                (lambda b, n, x: (b.reshape(producer(x, "reshape").inputs[0], shape=n.out.shape)
+                                  if producer(x, "reshape") else None),
+                 "reshape(reshape(x)) -> reshape(x)")],
+    "broadcast": [(lambda b, n, x: x if x.shape == n.out.shape else None,
+                   "broadcast(x, shape x) -> x"),
+                  (lambda b, n, x: (b.broadcast(producer(x, "broadcast").inputs[0],
+                                                shape=n.out.shape)
+                                    if producer(x, "broadcast") else None),
+                   "broadcast(broadcast(x)) -> broadcast(x)")],
+    "cast": [(_cast_roundtrip, "cast(x: T, T) -> x;  cast(cast(x, wider), T) -> x")],
+    "where": [(lambda b, n, c, x, y: _same(x, n.out) if x is y else None, "where(c, x, x) -> x")],
+    "sum": [(_reduce_trivial, "sum over size-1 axes -> reshape"),
+            (_onehot_sum_to_gather, "sum(one_hot(t) * x, -1) -> gather(x, t)")],
+    "max": [(_reduce_trivial, "max over size-1 axes -> reshape")],
+    "matmul": [(_matmul_fold_transpose, "matmul(transpose(x), y) -> matmul[transpose_a](x, y)")],
+}
+for _op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
+            "ge", "and", "or", "where"):
+    RULES.setdefault(_op, []).append((_implicit_broadcast, "op(x, broadcast(y)) -> op(x, y)"))
+
+for _op in ("neg", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "erf", "abs", "sign", "floor",
+            "not", "cast"):
+    RULES.setdefault(_op, []).append((_unary_through_broadcast,
+                                      "u(broadcast(x)) -> broadcast(u(x))"))
+
+# identities that hold only once gradients are expanded (they mark where gradients stop/start)
+AFTER_AUTODIFF = {
+    "stop_gradient": [(lambda b, n, x: x, "stop_gradient(x) -> x (after autodiff)")],
+    "custom_vjp": [(lambda b, n, out, *rest: out, "custom_vjp(out, ...) -> out (after autodiff)")],
+}
+
+
+def algebraic(g: Graph) -> Graph:
+    """Apply RULES until nothing changes (each pass over the graph rebuilds it once)."""
+    rules = dict(RULES)
+    if not any(n.op == "grad" for n in g.nodes):
+        rules.update(AFTER_AUTODIFF)
+
+    def apply(node: Node, b: Builder):
+        for fn, _algebra in rules.get(node.op, ()):
+            r = fn(b, node, *node.inputs)
+            if r is not None:
+                return r
+        return None
+
+    for _ in range(20):
+        g, changed = rewrite(g, apply)
+        g = dce(g)
+        if not changed:
+            break
+    return g
+
+
+# ---- constant folding ----------------------------------------------------------------------------
+
+FOLD_LIMIT = 4096  # elements: larger results stay computed, so the IR does not fill with data
+
+
+def fold_constants(g: Graph) -> Graph:
+    """Evaluate nodes whose operands are all constants with the interpreter's NumPy rules."""
+
+    def apply(node: Node, b: Builder):
+        if node.op in ("constant", "broadcast", "grad") or not node.inputs:
+            return None
+        vals = [const(v) for v in node.inputs]
+        if any(v is None for v in vals) or node.out.type.size > FOLD_LIMIT:
+            return None
+        try:
+            (r,) = run_node(node, vals)
+        except Exception:  # noqa: BLE001 - leave failing nodes for run time to report
+            return None
+        return b.emit("constant", value=r)
+
+    g, _ = rewrite(g, apply)
+    return dce(g)
+
+
+# ---- common-subexpression elimination ----------------------------------------------------------------
+
+
+def _attr_key(v):
+    if isinstance(v, np.ndarray):
+        return ("array", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, (list, tuple)):
+        return tuple(_attr_key(x) for x in v)
+    if isinstance(v, Graph):
+        return ("graph", id(v))
+    return v
+
+
+def cse(g: Graph) -> Graph:
+    """Merge nodes computing the same op on the same operands with the same attributes."""
+    out, vmap = copy_graph_header(g)
+    seen: dict[tuple, Node] = {}
+    for node in g.nodes:
+        ins = [vmap[v] for v in node.inputs]
+        key = (node.op, tuple(id(v) for v in ins),
+               tuple(sorted((k, _attr_key(v)) for k, v in node.attrs.items())))
+        hit = seen.get(key)
+        if hit is not None:
+            vmap.update(zip(node.outputs, hit.outputs))
+            continue
+        new = out.add_node(Node(node.op, ins, node.attrs, [v.type for v in node.outputs], node.loc))
+        seen[key] = new
+        vmap.update(zip(node.outputs, new.outputs))
+    return finish(g, out, vmap)
