@@ -9,6 +9,8 @@ from graphc.ir import Graph, print_graph, verify
 
 from .autodiff import autodiff
 from .dce import dce
+from .fuse import fuse
+from .memory import plan_memory
 from .simplify import algebraic, cse, fold_constants
 
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
@@ -18,11 +20,14 @@ PASSES = {
     "fold-constants": fold_constants,
     "cse": cse,
     "dce": dce,
+    "fuse": fuse,
+    "plan-memory": plan_memory,
 }
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
-DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce"]
+DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "fuse",
+                    "plan-memory"]
 
 
 class PassError(GraphcError):

@@ -93,7 +93,7 @@ class Node:
         return f"<Node {self.op} {[str(v.type) for v in self.inputs]} -> {[str(v.type) for v in self.outputs]}>"
 
 
-@dataclass
+@dataclass(eq=False)
 class Graph:
     """A function in the IR: inputs, named state, nodes in topological order, outputs, state updates.
 
@@ -107,6 +107,9 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     outputs: list[Value] = field(default_factory=list)
     updates: dict[str, Value] = field(default_factory=dict)
+    # analysis results that travel with the graph and print with it: "arena" (bytes) and
+    # "buffers" (Value -> "arena+OFFSET" or a state name), set by the memory planner
+    meta: dict = field(default_factory=dict, compare=False)
 
     def add_input(self, name: str, type: TensorType) -> Value:
         v = Value(type, name)

@@ -19,7 +19,7 @@ _TOKEN = re.compile(r"""
   | (?P<string>"(?:[^"\\\n]|\\.)*")
   | (?P<arrow><-)
   | (?P<value>%[A-Za-z0-9_.]+)
-  | (?P<global>@[A-Za-z0-9_.]+)
+  | (?P<global>@[A-Za-z0-9_.+]+)
   | (?P<number>-?(?:inf|nan|\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)(?![A-Za-z0-9_]))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[()\[\]{},:=<>])
@@ -101,6 +101,10 @@ class _Parser:
                 if name in self.env:  # before add_state, which would raise a plain ValueError
                     raise self.error(self.toks[self.i - 1], f"{name} is defined twice")
                 self.define(name, g.add_state(name[1:], t))
+        if self.accept("arena"):
+            self.expect("(")
+            g.meta["arena"] = int(self.expect(kind="number").text)
+            self.expect(")")
         self.expect("{")
         while self.peek().text != "return":
             self.parse_node(g)
@@ -167,11 +171,12 @@ class _Parser:
         return tensor_type(dims, dt)
 
     def parse_node(self, g: Graph):
-        results = []
+        results, buffers = [], []
         while True:
             tok = self.expect(kind="value")
             self.expect(":")
             results.append((tok, self.parse_type()))
+            buffers.append(self.next().text[1:] if self.peek().kind == "global" else None)
             if not self.accept(","):
                 break
         self.expect("=")
@@ -195,11 +200,19 @@ class _Parser:
             inputs.append(self.use())
             while self.accept(","):
                 inputs.append(self.use())
+        body_open = self.peek().text == "{" and self.peek().line == optok.line
+        if body_open:
+            self.next()
         loc = None
         nxt = self.peek(skip_comments=False)
         if nxt.kind == "comment" and nxt.line == optok.line:
             loc = nxt.text[1:].strip() or None
             self.i += 1
+        if body_open:
+            outer_env = self.env
+            attrs["body"] = self.parse_graph()
+            self.env = outer_env
+            self.expect("}")
         if optok.text == "constant" and "value" in attrs and not isinstance(attrs["value"], np.ndarray):
             attrs["value"] = self.constant_value(attrs["value"], results[0][1], optok)
         try:
@@ -212,8 +225,10 @@ class _Parser:
             raise self.error(optok, f"declared type {', '.join(str(t) for _, t in results)} but "
                                     f"{optok.text} gives {', '.join(map(str, types))}")
         node = g.add_node(Node(optok.text, inputs, attrs, types, loc))
-        for (tok, _), v in zip(results, node.outputs):
+        for (tok, _), v, buf in zip(results, node.outputs, buffers):
             self.define(tok.text, v, tok)
+            if buf is not None:
+                g.meta.setdefault("buffers", {})[v] = buf
 
     def constant_value(self, raw, t: TensorType, tok: _Tok) -> np.ndarray:
         flat = raw if isinstance(raw, tuple) else (raw,)
@@ -227,8 +242,9 @@ class _Parser:
         if bad:
             raise self.error(tok, f"{bad[0]!r} is not a {t.dtype} literal")
         try:
-            return np.array(flat, dtype=t.dtype.np).reshape(t.shape)
-        except OverflowError:
+            with np.errstate(over="raise"):  # 1e39 as f32 would silently become inf
+                return np.array(flat, dtype=t.dtype.np).reshape(t.shape)
+        except (OverflowError, FloatingPointError):
             raise self.error(tok, f"a value is out of range for {t.dtype}") from None
 
     def parse_attr(self) -> Any:

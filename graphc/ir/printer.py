@@ -64,6 +64,8 @@ def format_attrs(node: Node) -> str:
     parts = []
     for k in sorted(node.attrs):
         v = node.attrs[k]
+        if isinstance(v, Graph):
+            continue  # a kernel body is printed as a block after the operands
         if node.op == "constant" and k == "value" and isinstance(v, np.ndarray):
             # the result type carries dtype and shape: print just the elements
             s = (format_scalar(v.item(), v.dtype) if v.ndim == 0 else
@@ -94,20 +96,31 @@ def print_graph(g: Graph, indent: str = "") -> str:
     head = f"{indent}graph @{g.name}({sig(g.inputs)})"
     if g.state:
         head += f" state({sig(g.state.values())})"
+    arena = g.meta.get("arena")
+    if arena is not None:
+        head += f" arena({arena})"
+    buffers = g.meta.get("buffers", {})
     lines = [head + " {"]
     counter = 0
     for node in g.nodes:
         for v in node.outputs:
             names[v] = f"%{counter}"
             counter += 1
-        lhs = ", ".join(f"{names[v]}: {v.type}" for v in node.outputs)
+        lhs = ", ".join(f"{names[v]}: {v.type}" + (f" @{buffers[v]}" if v in buffers else "")
+                        for v in node.outputs)
         rhs = node.op + format_attrs(node)
         if node.inputs:
             rhs += " " + ", ".join(ref(v) for v in node.inputs)
+        bodies = [v for _, v in sorted(node.attrs.items()) if isinstance(v, Graph)]
+        if bodies:
+            rhs += " {"
         line = f"{indent}  {lhs} = {rhs}"
         if node.loc:
             line = line.ljust(LOC_COLUMN) + f"  # {node.loc}"
         lines.append(line)
+        for body in bodies:
+            lines.append(print_graph(body, indent + "    ").rstrip("\n"))
+            lines.append(f"{indent}  }}")
     ret = f"{indent}  return"
     if g.outputs:
         ret += " " + ", ".join(ref(v) for v in g.outputs)

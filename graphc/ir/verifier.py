@@ -50,6 +50,12 @@ def verify(g: Graph) -> Graph:
         if got != want:
             fail(f"result types {[str(t) for t in got]} differ from the shape rule's "
                  f"{[str(t) for t in want]}")
+        for key, body in node.attrs.items():
+            if isinstance(body, Graph):
+                try:
+                    verify(body)
+                except VerifyError as e:
+                    fail(f"in its {key} graph: {e}")
         for j, v in enumerate(node.outputs):
             if v.producer is not node or v.index != j or v in defined:
                 fail(f"result {j} is not uniquely owned by this node")
@@ -74,5 +80,10 @@ def _context(g: Graph, i: int, radius: int = 2) -> str:
         lines = g.__str__().splitlines()
     except Exception:  # noqa: BLE001 - printing a broken graph is best effort
         return ""
-    lo, hi = max(1, i + 1 - radius), min(len(lines) - 2, i + 1 + radius)
-    return "\n".join(("> " if k == i + 1 else "  ") + lines[k] for k in range(lo, hi + 1))
+    # top-level node lines only: a fused node's body prints extra, deeper-indented lines
+    tops = [k for k, line in enumerate(lines) if line.startswith("  %")]
+    if i >= len(tops):
+        return ""
+    at = tops[i]
+    lo, hi = max(1, at - radius), min(len(lines) - 2, at + radius)
+    return "\n".join(("> " if k == at else "  ") + lines[k] for k in range(lo, hi + 1))

@@ -108,6 +108,14 @@ def promote(*dts: DType) -> DType:
         raise ShapeError(e.args[0]) from None
 
 
+def int_tuple(attrs: dict[str, Any], key: str) -> tuple[int, ...]:
+    """attrs[key] as a tuple of ints; a float or bool in it is a ShapeError (the refs need ints)."""
+    v = tuple(attrs[key])
+    require(all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in v),
+            f"{key} must be a tuple of ints, got {attrs[key]!r}")
+    return tuple(int(d) for d in v)
+
+
 def reduced_shape(shape, axes, keepdims: bool) -> tuple[int, ...]:
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))

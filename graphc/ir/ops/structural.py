@@ -5,7 +5,8 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import (NONDIFF, broadcast_shapes, norm_axes, reduced_shape, register, require)
+from .registry import (NONDIFF, broadcast_shapes, int_tuple, norm_axes, reduced_shape, register,
+                       require)
 
 # ---- reductions: sum, max, argmax --------------------------------------------------------------
 
@@ -96,7 +97,7 @@ register("argmax", "reduce", _argmax_infer, _argmax_ref, [
 
 def _reshape_infer(types, attrs):
     (t,) = types
-    shape = tuple(attrs["shape"])
+    shape = int_tuple(attrs, "shape")
     require(all(d >= 0 for d in shape), f"reshape target {list(shape)} has a negative dimension")
     require(int(np.prod(shape, dtype=np.int64)) == t.size,
             f"cannot reshape {t} ({t.size} elements) to {list(shape)}")
@@ -112,7 +113,7 @@ register("reshape", "shape", _reshape_infer, lambda x, shape: np.reshape(x, shap
 
 def _broadcast_infer(types, attrs):
     (t,) = types
-    shape = tuple(attrs["shape"])
+    shape = int_tuple(attrs, "shape")
     ok = len(shape) >= t.ndim and all(
         s == d or s == 1 for s, d in zip(t.shape[::-1], shape[::-1]))
     require(ok, f"cannot broadcast {t} to {list(shape)}")
@@ -128,7 +129,7 @@ register("broadcast", "shape", _broadcast_infer,
 
 def _transpose_infer(types, attrs):
     (t,) = types
-    perm = tuple(attrs["perm"])
+    perm = int_tuple(attrs, "perm")
     require(sorted(perm) == list(range(t.ndim)), f"perm {list(perm)} is not a permutation of {t}'s axes")
     return tensor_type(tuple(t.shape[p] for p in perm), t.dtype)
 
@@ -149,7 +150,7 @@ def _slice_len(start, stop, step):
 
 def _slice_infer(types, attrs):
     (t,) = types
-    start, stop, step = (tuple(attrs[k]) for k in ("start", "stop", "step"))
+    start, stop, step = (int_tuple(attrs, k) for k in ("start", "stop", "step"))
     require(len(start) == len(stop) == len(step) == t.ndim,
             f"slice needs start/stop/step for all {t.ndim} axes")
     for a, (s0, s1, st, d) in enumerate(zip(start, stop, step, t.shape)):
@@ -177,7 +178,7 @@ register("slice", "shape", _slice_infer, _slice_ref, [
 
 def _pad_infer(types, attrs):
     (t,) = types
-    lo, hi, interior = (tuple(attrs[k]) for k in ("lo", "hi", "interior"))
+    lo, hi, interior = (int_tuple(attrs, k) for k in ("lo", "hi", "interior"))
     require(len(lo) == len(hi) == len(interior) == t.ndim, f"pad needs lo/hi/interior for {t.ndim} axes")
     require(all(v >= 0 for v in lo + hi + interior), "pad amounts must be non-negative")
     shape = tuple(l + d + max(d - 1, 0) * i + h for l, d, i, h in zip(lo, t.shape, interior, hi))

@@ -1,0 +1,334 @@
+"""Fusion: group ops into kernels, each an ordinary `fused` node whose body is a graph.
+
+Kernels the LLVM backend lowers as single loop nests:
+
+- elementwise — ops over one iteration shape S (inputs may broadcast into S; scalar "uniform"
+  ops are computed once before the loop): activation chains, gradient chains, and each
+  parameter's whole optimizer update with its scalar bias-correction arithmetic;
+- reduce — an elementwise prologue over S accumulating sum/max over axes R, then an epilogue
+  over the reduced shape (mean's scaling, a bias gradient feeding that bias's update);
+- matmul — one matrix product with an elementwise epilogue over its result (bias, ReLU and its
+  mask, the ReLU mask in the backward, or a weight's whole update right after its gradient).
+
+Grouping is greedy in program order: each node joins a producer's kernel when that is legal,
+else it starts one. networkx keeps the kernel dependency graph, rejects merges that would make
+a cycle, and proves the final kernel graph acyclic. Why each kernel boundary exists is recorded
+(`fusion_report`), for the dump at a higher level.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from graphc.ir import OPS, Graph, Node, Value
+
+from .rewrite import copy_graph_header, finish
+
+NEVER_FUSED = ("constant", "reshape", "transpose", "slice", "pad", "one_hot", "argmax", "grad",
+               "custom_vjp", "fused")
+
+
+@dataclass(eq=False)
+class Group:
+    id: int
+    kind: str                      # elementwise | reduce | matmul | single
+    shape: tuple                   # iteration shape S
+    nodes: list[Node] = field(default_factory=list)
+    axes: tuple | None = None      # reduce: reduced axes R
+    rshape: tuple | None = None    # reduce: shape of the reduction results
+    reduced: set = field(default_factory=set)   # values computed after the reductions
+
+    def values(self):
+        return {v for n in self.nodes for v in n.outputs}
+
+
+def _is_splat_const(v: Value) -> bool:
+    p = v.producer
+    return p is not None and p.op == "constant" and p.attrs["value"].size == 1 and v.type.ndim == 0
+
+
+def _elementwise(n: Node) -> bool:
+    return OPS[n.op].kind == "elementwise" or n.op in ("broadcast", "gather")
+
+
+class Fuser:
+    def __init__(self, g: Graph):
+        self.g = g
+        self.group_of: dict[Node, Group] = {}
+        self.groups: list[Group] = []
+        self.dag = nx.DiGraph()
+        self.why: list[str] = []
+        self.index = {n: i for i, n in enumerate(g.nodes)}
+        self.names = _value_names(g)
+        self.pending: dict[Node, None] = {}   # insertion-ordered set
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def new_group(self, n: Node, kind: str, shape, reason: str | None = None) -> Group:
+        grp = Group(len(self.groups), kind, tuple(shape))
+        self.groups.append(grp)
+        self.dag.add_node(grp.id)
+        if reason:
+            self.why.append(f"{self.names.get(n.outputs[0], '?')} = {n.op} starts kernel "
+                            f"k{grp.id}: {reason}")
+        self.add(grp, n)
+        return grp
+
+    def add(self, grp: Group, n: Node) -> None:
+        grp.nodes.append(n)
+        self.group_of[n] = grp
+        for v in n.inputs:
+            h = self.producer_group(v)
+            if h is not None and h is not grp:
+                self.dag.add_edge(h.id, grp.id)
+
+    def producer_group(self, v: Value) -> Group | None:
+        return self.group_of.get(v.producer) if v.producer is not None else None
+
+    def creates_cycle(self, grp: Group, n: Node) -> Group | None:
+        for v in n.inputs:
+            h = self.producer_group(v)
+            if h is not None and h is not grp and nx.has_path(self.dag, grp.id, h.id):
+                return h
+        return None
+
+    # -- legality ------------------------------------------------------------------------------
+    def fits(self, grp: Group, n: Node) -> str | None:
+        """None if `n` may join `grp`, else the reason it may not."""
+        shape = n.outputs[0].shape
+        inner = [v for v in n.inputs if v.producer in self.group_of
+                 and self.group_of[v.producer] is grp]
+        if n.op == "broadcast" and inner and inner[0].shape != ():
+            return "a broadcast inside a kernel must read a kernel input"
+        if n.op == "gather" and n.inputs[0] in grp.values():
+            return "gather reads its table from memory: the table must be a kernel input"
+        if n.op in ("sum", "max"):
+            x = n.inputs[0]
+            if grp.kind not in ("elementwise", "reduce") or x.shape != grp.shape \
+                    or x in grp.reduced:
+                return f"its operand is not a full-shape value of a {grp.kind} kernel"
+            axes = n.attrs.get("axis") or tuple(range(x.type.ndim))
+            if grp.kind == "reduce" and (tuple(axes) != grp.axes or shape != grp.rshape):
+                return f"reduces other axes ({axes}) than the kernel ({grp.axes})"
+            return None
+        if shape == ():
+            if all(v.shape == () for v in n.inputs):
+                return None
+            return "a scalar result of a non-scalar operand"
+        depends_on_reduction = any(v in grp.reduced for v in inner)
+        if grp.kind == "reduce":
+            if shape == grp.rshape:
+                return None  # computed in the epilogue, over the reduced shape
+            if shape == grp.shape and not depends_on_reduction:
+                return None
+            if shape == grp.shape:
+                return "uses a reduction of the same kernel at full shape (needs a second pass)"
+            return f"shape {list(shape)} matches neither the loop {list(grp.shape)} nor the " \
+                   f"reduction {list(grp.rshape)}"
+        if grp.shape == () and grp.kind == "elementwise":
+            return None  # a scalar-only kernel grows into the loop shape
+        if shape != grp.shape:
+            return f"shape {list(shape)} differs from the kernel's {list(grp.shape)}"
+        return None
+
+    # -- the greedy walk -----------------------------------------------------------------------
+    def run(self) -> list[Group]:
+        for n in self.g.nodes:
+            if n.op == "constant" and all(_is_splat_const(v) for v in n.outputs):
+                continue  # scalar constants are cloned into every kernel that reads them
+            if n.op in NEVER_FUSED or len(n.outputs) != 1:
+                self.new_group(n, "single", n.outputs[0].shape if n.outputs else (),
+                               f"op {n.op} is not fused")
+                continue
+            if n.op == "matmul":
+                self.new_group(n, "matmul", n.outputs[0].shape, "a matmul starts its own kernel")
+                continue
+            if not (_elementwise(n) or n.op in ("sum", "max")):
+                self.new_group(n, "single", n.outputs[0].shape, f"op {n.op} is not fusible")
+                continue
+            if n.op not in ("sum", "max") and all(self.producer_group(v) is None
+                                                   for v in n.inputs if not _is_splat_const(v)):
+                self.pending[n] = None  # reads only inputs/state: wait for a consumer to pull it
+                continue
+            self.place(n)
+        for n in list(self.pending):  # nobody pulled these: they form kernels of their own
+            if n in self.pending:
+                self.place(n)
+        assert nx.is_directed_acyclic_graph(self.dag), "fusion made a cycle"
+        return self.groups
+
+    def pull(self, grp: Group, n: Node) -> None:
+        """Bring the pending producers of n into grp (or into kernels of their own) first."""
+        for v in n.inputs:
+            p = v.producer
+            if p in self.pending:
+                del self.pending[p]
+                self.pull(grp, p)
+                if self.fits(grp, p) is None:
+                    self.join(grp, p)
+                else:
+                    self.place(p)
+
+    def place(self, n: Node) -> None:
+        self.pending.pop(n, None)
+        reasons = []
+        seen = set()
+        for v in n.inputs:
+            grp = self.producer_group(v)
+            if grp is None or grp.id in seen or grp.kind == "single":
+                continue
+            seen.add(grp.id)
+            why = self.fits(grp, n)
+            if why is None:
+                h = self.creates_cycle(grp, n)
+                if h is not None:
+                    why = f"would make a cycle through k{h.id}"
+            if why is None:
+                self.pull(grp, n)
+                self.join(grp, n)
+                return
+            reasons.append(f"not with k{grp.id} ({grp.kind}): {why}")
+        shape = n.outputs[0].shape
+        pending_inputs = [v.producer for v in n.inputs if v.producer in self.pending]
+        if pending_inputs:  # start the kernel with what n reads, then add n
+            grp = None
+            for p in pending_inputs:
+                if p not in self.pending:
+                    continue
+                if grp is None:
+                    del self.pending[p]
+                    self.pull_into_new(p, n)
+                    grp = self.group_of[p]
+            if grp is not None and self.fits(grp, n) is None and self.creates_cycle(grp, n) is None:
+                self.pull(grp, n)
+                self.join(grp, n)
+                return
+        if n.op in ("sum", "max"):
+            grp = self.new_group(n, "elementwise", n.inputs[0].shape,
+                                 "; ".join(reasons) or "no producer kernel")
+            self._make_reduce(grp, n)
+        else:
+            self.new_group(n, "elementwise", shape, "; ".join(reasons) or "no producer kernel")
+
+    def pull_into_new(self, p: Node, consumer: Node) -> None:
+        grp = self.new_group(p, "elementwise", p.outputs[0].shape,
+                             f"reads only graph inputs and state (pulled by {consumer.op})")
+        self.pull(grp, p)
+
+    def join(self, grp: Group, n: Node) -> None:
+        shape = n.outputs[0].shape
+        if n.op in ("sum", "max"):
+            self.add(grp, n)
+            self._make_reduce(grp, n)
+            return
+        inner_reduced = any(v in grp.reduced for v in n.inputs)
+        if grp.kind == "elementwise" and grp.shape == () and shape != ():
+            grp.shape = shape
+        self.add(grp, n)
+        if grp.kind == "reduce" and (inner_reduced or (shape == grp.rshape and shape != grp.shape)):
+            grp.reduced.add(n.outputs[0])
+
+    def _make_reduce(self, grp: Group, n: Node) -> None:
+        x = n.inputs[0]
+        grp.kind = "reduce"
+        grp.shape = x.shape
+        grp.axes = tuple(n.attrs.get("axis") or tuple(range(x.type.ndim)))
+        grp.rshape = n.outputs[0].shape
+        grp.reduced.add(n.outputs[0])
+
+
+def _value_names(g: Graph) -> dict[Value, str]:
+    names, k = {}, 0
+    for v in g.inputs:
+        names[v] = "%" + v.name
+    for name, v in g.state.items():
+        names[v] = "%" + name
+    for n in g.nodes:
+        for v in n.outputs:
+            names[v] = f"%{k}"
+            k += 1
+    return names
+
+
+def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
+    out, vmap = copy_graph_header(g)
+    used_outside: set[Value] = set(g.outputs) | set(g.updates.values())
+    gid = {}
+    for grp in groups:
+        for n in grp.nodes:
+            gid[n] = grp.id
+    for n in g.nodes:
+        for v in n.inputs:
+            if v.producer is not None and gid.get(v.producer) != gid.get(n):
+                used_outside.add(v)
+    position = {n: i for i, n in enumerate(g.nodes)}
+    first = {grp.id: min(position[n] for n in grp.nodes) for grp in groups}
+    order = list(nx.lexicographical_topological_sort(dag, key=lambda i: first[i]))
+    clones: dict[Value, Value] = {}
+
+    def outer(v: Value) -> Value:
+        if v not in vmap and _is_splat_const(v):  # a top-level copy of a scalar constant
+            node = out.add_node(Node("constant", [], v.producer.attrs, [v.type], v.producer.loc))
+            vmap[v] = clones[v] = node.outputs[0]
+        return vmap[v]
+
+    for i in order:
+        grp = groups[i]
+        members = set(grp.nodes)
+        if len(grp.nodes) == 1 and not any(_is_splat_const(v) for v in grp.nodes[0].inputs) \
+                or grp.kind == "single":
+            n = grp.nodes[0]
+            new = out.add_node(Node(n.op, [outer(v) for v in n.inputs], n.attrs,
+                                    [v.type for v in n.outputs], n.loc))
+            vmap.update(zip(n.outputs, new.outputs))
+            continue
+        body = Graph(f"k{len([x for x in out.nodes if x.op == 'fused'])}_{grp.kind}")
+        bmap: dict[Value, Value] = {}
+        ext: list[Value] = []
+        for n in sorted(grp.nodes, key=position.__getitem__):  # program order is topological
+            for v in n.inputs:
+                if v in bmap:
+                    continue
+                if v.producer in members:
+                    continue
+                if _is_splat_const(v):
+                    c = body.add_node(Node("constant", [], v.producer.attrs, [v.type],
+                                           v.producer.loc))
+                    bmap[v] = c.outputs[0]
+                else:
+                    bmap[v] = body.add_input(f"in{len(ext)}", v.type)
+                    ext.append(v)
+            new = body.add_node(Node(n.op, [bmap[v] for v in n.inputs], n.attrs,
+                                     [v.type for v in n.outputs], n.loc))
+            bmap.update(zip(n.outputs, new.outputs))
+        results = [v for n in sorted(grp.nodes, key=position.__getitem__) for v in n.outputs
+                   if v in used_outside]
+        body.outputs = [bmap[v] for v in results]
+        anchor = next((n for n in grp.nodes if n.op in ("matmul", "sum", "max")), grp.nodes[0])
+        node = out.add_node(Node("fused", [outer(v) for v in ext],
+                                 {"kind": grp.kind, "body": body},
+                                 [v.type for v in results], anchor.loc))
+        vmap.update(zip(results, node.outputs))
+    for v in list(g.outputs) + list(g.updates.values()):
+        outer(v)
+    return finish(g, out, vmap)
+
+
+def fuse(g: Graph) -> Graph:
+    """Group the graph's ops into fused kernels (see the module docstring)."""
+    if any(n.op == "fused" for n in g.nodes):
+        return g
+    f = Fuser(g)
+    groups = f.run()
+    return _build(g, groups, f.dag)
+
+
+def fusion_report(g: Graph) -> str:
+    """Why each kernel boundary exists: one line per node that could not join a neighbour."""
+    f = Fuser(g)
+    f.run()
+    kinds = {}
+    for grp in f.groups:
+        kinds[grp.kind] = kinds.get(grp.kind, 0) + 1
+    head = f"# {len(f.groups)} kernels: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    return "\n".join([head] + f.why) + "\n"
