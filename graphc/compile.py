@@ -1,9 +1,11 @@
 """graphc.compile: trace a function or Module per input signature, then run the graph on a backend."""
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,7 +20,6 @@ from .ir.printer import print_graph
 from .ir.verifier import verify
 from .pystate import PyState, apply_effects
 from .tensor import Tensor, contiguous
-from passes import run_pipeline
 
 BACKENDS = ("interpreter",)
 
@@ -100,6 +101,7 @@ class Entry:
     scalar_inputs: list[Callable] = field(default_factory=list)  # runtime scalars (lr), in order
     effects: list = field(default_factory=list)  # Python-side slot effects to replay per call
     seconds: dict[str, float] = field(default_factory=dict)       # time per pass
+    traced: Graph | None = field(repr=False, default=None)         # before any pass
     runner: Callable = field(repr=False, default=None)
 
 
@@ -125,6 +127,14 @@ class Compiled:
 
     # -- calling ----------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        entry, leaves = self._lookup(args, kwargs)
+        return entry.runner(leaves)
+
+    def trace(self, *args, **kwargs) -> Entry:
+        """Trace and compile for these arguments without running (nothing is updated)."""
+        return self._lookup(args, kwargs)[0]
+
+    def _lookup(self, args, kwargs):
         try:
             bound = inspect.signature(self._sig_fn).bind(*args, **kwargs)
         except TypeError as e:
@@ -139,7 +149,7 @@ class Compiled:
                 entry = self._trace(bound, tree, leaves, paths)
                 self._cache[key] = entry
             self._last = entry
-        return entry.runner(leaves)
+        return entry, leaves
 
     def _trace(self, bound, tree, leaves, paths) -> Entry:
         tr = tracing.Trace(self.name, self.pystate.names)
@@ -158,11 +168,15 @@ class Compiled:
         tr.graph.outputs = outs
         tr.graph.updates = tr.state_updates()
         graph = verify(tr.graph)
+        from passes import run_pipeline  # late: passes imports graphc
         res = run_pipeline(graph, self.passes)
         stages = {"traced": print_graph(graph), **res.stages}
-        entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds)
+        entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds,
+                      graph)
         entry.runner = self._make_runner(entry)
         self._dump(entry)
+        if os.environ.get("GRAPHC_BISECT"):  # python -m graphc bisect: check before running
+            print(f"[graphc] {self.name}: {self._bisect(entry, leaves)}", file=sys.stderr)
         return entry
 
     def _flatten_output(self, x, tr, outs):
@@ -203,6 +217,42 @@ class Compiled:
         if stage not in e.stages:
             raise GraphcError(f"no stage {stage!r}; available: {', '.join(e.stages)}")
         return e.stages[stage]
+
+    def ir_diff(self, a: str, b: str) -> str:
+        """What happened between two stages, as a unified diff of their IR text."""
+        ta, tb = self.ir(a), self.ir(b)
+        return "".join(difflib.unified_diff(ta.splitlines(True), tb.splitlines(True),
+                                            fromfile=a, tofile=b))
+
+    @property
+    def pass_seconds(self) -> dict[str, float]:
+        """Time each pass took for the most recent signature."""
+        return dict(self._entry().seconds)
+
+    def memory_report(self) -> str:
+        """Arena bytes vs. the sum of intermediates vs. the liveness lower bound."""
+        from passes.memory import memory_report
+        return memory_report(self._entry().graph)
+
+    def fusion_report(self) -> str:
+        """Why each kernel boundary exists (what could not be fused with what, and why)."""
+        from passes.fuse import fusion_report
+        from passes.manager import DEFAULT_PIPELINE, PASSES
+        g = self._entry().traced
+        for name in DEFAULT_PIPELINE[:DEFAULT_PIPELINE.index("fuse")]:
+            g = PASSES[name](g)
+        return fusion_report(g)
+
+    def bisect(self, *args, rtol: float = 1e-4, atol: float = 1e-5, **kwargs):
+        """Run the pipeline pass by pass on these inputs; name the first pass changing results."""
+        entry, leaves = self._lookup(args, kwargs)
+        return self._bisect(entry, leaves, rtol, atol)
+
+    def _bisect(self, entry: Entry, leaves, rtol: float = 1e-4, atol: float = 1e-5):
+        from passes.bisect import bisect
+        inputs = list(leaves) + [get() for get in entry.scalar_inputs]
+        state = {name: obj._data for name, obj in entry.state.items()}
+        return bisect(entry.traced, inputs, state, self.passes, rtol, atol)
 
     @property
     def stages(self) -> list[str]:

@@ -1,6 +1,7 @@
 """The pass manager: run a named pipeline, verify after each pass, record each stage's IR and time."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +29,14 @@ PASSES = {
 REQUIRED = ("autodiff",)
 DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "fuse",
                     "plan-memory"]
+
+
+def dump_level() -> int:
+    """GRAPHC_DUMP_LEVEL: 1 (default) dumps each stage; 2 also says why kernels were not fused."""
+    try:
+        return int(os.environ.get("GRAPHC_DUMP_LEVEL", "1"))
+    except ValueError:
+        return 1
 
 
 class PassError(GraphcError):
@@ -64,6 +73,9 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
         res.seconds[name] = time.perf_counter() - t0
         res.graph = new
         stage = name if name not in res.stages else f"{name}#{done.count(name) + 1}"
+        if name == "fuse" and dump_level() >= 2:  # why each kernel boundary exists
+            from .fuse import fusion_report
+            res.stages["fuse-report"] = fusion_report(res.graph)
         res.stages[stage] = print_graph(new)
         done.append(name)
     return res
