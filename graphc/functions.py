@@ -27,6 +27,8 @@ def _axes(dim, ndim: int):
     """Normalise a torch `dim` argument (None, int, or sequence) to a sorted tuple or None."""
     if dim is None:
         return None
+    if ndim == 0:  # torch allows dim 0 / -1 on a 0-d tensor: reduce over nothing
+        return ()
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     out = []
     for d in dims:

@@ -1,13 +1,24 @@
 """Adam, AdamW and RMSprop with PyTorch's formulas, defaults and bias correction.
 
 Bias corrections are computed in float64 from the step count, as PyTorch does in Python doubles,
-then applied in float32.
+then rounded once to the parameter's dtype (float32 for float32 parameters).
 """
 from __future__ import annotations
 
 from ..autograd import no_grad
 from ..functions import maximum, tensor, zeros_like
+from ..tensor import Tensor
 from .optimizer import Optimizer
+
+
+def _double(x):
+    """A hyperparameter (a Python number, or lr as a traced tensor) in float64, as PyTorch."""
+    return x.double() if isinstance(x, Tensor) else x
+
+
+def _like(x, p):
+    """`x` rounded once to p's dtype (Python numbers are left for weak typing)."""
+    return x.to(p.dtype) if isinstance(x, Tensor) else x
 
 
 class Adam(Optimizer):
@@ -37,7 +48,7 @@ class Adam(Optimizer):
                 step_t.add_(1)
                 if wd != 0:
                     if self._decoupled:
-                        p.mul_(1 - lr * wd)
+                        p.mul_(_like(1 - _double(lr) * wd, p))
                     else:
                         grad = grad.add(p, alpha=wd)
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
@@ -46,8 +57,8 @@ class Adam(Optimizer):
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
-                step_size = (lr / bias_correction1).float()
-                bc2_sqrt = bias_correction2.sqrt().float()
+                step_size = _like(_double(lr) / bias_correction1, p)
+                bc2_sqrt = _like(bias_correction2.sqrt(), p)
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
                     denom = (state["max_exp_avg_sq"].sqrt() / bc2_sqrt).add_(eps)

@@ -298,6 +298,9 @@ def _one_hot_infer(types, attrs):
 
 
 def _one_hot_ref(idx, num_classes, dtype):
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        bad = idx[(idx < 0) | (idx >= num_classes)].ravel()[0]
+        raise IndexError(f"class index {bad} is out of range for {num_classes} classes")
     return (idx[..., None] == np.arange(num_classes)).astype(dtypes.as_dtype(dtype).np)
 
 
