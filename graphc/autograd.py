@@ -58,13 +58,16 @@ def _leaf_value(tr, t: Tensor) -> Value:
 
 
 def _ancestors(v: Value) -> set[Value]:
+    """Values v depends on through ops that pass gradients (stop_gradient and NONDIFF ops cut)."""
+    from .ir.ops import NONDIFF
     seen, stack = set(), [v]
     while stack:
         x = stack.pop()
         if x not in seen:
             seen.add(x)
-            if x.producer is not None:
-                stack.extend(x.producer.inputs)
+            p = x.producer
+            if p is not None and OPS[p.op].vjp is not NONDIFF:
+                stack.extend(p.inputs)
     return seen
 
 
@@ -162,6 +165,7 @@ class Function:
 
 def _custom_vjp_rule(b: Builder, g: Value, out: Value, *rest, fn: str):
     cls, ctx, args = _FUNCTIONS[fn]
+    rest = rest[:-1]  # the last positional argument is the node's own result
     n_in = sum(isinstance(a, Tensor) for a in args)
     inputs, saved_vals = rest[:n_in], rest[n_in:]
     tr = tracing.Trace.on(b.graph)

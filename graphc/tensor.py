@@ -141,7 +141,9 @@ class Tensor:
         """The same values, cut off from gradient computation."""
         if self._value is None and tracing.current() is None:
             return Tensor(self._data)
-        return apply("stop_gradient", self)
+        out = apply("stop_gradient", self)
+        out.requires_grad, out._stop = False, None
+        return out
 
     def clone(self) -> "Tensor":
         """A new tensor object with the same values (in-place updates of one leave the other)."""
@@ -156,7 +158,8 @@ class Tensor:
         if flag and not self.dtype.is_float:
             raise GraphcError(f"only floating-point tensors can require gradients, not {self.dtype}")
         self.requires_grad = flag
-        if flag and self._value is not None and self not in self._trace.grad_leaves:
+        if flag and self._value is not None and \
+                not any(t is self for t in self._trace.grad_leaves):
             self._trace.grad_leaves.append(self)
         return self
 
@@ -302,7 +305,8 @@ def apply(op: str, *args: Any, **attrs: Any) -> Tensor:
     v = tr.builder.emit(op, *vals, loc=user_loc(), **attrs)
     needs = any(isinstance(a, Tensor) and a.requires_grad for a in args)
     out = Tensor._symbolic(v, tr, requires_grad=grad_on and needs and v.dtype.is_float)
-    if needs and not grad_on:
+    if not grad_on and (needs or any(isinstance(a, Tensor) and a._stop is not None
+                                     for a in args)):
         out._stop = True  # computed under no_grad: cut gradients if it is used with grad enabled
     return out
 

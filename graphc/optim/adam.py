@@ -57,7 +57,7 @@ class Adam(Optimizer):
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
-                step_size = _like(_double(lr) / bias_correction1, p)
+                step_size = _like(lr / bias_correction1, p)      # lr / f64 -> f64
                 bc2_sqrt = _like(bias_correction2.sqrt(), p)
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
