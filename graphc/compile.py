@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import dtypes, tracing
-from .errors import GraphcError, InputError, TraceError
+from .errors import ExecutionError, GraphcError, InputError, TraceError
 from .interpreter import run as interpret
 from .ir.graph import Graph
 from .ir.printer import print_graph
@@ -21,7 +21,7 @@ from .ir.verifier import verify
 from .pystate import PyState, apply_effects
 from .tensor import Tensor, contiguous
 
-BACKENDS = ("interpreter",)
+BACKENDS = ("llvm", "interpreter")
 
 # ---- pytrees: nested tuples/lists/dicts of arrays and static Python values --------------------------
 
@@ -102,17 +102,18 @@ class Entry:
     effects: list = field(default_factory=list)  # Python-side slot effects to replay per call
     seconds: dict[str, float] = field(default_factory=dict)       # time per pass
     traced: Graph | None = field(repr=False, default=None)         # before any pass
+    exe: Any = field(repr=False, default=None)                     # the native executable
     runner: Callable = field(repr=False, default=None)
 
 
 class Compiled:
     """A traced-and-compiled function: call it with NumPy arrays; `.ir(stage)` shows its IR."""
 
-    def __init__(self, fn, backend: str = "interpreter", passes=None):
+    def __init__(self, fn, backend: str | None = None, passes=None):
         from .nn.module import Module
+        backend = backend or default_backend()
         if backend not in BACKENDS:
-            raise GraphcError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)} "
-                              "(the LLVM backend is not built yet)")
+            raise GraphcError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         self.module = fn if isinstance(fn, Module) else None
         self.fn = fn
         self.name = type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn")
@@ -121,13 +122,31 @@ class Compiled:
         self._sig_fn = fn.forward if self.module is not None else fn
         self.pystate = PyState(self._sig_fn if self.module is None else fn.forward, self.module)
         self._cache: dict[Any, Entry] = {}
+        self._fast: dict[Any, tuple] = {}
+        self._signature = inspect.signature(self._sig_fn)
         self._last: Entry | None = None
         self._lock = threading.RLock()
         functools.update_wrapper(self, self._sig_fn, updated=())
 
     # -- calling ----------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        fast = None
+        if not kwargs:  # fast path: positional C-contiguous NumPy arrays, a signature seen before
+            try:
+                fast = tuple((a.shape, a.dtype.char) for a in args
+                             if type(a) is np.ndarray and a.flags.c_contiguous)
+            except AttributeError:
+                fast = None
+            if fast is not None and len(fast) == len(args):
+                hit = self._fast.get(fast)
+                if hit is not None and hit[1] == self.pystate.guard_key():
+                    self._last = hit[0]
+                    return hit[0].runner(args)
+            else:
+                fast = None
         entry, leaves = self._lookup(args, kwargs)
+        if fast is not None:
+            self._fast[fast] = (entry, self.pystate.guard_key())
         return entry.runner(leaves)
 
     def trace(self, *args, **kwargs) -> Entry:
@@ -136,9 +155,9 @@ class Compiled:
 
     def _lookup(self, args, kwargs):
         try:
-            bound = inspect.signature(self._sig_fn).bind(*args, **kwargs)
+            bound = self._signature.bind(*args, **kwargs)
         except TypeError as e:
-            raise InputError(f"{self.name}{inspect.signature(self._sig_fn)}: {e} "
+            raise InputError(f"{self.name}{self._signature}: {e} "
                              f"(called at {tracing.user_where()})") from None
         leaves, paths = [], []
         tree = flatten(dict(bound.arguments), "", leaves, paths)
@@ -196,14 +215,43 @@ class Compiled:
 
     def _make_runner(self, entry: Entry):
         graph, state = entry.graph, entry.state
+        if self.backend == "llvm":
+            return self._native_runner(entry)
+
+        binder = StateBinder(graph, state)
 
         def run(leaves):
-            arrays = _state_arrays(graph, state)
+            arrays = binder.as_dict()
             inputs = list(leaves) + [get() for get in entry.scalar_inputs]
             outs, updates = interpret(graph, inputs, arrays)
             for name, new in updates.items():   # only after everything was computed: a failed
                 np.copyto(arrays[name], new)     # call leaves parameters and state untouched
             apply_effects(entry.effects)
+            outs = [o[()] if o.ndim == 0 else o for o in outs]
+            return unflatten(entry.out_tree, outs)
+        return run
+
+    def _native_runner(self, entry: Entry):
+        from .backend.llvm import compile_graph
+        exe = entry.exe = compile_graph(entry.graph)
+        entry.seconds.update(exe.seconds)
+        graph, state = exe.graph, entry.state
+        checks = index_checks(graph)
+        binder = StateBinder(graph, state)
+        scalars = entry.scalar_inputs
+
+        def run(leaves):
+            arrays = binder.arrays()
+            inputs = list(leaves) + [get() for get in scalars] if scalars else leaves
+            for i, bound, what in checks:  # before the call: a bad label never half-updates
+                a = inputs[i]
+                if a.size and (a.min() < 0 or a.max() >= bound):
+                    bad = a[(a < 0) | (a >= bound)].ravel()[0]
+                    raise ExecutionError(f"{what}: index {bad} in input %{graph.inputs[i].name} is "
+                                         f"out of range for {bound} classes")
+            outs = exe.run(inputs, arrays)
+            if entry.effects:
+                apply_effects(entry.effects)
             outs = [o[()] if o.ndim == 0 else o for o in outs]
             return unflatten(entry.out_tree, outs)
         return run
@@ -214,6 +262,8 @@ class Compiled:
         e = self._entry()
         if stage is None:
             return print_graph(e.graph)
+        if stage in ("llvm", "asm") and e.exe is not None:
+            return e.exe.llvm() if stage == "llvm" else e.exe.asm()
         if stage not in e.stages:
             raise GraphcError(f"no stage {stage!r}; available: {', '.join(e.stages)}")
         return e.stages[stage]
@@ -279,20 +329,71 @@ class Compiled:
                 f.write(text)
 
 
-def _state_arrays(graph: Graph, state: dict[str, Any]) -> dict[str, np.ndarray]:
-    arrays = {}
-    for name, v in graph.state.items():
-        arr = state[name]._data
-        if arr.shape != v.shape or arr.dtype != v.dtype.np:
-            raise InputError(f"state %{name} was traced as {v.type} but now holds "
-                             f"{arr.dtype}{list(arr.shape)}; recompile after changing parameters")
-        if not arr.flags.c_contiguous or not arr.flags.writeable:
-            raise InputError(f"state %{name} must be a C-contiguous, writeable array")
-        arrays[name] = arr
-    return arrays
+class StateBinder:
+    """The arrays behind a graph's state, checked before every call (cheaply when unchanged).
+
+    A parameter whose array was replaced is re-checked in full: shape, dtype, C-contiguity;
+    writability is checked on every call (a read-only array is refused before any update).
+    """
+
+    def __init__(self, graph: Graph, state: dict[str, Any]):
+        self.names = list(graph.state)
+        self.types = [graph.state[k] for k in self.names]
+        self.objs = [state[k] for k in self.names]
+        self.cache: list = [None] * len(self.names)
+
+    def arrays(self) -> list[np.ndarray]:
+        out = []
+        for i, obj in enumerate(self.objs):
+            arr = obj._data
+            if arr is not self.cache[i]:
+                v, name = self.types[i], self.names[i]
+                if not isinstance(arr, np.ndarray) or arr.shape != v.shape or \
+                        arr.dtype != v.dtype.np:
+                    raise InputError(f"state %{name} was traced as {v.type} but now holds "
+                                     f"{getattr(arr, 'dtype', type(arr).__name__)}"
+                                     f"{list(getattr(arr, 'shape', ()))}; recompile after "
+                                     "changing parameters")
+                if not arr.flags.c_contiguous:
+                    raise InputError(f"state %{name} must be a C-contiguous array")
+                self.cache[i] = arr
+            if not arr.flags.writeable:
+                raise InputError(f"state %{self.names[i]} is read-only (its array is not "
+                                 "writeable); nothing was updated")
+            out.append(arr)
+        return out
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, self.arrays()))
 
 
-def compile(fn=None, *, backend: str = "interpreter", passes=None):  # noqa: A001
+def index_checks(graph: Graph) -> list[tuple[int, int, str]]:
+    """(input position, bound, op description) for every gather/one_hot indexed by a graph input."""
+    pos = {v: i for i, v in enumerate(graph.inputs)}
+    out = []
+
+    def visit(nodes, outer_of):
+        for n in nodes:
+            if n.op == "fused":
+                body = n.attrs["body"]
+                visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)})
+            elif n.op in ("gather", "one_hot"):
+                idx = n.inputs[1] if n.op == "gather" else n.inputs[0]
+                src = outer_of.get(idx, idx)
+                if src in pos:
+                    bound = (n.inputs[0].shape[n.attrs["axis"]] if n.op == "gather"
+                             else n.attrs["num_classes"])
+                    out.append((pos[src], bound, f"{n.op} at {n.loc or '?'}"))
+    visit(graph.nodes, {})
+    return out
+
+
+def default_backend() -> str:
+    """GRAPHC_BACKEND if set (llvm or interpreter), else llvm."""
+    return os.environ.get("GRAPHC_BACKEND") or "llvm"
+
+
+def compile(fn=None, *, backend: str | None = None, passes=None):  # noqa: A001
     """Trace `fn` (a function or nn.Module) on its first call per input signature and compile it.
 
     Use as `graphc.compile(fn)`, `@graphc.compile` or `@graphc.compile(backend=...)`. `passes` is

@@ -136,6 +136,9 @@ class Fuser:
         for n in self.g.nodes:
             if n.op == "constant" and all(_is_splat_const(v) for v in n.outputs):
                 continue  # scalar constants are cloned into every kernel that reads them
+            if n.op in NEVER_FUSED or len(n.outputs) != 1 or n.op == "matmul" \
+                    or not (_elementwise(n) or n.op in ("sum", "max")):
+                self.settle(n)
             if n.op in NEVER_FUSED or len(n.outputs) != 1:
                 self.new_group(n, "single", n.outputs[0].shape if n.outputs else (),
                                f"op {n.op} is not fused")
@@ -157,6 +160,12 @@ class Fuser:
         assert nx.is_directed_acyclic_graph(self.dag), "fusion made a cycle"
         return self.groups
 
+    def settle(self, n: Node) -> None:
+        """Give n's pending producers kernels before n gets one, so the DAG has their edges."""
+        for v in n.inputs:
+            if v.producer in self.pending:
+                self.place(v.producer)
+
     def pull(self, grp: Group, n: Node) -> None:
         """Bring the pending producers of n into grp (or into kernels of their own) first."""
         for v in n.inputs:
@@ -164,12 +173,12 @@ class Fuser:
             if p in self.pending:
                 del self.pending[p]
                 self.pull(grp, p)
-                if self.fits(grp, p) is None:
+                if self.fits(grp, p) is None and self.creates_cycle(grp, p) is None:
                     self.join(grp, p)
                 else:
                     self.place(p)
 
-    def place(self, n: Node) -> None:
+    def place(self, n: Node, alone: str = "no producer kernel") -> None:
         self.pending.pop(n, None)
         reasons = []
         seen = set()
@@ -185,8 +194,11 @@ class Fuser:
                     why = f"would make a cycle through k{h.id}"
             if why is None:
                 self.pull(grp, n)
-                self.join(grp, n)
-                return
+                h = self.creates_cycle(grp, n)  # a pulled producer may have landed after grp
+                if h is None:
+                    self.join(grp, n)
+                    return
+                why = f"would make a cycle through k{h.id}"
             reasons.append(f"not with k{grp.id} ({grp.kind}): {why}")
         shape = n.outputs[0].shape
         pending_inputs = [v.producer for v in n.inputs if v.producer in self.pending]
@@ -201,19 +213,21 @@ class Fuser:
                     grp = self.group_of[p]
             if grp is not None and self.fits(grp, n) is None and self.creates_cycle(grp, n) is None:
                 self.pull(grp, n)
-                self.join(grp, n)
-                return
+                if self.creates_cycle(grp, n) is None:
+                    self.join(grp, n)
+                    return
+        self.settle(n)
         if n.op in ("sum", "max"):
             grp = self.new_group(n, "elementwise", n.inputs[0].shape,
-                                 "; ".join(reasons) or "no producer kernel")
+                                 "; ".join(reasons) or alone)
             self._make_reduce(grp, n)
         else:
-            self.new_group(n, "elementwise", shape, "; ".join(reasons) or "no producer kernel")
+            self.new_group(n, "elementwise", shape, "; ".join(reasons) or alone)
 
     def pull_into_new(self, p: Node, consumer: Node) -> None:
-        grp = self.new_group(p, "elementwise", p.outputs[0].shape,
-                             f"reads only graph inputs and state (pulled by {consumer.op})")
-        self.pull(grp, p)
+        # p's own pending producers get kernels first (p joins theirs when it can), so every
+        # edge into p's kernel exists before p is added
+        self.place(p, f"reads only graph inputs and state (pulled by {consumer.op})")
 
     def join(self, grp: Group, n: Node) -> None:
         shape = n.outputs[0].shape
@@ -301,8 +315,12 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
             new = body.add_node(Node(n.op, [bmap[v] for v in n.inputs], n.attrs,
                                      [v.type for v in n.outputs], n.loc))
             bmap.update(zip(n.outputs, new.outputs))
+        # reductions accumulate in memory: their results are kernel outputs (arena buffers)
+        used_outside.update(n.outputs[0] for n in grp.nodes if n.op in ("sum", "max"))
         results = [v for n in sorted(grp.nodes, key=position.__getitem__) for v in n.outputs
                    if v in used_outside]
+        if not results:  # a dead kernel: a node with no results could not even be printed
+            continue
         body.outputs = [bmap[v] for v in results]
         anchor = next((n for n in grp.nodes if n.op in ("matmul", "sum", "max")), grp.nodes[0])
         node = out.add_node(Node("fused", [outer(v) for v in ext],

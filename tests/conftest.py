@@ -5,6 +5,12 @@ because tests/ is not a package (pytest's default "prepend" import mode puts it 
 """
 from __future__ import annotations
 
+import os
+
+# Most tests check semantics, not code generation: they run on the interpreter unless a test
+# asks for a backend. tests/test_llvm*.py run the LLVM backend against the interpreter.
+os.environ.setdefault("GRAPHC_BACKEND", "interpreter")
+
 import numpy as np
 import pytest
 

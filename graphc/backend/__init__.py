@@ -1,0 +1,1 @@
+"""Backends that execute graphs: the NumPy interpreter lives in graphc.interpreter; native code in llvm/."""

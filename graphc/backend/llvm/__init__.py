@@ -1,0 +1,120 @@
+"""The LLVM backend: a planned Graph -> one native function, called once per step through ctypes.
+
+    exe = compile_graph(graph)                   # codegen, O3, object cache, JIT load
+    outs, err = exe.run(inputs, state_arrays)    # one native call
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+import numpy as np
+
+from ...errors import ExecutionError
+from ...ir.graph import Graph
+from . import cache, target
+from .codegen import ENTRY, Layout, build_module
+
+_ENTRY_T = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
+SMALL = 16384  # bytes: inputs/outputs up to this size go through per-thread fixed buffers
+
+
+class Executable:
+    """Native code for one graph plus what the runtime needs to call it safely."""
+
+    def __init__(self, graph: Graph, llvm_ir: str, layout: Layout, obj: bytes, seconds: dict):
+        self.graph, self.llvm_ir, self.layout = graph, llvm_ir, layout
+        self.seconds = seconds
+        self._loaded = target.Loaded(obj, [ENTRY])
+        self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])
+        self.n_in, self.n_state = len(layout.inputs), len(layout.state)
+        self.n_out = len(graph.outputs)
+        self.n_slots = self.n_in + self.n_state + self.n_out + 1
+        self.out_specs = [(v.shape, v.dtype.np) for v in graph.outputs]
+        self._local = threading.local()
+
+    def _thread_state(self):
+        st = getattr(self._local, "st", None)
+        if st is None:  # per thread: concurrent inference calls never share scratch memory
+            arena = np.empty(max(self.layout.arena_bytes, 64) + 64, np.uint8)
+            ptrs = (ctypes.c_void_p * self.n_slots)()
+            base = arena.ctypes.data
+            ptrs[self.n_slots - 1] = base + (-base) % 64
+            # small inputs are copied into fixed buffers and small outputs copied out: cheaper
+            # than asking NumPy for a fresh array's address on every call
+            inbufs = [np.empty(v.shape, v.dtype.np) if v.type.nbytes <= SMALL else None
+                      for v in self.graph.inputs]
+            outbufs = [np.empty(sh, dt) if int(np.prod(sh)) * np.dtype(dt).itemsize <= SMALL
+                       else None for sh, dt in self.out_specs]
+            for i, a in enumerate(inbufs):
+                if a is not None:
+                    ptrs[i] = a.ctypes.data
+            o = self.n_in + self.n_state
+            for j, a in enumerate(outbufs):
+                if a is not None:
+                    ptrs[o + j] = a.ctypes.data
+            st = self._local.st = {"arena": arena, "ptrs": ptrs, "state_ids": None,
+                                   "in": inbufs, "out": outbufs}
+        return st
+
+    def run(self, inputs, state: list[np.ndarray]) -> list[np.ndarray]:
+        """Call the native entry. Inputs and state must already be checked by the caller."""
+        st = self._thread_state()
+        ptrs = st["ptrs"]
+        inbufs, outbufs = st["in"], st["out"]
+        for i, a in enumerate(inputs):
+            buf = inbufs[i]
+            if buf is None:
+                ptrs[i] = a.ctypes.data
+            else:
+                np.copyto(buf, a)
+        ids = [id(a) for a in state]
+        if st["state_ids"] != ids:
+            for j, a in enumerate(state):
+                ptrs[self.n_in + j] = a.ctypes.data
+            st["state_ids"], st["state_refs"] = ids, list(state)
+        o = self.n_in + self.n_state
+        fresh = []
+        for j, buf in enumerate(outbufs):
+            if buf is None:
+                shape, dt = self.out_specs[j]
+                a = np.empty(shape, dt)
+                ptrs[o + j] = a.ctypes.data
+                fresh.append(a)
+            else:
+                fresh.append(None)
+        rc = self._fn(ptrs)
+        if rc:
+            raise ExecutionError(f"graph @{self.graph.name}: an index (class label or gather "
+                                 "index) was out of range during the native call")
+        return [f if f is not None else (buf[()] if buf.ndim == 0 else buf.copy())
+                for f, buf in zip(fresh, outbufs)]
+
+    def llvm(self) -> str:
+        """The optimised LLVM IR (recomputed on demand)."""
+        return str(target.optimize(self.llvm_ir))
+
+    def asm(self) -> str:
+        return target.emit_assembly(target.optimize(self.llvm_ir))
+
+
+def compile_graph(graph: Graph) -> Executable:
+    """Plan memory if needed, generate LLVM IR, optimise, and load (through the object cache)."""
+    from passes.memory import plan_memory
+    t0 = time.perf_counter()
+    if "buffers" not in graph.meta:
+        graph = plan_memory(graph)
+    h = target.host()
+    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"])
+    llvm_ir = str(mod)
+    t1 = time.perf_counter()
+    k = cache.key(llvm_ir, target.cache_key_parts())
+    obj = cache.get(k)
+    hit = obj is not None
+    if obj is None:
+        obj = target.emit_object(target.optimize(llvm_ir))
+        cache.put(k, obj)
+    t2 = time.perf_counter()
+    seconds = {"codegen": t1 - t0, "llvm-compile" if not hit else "cache-load": t2 - t1}
+    return Executable(graph, llvm_ir, layout, obj, seconds)

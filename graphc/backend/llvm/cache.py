@@ -1,0 +1,96 @@
+"""Compiled objects on disk and in memory, keyed by LLVM IR + CPU + features + llvmlite version.
+
+An entry is `MAGIC | sha256(payload) | payload`; anything that does not check out (truncated,
+corrupted, another format) is deleted and rebuilt, never loaded. GRAPHC_CACHE_DIR sets the
+directory (default: $XDG_CACHE_HOME/graphc or ~/.cache/graphc); GRAPHC_CACHE=0 turns it off.
+An unwritable directory only costs the disk cache, with one warning.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import warnings
+
+MAGIC = b"GRAPHC-OBJ-1\n"
+_memory: dict[str, bytes] = {}
+_lock = threading.Lock()
+_warned = set()
+
+
+def enabled() -> bool:
+    return os.environ.get("GRAPHC_CACHE", "1") not in ("0", "false", "off", "")
+
+
+def directory() -> str:
+    d = os.environ.get("GRAPHC_CACHE_DIR")
+    if d:
+        return d
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "graphc")
+
+
+def key(llvm_ir: str, parts: tuple) -> str:
+    h = hashlib.sha256()
+    h.update(llvm_ir.encode())
+    for p in parts:
+        h.update(b"\0" + str(p).encode())
+    return h.hexdigest()
+
+
+def _path(k: str) -> str:
+    return os.path.join(directory(), k[:2], k + ".o")
+
+
+def get(k: str) -> bytes | None:
+    """The object for key k, from memory or disk; None if absent or not trustworthy."""
+    with _lock:
+        if k in _memory:
+            return _memory[k]
+    if not enabled():
+        return None
+    p = _path(k)
+    try:
+        with open(p, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    head = len(MAGIC) + 32
+    if len(data) < head or not data.startswith(MAGIC) or \
+            hashlib.sha256(data[head:]).digest() != data[len(MAGIC):head]:
+        try:
+            os.remove(p)  # corrupt or truncated: rebuild
+        except OSError:
+            pass
+        return None
+    obj = data[head:]
+    with _lock:
+        _memory[k] = obj
+    return obj
+
+
+def put(k: str, obj: bytes) -> None:
+    with _lock:
+        _memory[k] = obj
+    if not enabled():
+        return
+    p = _path(k)
+    try:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(p), suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + hashlib.sha256(obj).digest() + obj)
+        os.replace(tmp, p)  # atomic: readers never see half a file
+    except OSError as e:
+        d = directory()
+        if d not in _warned:
+            _warned.add(d)
+            warnings.warn(f"graphc: cannot write the compile cache in {d} ({e}); compiled code "
+                          "is kept in memory only. Set GRAPHC_CACHE_DIR or GRAPHC_CACHE=0.",
+                          RuntimeWarning, stacklevel=3)
+
+
+def clear_memory() -> None:
+    with _lock:
+        _memory.clear()

@@ -1,0 +1,242 @@
+"""Graph -> one LLVM module with one exported entry function `graphc_main(ptr slots) -> i32`.
+
+`slots` is an array of buffer pointers prepared by the runtime: graph inputs, state (by name),
+outputs, then the arena. Every top-level node becomes one internal kernel function whose
+arguments are the distinct buffers it touches (`noalias`: the memory planner guarantees distinct
+values never overlap, and an in-place update passes its buffer once). The entry calls the kernels
+in order, copies state updates that could not be done in place, and returns the error flag
+(1 = an index was out of range).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llvmlite.ir as ir
+import numpy as np
+
+from ...ir.graph import Graph, Node, Value
+from . import irhelp as H
+from .loopkernel import LoopKernel, Operand
+from .lowering import Ctx
+from .matmulkernel import MatmulKernel
+from .misckernels import emit_misc, memcpy
+
+ENTRY = "graphc_main"
+ALIGN = 64
+
+
+@dataclass
+class Layout:
+    """How the runtime fills the slot array."""
+
+    inputs: list[str]
+    state: list[str]
+    outputs: list[int]                 # one slot per graph output
+    arena_bytes: int
+    kernels: list[str] = field(default_factory=list)
+
+
+def _is_const(v: Value) -> bool:
+    return v.producer is not None and v.producer.op == "constant"
+
+
+class ModuleBuilder:
+    def __init__(self, g: Graph, vector_math: bool):
+        self.g = g
+        self.vector_math = vector_math
+        self.module = ir.Module(name=f"graphc.{g.name}")
+        self.buffers = g.meta.get("buffers", {})
+        self.n_in = len(g.inputs)
+        self.state_names = list(g.state)
+        self.slot_of_input = {v: i for i, v in enumerate(g.inputs)}
+        self.slot_of_state = {k: self.n_in + i for i, k in enumerate(self.state_names)}
+        self.out_base = self.n_in + len(self.state_names)
+        self.arena_slot = self.out_base + len(g.outputs)
+        self.out_slot: dict[Value, int] = {}
+        for j, v in enumerate(g.outputs):
+            if v not in self.out_slot and v.producer is not None and not _is_const(v) \
+                    and v not in self.buffers:
+                self.out_slot[v] = self.out_base + j
+        self.arena_bytes = int(g.meta.get("arena", 0))
+        self.scratch_bytes = 0
+        self.globals: dict[int, ir.GlobalVariable] = {}
+        self.kernel_names: list[str] = []
+
+    def cx(self, b, w):
+        return Ctx(b, self.module, w, self.vector_math)
+
+    # -- where values live ----------------------------------------------------------------------
+    def location(self, v: Value):
+        """(slot, byte offset) for a value, or ("const", array) for a constant."""
+        if v in self.slot_of_input:
+            return self.slot_of_input[v], 0
+        for k, sv in self.g.state.items():
+            if sv is v:
+                return self.slot_of_state[k], 0
+        if v in self.out_slot:
+            return self.out_slot[v], 0
+        if _is_const(v):
+            return "const", v.producer.attrs["value"]
+        loc = self.buffers.get(v)
+        if loc is None:
+            raise RuntimeError(f"no buffer planned for a value of type {v.type}")
+        if loc.startswith("arena+"):
+            return self.arena_slot, int(loc[6:])
+        if loc in self.slot_of_state_name():
+            return self.slot_of_state[loc], 0
+        for iv in self.g.inputs:
+            if iv.name == loc:
+                return self.slot_of_input[iv], 0
+        raise RuntimeError(f"unknown buffer location {loc!r}")
+
+    def slot_of_state_name(self):
+        return self.slot_of_state
+
+    def pointer(self, b, slots, v: Value):
+        where = self.location(v)
+        if where[0] == "const":
+            return self.global_array(where[1])
+        slot, off = where
+        p = slots[slot]
+        return b.gep(p, [H.i64(off)], source_etype=H.I8) if off else p
+
+    def global_array(self, arr: np.ndarray):
+        key = id(arr)
+        if key not in self.globals:
+            from ...dtypes import from_numpy
+            dt = from_numpy(arr.dtype)
+            mt = H.mem_type(dt)
+            flat = arr.reshape(-1)
+            vals = [int(x) for x in flat.astype(np.int64)] if not dt.is_float else \
+                [float(x) for x in flat]
+            at = ir.ArrayType(mt, max(len(vals), 1))
+            gv = ir.GlobalVariable(self.module, at, name=f"const{len(self.globals)}")
+            gv.linkage = "internal"
+            gv.global_constant = True
+            gv.initializer = ir.Constant(at, [ir.Constant(mt, x) for x in vals] or
+                                         [ir.Constant(mt, 0)])
+            self.globals[key] = gv
+        return self.globals[key]
+
+    # -- the module -------------------------------------------------------------------------------
+    def build(self) -> tuple[ir.Module, Layout]:
+        g = self.g
+        fn = ir.Function(self.module, ir.FunctionType(H.I32, [H.PTR]), ENTRY)
+        fn.args[0].add_attribute("noalias")
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        err = b.alloca(H.I32, name="err")
+        b.store(ir.Constant(H.I32, 0), err)
+        n_slots = self.arena_slot + 1
+        slots = [b.load(b.gep(fn.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR,
+                        name=f"slot{i}") for i in range(n_slots)]
+        for k, node in enumerate(g.nodes):
+            if node.op == "constant":
+                continue
+            if node.op == "reshape" and self._aliased(node):
+                continue
+            self.kernel(b, slots, node, err, k)
+        self.finish(b, slots)
+        b.ret(b.load(err, typ=H.I32))
+        layout = Layout([v.name for v in g.inputs], self.state_names,
+                        list(range(len(g.outputs))),
+                        self.arena_bytes + self.scratch_bytes, self.kernel_names)
+        return self.module, layout
+
+    def _aliased(self, node: Node) -> bool:
+        try:
+            return self.location(node.outputs[0]) == self.location(node.inputs[0])
+        except RuntimeError:
+            return False
+
+    def kernel(self, b, slots, node: Node, err, k: int):
+        """One internal function for this node; the entry calls it with its buffers."""
+        if node.op == "fused":
+            body, kind = node.attrs["body"], node.attrs["kind"]
+            outer_in = dict(zip(body.inputs, node.inputs))
+            outer_out = dict(zip(body.outputs, node.outputs))
+        else:
+            body = Graph(f"k{k}", [], {}, [node], list(node.outputs))
+            kind = "matmul" if node.op == "matmul" else "loop"
+            outer_in = {v: v for v in node.inputs}
+            outer_out = {v: v for v in node.outputs}
+        # distinct buffers this kernel touches, in a stable order
+        where: dict = {}
+        args: list = []
+        for inner, outer in list(outer_in.items()) + list(outer_out.items()):
+            loc = self.location(outer)
+            if loc[0] == "const":
+                if outer.type.size == 1 and inner.type.ndim == 0:
+                    continue  # scalars are inlined
+                key = ("const", id(loc[1]))
+            else:
+                key = loc
+            if key not in where:
+                where[key] = len(args)
+                args.append(outer)
+        name = f"k{k}_{node.op if node.op != 'fused' else kind}"
+        self.kernel_names.append(name)
+        fty = ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1))
+        kf = ir.Function(self.module, fty, name)
+        kf.linkage = "internal"
+        for a in kf.args[:-1]:
+            a.add_attribute("noalias")
+        kb = ir.IRBuilder(kf.append_basic_block("entry"))
+
+        def operand_for(inner, outer):
+            loc = self.location(outer)
+            key = ("const", id(loc[1])) if loc[0] == "const" else loc
+            if key not in where:
+                return None
+            return Operand(kf.args[where[key]], inner.dtype, inner.shape)
+
+        operands, results = {}, {}
+        for inner, outer in outer_in.items():
+            op = operand_for(inner, outer)
+            if op is not None:   # None: a scalar constant, inlined by the kernel
+                operands[inner] = op
+        for inner, outer in outer_out.items():
+            results[inner] = operand_for(inner, outer)
+        kerr = kf.args[-1]
+        if node.op not in ("fused", "matmul", "sum", "max") and not _elementwise(node):
+            emit_misc(kb, self.module, node, [operands[v].ptr for v in node.inputs],
+                      results[node.outputs[0]].ptr, kerr)
+        elif kind == "matmul":
+            MatmulKernel(self.cx, kb, body, operands, results, kerr).emit()
+        else:
+            LoopKernel(self.cx, kb, body, kind, operands, results, kerr).emit()
+        kb.ret_void()
+        b.call(kf, [self.pointer(b, slots, v) for v in args] + [err])
+
+    def finish(self, b, slots):
+        """Copy outputs and state updates that were not computed in place."""
+        g = self.g
+        # sources that are themselves state or inputs are staged through scratch first
+        staged = {}
+        for k, v in g.updates.items():
+            if self.location(v) != (self.slot_of_state[k], 0) and (
+                    v in self.slot_of_input or any(v is s for s in g.state.values())):
+                off = self.arena_bytes + self.scratch_bytes
+                self.scratch_bytes += (v.type.nbytes + ALIGN - 1) // ALIGN * ALIGN
+                dst = b.gep(slots[self.arena_slot], [H.i64(off)], source_etype=H.I8)
+                memcpy(b, self.module, dst, self.pointer(b, slots, v), v.type.nbytes)
+                staged[k] = dst
+        for j, v in enumerate(g.outputs):
+            dst_slot = self.out_base + j
+            if self.out_slot.get(v) == dst_slot:
+                continue
+            memcpy(b, self.module, slots[dst_slot], self.pointer(b, slots, v), v.type.nbytes)
+        for k, v in g.updates.items():
+            dst = slots[self.slot_of_state[k]]
+            if k in staged:
+                memcpy(b, self.module, dst, staged[k], v.type.nbytes)
+            elif self.location(v) != (self.slot_of_state[k], 0):
+                memcpy(b, self.module, dst, self.pointer(b, slots, v), v.type.nbytes)
+
+
+def _elementwise(node: Node) -> bool:
+    from ...ir.ops import OPS
+    return OPS[node.op].kind == "elementwise" or node.op in ("broadcast", "gather")
+
+
+def build_module(g: Graph, vector_math: bool) -> tuple[ir.Module, Layout]:
+    return ModuleBuilder(g, vector_math).build()

@@ -1,0 +1,276 @@
+"""Elementwise lowering rules: each op's `lower` slot, emitting LLVM IR on scalars or vectors.
+
+A rule is `rule(cx, args, node) -> ir.Value` where `args` are operand values already converted
+to the op's computation dtype, of vector width `cx.w` (1 = scalar). Vector math (exp, log, tanh,
+erf, log1p, pow) calls glibc's libmvec (`_ZGVdN8v_expf`, ...) when this CPU has AVX2 and the
+library is present; otherwise each lane calls scalar libm (the portable path).
+
+No `nnan`/`ninf` fast-math flags anywhere: NaN and Inf propagate as in NumPy. Products and sums
+carry `contract` so LLVM may form FMAs.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ... import dtypes
+from ...dtypes import DType
+from ...ir.ops import OPS
+from . import irhelp as H
+
+FLAGS = ("contract",)
+
+
+class Ctx:
+    """What a rule needs: the builder, module (for declarations), width, and host capabilities."""
+
+    def __init__(self, b: ir.IRBuilder, module: ir.Module, w: int, vector_math: bool):
+        self.b, self.module, self.w, self.vector_math = b, module, w, vector_math
+
+    def declare(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ret, args), name)
+            fn.attributes.add("nounwind")
+        return fn
+
+    def intrinsic(self, name: str, t: ir.Type, n_args: int = 1) -> ir.Function:
+        suffix = f"v{t.count}{_scal_name(t.element)}" if isinstance(t, ir.VectorType) \
+            else _scal_name(t)
+        return self.declare(f"llvm.{name}.{suffix}", t, [t] * n_args)
+
+
+def _scal_name(t: ir.Type) -> str:
+    if isinstance(t, ir.FloatType):
+        return "f32"
+    if isinstance(t, ir.DoubleType):
+        return "f64"
+    return f"i{t.width}"
+
+
+# ---- vector math through libmvec (or lane by lane through libm) --------------------------------
+
+_LIBM = {"exp": ("expf", "exp"), "log": ("logf", "log"), "log1p": ("log1pf", "log1p"),
+         "tanh": ("tanhf", "tanh"), "erf": ("erff", "erf"), "pow": ("powf", "pow")}
+
+
+def mathcall(cx: Ctx, name: str, dt: DType, *xs: ir.Value) -> ir.Value:
+    b, w = cx.b, cx.w
+    f32 = dt.name == "f32"
+    st = H.scalar_type(dt)
+    scalar_name = _LIBM[name][0 if f32 else 1]
+    nargs = len(xs)
+    if w == 1:
+        return b.call(cx.declare(scalar_name, st, [st] * nargs), list(xs))
+    lanes = 8 if f32 else 4
+    if cx.vector_math and w % lanes == 0:
+        vname = f"_ZGVdN{lanes}{'v' * nargs}_{scalar_name}"
+        vt = ir.VectorType(st, lanes)
+        fn = cx.declare(vname, vt, [vt] * nargs)
+        if w == lanes:
+            return b.call(fn, list(xs))
+        parts = []
+        for k in range(0, w, lanes):
+            idx = ir.Constant(ir.VectorType(H.I32, lanes), list(range(k, k + lanes)))
+            parts.append(b.call(fn, [b.shuffle_vector(x, x, idx) for x in xs]))
+        return _concat(b, parts, lanes)
+    fn = cx.declare(scalar_name, st, [st] * nargs)
+    out = ir.Constant(ir.VectorType(st, w), ir.Undefined)
+    for k in range(w):
+        i = ir.Constant(H.I32, k)
+        out = b.insert_element(out, b.call(fn, [b.extract_element(x, i) for x in xs]), i)
+    return out
+
+
+def _concat(b, parts, lanes):
+    while len(parts) > 1:
+        nxt = []
+        for a, c in zip(parts[::2], parts[1::2]):
+            n = a.type.count
+            nxt.append(b.shuffle_vector(a, c, ir.Constant(ir.VectorType(H.I32, 2 * n),
+                                                          list(range(2 * n)))))
+        parts = nxt
+    return parts[0]
+
+
+# ---- conversions --------------------------------------------------------------------------------
+
+def convert(b: ir.IRBuilder, v: ir.Value, src: DType, dst: DType, w: int) -> ir.Value:
+    """NumPy's astype between graphc dtypes, on scalars or vectors."""
+    if src is dst:
+        return v
+    t = H.vtype(dst, w)
+    if dst.is_bool:
+        if src.is_float:
+            return b.fcmp_unordered("!=", v, H.const(src, 0, w))
+        return b.icmp_unsigned("!=", v, H.const(src, 0, w))
+    if src.is_bool:
+        return b.uitofp(v, t) if dst.is_float else b.zext(v, t)
+    if src.is_float and dst.is_float:
+        return b.fpext(v, t) if dst.itemsize > src.itemsize else b.fptrunc(v, t)
+    if src.is_float:
+        return b.fptoui(v, t) if dst.name == "u8" else b.fptosi(v, t)
+    if dst.is_float:
+        return b.uitofp(v, t) if src.name == "u8" else b.sitofp(v, t)
+    if dst.itemsize > src.itemsize:
+        return b.zext(v, t) if src.name == "u8" else b.sext(v, t)
+    if dst.itemsize < src.itemsize:
+        return b.trunc(v, t)
+    return v  # i8 <-> u8: same bits
+
+
+# ---- the rules ------------------------------------------------------------------------------------
+
+def _is_float(node) -> bool:
+    return node.outputs[0].dtype.is_float
+
+
+def _arith(fop, iop):
+    def rule(cx, args, node):
+        b = cx.b
+        if node.outputs[0].dtype.is_float:
+            return getattr(b, fop)(*args, flags=FLAGS)
+        return getattr(b, iop)(*args)
+    return rule
+
+
+def _neg(cx, args, node):
+    (x,) = args
+    dt = node.outputs[0].dtype
+    return cx.b.fneg(x) if dt.is_float else cx.b.sub(H.const(dt, 0, cx.w), x)
+
+
+def _intrinsic1(name):
+    def rule(cx, args, node):
+        return cx.b.call(cx.intrinsic(name, args[0].type), args)
+    return rule
+
+
+def _math(name):
+    def rule(cx, args, node):
+        return mathcall(cx, name, node.outputs[0].dtype, *args)
+    return rule
+
+
+def _rsqrt(cx, args, node):
+    dt = node.outputs[0].dtype
+    s = cx.b.call(cx.intrinsic("sqrt", args[0].type), args)
+    return cx.b.fdiv(H.const(dt, 1.0, cx.w), s)
+
+
+def _abs(cx, args, node):
+    (x,) = args
+    dt = node.outputs[0].dtype
+    if dt.is_float:
+        return cx.b.call(cx.intrinsic("fabs", x.type), [x])
+    if dt.name == "u8" or dt.is_bool:
+        return x
+    neg = cx.b.icmp_signed("<", x, H.const(dt, 0, cx.w))
+    return cx.b.select(neg, cx.b.sub(H.const(dt, 0, cx.w), x), x)
+
+
+def _sign(cx, args, node):
+    (x,) = args
+    b, w, dt = cx.b, cx.w, node.outputs[0].dtype
+    one, mone, zero = H.const(dt, 1, w), H.const(dt, -1, w), H.const(dt, 0, w)
+    if dt.is_float:  # NaN stays NaN, as np.sign
+        pos, neg = b.fcmp_ordered(">", x, zero), b.fcmp_ordered("<", x, zero)
+        return b.select(pos, one, b.select(neg, mone, x))
+    if dt.name == "u8":
+        return b.select(b.icmp_unsigned(">", x, zero), one, zero)
+    pos, neg = b.icmp_signed(">", x, zero), b.icmp_signed("<", x, zero)
+    return b.select(pos, one, b.select(neg, mone, zero))
+
+
+def _not(cx, args, node):
+    return cx.b.xor(args[0], H.const(dtypes.bool_, 1, cx.w))
+
+
+def _minmax(fname, signed, unsigned):
+    def rule(cx, args, node):
+        dt = node.outputs[0].dtype
+        b = cx.b
+        if dt.is_float:  # llvm.maximum propagates NaN, as np.maximum
+            return b.call(cx.intrinsic(fname, args[0].type, 2), args)
+        x, y = args
+        if dt.is_bool or dt.name == "u8":
+            c = b.icmp_unsigned(unsigned, x, y)
+        else:
+            c = b.icmp_signed(signed, x, y)
+        return b.select(c, x, y)
+    return rule
+
+
+_FCMP = {"eq": ("==", True), "ne": ("!=", False), "lt": ("<", True), "le": ("<=", True),
+         "gt": (">", True), "ge": (">=", True)}
+
+
+def _compare(op):
+    sym, ordered = _FCMP[op]
+
+    def rule(cx, args, node):
+        b = cx.b
+        dt = cx.compute_dtype
+        if dt.is_float:
+            return b.fcmp_ordered(sym, *args) if ordered else b.fcmp_unordered(sym, *args)
+        if dt.is_bool or dt.name == "u8" or sym in ("==", "!="):
+            return b.icmp_unsigned(sym, *args)
+        return b.icmp_signed(sym, *args)
+    return rule
+
+
+def _where(cx, args, node):
+    return cx.b.select(*args)
+
+
+def _cast(cx, args, node):
+    return convert(cx.b, args[0], node.inputs[0].dtype, node.outputs[0].dtype, cx.w)
+
+
+RULES = {
+    "add": _arith("fadd", "add"), "sub": _arith("fsub", "sub"), "mul": _arith("fmul", "mul"),
+    "div": lambda cx, a, n: cx.b.fdiv(*a, flags=FLAGS),
+    "pow": _math("pow"),
+    "maximum": _minmax("maximum", ">", ">"), "minimum": _minmax("minimum", "<", "<"),
+    "and": lambda cx, a, n: cx.b.and_(*a), "or": lambda cx, a, n: cx.b.or_(*a),
+    "neg": _neg, "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"),
+    "tanh": _math("tanh"), "erf": _math("erf"), "sqrt": _intrinsic1("sqrt"), "rsqrt": _rsqrt,
+    "floor": _intrinsic1("floor"), "abs": _abs, "sign": _sign, "not": _not,
+    "stop_gradient": lambda cx, a, n: a[0], "custom_vjp": lambda cx, a, n: a[0],
+    # kernels read a broadcast's operand with broadcast strides: the value is already per-element
+    "broadcast": lambda cx, a, n: a[0],
+    "where": _where, "cast": _cast,
+}
+RULES.update({op: _compare(op) for op in _FCMP})
+
+for _name, _rule in RULES.items():  # fill the registry's lowering slots
+    OPS[_name].lower = _rule
+
+
+def compute_dtype(node) -> DType:
+    """The dtype operands are converted to before the rule runs."""
+    op = node.op
+    if op in _FCMP:
+        return dtypes.promote(*[v.dtype for v in node.inputs])
+    if op in ("cast", "stop_gradient", "custom_vjp", "broadcast"):
+        return node.inputs[0].dtype
+    if op == "where":
+        return node.outputs[0].dtype
+    return node.outputs[0].dtype
+
+
+def lower_elementwise(cx: Ctx, node, args: list[ir.Value]) -> ir.Value:
+    """Convert operands to the computation dtype, then apply the op's rule."""
+    cd = compute_dtype(node)
+    cx.compute_dtype = cd
+    conv = []
+    for k, (v, a) in enumerate(zip(node.inputs, args)):
+        if node.op == "where" and k == 0:
+            conv.append(a)
+        elif node.op in ("cast", "stop_gradient", "custom_vjp", "broadcast"):
+            conv.append(a)
+        else:
+            conv.append(convert(cx.b, a, v.dtype, cd, cx.w))
+    rule = OPS[node.op].lower
+    if rule is None:
+        raise NotImplementedError(f"no LLVM lowering for elementwise op {node.op}")
+    return rule(cx, conv, node)

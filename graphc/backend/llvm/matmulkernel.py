@@ -1,0 +1,320 @@
+"""Matmul kernels: register-blocked micro-kernels with the kernel's elementwise epilogue fused in.
+
+Two forms cover the transposes a training step produces, without packing:
+- broadcast form (B not transposed: x @ W, dX = g @ W, dW = g^T @ x): a tile of MR=6 rows by
+  16 columns keeps 12 `<8 x float>` accumulators in registers; each k step loads two vectors of
+  B's row k and broadcasts MR scalars of A (rows of A, or columns when A is transposed);
+- dot form (B transposed, A not: x @ W^T, the forward Linear): a 3x3 tile of `<8 x float>`
+  accumulators runs along k over rows of A and rows of B, then sums each accumulator.
+Either way the finished tile goes straight through the epilogue (bias, ReLU and its mask, or a
+whole optimizer update) while it is in registers. Other shapes/dtypes use a plain triple loop.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+import numpy as np
+
+from ...ir.graph import Graph, Value
+from . import irhelp as H
+from .loopkernel import Operand, _strides
+from .lowering import lower_elementwise
+
+MR, NR_VEC = 6, 2          # broadcast form: 6 rows x 2 vectors of 8
+DOT_MR, DOT_NR = 3, 3      # dot form tile
+
+
+class MatmulKernel:
+    def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
+                 operands: dict[Value, Operand], results: dict[Value, Operand], err):
+        self.cx_factory, self.b, self.body = cx_factory, b, body
+        self.operands, self.results = operands, results
+        self.mm = body.nodes[0] if body.nodes[0].op == "matmul" else \
+            next(n for n in body.nodes if n.op == "matmul")
+        self.C = self.mm.outputs[0]
+        self.S = self.C.shape
+        rest = [n for n in body.nodes if n is not self.mm and n.op != "constant"]
+        self.uniform = [n for n in rest if n.outputs[0].shape == () and
+                        all(v.shape == () for v in n.inputs) and not self._depends_on_c(n)]
+        self.epi = [n for n in rest if n not in self.uniform]
+        self.dt = self.C.dtype
+        self.VW = 8 if self.dt.name == "f32" else 4
+
+    def _depends_on_c(self, n) -> bool:
+        seen, stack = set(), list(n.inputs)
+        while stack:
+            v = stack.pop()
+            if v is self.C:
+                return True
+            if v in seen or v.producer is None or v.producer not in self.body.nodes:
+                continue
+            seen.add(v)
+            stack.extend(v.producer.inputs)
+        return False
+
+    # -- entry ----------------------------------------------------------------------------------
+    def emit(self):
+        b = self.b
+        cx = self.cx_factory(b, 1)
+        self.uvals = {}
+        for n in self.uniform:
+            args = [self._scalar(v) for v in n.inputs]
+            self.uvals[n.outputs[0]] = lower_elementwise(cx, n, args)
+            if n.outputs[0] in self.results:
+                H.store(b, self.uvals[n.outputs[0]], self.results[n.outputs[0]].ptr,
+                        n.outputs[0].dtype, H.i64(0))
+        A, B = self.mm.inputs
+        ta, tb = self.mm.attrs.get("transpose_a", False), self.mm.attrs.get("transpose_b", False)
+        M, N = self.S[-2], self.S[-1]
+        K = A.shape[-2] if ta else A.shape[-1]
+        batch = self.S[:-2]
+        self.epi_operands = list(dict.fromkeys(
+            v for n in self.epi for v in n.inputs
+            if v in self.operands and not _is_const(v)))
+        access = [A, B] + self.epi_operands + [v for v in self._stored()]
+        self.bstrides = {}
+        for v in access:  # A and B: only their batch strides are used
+            full = batch + v.shape[-2:] if v in (A, B) else self.S
+            self.bstrides[v] = _strides(v.shape, full)
+        self.M, self.N, self.K, self.ta, self.tb = M, N, K, ta, tb
+        float_ok = self.dt.name in ("f32", "f64")
+
+        def per_batch(base):
+            if float_ok and not tb:
+                self._broadcast_form(base)
+            elif float_ok and tb and not ta:
+                self._dot_form(base)
+            else:
+                self._naive(base)
+
+        self._batch_nest(0, batch, {v: H.i64(0) for v in access}, per_batch)
+
+    def _stored(self):
+        out = []
+        if self.C in self.results:
+            out.append(self.C)
+        out += [n.outputs[0] for n in self.epi if n.outputs[0] in self.results]
+        return out
+
+    def _batch_nest(self, d, batch, base, fn):
+        b = self.b
+        if d == len(batch):
+            fn(base)
+            return
+
+        def body(i, c):
+            nb = {v: (b.add(o, b.mul(i, H.i64(self.bstrides[v][d]))) if self.bstrides[v][d] else o)
+                  for v, o in base.items()}
+            self._batch_nest(d + 1, batch, nb, fn)
+            return []
+        H.loop(b, batch[d], body, name=f"batch{d}")
+
+    def _scalar(self, v: Value):
+        if v in self.uvals:
+            return self.uvals[v]
+        if _is_const(v):
+            return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0])
+        return H.load(self.b, self.operands[v].ptr, v.dtype, H.i64(0))
+
+    # -- A and B element addressing --------------------------------------------------------------
+    def _a_index(self, base, i, k):
+        b = self.b
+        A = self.mm.inputs[0]
+        M, K = self.M, self.K
+        if self.ta:  # A is stored (K, M)
+            return b.add(base[A], b.add(b.mul(k, H.i64(M)), i))
+        return b.add(base[A], b.add(b.mul(i, H.i64(K)), k))
+
+    # -- broadcast form -------------------------------------------------------------------------
+    def _broadcast_form(self, base):
+        b = self.b
+        M, N = self.M, self.N
+        VW = self.VW
+        panel = VW * NR_VEC
+        n_full = N // panel
+        rest = N - n_full * panel
+        m_full = M // MR
+        m_rest = M - m_full * MR
+
+        def rows(i0, mr):
+            if n_full:
+                H.loop(b, n_full, lambda jp, c: (self._bcast_tile(base, i0, mr,
+                                                                  b.mul(jp, H.i64(panel)),
+                                                                  [VW] * NR_VEC), [])[1],
+                       name="jp")
+            j = n_full * panel
+            widths = []
+            r = rest
+            while r >= VW:
+                widths.append(VW)
+                r -= VW
+            if widths:
+                self._bcast_tile(base, i0, mr, H.i64(j), widths)
+                j += VW * len(widths)
+            if r:
+                H.loop(b, N, lambda jj, c: (self._bcast_tile(base, i0, mr, jj, [1]), [])[1],
+                       start=j, name="jc")
+
+        if m_full:
+            H.loop(b, m_full, lambda ib, c: (rows(b.mul(ib, H.i64(MR)), MR), [])[1], name="ib")
+        if m_rest:
+            rows(H.i64(m_full * MR), m_rest)
+
+    def _bcast_tile(self, base, i0, mr, j0, widths):
+        b = self.b
+        A, B = self.mm.inputs
+        N, K = self.N, self.K
+        st = H.scalar_type(self.dt)
+        fma_fns = {w: self.cx_factory(b, w).intrinsic("fma", st if w == 1 else
+                                                      ir.VectorType(st, w), 3) for w in set(widths)}
+        zeros = [H.const(self.dt, 0, w) for _ in range(mr) for w in widths]
+
+        def kstep(k, accs):
+            bvs = []
+            off = b.add(base[B], b.add(b.mul(k, H.i64(N)), j0))
+            col = 0
+            for w in widths:
+                bvs.append(H.load(b, self.operands[B].ptr, self.dt,
+                                  b.add(off, H.i64(col)) if col else off, w))
+                col += w
+            out = []
+            for r in range(mr):
+                a = H.load(b, self.operands[A].ptr, self.dt,
+                           self._a_index(base, b.add(i0, H.i64(r)), k))
+                for q, w in enumerate(widths):
+                    acc = accs[r * len(widths) + q]
+                    out.append(b.call(fma_fns[w], [H.splat(b, a, w), bvs[q], acc]))
+            return out
+
+        accs = H.loop(b, K, kstep, zeros, name="k")
+        for r in range(mr):
+            col = 0
+            for q, w in enumerate(widths):
+                i = b.add(i0, H.i64(r))
+                j = b.add(j0, H.i64(col)) if col else j0
+                self._epilogue(base, i, j, accs[r * len(widths) + q], w)
+                col += w
+
+    # -- dot form ------------------------------------------------------------------------------
+    def _dot_form(self, base):
+        b = self.b
+        M, N = self.M, self.N
+        mr_t, nr_t = (DOT_MR, DOT_NR) if M >= DOT_MR else (1, 8)
+
+        def tiles(i0, mr):
+            n_full = N // nr_t
+            if n_full:
+                H.loop(b, n_full, lambda jb, c: (self._dot_tile(base, i0, mr,
+                                                                b.mul(jb, H.i64(nr_t)), nr_t),
+                                                 [])[1], name="jb")
+            if N % nr_t:
+                self._dot_tile(base, i0, mr, H.i64(n_full * nr_t), N % nr_t)
+
+        m_full = M // mr_t
+        if m_full:
+            H.loop(b, m_full, lambda ib, c: (tiles(b.mul(ib, H.i64(mr_t)), mr_t), [])[1],
+                   name="ib")
+        if M % mr_t:
+            tiles(H.i64(m_full * mr_t), M % mr_t)
+
+    def _dot_tile(self, base, i0, mr, j0, nr):
+        b = self.b
+        A, B = self.mm.inputs
+        K, VW = self.K, self.VW
+        st = H.scalar_type(self.dt)
+        vt = ir.VectorType(st, VW)
+        fma = self.cx_factory(b, VW).intrinsic("fma", vt, 3)
+        kv = K // VW * VW
+        a_rows = [b.add(base[A], b.mul(b.add(i0, H.i64(r)), H.i64(K))) for r in range(mr)]
+        b_rows = [b.add(base[B], b.mul(b.add(j0, H.i64(c)), H.i64(K))) for c in range(nr)]
+        accs = [H.const(self.dt, 0, VW) for _ in range(mr * nr)]
+        if kv:
+            def kstep(k, accs):
+                av = [H.load(b, self.operands[A].ptr, self.dt, b.add(a, k), VW) for a in a_rows]
+                bv = [H.load(b, self.operands[B].ptr, self.dt, b.add(x, k), VW) for x in b_rows]
+                return [b.call(fma, [av[r], bv[c], accs[r * nr + c]])
+                        for r in range(mr) for c in range(nr)]
+            accs = H.loop(b, kv, kstep, accs, step=VW, name="k")
+        sums = [H.hsum(b, a, VW) for a in accs]
+        if kv < K:
+            fma1 = self.cx_factory(b, 1).intrinsic("fma", st, 3)
+
+            def tail(k, s):
+                av = [H.load(b, self.operands[A].ptr, self.dt, b.add(a, k)) for a in a_rows]
+                bv = [H.load(b, self.operands[B].ptr, self.dt, b.add(x, k)) for x in b_rows]
+                return [b.call(fma1, [av[r], bv[c], s[r * nr + c]])
+                        for r in range(mr) for c in range(nr)]
+            sums = H.loop(b, K, tail, sums, start=kv, name="kt")
+        for r in range(mr):
+            for c in range(nr):
+                self._epilogue(base, b.add(i0, H.i64(r)), b.add(j0, H.i64(c)), sums[r * nr + c], 1)
+
+    # -- anything else: a plain triple loop -----------------------------------------------------
+    def _naive(self, base):
+        b = self.b
+        A, B = self.mm.inputs
+        M, N, K = self.M, self.N, self.K
+        dt = self.dt
+
+        def row(i, c):
+            def col(j, c2):
+                def kk(k, acc):
+                    a = H.load(b, self.operands[A].ptr, dt, self._a_index(base, i, k))
+                    bi = (b.add(base[B], b.add(b.mul(j, H.i64(K)), k)) if self.tb else
+                          b.add(base[B], b.add(b.mul(k, H.i64(N)), j)))
+                    x = H.load(b, self.operands[B].ptr, dt, bi)
+                    p = b.fmul(a, x) if dt.is_float else b.mul(a, x)
+                    return [b.fadd(acc[0], p) if dt.is_float else b.add(acc[0], p)]
+                (s,) = H.loop(b, K, kk, [H.const(dt, 0)], name="k")
+                self._epilogue(base, i, j, s, 1)
+                return []
+            H.loop(b, N, col, name="j")
+            return []
+        H.loop(b, M, row, name="i")
+
+    # -- the fused epilogue on one tile row segment ----------------------------------------------
+    def _epilogue(self, base, i, j, cval, w):
+        """Run the epilogue for C[i, j:j+w] = cval, reading other operands at the same place."""
+        b = self.b
+        cx = self.cx_factory(b, w)
+        N = self.N
+        vals = {self.C: cval}
+
+        def offset(v):
+            st = self.bstrides[v]
+            o = base[v]
+            si, sj = st[-2], st[-1]
+            if si:
+                o = b.add(o, b.mul(i, H.i64(si)))
+            if sj:
+                o = b.add(o, j if sj == 1 else b.mul(j, H.i64(sj)))
+            return o, sj
+
+        def arg(v):
+            if v in vals:
+                return vals[v]
+            if v in self.uvals:
+                return H.splat(b, self.uvals[v], w)
+            if _is_const(v):
+                return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0], w)
+            o, sj = offset(v)
+            if sj == 1:
+                return H.load(b, self.operands[v].ptr, v.dtype, o, w)
+            return H.splat(b, H.load(b, self.operands[v].ptr, v.dtype, o), w)
+
+        if self.C in self.results:
+            o, _ = offset(self.C)
+            H.store(b, cval, self.results[self.C].ptr, self.C.dtype, o, w)
+        for n in self.epi:
+            vals[n.outputs[0]] = lower_elementwise(cx, n, [arg(v) for v in n.inputs])
+            v = n.outputs[0]
+            if v in self.results:
+                o, _ = offset(v)
+                H.store(b, vals[v], self.results[v].ptr, v.dtype, o, w)
+        del N
+
+
+def _is_const(v: Value) -> bool:
+    return v.producer is not None and v.producer.op == "constant" and v.type.size == 1
+
+
+__all__ = ["MatmulKernel", "np"]

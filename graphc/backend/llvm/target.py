@@ -1,0 +1,115 @@
+"""Every llvmlite 0.50 / LLVM 22 idiom graphc relies on, in one place (see shared/LLVMLITE.md).
+
+- initialise the native target *and* asm printer (plain `llvm.initialize()` raises);
+- a fresh host TargetMachine per use (engines take ownership of theirs);
+- optimise with a fresh PipelineTuningOptions + PassBuilder + ModulePassManager each time
+  (a pass manager runs once; a reused PassBuilder accumulates callbacks);
+- LLJIT with a unique library name per module, keeping the resource tracker alive;
+- object code cached as bytes and loaded with `add_object_img`.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import itertools
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+
+_lock = threading.RLock()
+_state: dict = {}
+_names = itertools.count()
+
+
+def init() -> None:
+    """Initialise LLVM once per process (thread-safe)."""
+    with _lock:
+        if _state.get("init"):
+            return
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        _state["libmvec"] = _load_libmvec()
+        _state["init"] = True
+
+
+def _load_libmvec() -> bool:
+    """glibc's vector math library (exp/log/tanh/erf on 8 floats at once), if present."""
+    for name in ("libmvec.so.1", ctypes.util.find_library("mvec")):
+        if not name:
+            continue
+        try:
+            llvm.load_library_permanently(name)
+            ctypes.CDLL(name)
+            return True
+        except (OSError, RuntimeError):
+            continue
+    return False
+
+
+def host() -> dict:
+    """CPU name and feature string of this machine, and what graphc may use on it."""
+    init()
+    feats = llvm.get_host_cpu_features()
+    return {"cpu": llvm.get_host_cpu_name(), "features": feats.flatten(),
+            "avx2": bool(feats.get("avx2")) and bool(feats.get("fma")),
+            "libmvec": _state["libmvec"], "triple": llvm.get_process_triple()}
+
+
+def target_machine(opt: int = 3):
+    """A fresh TargetMachine for this host (CPU name + features; fresh because engines own theirs)."""
+    init()
+    h = host()
+    target = llvm.Target.from_triple(h["triple"])
+    return target.create_target_machine(cpu=h["cpu"], features=h["features"], opt=opt,
+                                        reloc="pic", codemodel="default", jit=True)
+
+
+def cache_key_parts() -> tuple[str, str, str]:
+    h = host()
+    return h["cpu"], h["features"], llvmlite.__version__
+
+
+def optimize(llvm_ir: str, opt: int = 3):
+    """Parse, verify and optimise IR text at O3 with loop and SLP vectorisation; returns a module."""
+    init()
+    mod = llvm.parse_assembly(llvm_ir)
+    mod.verify()
+    tm = target_machine(opt)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return mod
+
+
+def emit_object(mod) -> bytes:
+    return target_machine().emit_object(mod)
+
+
+def emit_assembly(mod) -> str:
+    return target_machine().emit_assembly(mod)
+
+
+def _lljit():
+    with _lock:
+        if "lljit" not in _state:
+            _state["lljit"] = llvm.create_lljit_compiler(target_machine())
+        return _state["lljit"]
+
+
+class Loaded:
+    """A loaded object: symbol addresses; keeps the JIT resources alive as long as it lives."""
+
+    def __init__(self, obj: bytes, symbols: list[str]):
+        init()
+        lj = _lljit()
+        builder = llvm.JITLibraryBuilder().add_object_img(obj)
+        for s in symbols:
+            builder = builder.export_symbol(s)
+        with _lock:
+            self._tracker = builder.link(lj, f"graphc_{next(_names)}")
+        self.addresses = {s: self._tracker[s] for s in symbols}
