@@ -53,12 +53,15 @@ def _compare(ref: dict, got: dict, rtol: float, atol: float) -> tuple[float, flo
         if a64.shape != b64.shape:
             return np.inf, np.inf, False, f"{k}: shape {a64.shape} vs {b64.shape}"
         same_nan = np.isnan(a64) == np.isnan(b64)
-        diff = np.where(np.isnan(a64) & np.isnan(b64), 0.0, np.abs(a64 - b64))
+        with np.errstate(invalid="ignore"):  # inf - inf: equal infinities are no error
+            diff = np.where((np.isnan(a64) & np.isnan(b64)) | (a64 == b64), 0.0,
+                            np.abs(a64 - b64))
         if diff.size:
             err = float(np.nanmax(diff)) if np.all(same_nan) else np.inf
             rel = float(np.nanmax(diff / np.maximum(np.abs(a64), 1e-30)))
             max_abs, max_rel = max(max_abs, err), max(max_rel, rel)
-            if not np.all(same_nan) or not np.all(diff <= atol + rtol * np.abs(a64)):
+            close = (diff == 0) | (diff <= atol + rtol * np.abs(a64))  # NaN bounds: diff == 0
+            if not np.all(same_nan) or not np.all(close):
                 if ok:
                     worst = f"worst at {k}"
                 ok = False

@@ -63,11 +63,12 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
     done: list[str] = []
     for name in names:
         t0 = time.perf_counter()
+        g_in = res.graph
         try:
             new = PASSES[name](res.graph)
             if check:
                 verify(new)
-        except GraphcError as e:
+        except Exception as e:  # noqa: BLE001 - a crash inside a pass is named like any failure
             before = ", ".join(done) or "none"
             raise PassError(f"pass {name!r} failed (passes run before it: {before}): {e}") from e
         res.seconds[name] = time.perf_counter() - t0
@@ -75,7 +76,7 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
         stage = name if name not in res.stages else f"{name}#{done.count(name) + 1}"
         if name == "fuse" and dump_level() >= 2:  # why each kernel boundary exists
             from .fuse import fusion_report
-            res.stages["fuse-report"] = fusion_report(res.graph)
+            res.stages["fuse-report"] = fusion_report(g_in)
         res.stages[stage] = print_graph(new)
         done.append(name)
     return res

@@ -46,12 +46,16 @@ def _same(v: Value, out: Value) -> Value | None:
 
 def _pow2_reciprocal(b, n, x, y):
     c = const(y)
-    if c is None or c.ndim or not n.out.dtype.is_float or c == 0:
-        return None
+    if c is None or c.ndim or c.dtype.kind != "f" or not n.out.dtype.is_float or c == 0:
+        return None  # an integer divisor would hold 1/c truncated to 0
     m, _ = math.frexp(float(c))
     if m != 0.5:  # only powers of two: 1/c is then exact
         return None
-    return _same(b.mul(x, b.const(1.0 / float(c), c.dtype)), n.out)
+    with np.errstate(over="ignore"):
+        inv = np.asarray(1.0 / float(c), c.dtype)
+    if not np.isfinite(inv):  # 1/2^-149 overflows f32: x * inf is not x / 2^-149
+        return None
+    return _same(b.mul(x, b.const(inv, c.dtype)), n.out)
 
 
 def _transpose_pair(b, n, x):
@@ -113,7 +117,8 @@ def _onehot_sum_to_gather(b, n, x):
     for hot, other in (mul.inputs, mul.inputs[::-1]):
         c = producer(hot, "cast")
         oh = producer(c.inputs[0] if c else hot, "one_hot")
-        if oh is not None and other.shape == x.shape and other.dtype == n.out.dtype:
+        if oh is not None and hot.shape == other.shape == x.shape \
+                and other.dtype == n.out.dtype:  # a broadcast one-hot does not pick one entry
             return _same(b.gather(other, oh.inputs[0], axis=ax[0]), n.out)
     return None
 
