@@ -186,6 +186,7 @@ class Compiled:
             self.pystate.restore(snap)
         tr.graph.outputs = outs
         tr.graph.updates = tr.state_updates()
+        scalar_inputs = _drop_unused_scalars(tr.graph, len(leaves), scalar_inputs)
         graph = verify(tr.graph)
         from passes import run_pipeline  # late: passes imports graphc
         res = run_pipeline(graph, self.passes)
@@ -365,6 +366,18 @@ class StateBinder:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(self.names, self.arrays()))
+
+
+def _drop_unused_scalars(g: Graph, n_user: int, getters: list) -> list:
+    """Remove runtime scalar inputs (an optimizer's lr) that the traced code never read."""
+    used = {v for n in g.nodes for v in n.inputs} | set(g.outputs) | set(g.updates.values())
+    keep_inputs, keep_getters = list(g.inputs[:n_user]), []
+    for v, get in zip(g.inputs[n_user:], getters):
+        if v in used:
+            keep_inputs.append(v)
+            keep_getters.append(get)
+    g.inputs = keep_inputs
+    return keep_getters
 
 
 def index_checks(graph: Graph) -> list[tuple[int, int, str]]:

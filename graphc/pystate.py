@@ -27,26 +27,45 @@ from .tensor import Tensor
 MISSING = object()
 
 
-def _globals_and_cells(fn) -> list[tuple[str, Any]]:
-    """(name, object) pairs a function can see: bound self, closure cells, globals it names first."""
+def _globals_and_cells(fn, depth: int = 0, seen=None) -> list[tuple[str, Any]]:
+    """(name, object) pairs a function uses: bound self, closure cells, the globals it names.
+
+    Plain Python functions it calls (helpers in the same program) are followed a few levels deep,
+    so a step that calls `helper()` which uses a global optimizer still finds that optimizer.
+    """
+    seen = set() if seen is None else seen
     out: list[tuple[str, Any]] = []
     target = fn
     if inspect.ismethod(fn):
         out.append(("", fn.__self__))
         target = fn.__func__
     code = getattr(target, "__code__", None)
-    if code is None:
+    if code is None or id(code) in seen:
         return out
+    seen.add(id(code))
     for name, c in zip(code.co_freevars, target.__closure__ or ()):
         try:
             out.append((name, c.cell_contents))
         except ValueError:  # an empty cell
             pass
     g = getattr(target, "__globals__", {})
-    for name in list(code.co_names) + [n for n in g if n not in code.co_names]:
+    for name in _names(code):
         if name in g:
             out.append((name, g[name]))
+    if depth < 3:
+        for _, obj in list(out):
+            if inspect.isfunction(obj) or inspect.ismethod(obj):
+                out += _globals_and_cells(obj, depth + 1, seen)
     return out
+
+
+def _names(code) -> list[str]:
+    """Global names used by a code object and the functions/lambdas defined inside it."""
+    names = list(code.co_names)
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            names += _names(c)
+    return names
 
 
 @dataclass
@@ -64,7 +83,8 @@ class PyState:
         self.modules: list[tuple[str, Module]] = [("", module)] if module is not None else []
         self.optimizers: list[tuple[str, Optimizer]] = []
         seen = {id(module)}
-        for name, obj in _globals_and_cells(fn):
+        # a compiled Module is inference: its parameters are all it touches
+        for name, obj in ([] if module is not None else _globals_and_cells(fn)):
             if id(obj) in seen:
                 continue
             if isinstance(obj, Module):
@@ -229,7 +249,7 @@ def apply_effects(effects) -> None:
 
 def _hashable(v):
     if isinstance(v, Tensor):
-        return ("tensor", v.type)
+        return ("tensor", v._data.shape if v._data is not None else None)
     if isinstance(v, (list, tuple)):
         return tuple(_hashable(x) for x in v)
     if isinstance(v, np.ndarray):

@@ -5,7 +5,10 @@
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
+import os
+import sys
 import threading
 import time
 
@@ -23,14 +26,20 @@ SMALL = 16384  # bytes: inputs/outputs up to this size go through per-thread fix
 class Executable:
     """Native code for one graph plus what the runtime needs to call it safely."""
 
-    def __init__(self, graph: Graph, llvm_ir: str, layout: Layout, obj: bytes, seconds: dict):
+    def __init__(self, graph: Graph, llvm_ir: str, layout: Layout, obj: bytes, seconds: dict,
+                 timing: bool = False):
         self.graph, self.llvm_ir, self.layout = graph, llvm_ir, layout
+        self.timing = timing
+        self.kernel_ns = np.zeros(len(layout.kernels), np.int64)
+        self.calls = 0
         self.seconds = seconds
-        self._loaded = target.Loaded(obj, [ENTRY])
+        from .pool import parallel_for_address
+        self._loaded = target.Loaded(obj, [ENTRY],
+                                     imports={"graphc_parallel_for": parallel_for_address()})
         self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])
         self.n_in, self.n_state = len(layout.inputs), len(layout.state)
         self.n_out = len(graph.outputs)
-        self.n_slots = self.n_in + self.n_state + self.n_out + 1
+        self.n_slots = self.n_in + self.n_state + self.n_out + 1 + (1 if timing else 0)
         self.out_specs = [(v.shape, v.dtype.np) for v in graph.outputs]
         self._local = threading.local()
 
@@ -40,7 +49,11 @@ class Executable:
             arena = np.empty(max(self.layout.arena_bytes, 64) + 64, np.uint8)
             ptrs = (ctypes.c_void_p * self.n_slots)()
             base = arena.ctypes.data
-            ptrs[self.n_slots - 1] = base + (-base) % 64
+            arena_slot = self.n_in + self.n_state + self.n_out
+            ptrs[arena_slot] = base + (-base) % 64
+            times = np.zeros(max(len(self.layout.kernels), 1), np.int64)
+            if self.timing:
+                ptrs[arena_slot + 1] = times.ctypes.data
             # small inputs are copied into fixed buffers and small outputs copied out: cheaper
             # than asking NumPy for a fresh array's address on every call
             inbufs = [np.empty(v.shape, v.dtype.np) if v.type.nbytes <= SMALL else None
@@ -55,7 +68,7 @@ class Executable:
                 if a is not None:
                     ptrs[o + j] = a.ctypes.data
             st = self._local.st = {"arena": arena, "ptrs": ptrs, "state_ids": None,
-                                   "in": inbufs, "out": outbufs}
+                                   "in": inbufs, "out": outbufs, "times": times}
         return st
 
     def run(self, inputs, state: list[np.ndarray]) -> list[np.ndarray]:
@@ -85,11 +98,31 @@ class Executable:
             else:
                 fresh.append(None)
         rc = self._fn(ptrs)
+        if self.timing:
+            self._record(st["times"])
         if rc:
             raise ExecutionError(f"graph @{self.graph.name}: an index (class label or gather "
                                  "index) was out of range during the native call")
         return [f if f is not None else (buf[()] if buf.ndim == 0 else buf.copy())
                 for f, buf in zip(fresh, outbufs)]
+
+    def _record(self, times: np.ndarray) -> None:
+        self.kernel_ns += times
+        self.calls += 1
+        if debug_level() >= 2:
+            print(self.kernel_report(times, 1), file=sys.stderr)
+        times[:] = 0
+
+    def kernel_report(self, ns=None, calls=None) -> str:
+        """Per-kernel time per call (GRAPHC_DEBUG=1 collects it; needs a debug build)."""
+        ns = self.kernel_ns if ns is None else ns
+        calls = max(self.calls if calls is None else calls, 1)
+        total = ns.sum() / calls / 1e3
+        lines = [f"graph @{self.graph.name}: {total:.1f} us per call in {len(ns)} kernels "
+                 f"({calls} calls)"]
+        for name, t in sorted(zip(self.layout.kernels, ns), key=lambda p: -p[1]):
+            lines.append(f"  {t / calls / 1e3:9.2f} us  {100 * t / max(ns.sum(), 1):5.1f} %  {name}")
+        return "\n".join(lines)
 
     def llvm(self) -> str:
         """The optimised LLVM IR (recomputed on demand)."""
@@ -106,7 +139,8 @@ def compile_graph(graph: Graph) -> Executable:
     if "buffers" not in graph.meta:
         graph = plan_memory(graph)
     h = target.host()
-    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"])
+    timing = debug_level() >= 1
+    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"], timing=timing)
     llvm_ir = str(mod)
     t1 = time.perf_counter()
     k = cache.key(llvm_ir, target.cache_key_parts())
@@ -117,4 +151,25 @@ def compile_graph(graph: Graph) -> Executable:
         cache.put(k, obj)
     t2 = time.perf_counter()
     seconds = {"codegen": t1 - t0, "llvm-compile" if not hit else "cache-load": t2 - t1}
-    return Executable(graph, llvm_ir, layout, obj, seconds)
+    exe = Executable(graph, llvm_ir, layout, obj, seconds, timing)
+    if timing:
+        _debug_executables.append(exe)
+    return exe
+
+
+def debug_level() -> int:
+    """GRAPHC_DEBUG: 1 = time every kernel and print a summary at exit; 2 = print every call."""
+    try:
+        return int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
+    except ValueError:
+        return 1
+
+
+_debug_executables: list = []
+
+
+@atexit.register
+def _print_debug_summary():
+    for exe in _debug_executables:
+        if exe.calls:
+            print(exe.kernel_report(), file=sys.stderr)

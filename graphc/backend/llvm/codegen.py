@@ -23,6 +23,8 @@ from .misckernels import emit_misc, memcpy
 
 ENTRY = "graphc_main"
 ALIGN = 64
+PARALLEL_MACS = 1 << 20   # matmuls with at least this many multiply-adds use the thread pool
+MAX_TASKS = 8
 
 
 @dataclass
@@ -41,8 +43,9 @@ def _is_const(v: Value) -> bool:
 
 
 class ModuleBuilder:
-    def __init__(self, g: Graph, vector_math: bool):
+    def __init__(self, g: Graph, vector_math: bool, timing: bool = False):
         self.g = g
+        self.timing = timing
         self.vector_math = vector_math
         self.module = ir.Module(name=f"graphc.{g.name}")
         self.buffers = g.meta.get("buffers", {})
@@ -61,6 +64,7 @@ class ModuleBuilder:
         self.scratch_bytes = 0
         self.globals: dict[int, ir.GlobalVariable] = {}
         self.kernel_names: list[str] = []
+        self.uses_pool = False
 
     def cx(self, b, w):
         return Ctx(b, self.module, w, self.vector_math)
@@ -129,18 +133,37 @@ class ModuleBuilder:
         n_slots = self.arena_slot + 1
         slots = [b.load(b.gep(fn.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR,
                         name=f"slot{i}") for i in range(n_slots)]
+        times = b.load(b.gep(fn.args[0], [H.i64(n_slots)], source_etype=H.PTR), typ=H.PTR) \
+            if self.timing else None
         for k, node in enumerate(g.nodes):
             if node.op == "constant":
                 continue
             if node.op == "reshape" and self._aliased(node):
                 continue
+            t0 = self._now(b) if self.timing else None
             self.kernel(b, slots, node, err, k)
+            if self.timing:  # GRAPHC_DEBUG: nanoseconds per kernel, accumulated
+                slot = b.gep(times, [H.i64(len(self.kernel_names) - 1)], source_etype=H.I64)
+                dt = b.sub(self._now(b), t0)
+                b.store(b.add(b.load(slot, typ=H.I64), dt), slot)
         self.finish(b, slots)
         b.ret(b.load(err, typ=H.I32))
         layout = Layout([v.name for v in g.inputs], self.state_names,
                         list(range(len(g.outputs))),
                         self.arena_bytes + self.scratch_bytes, self.kernel_names)
         return self.module, layout
+
+    def _now(self, b):
+        """clock_gettime(CLOCK_MONOTONIC) in nanoseconds."""
+        fn = self.module.globals.get("clock_gettime") or ir.Function(
+            self.module, ir.FunctionType(H.I32, [H.I32, H.PTR]), "clock_gettime")
+        ts = b.alloca(ir.ArrayType(H.I64, 2))
+        b.call(fn, [ir.Constant(H.I32, 1), ts])
+        sec = b.load(b.gep(ts, [H.i64(0), ir.Constant(H.I32, 0)],
+                           source_etype=ir.ArrayType(H.I64, 2)), typ=H.I64)
+        nsec = b.load(b.gep(ts, [H.i64(0), ir.Constant(H.I32, 1)],
+                            source_etype=ir.ArrayType(H.I64, 2)), typ=H.I64)
+        return b.add(b.mul(sec, H.i64(1_000_000_000)), nsec)
 
     def _aliased(self, node: Node) -> bool:
         try:
@@ -181,13 +204,59 @@ class ModuleBuilder:
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
+        tasks = self._tasks(node, body, kind)
+        if tasks > 1:  # split over the thread pool: kf packs its arguments, tasks unpack them
+            task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]),
+                               name + "_task")
+            task.linkage = "internal"
+            tb = ir.IRBuilder(task.append_basic_block("entry"))
+            ctx_in = task.args[0]
+            ptrs = [tb.load(tb.gep(ctx_in, [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
+                    for i in range(len(args) + 1)]
+            self._emit_body(tb, node, body, kind, outer_in, outer_out, where, ptrs,
+                            (task.args[1], tasks))
+            tb.ret_void()
+            ctx = kb.alloca(H.PTR, size=H.i64(len(args) + 1))
+            for i, a in enumerate(kf.args):
+                kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
+            pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
+                self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]), "graphc_parallel_for")
+            self.uses_pool = True
+            kb.call(pf, [task, ctx, H.i64(tasks)])
+            self._emit_body(kb, node, body, kind, outer_in, outer_out, where, list(kf.args),
+                            None, uniform_only=True)
+        else:
+            self._emit_body(kb, node, body, kind, outer_in, outer_out, where, list(kf.args), None)
+        kb.ret_void()
+        b.call(kf, [self.pointer(b, slots, v) for v in args] + [err])
 
+    def _tasks(self, node, body, kind) -> int:
+        """How many pool tasks a kernel is split into: only large matmuls, never batched ones.
+
+        The count does not depend on the number of threads, so neither do the results.
+        """
+        if kind != "matmul":
+            return 1
+        mm = next(n for n in body.nodes if n.op == "matmul")
+        c = mm.outputs[0]
+        a = mm.inputs[0]
+        if len(c.shape) != 2 or not c.dtype.is_float:
+            return 1
+        K = a.shape[0] if mm.attrs.get("transpose_a") else a.shape[1]
+        M, N = c.shape
+        if M * N * K < PARALLEL_MACS:
+            return 1
+        blocks = MatmulKernel.row_blocks(mm)
+        return max(1, min(blocks, MAX_TASKS))
+
+    def _emit_body(self, kb, node, body, kind, outer_in, outer_out, where, ptrs, part,
+                   uniform_only: bool = False):
         def operand_for(inner, outer):
             loc = self.location(outer)
             key = ("const", id(loc[1])) if loc[0] == "const" else loc
             if key not in where:
                 return None
-            return Operand(kf.args[where[key]], inner.dtype, inner.shape)
+            return Operand(ptrs[where[key]], inner.dtype, inner.shape)
 
         operands, results = {}, {}
         for inner, outer in outer_in.items():
@@ -196,16 +265,14 @@ class ModuleBuilder:
                 operands[inner] = op
         for inner, outer in outer_out.items():
             results[inner] = operand_for(inner, outer)
-        kerr = kf.args[-1]
+        kerr = ptrs[-1]
         if node.op not in ("fused", "matmul", "sum", "max") and not _elementwise(node):
             emit_misc(kb, self.module, node, [operands[v].ptr for v in node.inputs],
                       results[node.outputs[0]].ptr, kerr)
         elif kind == "matmul":
-            MatmulKernel(self.cx, kb, body, operands, results, kerr).emit()
+            MatmulKernel(self.cx, kb, body, operands, results, kerr, part, uniform_only).emit()
         else:
             LoopKernel(self.cx, kb, body, kind, operands, results, kerr).emit()
-        kb.ret_void()
-        b.call(kf, [self.pointer(b, slots, v) for v in args] + [err])
 
     def finish(self, b, slots):
         """Copy outputs and state updates that were not computed in place."""
@@ -238,5 +305,5 @@ def _elementwise(node: Node) -> bool:
     return OPS[node.op].kind == "elementwise" or node.op in ("broadcast", "gather")
 
 
-def build_module(g: Graph, vector_math: bool) -> tuple[ir.Module, Layout]:
-    return ModuleBuilder(g, vector_math).build()
+def build_module(g: Graph, vector_math: bool, timing: bool = False) -> tuple[ir.Module, Layout]:
+    return ModuleBuilder(g, vector_math, timing).build()

@@ -262,7 +262,7 @@ class LoopKernel:
         if accs is None:
             for r in self.reductions:  # reduction axes not innermost: accumulate in memory
                 v = r.outputs[0]
-                x = arg(r.inputs[0])
+                x = self._to_acc(r, arg(r.inputs[0]))
                 off, contiguous = offset(v)
                 ptr = self.results[v].ptr
                 old = H.load(b, ptr, v.dtype, off, w if contiguous else 1)
@@ -270,7 +270,8 @@ class LoopKernel:
                     x = self._hreduce(r, x, w)
                 H.store(b, self._combine(r, old, x), ptr, v.dtype, off, w if contiguous else 1)
             return []
-        return [self._combine(r, a, arg(r.inputs[0])) for r, a in zip(self.reductions, accs)]
+        return [self._combine(r, a, self._to_acc(r, arg(r.inputs[0])))
+                for r, a in zip(self.reductions, accs)]
 
     def _gather(self, n, idx, j, index_val):
         """x[..., index, ...] with x a kernel input; an out-of-range index sets the error flag."""
@@ -300,21 +301,30 @@ class LoopKernel:
         dt = r.outputs[0].dtype
         if r.op == "sum":
             return H.const(dt, 0, w)
+        if dt.is_bool:
+            return H.const(dt, 0, w)
         return H.const(dt, -np.inf if dt.is_float else np.iinfo(dt.np).min, w)
 
+    def _to_acc(self, r: Node, x):
+        """An operand value converted to the accumulator dtype (sum of ints/bools is i64)."""
+        src, dt = r.inputs[0].dtype, r.outputs[0].dtype
+        if src == dt:
+            return x
+        from .lowering import convert
+        w = x.type.count if isinstance(x.type, ir.VectorType) else 1
+        return convert(self.b, x, src, dt, w)
+
     def _combine(self, r: Node, a, x):
+        """Combine two values already in the accumulator dtype."""
         b = self.b
         dt = r.outputs[0].dtype
-        src = r.inputs[0].dtype
-        if src != dt:
-            from .lowering import convert
-            w = x.type.count if isinstance(x.type, ir.VectorType) else 1
-            x = convert(b, x, src, dt, w)
         if r.op == "sum":
             return b.fadd(a, x, flags=("reassoc", "contract")) if dt.is_float else b.add(a, x)
         if dt.is_float:
             cx = self.cx_factory(b, 1)
             return b.call(cx.intrinsic("maximum", a.type, 2), [a, x])
+        if dt.is_bool or dt.name == "u8":  # unsigned: i1 true is -1 when read as signed
+            return b.select(b.icmp_unsigned(">", a, x), a, x)
         return b.select(b.icmp_signed(">", a, x), a, x)
 
     def _hreduce(self, r: Node, v, w: int):

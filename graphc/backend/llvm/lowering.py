@@ -127,8 +127,11 @@ def _is_float(node) -> bool:
 def _arith(fop, iop):
     def rule(cx, args, node):
         b = cx.b
-        if node.outputs[0].dtype.is_float:
+        dt = node.outputs[0].dtype
+        if dt.is_float:
             return getattr(b, fop)(*args, flags=FLAGS)
+        if dt.is_bool and iop == "add":  # NumPy: True + True is True (logical or), not i1 xor
+            return b.or_(*args)
         return getattr(b, iop)(*args)
     return rule
 

@@ -24,8 +24,22 @@ DOT_MR, DOT_NR = 3, 3      # dot form tile
 
 
 class MatmulKernel:
+    @staticmethod
+    def row_blocks(mm) -> int:
+        """How many row blocks the kernel for matmul node `mm` loops over (the unit of tasks)."""
+        M = mm.outputs[0].shape[-2]
+        ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
+        if tb and not ta:
+            return M // DOT_MR if M >= DOT_MR else 0
+        return M // MR
+
     def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
-                 operands: dict[Value, Operand], results: dict[Value, Operand], err):
+                 operands: dict[Value, Operand], results: dict[Value, Operand], err,
+                 part=None, uniform_only: bool = False):
+        self.part = part  # (task index, number of tasks): this call does a share of row blocks
+        # scalar results (a step counter) are stored once, after all tasks, never by a task:
+        # tasks must all read the old value
+        self.uniform_only = uniform_only
         self.cx_factory, self.b, self.body = cx_factory, b, body
         self.operands, self.results = operands, results
         self.mm = body.nodes[0] if body.nodes[0].op == "matmul" else \
@@ -59,9 +73,11 @@ class MatmulKernel:
         for n in self.uniform:
             args = [self._scalar(v) for v in n.inputs]
             self.uvals[n.outputs[0]] = lower_elementwise(cx, n, args)
-            if n.outputs[0] in self.results:
+            if n.outputs[0] in self.results and self.part is None:
                 H.store(b, self.uvals[n.outputs[0]], self.results[n.outputs[0]].ptr,
                         n.outputs[0].dtype, H.i64(0))
+        if self.uniform_only:
+            return
         A, B = self.mm.inputs
         ta, tb = self.mm.attrs.get("transpose_a", False), self.mm.attrs.get("transpose_b", False)
         M, N = self.S[-2], self.S[-1]
@@ -115,6 +131,28 @@ class MatmulKernel:
             return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0])
         return H.load(self.b, self.operands[v].ptr, v.dtype, H.i64(0))
 
+    def _row_loop(self, m_full: int, fn):
+        """Run fn(block index) over full row blocks (this task's share of them)."""
+        b = self.b
+        if self.part is None:
+            if m_full:
+                H.loop(b, m_full, lambda ib, c: (fn(ib), [])[1], name="ib")
+            return
+        t, n = self.part
+        chunk = -(-m_full // n)
+        lo = b.mul(t, H.i64(chunk))
+        hi = b.add(lo, H.i64(chunk))
+        hi = b.select(b.icmp_signed("<", hi, H.i64(m_full)), hi, H.i64(m_full))
+        H.loop(b, hi, lambda ib, c: (fn(ib), [])[1], start=lo, name="ib")
+
+    def _last_task(self):
+        """The remainder rows belong to the last task (or to the only one)."""
+        b = self.b
+        if self.part is None:
+            return None
+        t, n = self.part
+        return b.icmp_signed("==", t, H.i64(n - 1))
+
     # -- A and B element addressing --------------------------------------------------------------
     def _a_index(self, base, i, k):
         b = self.b
@@ -154,10 +192,14 @@ class MatmulKernel:
                 H.loop(b, N, lambda jj, c: (self._bcast_tile(base, i0, mr, jj, [1]), [])[1],
                        start=j, name="jc")
 
-        if m_full:
-            H.loop(b, m_full, lambda ib, c: (rows(b.mul(ib, H.i64(MR)), MR), [])[1], name="ib")
+        self._row_loop(m_full, lambda ib: rows(b.mul(ib, H.i64(MR)), MR))
         if m_rest:
-            rows(H.i64(m_full * MR), m_rest)
+            last = self._last_task()
+            if last is None:
+                rows(H.i64(m_full * MR), m_rest)
+            else:
+                with b.if_then(last):
+                    rows(H.i64(m_full * MR), m_rest)
 
     def _bcast_tile(self, base, i0, mr, j0, widths):
         b = self.b
@@ -210,11 +252,14 @@ class MatmulKernel:
                 self._dot_tile(base, i0, mr, H.i64(n_full * nr_t), N % nr_t)
 
         m_full = M // mr_t
-        if m_full:
-            H.loop(b, m_full, lambda ib, c: (tiles(b.mul(ib, H.i64(mr_t)), mr_t), [])[1],
-                   name="ib")
+        self._row_loop(m_full, lambda ib: tiles(b.mul(ib, H.i64(mr_t)), mr_t))
         if M % mr_t:
-            tiles(H.i64(m_full * mr_t), M % mr_t)
+            last = self._last_task()
+            if last is None:
+                tiles(H.i64(m_full * mr_t), M % mr_t)
+            else:
+                with b.if_then(last):
+                    tiles(H.i64(m_full * mr_t), M % mr_t)
 
     def _dot_tile(self, base, i0, mr, j0, nr):
         b = self.b

@@ -104,10 +104,15 @@ def _lljit():
 class Loaded:
     """A loaded object: symbol addresses; keeps the JIT resources alive as long as it lives."""
 
-    def __init__(self, obj: bytes, symbols: list[str]):
+    def __init__(self, obj: bytes, symbols: list[str], process: bool = False,
+                 imports: dict[str, int] | None = None):
         init()
         lj = _lljit()
         builder = llvm.JITLibraryBuilder().add_object_img(obj)
+        if process:  # resolve C library symbols (pthreads) from this process
+            builder = builder.add_current_process()
+        for name, addr in (imports or {}).items():
+            builder = builder.import_symbol(name, addr)
         for s in symbols:
             builder = builder.export_symbol(s)
         with _lock:
