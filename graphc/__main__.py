@@ -1,5 +1,6 @@
 """`python -m graphc` (also the `graphc` command): debugging and measuring tools.
 
+    python -m graphc bench [--quick] [--json F] [--plot F.png]   compiled vs interpreter vs others
     python -m graphc bisect SCRIPT.py [ARGS...]   check every compiled function pass by pass
 """
 from __future__ import annotations
@@ -31,6 +32,13 @@ def main(argv=None) -> int:
     b.add_argument("script")
     b.add_argument("args", nargs=argparse.REMAINDER)
     b.set_defaults(fn=cmd_bisect)
+    be = sub.add_parser("bench", help="time graphc against the interpreter, NumPy and frameworks")
+    be.add_argument("--quick", action="store_true", help="a short run (CI smoke test)")
+    be.add_argument("--json", help="write the results to this JSON file")
+    be.add_argument("--plot", help="write a bar chart to this PNG file (needs matplotlib)")
+    be.add_argument("--only", help="only workloads whose group contains this (train, infer, ...)")
+    be.add_argument("--no-frameworks", action="store_true", help="skip PyTorch/JAX/ONNX Runtime")
+    be.set_defaults(fn=lambda ns: __import__("graphc.bench", fromlist=["main"]).main(ns))
     ns = ap.parse_args(argv)
     return ns.fn(ns)
 

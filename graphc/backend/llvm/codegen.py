@@ -173,6 +173,8 @@ class ModuleBuilder:
 
     def kernel(self, b, slots, node: Node, err, k: int):
         """One internal function for this node; the entry calls it with its buffers."""
+        if node.op == "qlinear":
+            return self.qlinear(b, slots, node, err, k)
         if node.op == "fused":
             body, kind = node.attrs["body"], node.attrs["kind"]
             outer_in = dict(zip(body.inputs, node.inputs))
@@ -273,6 +275,71 @@ class ModuleBuilder:
             MatmulKernel(self.cx, kb, body, operands, results, kerr, part, uniform_only).emit()
         else:
             LoopKernel(self.cx, kb, body, kind, operands, results, kerr).emit()
+
+    def qlinear(self, b, slots, node: Node, err, k: int):
+        """Dynamic int8 Linear: serial min/max and parameters, parallel quantize + GEMM."""
+        from .qlinearkernel import QLinearKernel, scratch_bytes, tasks_for
+        names = ["x", "w_q", "w_scale", "w_colsum", "bias", "w"]
+        off = self.arena_bytes + self.scratch_bytes
+        self.scratch_bytes += (scratch_bytes(node) + ALIGN - 1) // ALIGN * ALIGN
+        args = [self.pointer(b, slots, v) for v in node.inputs]
+        args.append(self.pointer(b, slots, node.outputs[0]))
+        args.append(b.gep(slots[self.arena_slot], [H.i64(off)], source_etype=H.I8))
+        name = f"k{k}_qlinear"
+        self.kernel_names.append(name)
+        kf = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1)), name)
+        kf.linkage = "internal"
+        kb = ir.IRBuilder(kf.append_basic_block("entry"))
+        avx2 = self.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
+
+        def ptrs_of(vals):
+            d = dict(zip(names, vals[:6]))
+            d["out"] = vals[6]
+            return d, vals[7], vals[8]
+
+        ptrs, scratch, kerr = ptrs_of(list(kf.args))
+        qk = QLinearKernel(self.cx, self.module, kb, node, ptrs, scratch, kerr, avx2)
+        mn, mx, finite = qk.minmax()
+        with kb.if_else(finite) as (then, otherwise):
+            with then:
+                s_x, inv, z = qk.params(mn, mx)
+                n_tasks = tasks_for(node)
+                task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]),
+                                   name + "_task")
+                task.linkage = "internal"
+                tb = ir.IRBuilder(task.append_basic_block("entry"))
+                n_ptr = len(kf.args)
+                vals = [tb.load(tb.gep(task.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
+                        for i in range(n_ptr + 1)]
+                tptrs, tscratch, terr = ptrs_of(vals[:n_ptr])
+                params = vals[n_ptr]
+                ts_x = tb.load(tb.gep(params, [H.i64(0)], source_etype=H.F32), typ=H.F32)
+                tinv = tb.load(tb.gep(params, [H.i64(1)], source_etype=H.F32), typ=H.F32)
+                tz = tb.load(tb.gep(params, [H.i64(2)], source_etype=H.I32), typ=H.I32)
+                tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
+                from .qlinearkernel import ROWS_PER_TASK
+                r0 = tb.mul(task.args[1], H.i64(ROWS_PER_TASK))
+                r1 = tb.add(r0, H.i64(ROWS_PER_TASK))
+                r1 = tb.select(tb.icmp_signed("<", r1, H.i64(qk.M)), r1, H.i64(qk.M))
+                tq.quantize_rows(r0, r1, tinv, tz)
+                tq.gemm_rows(r0, r1, ts_x, tz)
+                tb.ret_void()
+                pblock = kb.alloca(H.I32, size=H.i64(4))
+                kb.store(s_x, kb.gep(pblock, [H.i64(0)], source_etype=H.F32))
+                kb.store(inv, kb.gep(pblock, [H.i64(1)], source_etype=H.F32))
+                kb.store(z, kb.gep(pblock, [H.i64(2)], source_etype=H.I32))
+                ctx = kb.alloca(H.PTR, size=H.i64(n_ptr + 1))
+                for i, a in enumerate(kf.args):
+                    kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
+                kb.store(pblock, kb.gep(ctx, [H.i64(n_ptr)], source_etype=H.PTR))
+                pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
+                    self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]),
+                    "graphc_parallel_for")
+                kb.call(pf, [task, ctx, H.i64(n_tasks)])
+            with otherwise:
+                qk.fallback()
+        kb.ret_void()
+        b.call(kf, args + [err])
 
     def finish(self, b, slots):
         """Copy outputs and state updates that were not computed in place."""

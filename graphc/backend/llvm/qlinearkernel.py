@@ -1,0 +1,295 @@
+"""`qlinear`: dynamic int8 Linear in one kernel (see shared/QUANTIZATION.md for the semantics).
+
+1. one pass over the whole batch: min, max, and whether every element is finite;
+2. the activation scale and zero point, in double precision, exactly as fbgemm computes them;
+3. if anything was NaN/Inf: the fp32 Linear instead (rows without NaN equal the fp32 layer);
+4. else, split over the thread pool by row blocks: quantize the block's rows to u8 (7-bit
+   range) in scratch memory, then int8 dot products along k against the weight rows as stored
+   (no packing: both operands are contiguous along k). With AVX2 each 32-byte step is
+   `pmaddubsw` (u8 x s8 -> saturating i16 pairs, which the 7-bit range keeps exact) then
+   `pmaddwd` with ones (-> i32); a portable scalar path serves other CPUs;
+5. epilogue: fma(float(acc - z * colsum[n]), fl(s_x * s_w[n]), bias[n]), optional ReLU.
+Rows are coupled only through step 1, so the result is the same for any number of threads.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+import numpy as np
+
+from . import irhelp as H
+from .lowering import Ctx
+
+MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
+ROWS_PER_TASK = 16
+SMALL_SCALE = 6.1e-5
+
+
+def scratch_bytes(node) -> int:
+    x = node.inputs[0]
+    K = x.shape[-1]
+    M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
+    return M * _kpad(K)
+
+
+def _kpad(K: int) -> int:
+    return (K + 31) // 32 * 32
+
+
+class QLinearKernel:
+    def __init__(self, cx_factory, module, b: ir.IRBuilder, node, ptrs: dict, scratch, err,
+                 avx2: bool):
+        self.cx_factory, self.module, self.b, self.node = cx_factory, module, b, node
+        self.ptrs, self.scratch, self.err, self.avx2 = ptrs, scratch, err, avx2
+        x = node.inputs[0]
+        self.K = x.shape[-1]
+        self.M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
+        self.N = node.inputs[1].shape[0]
+        self.Kp = _kpad(self.K)
+        self.per_channel = node.inputs[2].shape != ()
+        self.relu = bool(node.attrs.get("relu", False))
+
+    def cx(self, w):
+        return self.cx_factory(self.b, w)
+
+    def intrinsic(self, name, ret, args):
+        fn = self.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ret, args), name)
+        return fn
+
+    # -- 1. min / max / finite over the whole batch ------------------------------------------
+    def minmax(self):
+        b = self.b
+        total = self.M * self.K
+        x = self.ptrs["x"]
+        W = 8
+        v8 = ir.VectorType(H.F32, 8)
+        inf = ir.Constant(H.F32, float("inf"))
+        init = [ir.Constant(v8, [inf] * W), ir.Constant(v8, [ir.Constant(H.F32, -np.inf)] * W),
+                ir.Constant(ir.VectorType(H.I1, W), [ir.Constant(H.I1, 1)] * W)]
+        fabs8 = self.cx(W).intrinsic("fabs", v8)
+        mn8 = self.cx(W).intrinsic("minnum", v8, 2)
+        mx8 = self.cx(W).intrinsic("maxnum", v8, 2)
+        nvec = total // W * W
+
+        def vstep(i, c):
+            v = H.load(b, x, _f32(), i, W)
+            fin = b.fcmp_ordered("<", b.call(fabs8, [v]), ir.Constant(v8, [inf] * W))
+            return [b.call(mn8, [c[0], v]), b.call(mx8, [c[1], v]), b.and_(c[2], fin)]
+        acc = H.loop(b, nvec, vstep, init, step=W, name="mm") if nvec else init
+        mn = H.hreduce(b, acc[0], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
+            "minnum", p.type, 2), [p, q]))
+        mx = H.hreduce(b, acc[1], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
+            "maxnum", p.type, 2), [p, q]))
+        fin = H.hreduce(b, acc[2], W, lambda p, q: b.and_(p, q))
+        fabs1 = self.cx(1).intrinsic("fabs", H.F32)
+        mn1 = self.cx(1).intrinsic("minnum", H.F32, 2)
+        mx1 = self.cx(1).intrinsic("maxnum", H.F32, 2)
+
+        def sstep(i, c):
+            v = H.load(b, x, _f32(), i)
+            f = b.fcmp_ordered("<", b.call(fabs1, [v]), inf)
+            return [b.call(mn1, [c[0], v]), b.call(mx1, [c[1], v]), b.and_(c[2], f)]
+        if nvec < total:
+            mn, mx, fin = H.loop(b, total, sstep, [mn, mx, fin], start=nvec, name="ms")
+        return mn, mx, fin
+
+    # -- 2. scale and zero point (fbgemm's ChooseQuantizationParams, reduce_range) -------------
+    def params(self, mn, mx):
+        b = self.b
+        d = H.F64
+        zero = ir.Constant(H.F32, 0.0)
+        mx1 = self.cx(1).intrinsic("maxnum", H.F32, 2)
+        mn1 = self.cx(1).intrinsic("minnum", H.F32, 2)
+        lo = b.call(mn1, [mn, zero])
+        hi = b.call(mx1, [mx, zero])
+        S = b.fdiv(b.fsub(b.fpext(hi, d), b.fpext(lo, d)), ir.Constant(d, 127.0))
+        Sf = b.fptrunc(S, H.F32)
+        bad = b.or_(b.fcmp_ordered("==", Sf, zero),
+                    b.fcmp_ordered("==", b.call(self.cx(1).intrinsic("fabs", H.F32),
+                                                [b.fdiv(ir.Constant(H.F32, 1.0), Sf)]),
+                                   ir.Constant(H.F32, float("inf"))))
+        S = b.select(bad, ir.Constant(d, 0.1), S)
+        small = b.fcmp_ordered("<", S, ir.Constant(d, SMALL_SCALE))
+        # a scale below fp16's smallest normal is raised; min moves with it so that the zero
+        # point stays where it was (fbgemm: min==0 keeps 0, max==0 gives min=-S*127, else scaled)
+        lo_small = b.select(b.fcmp_ordered("==", lo, zero), zero,
+                            b.select(b.fcmp_ordered("==", hi, zero),
+                                     ir.Constant(H.F32, -SMALL_SCALE * 127),
+                                     b.fmul(lo, b.fptrunc(b.fdiv(ir.Constant(d, SMALL_SCALE), S),
+                                                          H.F32))))
+        lo = b.select(small, lo_small, lo)
+        S = b.select(small, ir.Constant(d, SMALL_SCALE), S)
+        zp = b.fneg(b.fdiv(b.fpext(lo, d), S))
+        rint = self.cx(1).intrinsic("rint", d)
+        zr = b.call(rint, [zp])
+        zr = b.call(self.cx(1).intrinsic("maxnum", d, 2), [zr, ir.Constant(d, 0.0)])
+        zr = b.call(self.cx(1).intrinsic("minnum", d, 2), [zr, ir.Constant(d, 127.0)])
+        z = b.fptosi(zr, H.I32)
+        s_x = b.fptrunc(S, H.F32)
+        inv = b.fdiv(ir.Constant(H.F32, 1.0), s_x)
+        return s_x, inv, z
+
+    # -- 4. one task: quantize a block of rows, then the int8 GEMM and epilogue ----------------
+    def quantize_rows(self, r0, r1, inv, z):
+        b = self.b
+        K, Kp = self.K, self.Kp
+        x, q = self.ptrs["x"], self.scratch
+        rint = self.cx(1).intrinsic("rint", H.F32)
+        cap = ir.Constant(H.F32, 2147483520.0)
+        mnf = self.cx(1).intrinsic("minnum", H.F32, 2)
+
+        def row(r, c):
+            def col(k, c2):
+                v = H.load(b, x, _f32(), b.add(b.mul(r, H.i64(K)), k))
+                t = b.call(rint, [b.call(mnf, [b.fmul(v, inv), cap])])
+                qi = b.add(b.fptosi(t, H.I32), z)
+                qi = b.select(b.icmp_signed("<", qi, ir.Constant(H.I32, 0)),
+                              ir.Constant(H.I32, 0), qi)
+                qi = b.select(b.icmp_signed(">", qi, ir.Constant(H.I32, 255)),
+                              ir.Constant(H.I32, 255), qi)
+                b.store(b.trunc(qi, H.I8), b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)],
+                                                 source_etype=H.I8))
+                return []
+            H.loop(b, K, col, name="qk")
+
+            def pad(k, c2):  # the K tail is 0, not the zero point: colsum covers real K only
+                b.store(ir.Constant(H.I8, 0), b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)],
+                                                    source_etype=H.I8))
+                return []
+            if Kp > K:
+                H.loop(b, Kp, pad, start=K, name="qpad")
+            return []
+        H.loop(b, r1, row, start=r0, name="qr")
+
+    def gemm_rows(self, r0, r1, s_x, z):
+        """Rows [r0, r1) of the output: MR x NR tiles of int8 dot products, then the epilogue."""
+        b = self.b
+        N = self.N
+        n_full = N // NR
+
+        def rows_of(i0, mr):
+            if n_full:
+                H.loop(b, n_full, lambda jb, c: (self.tile(i0, mr, b.mul(jb, H.i64(NR)), NR,
+                                                           s_x, z), [])[1], name="qn")
+            if N % NR:
+                self.tile(i0, mr, H.i64(n_full * NR), N % NR, s_x, z)
+
+        span = b.sub(r1, r0)
+        blocks = b.sdiv(span, H.i64(MR))
+        H.loop(b, blocks, lambda ib, c: (rows_of(b.add(r0, b.mul(ib, H.i64(MR))), MR), [])[1],
+               name="qm")
+        rest = b.srem(span, H.i64(MR))
+        with b.if_then(b.icmp_signed(">", rest, H.i64(0))):  # MR == 2: one row left
+            rows_of(b.sub(r1, H.i64(1)), 1)
+
+    def tile(self, i0, mr, j0, nr, s_x, z):
+        b = self.b
+        K, Kp = self.K, self.Kp
+        q, wq = self.scratch, self.ptrs["w_q"]
+        i32x8 = ir.VectorType(H.I32, 8)
+        k32 = K // 32 * 32 if self.avx2 else 0
+        x_rows = [b.mul(b.add(i0, H.i64(r)), H.i64(Kp)) for r in range(mr)]
+        w_rows = [b.mul(b.add(j0, H.i64(c)), H.i64(K)) for c in range(nr)]
+        sums = []
+        if k32:
+            u8x32 = ir.VectorType(H.I8, 32)
+            i16x16 = ir.VectorType(ir.IntType(16), 16)
+            maddubs = self.intrinsic("llvm.x86.avx2.pmadd.ub.sw", i16x16, [u8x32, u8x32])
+            maddwd = self.intrinsic("llvm.x86.avx2.pmadd.wd", i32x8, [i16x16, i16x16])
+            ones = ir.Constant(i16x16, [ir.Constant(ir.IntType(16), 1)] * 16)
+            zero = ir.Constant(i32x8, [ir.Constant(H.I32, 0)] * 8)
+
+            def step(k, acc):
+                xv = [b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=u8x32, align=1)
+                      for x in x_rows]
+                wv = [b.load(b.gep(wq, [b.add(w, k)], source_etype=H.I8), typ=u8x32, align=1)
+                      for w in w_rows]
+                out = []
+                for r in range(mr):
+                    for c in range(nr):
+                        p16 = b.call(maddubs, [xv[r], wv[c]])   # u8 x s8, pairs -> i16
+                        out.append(b.add(acc[r * nr + c], b.call(maddwd, [p16, ones])))
+                return out
+            accs = H.loop(b, k32, step, [zero] * (mr * nr), step=32, name="qk32")
+            sums = [H.hreduce(b, a, 8, lambda p, q2: b.add(p, q2)) for a in accs]
+        else:
+            sums = [ir.Constant(H.I32, 0)] * (mr * nr)
+        if k32 < K:
+            def tail(k, s):
+                xs = [b.zext(b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=H.I8), H.I32)
+                      for x in x_rows]
+                ws = [b.sext(b.load(b.gep(wq, [b.add(w, k)], source_etype=H.I8), typ=H.I8), H.I32)
+                      for w in w_rows]
+                return [b.add(s[r * nr + c], b.mul(xs[r], ws[c]))
+                        for r in range(mr) for c in range(nr)]
+            sums = H.loop(b, K, tail, sums, start=k32, name="qkt")
+        for r in range(mr):
+            for c in range(nr):
+                self.epilogue(b.add(i0, H.i64(r)), b.add(j0, H.i64(c)), sums[r * nr + c], s_x, z)
+
+    def epilogue(self, i, j, dot, s_x, z):
+        b = self.b
+        colsum = H.load(b, self.ptrs["w_colsum"], _i32(), j)
+        acc = b.sub(dot, b.mul(z, colsum))
+        s_w = H.load(b, self.ptrs["w_scale"], _f32(), j if self.per_channel else H.i64(0))
+        scale = b.fmul(s_x, s_w)
+        bias = H.load(b, self.ptrs["bias"], _f32(), j)
+        fma = self.cx(1).intrinsic("fma", H.F32, 3)
+        y = b.call(fma, [b.sitofp(acc, H.F32), scale, bias])
+        if self.relu:
+            y = b.call(self.cx(1).intrinsic("maxnum", H.F32, 2), [y, ir.Constant(H.F32, 0.0)])
+        H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(self.N)), j))
+
+    # -- 3. the fp32 fallback: x @ w^T + bias (NaN rows stay NaN) ----------------------------
+    def fallback(self):
+        b = self.b
+        K, N = self.K, self.N
+        x, w = self.ptrs["x"], self.ptrs["w"]
+        W = 8
+        v8 = ir.VectorType(H.F32, W)
+        fma8 = self.cx(W).intrinsic("fma", v8, 3)
+        fma1 = self.cx(1).intrinsic("fma", H.F32, 3)
+        kv = K // W * W
+
+        def row(i, c):
+            def col(j, c2):
+                xo, wo = b.mul(i, H.i64(K)), b.mul(j, H.i64(K))
+                acc = ir.Constant(v8, [ir.Constant(H.F32, 0.0)] * W)
+                if kv:
+                    (acc,) = H.loop(b, kv, lambda k, a: [b.call(fma8, [
+                        H.load(b, x, _f32(), b.add(xo, k), W),
+                        H.load(b, w, _f32(), b.add(wo, k), W), a[0]])], [acc], step=W, name="fk")
+                s = H.hsum(b, acc, W)
+                if kv < K:
+                    (s,) = H.loop(b, K, lambda k, a: [b.call(fma1, [
+                        H.load(b, x, _f32(), b.add(xo, k)), H.load(b, w, _f32(), b.add(wo, k)),
+                        a[0]])], [s], start=kv, name="fkt")
+                y = b.fadd(s, H.load(b, self.ptrs["bias"], _f32(), j))
+                if self.relu:  # NaN stays NaN
+                    y = b.select(b.fcmp_ordered("<", y, ir.Constant(H.F32, 0.0)),
+                                 ir.Constant(H.F32, 0.0), y)
+                H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(N)), j))
+                return []
+            H.loop(b, N, col, name="fn")
+            return []
+        H.loop(b, self.M, row, name="fm")
+
+
+def _f32():
+    from ... import dtypes
+    return dtypes.float32
+
+
+def _i32():
+    from ... import dtypes
+    return dtypes.int32
+
+
+def tasks_for(node) -> int:
+    x = node.inputs[0]
+    M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
+    return max(1, -(-M // ROWS_PER_TASK))
+
+
+__all__ = ["QLinearKernel", "scratch_bytes", "tasks_for", "Ctx"]

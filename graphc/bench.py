@@ -1,0 +1,373 @@
+"""`python -m graphc bench`: graphc compiled vs interpreted vs NumPy vs the frameworks installed.
+
+Every workload runs each contender in the same process, best-of-N with the spread
+((median - best) / best), so ratios are comparable on a noisy machine. Contenders that are not
+installed (PyTorch, JAX, ONNX Runtime) are reported as such, never silently dropped.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import graphc
+from graphc import nn, optim
+
+
+@dataclass
+class Result:
+    workload: str
+    contender: str
+    best_us: float | None
+    median_us: float | None = None
+    spread: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    machine: dict
+    results: list[Result] = field(default_factory=list)
+    compile: dict = field(default_factory=dict)
+
+
+def timeit(fn: Callable, repeat: int, number: int | None = None, budget: float = 0.3):
+    """Best and median seconds per call over `repeat` rounds (calls per round auto-sized)."""
+    fn()
+    if number is None:
+        t0 = time.perf_counter()
+        fn()
+        one = max(time.perf_counter() - t0, 1e-7)
+        number = max(1, min(10_000, int(budget / repeat / one)))
+    times = []
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times.append((time.perf_counter() - t0) / number)
+    finally:
+        gc.enable()
+    return min(times), statistics.median(times)
+
+
+def machine() -> dict:
+    from graphc.backend.llvm import pool, target
+    h = target.host()
+    info = {"cpu": h["cpu"], "cores": os.cpu_count(), "threads": pool.num_threads(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)")}
+    try:
+        cfg = np.show_config(mode="dicts")
+        info["blas"] = cfg["Build Dependencies"]["blas"].get("name", "?")
+        info["openblas"] = cfg["Build Dependencies"]["blas"].get("openblas configuration", "")
+    except Exception:  # noqa: BLE001 - older NumPy
+        pass
+    for mod in ("torch", "jax", "onnxruntime"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - not installed
+            info[mod] = None
+    return info
+
+
+class Net(nn.Module):
+    """The seed MLP (784-128-10) or a deeper one."""
+
+    def __init__(self, sizes=(784, 128, 10)):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = graphc.relu(x)
+        return x
+
+
+def _data(batch, n_in=784, n_out=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch, n_in)).astype(np.float32), \
+        rng.integers(0, n_out, batch).astype(np.int64)
+
+
+def _numpy_mlp(ws, x):
+    for i, (w, b) in enumerate(ws):
+        x = x @ w.T + b
+        if i < len(ws) - 1:
+            x = np.maximum(x, 0)
+    return x
+
+
+def _numpy_train_step(ws, state, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """Hand-written NumPy: forward, softmax cross-entropy, backward, Adam — the baseline."""
+    acts = [x]
+    for i, (w, b) in enumerate(ws):
+        z = acts[-1] @ w.T + b
+        acts.append(np.maximum(z, 0) if i < len(ws) - 1 else z)
+    logits = acts[-1]
+    m = logits.max(1, keepdims=True)
+    e = np.exp(logits - m)
+    p = e / e.sum(1, keepdims=True)
+    n = len(y)
+    loss = -np.log(p[np.arange(n), y]).mean()
+    g = p
+    g[np.arange(n), y] -= 1
+    g /= n
+    state["t"] += 1
+    t = state["t"]
+    for i in reversed(range(len(ws))):
+        w, b = ws[i]
+        gw, gb = g.T @ acts[i], g.sum(0)
+        if i:
+            g = (g @ w) * (acts[i] > 0)
+        for k, (param, grad) in enumerate(((w, gw), (b, gb))):
+            mo, v = state["m"][i][k], state["v"][i][k]
+            mo *= b1
+            mo += (1 - b1) * grad
+            v *= b2
+            v += (1 - b2) * grad * grad
+            param -= lr / (1 - b1 ** t) * mo / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return loss
+
+
+def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool):
+    name = f"train {'-'.join(map(str, sizes))} b{batch}"
+    x, y = _data(batch, sizes[0], sizes[-1])
+    graphc.manual_seed(0)
+    results = {}
+    for backend in ("llvm", "interpreter"):
+        net = Net(sizes)
+        crit = nn.CrossEntropyLoss()
+        opt = optim.Adam(net.parameters(), lr=1e-3)
+
+        def step(data, target, net=net, crit=crit, opt=opt):
+            opt.zero_grad()
+            loss = crit(net(data), target)
+            loss.backward()
+            opt.step()
+            return loss
+        c = graphc.compile(step, backend=backend)
+        t0 = time.perf_counter()
+        c(x, y)
+        c(x, y)
+        compile_s = time.perf_counter() - t0
+        if backend == "llvm":
+            report.compile[name] = {"first two calls (trace + compile) s": round(compile_s, 3),
+                                    "arena bytes": c.graph.meta.get("arena"),
+                                    "kernels": sum(1 for n in c.graph.nodes
+                                                   if n.op not in ("constant", "reshape"))}
+        best, med = timeit(lambda: c(x, y), repeat)
+        results[f"graphc {backend}"] = (best, med)
+    ws = [(np.array(p.weight.data), np.array(p.bias.data)) for p in Net(sizes).layers]
+    st = {"t": 0, "m": [[np.zeros_like(w), np.zeros_like(b)] for w, b in ws],
+          "v": [[np.zeros_like(w), np.zeros_like(b)] for w, b in ws]}
+    results["numpy (hand-written)"] = timeit(lambda: _numpy_train_step(ws, st, x, y), repeat)
+    if frameworks:
+        results.update(_torch_train(sizes, x, y, repeat))
+    _add(report, name, results)
+
+
+def _torch_train(sizes, x, y, repeat):
+    out = {}
+    try:
+        import torch
+    except ImportError:
+        return {"pytorch eager": None}
+    torch.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    crit = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = crit(net(tx), ty)
+        loss.backward()
+        opt.step()
+        return loss
+    out["pytorch eager"] = timeit(step, repeat)
+    return out
+
+
+def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool):
+    name = f"infer {'-'.join(map(str, sizes))} b{batch}"
+    x, _ = _data(batch, sizes[0], sizes[-1])
+    graphc.manual_seed(0)
+    net = Net(sizes).eval()
+    results = {}
+    for backend in ("llvm", "interpreter"):
+        c = graphc.compile(net, backend=backend)
+        c(x)
+        results[f"graphc {backend}"] = timeit(lambda: c(x), repeat)
+    ws = [(p.weight.data, p.bias.data) for p in net.layers]
+    results["numpy (hand-written)"] = timeit(lambda: _numpy_mlp(ws, x), repeat)
+    if frameworks:
+        results.update(_framework_infer(ws, x, repeat))
+    _add(report, name, results)
+
+
+def _framework_infer(ws, x, repeat):
+    out = {}
+    try:
+        import torch
+        layers = []
+        for i, (w, b) in enumerate(ws):
+            lin = torch.nn.Linear(w.shape[1], w.shape[0])
+            lin.weight.data, lin.bias.data = torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
+            layers.append(lin)
+            if i < len(ws) - 1:
+                layers.append(torch.nn.ReLU())
+        tnet = torch.nn.Sequential(*layers).eval()
+        tx = torch.from_numpy(x)
+        with torch.inference_mode():
+            out["pytorch eager"] = timeit(lambda: tnet(tx), repeat)
+    except ImportError:
+        out["pytorch eager"] = None
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def f(params, x):
+            for i, (w, b) in enumerate(params):
+                x = x @ w.T + b
+                if i < len(params) - 1:
+                    x = jnp.maximum(x, 0)
+            return x
+        params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in ws]
+        jx = jnp.asarray(x)
+        out["jax jit"] = timeit(lambda: f(params, jx).block_until_ready(), repeat)
+    except ImportError:
+        out["jax jit"] = None
+    try:
+        import onnxruntime  # noqa: F401
+        out["onnxruntime"] = None  # exported models are not built here (no onnx dependency)
+    except ImportError:
+        out["onnxruntime"] = None
+    return out
+
+
+def bench_sgemm(report: Report, n: int, repeat: int, frameworks: bool):
+    name = f"sgemm {n}"
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+    results = {}
+    for backend in ("llvm", "interpreter"):
+        c = graphc.compile(lambda p, q: graphc.matmul(p, q), backend=backend)
+        c(a, b)
+        results[f"graphc {backend}"] = timeit(lambda: c(a, b), repeat)
+    results["numpy (OpenBLAS)"] = timeit(lambda: a @ b, repeat)
+    if frameworks:
+        try:
+            import torch
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            results["pytorch eager"] = timeit(lambda: ta @ tb, repeat)
+        except ImportError:
+            results["pytorch eager"] = None
+    _add(report, name, results)
+
+
+def _add(report: Report, workload: str, results: dict):
+    for contender, r in results.items():
+        if r is None:
+            report.results.append(Result(workload, contender, None, note="not installed"))
+        else:
+            best, med = r
+            report.results.append(Result(workload, contender, best * 1e6, med * 1e6,
+                                         (med - best) / best))
+
+
+def table(report: Report) -> str:
+    lines = [f"machine: {report.machine}", ""]
+    by = {}
+    for r in report.results:
+        by.setdefault(r.workload, []).append(r)
+    lines.append(f"{'workload':24s} {'contender':24s} {'best µs':>11s} {'spread':>7s} "
+                 f"{'vs graphc llvm':>15s}")
+    for w, rs in by.items():
+        ref = next((r.best_us for r in rs if r.contender == "graphc llvm"), None)
+        for r in rs:
+            if r.best_us is None:
+                lines.append(f"{w:24s} {r.contender:24s} {'-':>11s} {'':>7s} {r.note:>15s}")
+                continue
+            ratio = f"{r.best_us / ref:.2f}x" if ref else ""
+            lines.append(f"{w:24s} {r.contender:24s} {r.best_us:11.1f} {100 * r.spread:6.0f}% "
+                         f"{ratio:>15s}")
+        lines.append("")
+    lines.append("ratio = contender time / graphc llvm time (above 1: graphc is faster)")
+    if report.compile:
+        lines.append("")
+        for w, c in report.compile.items():
+            lines.append(f"compile {w}: {c}")
+    return "\n".join(lines)
+
+
+def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -> Report:
+    report = Report(machine())
+    repeat = 3 if quick else 7
+    jobs = [
+        ("train", lambda: [bench_train(report, (784, 128, 10), b, repeat, frameworks)
+                           for b in ((64,) if quick else (1, 64, 256))]),
+        ("infer", lambda: [bench_infer(report, (784, 128, 10), b, repeat, frameworks)
+                           for b in ((1, 64) if quick else (1, 64, 1024))]),
+        ("deep", lambda: None if quick else
+         bench_train(report, (784, 1024, 1024, 10), 64, repeat, frameworks)),
+        ("sgemm", lambda: [bench_sgemm(report, n, repeat, frameworks)
+                           for n in ((256,) if quick else (256, 512, 1024))]),
+    ]
+    for name, job in jobs:
+        if only and only not in name:
+            continue
+        job()
+    return report
+
+
+def plot(report: Report, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    by = {}
+    for r in report.results:
+        if r.best_us is not None:
+            by.setdefault(r.workload, {})[r.contender] = r.best_us
+    names = list(by)
+    contenders = sorted({c for d in by.values() for c in d})
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names)), 4))
+    width = 0.8 / max(len(contenders), 1)
+    for i, c in enumerate(contenders):
+        vals = [by[w].get(c, np.nan) for w in names]
+        ax.bar(np.arange(len(names)) + i * width, vals, width, label=c)
+    ax.set_yscale("log")
+    ax.set_ylabel("µs per call (best of N, log scale)")
+    ax.set_xticks(np.arange(len(names)) + 0.4)
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(ns) -> int:
+    report = run(quick=ns.quick, frameworks=not ns.no_frameworks, only=ns.only)
+    print(table(report))
+    if ns.json:
+        with open(ns.json, "w") as f:
+            json.dump({"machine": report.machine, "compile": report.compile,
+                       "results": [asdict(r) for r in report.results]}, f, indent=2)
+    if ns.plot:
+        plot(report, ns.plot)
+    return 0
