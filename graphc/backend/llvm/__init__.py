@@ -100,6 +100,10 @@ class Executable:
         rc = self._fn(ptrs)
         if self.timing:
             self._record(st["times"])
+        if rc == 2:
+            raise ExecutionError(f"graph @{self.graph.name}: a kernel accessed memory out of "
+                                 "bounds (GRAPHC_BOUNDS_CHECK caught it; the access was "
+                                 "suppressed) - please report this as a graphc bug")
         if rc:
             raise ExecutionError(f"graph @{self.graph.name}: an index (class label or gather "
                                  "index) was out of range during the native call")
@@ -140,7 +144,9 @@ def compile_graph(graph: Graph) -> Executable:
         graph = plan_memory(graph)
     h = target.host()
     timing = debug_level() >= 1
-    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"], timing=timing)
+    checks = os.environ.get("GRAPHC_BOUNDS_CHECK", "0") not in ("0", "")
+    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"], timing=timing,
+                               bounds_check=checks)
     llvm_ir = str(mod)
     t1 = time.perf_counter()
     k = cache.key(llvm_ir, target.cache_key_parts())

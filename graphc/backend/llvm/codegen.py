@@ -43,9 +43,11 @@ def _is_const(v: Value) -> bool:
 
 
 class ModuleBuilder:
-    def __init__(self, g: Graph, vector_math: bool, timing: bool = False):
+    def __init__(self, g: Graph, vector_math: bool, timing: bool = False,
+                 bounds_check: bool = False):
         self.g = g
         self.timing = timing
+        self.bounds_check = bounds_check
         self.vector_math = vector_math
         self.module = ir.Module(name=f"graphc.{g.name}")
         self.buffers = g.meta.get("buffers", {})
@@ -268,6 +270,17 @@ class ModuleBuilder:
         for inner, outer in outer_out.items():
             results[inner] = operand_for(inner, outer)
         kerr = ptrs[-1]
+        if self.bounds_check:
+            H.BOUNDS.clear()
+            for v, op in list(operands.items()) + list(results.items()):
+                if op is not None and op.ptr is not None:
+                    H.BOUNDS[id(op.ptr)] = (max(v.type.size, 1), kerr)
+        try:
+            self._dispatch(kb, node, body, kind, operands, results, kerr, part, uniform_only)
+        finally:
+            H.BOUNDS.clear()
+
+    def _dispatch(self, kb, node, body, kind, operands, results, kerr, part, uniform_only):
         if node.op not in ("fused", "matmul", "sum", "max") and not _elementwise(node):
             emit_misc(kb, self.module, node, [operands[v].ptr for v in node.inputs],
                       results[node.outputs[0]].ptr, kerr)
@@ -372,5 +385,6 @@ def _elementwise(node: Node) -> bool:
     return OPS[node.op].kind == "elementwise" or node.op in ("broadcast", "gather")
 
 
-def build_module(g: Graph, vector_math: bool, timing: bool = False) -> tuple[ir.Module, Layout]:
-    return ModuleBuilder(g, vector_math, timing).build()
+def build_module(g: Graph, vector_math: bool, timing: bool = False,
+                 bounds_check: bool = False) -> tuple[ir.Module, Layout]:
+    return ModuleBuilder(g, vector_math, timing, bounds_check).build()

@@ -63,8 +63,27 @@ def gep(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value) -> ir.Value:
     return b.gep(ptr, [index], source_etype=mem_type(dt))
 
 
+# GRAPHC_BOUNDS_CHECK=1: codegen registers each kernel buffer's element count here; every load
+# and store through a registered pointer then checks its index (error code 2, access clamped)
+BOUNDS: dict = {}
+
+
+def _checked(b: ir.IRBuilder, ptr: ir.Value, index: ir.Value, w: int) -> ir.Value:
+    entry = BOUNDS.get(id(ptr))
+    if entry is None or not isinstance(index.type, ir.IntType):
+        return index
+    n, err = entry
+    bad = b.or_(b.icmp_signed("<", index, i64(0)), b.icmp_signed(">", b.add(index, i64(w)),
+                                                                  i64(n)))
+    with b.if_then(bad, likely=False):
+        b.store(ir.Constant(I32, 2), err)
+    return b.select(bad, i64(0), index)
+
+
 def load(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value, w: int = 1) -> ir.Value:
     """Load w consecutive elements starting at `index` (unaligned; NumPy gives 16-byte alignment)."""
+    if BOUNDS:
+        index = _checked(b, ptr, index, w)
     mt = mem_type(dt)
     p = b.gep(ptr, [index], source_etype=mt)
     t = mt if w == 1 else ir.VectorType(mt, w)
@@ -77,6 +96,8 @@ def load(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value, w: int = 1)
 
 def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dt: DType, index: ir.Value,
           w: int = 1) -> None:
+    if BOUNDS:
+        index = _checked(b, ptr, index, w)
     mt = mem_type(dt)
     if dt.is_bool:
         value = b.zext(value, mt if w == 1 else ir.VectorType(mt, w))
