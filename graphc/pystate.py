@@ -126,17 +126,22 @@ class PyState:
 
     # ---- guards ------------------------------------------------------------------------------
     def guard_key(self) -> tuple:
-        """Everything Python-side the trace depended on; a different key means a retrace."""
+        """Everything Python-side the trace depended on; a different key means a retrace.
+
+        Runs before every call, so it is cheap: optimizer state is compared by its keys and the
+        identity of its values (buffers stay the same objects from call to call; a Python
+        number that changes is a new object).
+        """
         key: list = [tuple(m.training for m in self.all_modules),
                      tuple(p.grad is None for p in self.params)]
         for _, opt in self.optimizers:
+            state = opt.state
             for g in opt.param_groups:
-                key.append(tuple(sorted((k, _hashable(v)) for k, v in g.items()
-                                        if k not in ("params", "lr"))))
+                key.append(tuple(v if type(v) in _PLAIN else _hashable(v)
+                                 for k, v in g.items() if k != "params" and k != "lr"))
                 for p in g["params"]:
-                    st = opt.state.get(p)
-                    key.append(tuple(sorted((k, _hashable(v)) for k, v in st.items()))
-                               if st else None)
+                    st = state.get(p)
+                    key.append((tuple(st), tuple(map(id, st.values()))) if st else None)
         return tuple(key)
 
     # ---- around a trace ----------------------------------------------------------------------
@@ -245,6 +250,9 @@ def apply_effects(effects) -> None:
             obj.state.get(key[0], {}).pop(key[1], None)
         else:
             obj.state[key[0]][key[1]] = value
+
+
+_PLAIN = (int, float, bool, str, type(None))
 
 
 def _hashable(v):

@@ -173,33 +173,32 @@ class MatmulKernel:
         m_full = M // MR
         m_rest = M - m_full * MR
 
-        def rows(i0, mr):
-            if n_full:
-                H.loop(b, n_full, lambda jp, c: (self._bcast_tile(base, i0, mr,
-                                                                  b.mul(jp, H.i64(panel)),
-                                                                  [VW] * NR_VEC), [])[1],
-                       name="jp")
-            j = n_full * panel
-            widths = []
-            r = rest
-            while r >= VW:
-                widths.append(VW)
-                r -= VW
-            if widths:
-                self._bcast_tile(base, i0, mr, H.i64(j), widths)
-                j += VW * len(widths)
-            if r:
-                H.loop(b, N, lambda jj, c: (self._bcast_tile(base, i0, mr, jj, [1]), [])[1],
-                       start=j, name="jc")
+        def row_blocks(j0, widths):
+            """All of this task's row blocks for one column panel: B's panel stays in cache."""
+            self._row_loop(m_full, lambda ib: self._bcast_tile(base, b.mul(ib, H.i64(MR)), MR,
+                                                               j0, widths))
+            if m_rest:
+                last = self._last_task()
+                if last is None:
+                    self._bcast_tile(base, H.i64(m_full * MR), m_rest, j0, widths)
+                else:
+                    with b.if_then(last):
+                        self._bcast_tile(base, H.i64(m_full * MR), m_rest, j0, widths)
 
-        self._row_loop(m_full, lambda ib: rows(b.mul(ib, H.i64(MR)), MR))
-        if m_rest:
-            last = self._last_task()
-            if last is None:
-                rows(H.i64(m_full * MR), m_rest)
-            else:
-                with b.if_then(last):
-                    rows(H.i64(m_full * MR), m_rest)
+        if n_full:
+            H.loop(b, n_full, lambda jp, c: (row_blocks(b.mul(jp, H.i64(panel)),
+                                                        [VW] * NR_VEC), [])[1], name="jp")
+        j = n_full * panel
+        widths = []
+        r = rest
+        while r >= VW:
+            widths.append(VW)
+            r -= VW
+        if widths:
+            row_blocks(H.i64(j), widths)
+            j += VW * len(widths)
+        if r:
+            H.loop(b, N, lambda jj, c: (row_blocks(jj, [1]), [])[1], start=j, name="jc")
 
     def _bcast_tile(self, base, i0, mr, j0, widths):
         b = self.b
