@@ -126,6 +126,7 @@ class Compiled:
         self._signature = inspect.signature(self._sig_fn)
         self._last: Entry | None = None
         self._lock = threading.RLock()
+        self._run_lock = threading.Lock()
         functools.update_wrapper(self, self._sig_fn, updated=())
 
     # -- calling ----------------------------------------------------------------------------------
@@ -215,9 +216,19 @@ class Compiled:
                          f"(traced from {tracing.user_where()})")
 
     def _make_runner(self, entry: Entry):
+        run = self._native_runner(entry) if self.backend == "llvm" else \
+            self._interpreter_runner(entry)
+        if not entry.graph.updates and not entry.effects:
+            return run  # pure inference: threads may call it concurrently
+        lock = self._run_lock
+
+        def serialised(leaves):  # a training step changes shared state: one call at a time
+            with lock:
+                return run(leaves)
+        return serialised
+
+    def _interpreter_runner(self, entry: Entry):
         graph, state = entry.graph, entry.state
-        if self.backend == "llvm":
-            return self._native_runner(entry)
 
         binder = StateBinder(graph, state)
 
