@@ -328,7 +328,8 @@ class ModuleBuilder:
                 params = vals[n_ptr]
                 ts_x = tb.load(tb.gep(params, [H.i64(0)], source_etype=H.F32), typ=H.F32)
                 tinv = tb.load(tb.gep(params, [H.i64(1)], source_etype=H.F32), typ=H.F32)
-                tz = tb.load(tb.gep(params, [H.i64(2)], source_etype=H.I32), typ=H.I32)
+                tz = tb.bitcast(tb.load(tb.gep(params, [H.i64(2)], source_etype=H.F32),
+                                        typ=H.F32), H.I32)
                 tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
                 from .qlinearkernel import ROWS_PER_TASK
                 r0 = tb.mul(task.args[1], H.i64(ROWS_PER_TASK))
@@ -337,10 +338,10 @@ class ModuleBuilder:
                 tq.quantize_rows(r0, r1, tinv, tz)
                 tq.gemm_rows(r0, r1, ts_x, tz)
                 tb.ret_void()
-                pblock = kb.alloca(H.I32, size=H.i64(4))
+                pblock = kb.alloca(H.F32, size=H.i64(4))  # s_x, 1/s_x, z (bits) for the tasks
                 kb.store(s_x, kb.gep(pblock, [H.i64(0)], source_etype=H.F32))
                 kb.store(inv, kb.gep(pblock, [H.i64(1)], source_etype=H.F32))
-                kb.store(z, kb.gep(pblock, [H.i64(2)], source_etype=H.I32))
+                kb.store(kb.bitcast(z, H.F32), kb.gep(pblock, [H.i64(2)], source_etype=H.F32))
                 ctx = kb.alloca(H.PTR, size=H.i64(n_ptr + 1))
                 for i, a in enumerate(kf.args):
                     kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))

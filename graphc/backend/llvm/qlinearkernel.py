@@ -21,7 +21,7 @@ from .lowering import Ctx
 
 MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
 ROWS_PER_TASK = 16
-SMALL_SCALE = 6.1e-5
+SMALL_SCALE = np.float32(6.1e-5)  # a float32, as in torch
 
 
 def scratch_bytes(node) -> int:
@@ -96,38 +96,34 @@ class QLinearKernel:
 
     # -- 2. scale and zero point (fbgemm's ChooseQuantizationParams, reduce_range) -------------
     def params(self, mn, mx):
+        """(s_x, 1/s_x, z) exactly as graphc/ir/ops/quant.py's activation_params."""
         b = self.b
-        d = H.F64
-        zero = ir.Constant(H.F32, 0.0)
-        mx1 = self.cx(1).intrinsic("maxnum", H.F32, 2)
-        mn1 = self.cx(1).intrinsic("minnum", H.F32, 2)
-        lo = b.call(mn1, [mn, zero])
-        hi = b.call(mx1, [mx, zero])
+        d, f = H.F64, H.F32
+        zero = ir.Constant(f, 0.0)
+        small_f = ir.Constant(f, float(np.float32(SMALL_SCALE)))
+        small_d = ir.Constant(d, float(np.float32(SMALL_SCALE)))
+        lo = b.call(self.cx(1).intrinsic("minnum", f, 2), [mn, zero])
+        hi = b.call(self.cx(1).intrinsic("maxnum", f, 2), [mx, zero])
         S = b.fdiv(b.fsub(b.fpext(hi, d), b.fpext(lo, d)), ir.Constant(d, 127.0))
-        Sf = b.fptrunc(S, H.F32)
-        bad = b.or_(b.fcmp_ordered("==", Sf, zero),
-                    b.fcmp_ordered("==", b.call(self.cx(1).intrinsic("fabs", H.F32),
-                                                [b.fdiv(ir.Constant(H.F32, 1.0), Sf)]),
-                                   ir.Constant(H.F32, float("inf"))))
-        S = b.select(bad, ir.Constant(d, 0.1), S)
-        small = b.fcmp_ordered("<", S, ir.Constant(d, SMALL_SCALE))
-        # a scale below fp16's smallest normal is raised; min moves with it so that the zero
-        # point stays where it was (fbgemm: min==0 keeps 0, max==0 gives min=-S*127, else scaled)
-        lo_small = b.select(b.fcmp_ordered("==", lo, zero), zero,
-                            b.select(b.fcmp_ordered("==", hi, zero),
-                                     ir.Constant(H.F32, -SMALL_SCALE * 127),
-                                     b.fmul(lo, b.fptrunc(b.fdiv(ir.Constant(d, SMALL_SCALE), S),
-                                                          H.F32))))
+        Sf = b.fptrunc(S, f)
+        inv_inf = b.fcmp_ordered("==", b.fdiv(ir.Constant(f, 1.0), Sf),
+                                 ir.Constant(f, float("inf")))
+        S = b.select(b.or_(b.fcmp_ordered("==", Sf, zero), inv_inf), ir.Constant(d, 0.1), S)
+        small = b.fcmp_ordered("<", S, small_d)
+        # torch's small-scale rule: the scale is raised to fp16's smallest normal and min moves so
+        # that the zero point stays put (max == 0: min = -S*127; min == 0: unchanged)
+        amp = b.fdiv(small_f, b.fptrunc(S, f))
+        lo_small = b.select(b.fcmp_ordered("==", hi, zero),
+                            b.fmul(b.fneg(small_f), ir.Constant(f, 127.0)),
+                            b.select(b.fcmp_ordered("!=", lo, zero), b.fmul(lo, amp), lo))
         lo = b.select(small, lo_small, lo)
-        S = b.select(small, ir.Constant(d, SMALL_SCALE), S)
-        zp = b.fneg(b.fdiv(b.fpext(lo, d), S))
-        rint = self.cx(1).intrinsic("rint", d)
-        zr = b.call(rint, [zp])
-        zr = b.call(self.cx(1).intrinsic("maxnum", d, 2), [zr, ir.Constant(d, 0.0)])
-        zr = b.call(self.cx(1).intrinsic("minnum", d, 2), [zr, ir.Constant(d, 127.0)])
-        z = b.fptosi(zr, H.I32)
-        s_x = b.fptrunc(S, H.F32)
-        inv = b.fdiv(ir.Constant(H.F32, 1.0), s_x)
+        S = b.select(small, small_d, S)
+        zp = b.fdiv(b.fneg(b.fpext(lo, d)), S)
+        zp = b.call(self.cx(1).intrinsic("maxnum", d, 2), [zp, ir.Constant(d, 0.0)])
+        zp = b.call(self.cx(1).intrinsic("minnum", d, 2), [zp, ir.Constant(d, 127.0)])
+        z = b.fptosi(b.call(self.cx(1).intrinsic("rint", d), [zp]), H.I32)
+        s_x = b.fptrunc(S, f)
+        inv = b.fdiv(ir.Constant(f, 1.0), s_x)
         return s_x, inv, z
 
     # -- 4. one task: quantize a block of rows, then the int8 GEMM and epilogue ----------------
@@ -138,12 +134,41 @@ class QLinearKernel:
         rint = self.cx(1).intrinsic("rint", H.F32)
         cap = ir.Constant(H.F32, 2147483520.0)
         mnf = self.cx(1).intrinsic("minnum", H.F32, 2)
+        mxf = self.cx(1).intrinsic("maxnum", H.F32, 2)
+        fma = self.cx(1).intrinsic("fma", H.F32, 3)
+        zf = b.sitofp(z, H.F32)
+
+        W = 8
+        kv = K // W * W
+        vcx = self.cx(W)
+        v8 = ir.VectorType(H.F32, W)
+        vfma, vmin, vmax = (vcx.intrinsic("fma", v8, 3), vcx.intrinsic("minnum", v8, 2),
+                            vcx.intrinsic("maxnum", v8, 2))
+        vrint = vcx.intrinsic("rint", v8)
+        vinv, vz = H.splat(b, inv, W), H.splat(b, zf, W)
+        vcap, vm1 = H.splat(b, cap, W), H.splat(b, ir.Constant(H.F32, -1.0), W)
+        vhi = H.splat(b, ir.Constant(H.F32, 255.0), W)
+        vlo = H.splat(b, ir.Constant(H.F32, 0.0), W)
 
         def row(r, c):
-            def col(k, c2):
+            def vcol(k, c2):  # 8 at a time; clamping in float is exact: rint gives integers
+                at = b.add(b.mul(r, H.i64(K)), k)
+                v = H.load(b, x, _f32(), at, W)
+                t = b.call(vmin, [b.call(vfma, [v, vinv, vz]), vcap])
+                t = b.call(vrint, [b.call(vmax, [t, vm1])])
+                t = b.call(vmin, [b.call(vmax, [t, vlo]), vhi])
+                qv = b.trunc(b.fptosi(t, ir.VectorType(H.I32, W)), ir.VectorType(H.I8, W))
+                b.store(qv, b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)], source_etype=H.I8),
+                        align=1)
+                return []
+            if kv:
+                H.loop(b, kv, vcol, step=W, name="qv")
+
+            def col(k, c2):  # q = clamp(rint(min(fma(x, inv, z), cap)), 0, 255): one rounding
                 v = H.load(b, x, _f32(), b.add(b.mul(r, H.i64(K)), k))
-                t = b.call(rint, [b.call(mnf, [b.fmul(v, inv), cap])])
-                qi = b.add(b.fptosi(t, H.I32), z)
+                t = b.call(mnf, [b.call(fma, [v, inv, zf]), cap])
+                t = b.call(rint, [b.call(mxf, [t, ir.Constant(H.F32, -1.0)])])
+                qi = b.fptosi(t, H.I32)
                 qi = b.select(b.icmp_signed("<", qi, ir.Constant(H.I32, 0)),
                               ir.Constant(H.I32, 0), qi)
                 qi = b.select(b.icmp_signed(">", qi, ir.Constant(H.I32, 255)),
@@ -151,7 +176,8 @@ class QLinearKernel:
                 b.store(b.trunc(qi, H.I8), b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)],
                                                  source_etype=H.I8))
                 return []
-            H.loop(b, K, col, name="qk")
+            if kv < K:
+                H.loop(b, K, col, start=kv, name="qk")
 
             def pad(k, c2):  # the K tail is 0, not the zero point: colsum covers real K only
                 b.store(ir.Constant(H.I8, 0), b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)],
@@ -215,6 +241,22 @@ class QLinearKernel:
             sums = [H.hreduce(b, a, 8, lambda p, q2: b.add(p, q2)) for a in accs]
         else:
             sums = [ir.Constant(H.I32, 0)] * (mr * nr)
+        if self.avx2 and K - k32 >= 16:  # one 16-byte step (SSSE3 forms of the same pair)
+            u8x16 = ir.VectorType(H.I8, 16)
+            i16x8 = ir.VectorType(ir.IntType(16), 8)
+            i32x4 = ir.VectorType(H.I32, 4)
+            maddubs = self.intrinsic("llvm.x86.ssse3.pmadd.ub.sw.128", i16x8, [u8x16, u8x16])
+            maddwd = self.intrinsic("llvm.x86.sse2.pmadd.wd", i32x4, [i16x8, i16x8])
+            ones = ir.Constant(i16x8, [ir.Constant(ir.IntType(16), 1)] * 8)
+            k = H.i64(k32)
+            xv = [b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=u8x16, align=1)
+                  for x in x_rows]
+            wv = [b.load(b.gep(wq, [b.add(w, k)], source_etype=H.I8), typ=u8x16, align=1)
+                  for w in w_rows]
+            sums = [b.add(sums[r * nr + c], H.hreduce(
+                b, b.call(maddwd, [b.call(maddubs, [xv[r], wv[c]]), ones]), 4,
+                lambda p, q2: b.add(p, q2))) for r in range(mr) for c in range(nr)]
+            k32 += 16
         if k32 < K:
             def tail(k, s):
                 xs = [b.zext(b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=H.I8), H.I32)
@@ -237,8 +279,9 @@ class QLinearKernel:
         bias = H.load(b, self.ptrs["bias"], _f32(), j)
         fma = self.cx(1).intrinsic("fma", H.F32, 3)
         y = b.call(fma, [b.sitofp(acc, H.F32), scale, bias])
-        if self.relu:
-            y = b.call(self.cx(1).intrinsic("maxnum", H.F32, 2), [y, ir.Constant(H.F32, 0.0)])
+        if self.relu:  # where(y <= 0, +0.0, y), as graphc.relu
+            y = b.select(b.fcmp_ordered("<=", y, ir.Constant(H.F32, 0.0)),
+                         ir.Constant(H.F32, 0.0), y)
         H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(self.N)), j))
 
     # -- 3. the fp32 fallback: x @ w^T + bias (NaN rows stay NaN) ----------------------------
@@ -267,7 +310,7 @@ class QLinearKernel:
                         a[0]])], [s], start=kv, name="fkt")
                 y = b.fadd(s, H.load(b, self.ptrs["bias"], _f32(), j))
                 if self.relu:  # NaN stays NaN
-                    y = b.select(b.fcmp_ordered("<", y, ir.Constant(H.F32, 0.0)),
+                    y = b.select(b.fcmp_ordered("<=", y, ir.Constant(H.F32, 0.0)),
                                  ir.Constant(H.F32, 0.0), y)
                 H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(N)), j))
                 return []
