@@ -204,24 +204,34 @@ def _torch_train(sizes, x, y, repeat):
     return out
 
 
-def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool):
-    name = f"infer {'-'.join(map(str, sizes))} b{batch}"
+def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool,
+                int8: bool = False):
+    name = f"infer {'int8' if int8 else 'fp32'} {'-'.join(map(str, sizes))} b{batch}"
     x, _ = _data(batch, sizes[0], sizes[-1])
     graphc.manual_seed(0)
     net = Net(sizes).eval()
+    model = net
+    if int8:
+        from graphc import quantization
+        model = quantization.quantize_dynamic(net, {nn.Linear}, dtype=graphc.qint8)
     results = {}
     for backend in ("llvm", "interpreter"):
-        c = graphc.compile(net, backend=backend)
+        c = graphc.compile(model, backend=backend)
         c(x)
         results[f"graphc {backend}"] = timeit(lambda: c(x), repeat)
+    if int8:  # graphc's own fp32 at the same batch, for the int8-vs-fp32 ratio
+        c32 = graphc.compile(net, backend="llvm")
+        c32(x)
+        results["graphc llvm fp32"] = timeit(lambda: c32(x), repeat)
     ws = [(p.weight.data, p.bias.data) for p in net.layers]
-    results["numpy (hand-written)"] = timeit(lambda: _numpy_mlp(ws, x), repeat)
+    if not int8:
+        results["numpy (hand-written)"] = timeit(lambda: _numpy_mlp(ws, x), repeat)
     if frameworks:
-        results.update(_framework_infer(ws, x, repeat))
+        results.update(_framework_infer(ws, x, repeat, int8))
     _add(report, name, results)
 
 
-def _framework_infer(ws, x, repeat):
+def _framework_infer(ws, x, repeat, int8=False):
     out = {}
     try:
         import torch
@@ -233,33 +243,72 @@ def _framework_infer(ws, x, repeat):
             if i < len(ws) - 1:
                 layers.append(torch.nn.ReLU())
         tnet = torch.nn.Sequential(*layers).eval()
+        if int8:
+            tnet = torch.ao.quantization.quantize_dynamic(tnet, {torch.nn.Linear},
+                                                          dtype=torch.qint8)
         tx = torch.from_numpy(x)
         with torch.inference_mode():
-            out["pytorch eager"] = timeit(lambda: tnet(tx), repeat)
+            out["pytorch eager" + (" int8" if int8 else "")] = timeit(lambda: tnet(tx), repeat)
     except ImportError:
         out["pytorch eager"] = None
-    try:
-        import jax
-        import jax.numpy as jnp
+    if not int8:
+        try:
+            import jax
+            import jax.numpy as jnp
 
-        @jax.jit
-        def f(params, x):
-            for i, (w, b) in enumerate(params):
-                x = x @ w.T + b
-                if i < len(params) - 1:
-                    x = jnp.maximum(x, 0)
-            return x
-        params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in ws]
-        jx = jnp.asarray(x)
-        out["jax jit"] = timeit(lambda: f(params, jx).block_until_ready(), repeat)
-    except ImportError:
-        out["jax jit"] = None
-    try:
-        import onnxruntime  # noqa: F401
-        out["onnxruntime"] = None  # exported models are not built here (no onnx dependency)
-    except ImportError:
-        out["onnxruntime"] = None
+            @jax.jit
+            def f(params, x):
+                for i, (w, b) in enumerate(params):
+                    x = x @ w.T + b
+                    if i < len(params) - 1:
+                        x = jnp.maximum(x, 0)
+                return x
+            params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in ws]
+            jx = jnp.asarray(x)
+            out["jax jit"] = timeit(lambda: f(params, jx).block_until_ready(), repeat)
+        except ImportError:
+            out["jax jit"] = None
+    out["onnxruntime" + (" int8" if int8 else "")] = _onnx(ws, x, repeat, int8)
     return out
+
+
+def _onnx(ws, x, repeat, int8):
+    """The MLP as an ONNX graph (built with onnx.helper), run by ONNX Runtime on the CPU."""
+    try:
+        import tempfile
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return None
+    nodes, inits, cur = [], [], "x"
+    for i, (w, b) in enumerate(ws):
+        inits += [numpy_helper.from_array(np.ascontiguousarray(w.T), f"w{i}"),
+                  numpy_helper.from_array(b, f"b{i}")]
+        nodes.append(helper.make_node("MatMul", [cur, f"w{i}"], [f"m{i}"]))
+        nodes.append(helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"]))
+        cur = f"a{i}"
+        if i < len(ws) - 1:
+            nodes.append(helper.make_node("Relu", [cur], [f"r{i}"]))
+            cur = f"r{i}"
+    graph = helper.make_graph(nodes, "mlp",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                             [None, x.shape[1]])],
+                              [helper.make_tensor_value_info(cur, TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.onnx")
+        onnx.save(model, path)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+            qpath = os.path.join(d, "q.onnx")
+            quantize_dynamic(path, qpath, weight_type=QuantType.QInt8)
+            path = qpath
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        return timeit(lambda: sess.run(None, {"x": x}), repeat)
 
 
 def bench_sgemm(report: Report, n: int, repeat: int, frameworks: bool):
@@ -325,6 +374,8 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
                            for b in ((64,) if quick else (1, 64, 256))]),
         ("infer", lambda: [bench_infer(report, (784, 128, 10), b, repeat, frameworks)
                            for b in ((1, 64) if quick else (1, 64, 1024))]),
+        ("int8", lambda: [bench_infer(report, (784, 128, 10), b, repeat, frameworks, int8=True)
+                          for b in ((1, 64) if quick else (1, 64, 1024))]),
         ("deep", lambda: None if quick else
          bench_train(report, (784, 1024, 1024, 10), 64, repeat, frameworks)),
         ("sgemm", lambda: [bench_sgemm(report, n, repeat, frameworks)
