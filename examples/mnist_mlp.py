@@ -42,7 +42,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--limit", type=int, default=0, help="use only this many training digits")
-    ap.add_argument("--backend", default="interpreter")
+    ap.add_argument("--backend", default="llvm", help="llvm (native code) or interpreter")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", help="write the loss curve to this PNG file (needs matplotlib)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")

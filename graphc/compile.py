@@ -1,6 +1,7 @@
 """graphc.compile: trace a function or Module per input signature, then run the graph on a backend."""
 from __future__ import annotations
 
+import collections
 import difflib
 import functools
 import inspect
@@ -335,10 +336,16 @@ class Compiled:
         if not d:
             return
         os.makedirs(d, exist_ok=True)
-        n = len(self._cache)
+        with _dump_lock:  # numbered per (dir, graph name): two functions of one name never clobber
+            n = _dump_counts[(d, entry.graph.name)]
+            _dump_counts[(d, entry.graph.name)] += 1
         for i, (stage, text) in enumerate(entry.stages.items()):
             with open(os.path.join(d, f"{entry.graph.name}.{n}.{i:02d}-{stage}.ir"), "w") as f:
                 f.write(text)
+
+
+_dump_counts: collections.Counter = collections.Counter()
+_dump_lock = threading.Lock()
 
 
 class StateBinder:
