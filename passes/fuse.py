@@ -26,7 +26,7 @@ from graphc.ir import OPS, Graph, Node, Value
 from .rewrite import copy_graph_header, finish
 
 NEVER_FUSED = ("constant", "reshape", "transpose", "slice", "pad", "one_hot", "argmax", "grad",
-               "custom_vjp", "fused")
+               "custom_vjp", "fused", "qlinear")  # qlinear: its own int8 kernel (ReLU inside)
 
 
 @dataclass(eq=False)

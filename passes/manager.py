@@ -12,6 +12,7 @@ from .autodiff import autodiff
 from .dce import dce
 from .fuse import fuse
 from .memory import plan_memory
+from .quantize import quantize_fuse
 from .simplify import algebraic, cse, fold_constants
 
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
@@ -21,14 +22,15 @@ PASSES = {
     "fold-constants": fold_constants,
     "cse": cse,
     "dce": dce,
+    "quantize-fuse": quantize_fuse,
     "fuse": fuse,
     "plan-memory": plan_memory,
 }
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
-DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "fuse",
-                    "plan-memory"]
+DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "quantize-fuse",
+                    "fuse", "plan-memory"]
 
 
 def dump_level() -> int:

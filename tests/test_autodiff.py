@@ -98,8 +98,13 @@ SPECIAL = {
 }
 
 
+# ops whose vjp rule exists only to refuse (tested in test_quantization.py), and why
+INFERENCE_ONLY = {"qlinear": "int8 inference kernel; its vjp raises 'inference-only'"}
+
+
 def differentiable_ops() -> list[str]:
-    return [n for n, op in OPS.items() if callable(op.vjp) and n not in SPECIAL]
+    return [n for n, op in OPS.items()
+            if callable(op.vjp) and n not in SPECIAL and n not in INFERENCE_ONLY]
 
 
 def has_float_in_and_out(op: str, sample: Sample) -> bool:

@@ -16,8 +16,9 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, OpDef, Sample, tensor_type, 
 
 from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sample_arrays,
                       type_of)
+import quant_model
 
-KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special"}
+KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
 
 # The only ops allowed to register without samples: frontend placeholders whose semantics need a
 # trace (they get hand-written tests below instead). Any other op without samples fails.
@@ -296,6 +297,8 @@ NUMPY_ORACLE = {
                                                       dtype=dtypes.as_dtype(dtype).np)[idx],
     "constant": lambda value: value,
     "custom_vjp": lambda out, *inputs, fn: out,
+    "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
+        quant_model.qlinear(x, q, s, cs, b if has_bias else None, w, relu),
 }
 NO_ORACLE = {"grad": UNSAMPLED["grad"]}
 
@@ -446,7 +449,22 @@ def _torch_table(torch):
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),
         "constant": lambda value: torch.from_numpy(value.copy()),
         "custom_vjp": lambda out, *inputs, fn: out,
+        "qlinear": lambda *a, **k: _torch_qlinear(torch, *a, **k),
     }
+
+
+def _torch_qlinear(torch, x, q, s, cs, b, w, relu=False, has_bias=True):
+    """quantized::linear_dynamic (reduce_range, as quantize_dynamic) on graphc's int8 weights."""
+    import warnings
+    with warnings.catch_warnings():  # torch deprecates its quantized tensors; still the oracle
+        warnings.simplefilter("ignore")
+        if s.ndim:
+            qw = torch._make_per_channel_quantized_tensor(q, s.double(), cs.long() * 0, 0)
+        else:
+            qw = torch._make_per_tensor_quantized_tensor(q, float(s), 0)
+    packed = torch.ops.quantized.linear_prepack(qw, b if has_bias else None)
+    fn = torch.ops.quantized.linear_relu_dynamic if relu else torch.ops.quantized.linear_dynamic
+    return fn(x.reshape(-1, x.shape[-1]), packed, True).reshape(*x.shape[:-1], q.shape[0])
 
 
 TORCH_LACKS = {"pad": "torch has no interior (dilated) padding",

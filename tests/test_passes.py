@@ -56,7 +56,7 @@ def T(shape, dt="f32"):
 
 PASS_OF_PREFIX = {"algebraic": "algebraic", "fold_constants": "fold-constants", "cse": "cse",
                   "dce": "dce", "fuse": "fuse", "plan_memory": "plan-memory",
-                  "autodiff": "autodiff"}
+                  "autodiff": "autodiff", "quantize_fuse": "quantize-fuse"}
 
 
 def pass_for(name: str) -> str:

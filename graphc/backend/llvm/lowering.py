@@ -175,9 +175,10 @@ def _sign(cx, args, node):
     (x,) = args
     b, w, dt = cx.b, cx.w, node.outputs[0].dtype
     one, mone, zero = H.const(dt, 1, w), H.const(dt, -1, w), H.const(dt, 0, w)
-    if dt.is_float:  # NaN stays NaN, as np.sign
+    if dt.is_float:  # NaN stays NaN and -0.0 gives +0.0, as np.sign
         pos, neg = b.fcmp_ordered(">", x, zero), b.fcmp_ordered("<", x, zero)
-        return b.select(pos, one, b.select(neg, mone, x))
+        nan = b.fcmp_unordered("uno", x, x)
+        return b.select(pos, one, b.select(neg, mone, b.select(nan, x, zero)))
     if dt.name == "u8":
         return b.select(b.icmp_unsigned(">", x, zero), one, zero)
     pos, neg = b.icmp_signed(">", x, zero), b.icmp_signed("<", x, zero)
