@@ -12,6 +12,9 @@ from .ir.ops import OPS
 
 def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Apply one node's NumPy reference; results are cast to the node's declared types."""
+    if node.op == "fused":  # a kernel: run its body graph like any other graph
+        outs, _ = run(node.attrs["body"], list(args))
+        return outs
     try:
         with np.errstate(all="ignore"):  # NaN/Inf propagate as in NumPy, silently
             out = OPS[node.op].ref(*args, **node.attrs)

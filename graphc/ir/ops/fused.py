@@ -19,9 +19,8 @@ def _fused_infer(types, attrs):
 
 
 def _fused_ref(*args, body, kind):
-    from ...interpreter import run  # the interpreter runs the body like any graph
-    outs, _ = run(body, list(args))
-    return outs
+    # the IR does not execute graphs: graphc.interpreter.run_node recurses into the body itself
+    raise GraphcError("a fused kernel runs through graphc.interpreter (run_node), not its ref")
 
 
 def _fused_vjp(*args, **kwargs):
