@@ -252,6 +252,9 @@ class Compiled:
         checks = index_checks(graph)
         binder = StateBinder(graph, state)
         scalars = entry.scalar_inputs
+        # index ops fed by computed values are checked only inside the native call: keep a copy
+        # of the state so that a failing call still leaves parameters untouched
+        guard_state = bool(graph.updates) and unchecked_indices(graph)
 
         def run(leaves):
             arrays = binder.arrays()
@@ -262,7 +265,14 @@ class Compiled:
                     bad = a[(a < 0) | (a >= bound)].ravel()[0]
                     raise ExecutionError(f"{what}: index {bad} in input %{graph.inputs[i].name} is "
                                          f"out of range for {bound} classes")
-            outs = exe.run(inputs, arrays)
+            backup = [a.copy() for a in arrays] if guard_state else None
+            try:
+                outs = exe.run(inputs, arrays)
+            except ExecutionError:
+                if backup is not None:
+                    for a, saved in zip(arrays, backup):
+                        np.copyto(a, saved)
+                raise
             if entry.effects:
                 apply_effects(entry.effects)
             outs = [o[()] if o.ndim == 0 else o for o in outs]
@@ -396,6 +406,24 @@ def _drop_unused_scalars(g: Graph, n_user: int, getters: list) -> list:
             keep_getters.append(get)
     g.inputs = keep_inputs
     return keep_getters
+
+
+def unchecked_indices(graph: Graph) -> bool:
+    """True if some gather/one_hot reads indices that are not a graph input (computed ones)."""
+    inputs = set(graph.inputs)
+
+    def visit(nodes, outer_of):
+        for n in nodes:
+            if n.op == "fused":
+                body = n.attrs["body"]
+                if visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)}):
+                    return True
+            elif n.op in ("gather", "one_hot"):
+                idx = n.inputs[1] if n.op == "gather" else n.inputs[0]
+                if outer_of.get(idx, idx) not in inputs:
+                    return True
+        return False
+    return visit(graph.nodes, {})
 
 
 def index_checks(graph: Graph) -> list[tuple[int, int, str]]:

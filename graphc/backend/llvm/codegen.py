@@ -84,6 +84,8 @@ class ModuleBuilder:
         if _is_const(v):
             return "const", v.producer.attrs["value"]
         loc = self.buffers.get(v)
+        if loc is None and v.producer is not None and v.producer.op == "reshape":
+            return self.location(v.producer.inputs[0])  # a reshape aliases its operand
         if loc is None:
             raise RuntimeError(f"no buffer planned for a value of type {v.type}")
         if loc.startswith("arena+"):
@@ -205,6 +207,9 @@ class ModuleBuilder:
         fty = ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1))
         kf = ir.Function(self.module, fty, name)
         kf.linkage = "internal"
+        # kept out of line: inlining every kernel into one huge entry function makes the
+        # optimiser's time grow with the square of the kernel count
+        kf.attributes.add("noinline")
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
@@ -302,6 +307,7 @@ class ModuleBuilder:
         self.kernel_names.append(name)
         kf = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1)), name)
         kf.linkage = "internal"
+        kf.attributes.add("noinline")
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
         avx2 = self.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
 
