@@ -21,6 +21,9 @@ from .lowering import lower_elementwise
 
 MR, NR_VEC = 6, 2          # broadcast form: 6 rows x 2 vectors of 8
 DOT_MR, DOT_NR = 3, 3      # dot form tile
+PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form
+PACK_MAX_K = 8192          # a packed panel lives on the stack: K x 16 floats
+PANEL_MAX = 16
 
 
 class MatmulKernel:
@@ -29,7 +32,7 @@ class MatmulKernel:
         """How many row blocks the kernel for matmul node `mm` loops over (the unit of tasks)."""
         M = mm.outputs[0].shape[-2]
         ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
-        if tb and not ta:
+        if tb and not ta and M < PACK_MIN_M:
             return M // DOT_MR if M >= DOT_MR else 0
         return M // MR
 
@@ -94,11 +97,14 @@ class MatmulKernel:
         self.M, self.N, self.K, self.ta, self.tb = M, N, K, ta, tb
         float_ok = self.dt.name in ("f32", "f64")
 
+        self.pack = float_ok and K <= PACK_MAX_K and (tb or N * self.dt.itemsize % 4096 == 0
+                                                       or M >= PACK_MIN_M)
+
         def per_batch(base):
-            if float_ok and not tb:
-                self._broadcast_form(base)
-            elif float_ok and tb and not ta:
-                self._dot_form(base)
+            if float_ok and tb and not ta and M < PACK_MIN_M:
+                self._dot_form(base)       # few rows: stream W once, no packing
+            elif float_ok and (not tb or self.pack):
+                self._broadcast_form(base)  # B's column panels packed (and transposed) first
             else:
                 self._naive(base)
 
@@ -175,6 +181,7 @@ class MatmulKernel:
 
         def row_blocks(j0, widths):
             """All of this task's row blocks for one column panel: B's panel stays in cache."""
+            self.packed = self._pack_panel(base, j0, sum(widths)) if self.pack else None
             self._row_loop(m_full, lambda ib: self._bcast_tile(base, b.mul(ib, H.i64(MR)), MR,
                                                                j0, widths))
             if m_rest:
@@ -209,13 +216,17 @@ class MatmulKernel:
                                                       ir.VectorType(st, w), 3) for w in set(widths)}
         zeros = [H.const(self.dt, 0, w) for _ in range(mr) for w in widths]
 
+        pw = sum(widths)
+
         def kstep(k, accs):
             bvs = []
-            off = b.add(base[B], b.add(b.mul(k, H.i64(N)), j0))
+            if self.packed is not None:  # the panel, contiguous: row k at k * pw
+                src, off = self.packed, b.mul(k, H.i64(pw))
+            else:
+                src, off = self.operands[B].ptr, b.add(base[B], b.add(b.mul(k, H.i64(N)), j0))
             col = 0
             for w in widths:
-                bvs.append(H.load(b, self.operands[B].ptr, self.dt,
-                                  b.add(off, H.i64(col)) if col else off, w))
+                bvs.append(H.load(b, src, self.dt, b.add(off, H.i64(col)) if col else off, w))
                 col += w
             out = []
             for r in range(mr):
@@ -234,6 +245,31 @@ class MatmulKernel:
                 j = b.add(j0, H.i64(col)) if col else j0
                 self._epilogue(base, i, j, accs[r * len(widths) + q], w)
                 col += w
+
+    def _pack_panel(self, base, j0, pw: int):
+        """Copy B's columns j0..j0+pw (all K rows) into a contiguous stack buffer, transposing
+        when B is stored transposed. Removes power-of-two strides (cache-set conflicts) and lets
+        `x @ W^T` use the broadcast kernel."""
+        b = self.b
+        B = self.mm.inputs[1]
+        K, N = self.K, self.N
+        if not hasattr(self, "_panel_buf"):
+            entry = b.function.entry_basic_block
+            with b.goto_block(entry):  # allocas belong to the entry block
+                b.position_at_start(entry)
+                self._panel_buf = b.alloca(H.mem_type(self.dt), size=H.i64(K * PANEL_MAX))
+        buf = self._panel_buf
+
+        def row(k, c):
+            for col in range(pw):
+                j = b.add(j0, H.i64(col))
+                src = (b.add(base[B], b.add(b.mul(j, H.i64(K)), k)) if self.tb else
+                       b.add(base[B], b.add(b.mul(k, H.i64(N)), j)))
+                v = H.load(b, self.operands[B].ptr, self.dt, src)
+                H.store(b, v, buf, self.dt, b.add(b.mul(k, H.i64(pw)), H.i64(col)))
+            return []
+        H.loop(b, K, row, name="pack")
+        return buf
 
     # -- dot form ------------------------------------------------------------------------------
     def _dot_form(self, base):
