@@ -23,6 +23,7 @@ import networkx as nx
 
 from graphc.ir import OPS, Graph, Node, Value
 
+from .dce import dce
 from .rewrite import copy_graph_header, finish
 
 NEVER_FUSED = ("constant", "reshape", "transpose", "slice", "pad", "one_hot", "argmax", "grad",
@@ -157,8 +158,41 @@ class Fuser:
         for n in list(self.pending):  # nobody pulled these: they form kernels of their own
             if n in self.pending:
                 self.place(n)
+        self.merge_siblings()
         assert nx.is_directed_acyclic_graph(self.dag), "fusion made a cycle"
         return self.groups
+
+    def merge_siblings(self) -> None:
+        """Horizontal fusion: independent elementwise kernels over the same shape become one
+        loop (e.g. several parameters' optimizer updates). Legal when neither kernel reaches the
+        other in the kernel graph, so contracting them cannot make a cycle."""
+        by_shape: dict[tuple, list[Group]] = {}
+        for grp in self.groups:
+            if grp.kind == "elementwise" and grp.nodes and grp.shape != () and len(grp.nodes) > 0:
+                by_shape.setdefault(grp.shape, []).append(grp)
+        for shape, grps in by_shape.items():
+            merged: list[Group] = []
+            for grp in grps:
+                for base in merged:
+                    if nx.has_path(self.dag, base.id, grp.id) or \
+                            nx.has_path(self.dag, grp.id, base.id):
+                        continue
+                    for n in grp.nodes:
+                        base.nodes.append(n)
+                        self.group_of[n] = base
+                    for u, _ in list(self.dag.in_edges(grp.id)):
+                        if u != base.id:
+                            self.dag.add_edge(u, base.id)
+                    for _, v in list(self.dag.out_edges(grp.id)):
+                        if v != base.id:
+                            self.dag.add_edge(base.id, v)
+                    self.dag.remove_node(grp.id)
+                    grp.nodes = []
+                    self.why.append(f"k{grp.id} joins k{base.id}: independent elementwise kernels "
+                                    f"over {list(shape)} run as one loop")
+                    break
+                else:
+                    merged.append(grp)
 
     def settle(self, n: Node) -> None:
         """Give n's pending producers kernels before n gets one, so the DAG has their edges."""
@@ -276,7 +310,8 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
             if v.producer is not None and gid.get(v.producer) != gid.get(n):
                 used_outside.add(v)
     position = {n: i for i, n in enumerate(g.nodes)}
-    first = {grp.id: min(position[n] for n in grp.nodes) for grp in groups}
+    groups_left = [grp for grp in groups if grp.nodes]  # horizontal fusion empties some
+    first = {grp.id: min(position[n] for n in grp.nodes) for grp in groups_left}
     order = list(nx.lexicographical_topological_sort(dag, key=lambda i: first[i]))
     clones: dict[Value, Value] = {}
 
@@ -322,6 +357,7 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
         if not results:  # a dead kernel: a node with no results could not even be printed
             continue
         body.outputs = [bmap[v] for v in results]
+        body = dce(body)  # a merged sibling may carry nodes whose results nobody reads
         anchor = next((n for n in grp.nodes if n.op in ("matmul", "sum", "max")), grp.nodes[0])
         node = out.add_node(Node("fused", [outer(v) for v in ext],
                                  {"kind": grp.kind, "body": body},

@@ -304,3 +304,31 @@ def test_random_graphs_fuser_dag_and_fused_results(case):
         verify(n.attrs["body"])
         assert n.outputs
     assert_same_results(g, back, inputs, state, rtol=0.0)
+
+
+def test_independent_same_shape_kernels_fuse_horizontally():
+    """Several parameters' updates (independent elementwise work over one shape) run as one
+    kernel; dependent ones never merge (that would make a cycle)."""
+    g = parse(textwrap.dedent("""\
+        graph @upd(%g1: f32[8,4], %g2: f32[8,4], %lr: f32[]) state(%w1: f32[8,4], %w2: f32[8,4]) {
+          %0: f32[8,4] = mul %g1, %lr
+          %1: f32[8,4] = sub %w1, %0
+          %2: f32[8,4] = mul %g2, %lr
+          %3: f32[8,4] = sub %w2, %2
+          return updates(%w1 <- %1, %w2 <- %3)
+        }
+        """))
+    out = passes.fuse(g)
+    kernels = [n for n in out.nodes if n.op == "fused"]
+    assert len(kernels) == 1 and len(kernels[0].outputs) == 2
+    assert "independent elementwise kernels" in passes.fusion_report(g)
+    rng = np.random.default_rng(0)
+    ins = [rng.standard_normal((8, 4)).astype(np.float32) for _ in range(2)] + \
+        [np.float32(0.1)]
+    st = {"w1": rng.standard_normal((8, 4)).astype(np.float32),
+          "w2": rng.standard_normal((8, 4)).astype(np.float32)}
+    from graphc.interpreter import run
+    (_, u1), (_, u2) = run(g, ins, st), run(out, ins, st)
+    for k in u1:
+        np.testing.assert_array_equal(u1[k], u2[k])
+    roundtrip(out)
