@@ -162,7 +162,16 @@ def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool
         c(x, y)
         compile_s = time.perf_counter() - t0
         if backend == "llvm":
+            snapshot = [p.data.copy() for p in net.parameters()]
+            again = graphc.compile(step, backend=backend)  # same IR: served by the object cache
+            t0 = time.perf_counter()
+            again(x, y)
+            again(x, y)
+            warm_s = time.perf_counter() - t0
+            for p, a in zip(net.parameters(), snapshot):
+                p.data = a
             report.compile[name] = {"first two calls (trace + compile) s": round(compile_s, 3),
+                                    "same with a warm compile cache s": round(warm_s, 3),
                                     "arena bytes": c.graph.meta.get("arena"),
                                     "kernels": sum(1 for n in c.graph.nodes
                                                    if n.op not in ("constant", "reshape"))}
