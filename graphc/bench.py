@@ -183,7 +183,46 @@ def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool
     results["numpy (hand-written)"] = timeit(lambda: _numpy_train_step(ws, st, x, y), repeat)
     if frameworks:
         results.update(_torch_train(sizes, x, y, repeat))
+        results["jax jit"] = _jax_train(ws, x, y, repeat)
     _add(report, name, results)
+
+
+def _jax_train(ws, x, y, repeat):
+    """The same step in JAX: value_and_grad of the loss plus a hand-written Adam, all in one jit."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+
+    def loss_fn(params, x, y):
+        h = x
+        for i, (w, b) in enumerate(params):
+            h = h @ w.T + b
+            if i < len(params) - 1:
+                h = jnp.maximum(h, 0)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @jax.jit
+    def step(params, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(params, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
+        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
+        lr_t = 1e-3 / (1 - 0.9 ** t)
+        params = jax.tree_util.tree_map(
+            lambda p, a, b: p - lr_t * a / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8), params, m, v)
+        return params, m, v, t, loss
+    params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in ws]
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = [params, zeros, zeros, jnp.float32(0)]
+    jx, jy = jnp.asarray(x), jnp.asarray(y)
+
+    def run():
+        state[:] = step(*state, jx, jy)[:4]
+        state[0][0][0].block_until_ready()
+    return timeit(run, repeat)
 
 
 def _torch_train(sizes, x, y, repeat):
@@ -337,6 +376,14 @@ def bench_sgemm(report: Report, n: int, repeat: int, frameworks: bool):
             results["pytorch eager"] = timeit(lambda: ta @ tb, repeat)
         except ImportError:
             results["pytorch eager"] = None
+        try:
+            import jax
+            import jax.numpy as jnp
+            f = jax.jit(jnp.matmul)
+            ja, jb = jnp.asarray(a), jnp.asarray(b)
+            results["jax jit"] = timeit(lambda: f(ja, jb).block_until_ready(), repeat)
+        except ImportError:
+            results["jax jit"] = None
     _add(report, name, results)
 
 

@@ -52,6 +52,10 @@ def _globals_and_cells(fn, depth: int = 0, seen=None) -> list[tuple[str, Any]]:
     for name in _names(code):
         if name in g:
             out.append((name, g[name]))
+    for i, v in enumerate(getattr(target, "__defaults__", None) or ()):  # def step(x, opt=opt)
+        out.append((f"default{i}", v))
+    for k, v in (getattr(target, "__kwdefaults__", None) or {}).items():
+        out.append((k, v))
     if depth < 3:
         for _, obj in list(out):
             if inspect.isfunction(obj) or inspect.ismethod(obj):
@@ -176,6 +180,13 @@ class PyState:
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
         """Turn tensors left in slots into state updates; return the slot effects to replay."""
         effects = []
+        known = {id(p) for p in self.params}
+        for obj in tr.params.values():  # parameters reached some other way (attributes, ...)
+            if isinstance(obj, Parameter) and id(obj) not in known and \
+                    isinstance(obj.grad, Tensor) and obj.grad.is_traced:
+                self.params.append(obj)
+                known.add(id(obj))
+                snap.grads[id(obj)] = None
         for p in self.params:
             pname = self.names.get(id(p), "param")
             slot = ("attr", p, "grad")

@@ -908,3 +908,27 @@ def test_failing_step_leaves_parameters_and_optimizer_state_unchanged():
     before = snapshot(net)
     step(x, y)                       # and training continues normally afterwards
     assert_params_moved(net, before)
+
+
+def test_optimizer_passed_as_a_default_argument_is_found():
+    """`def step(x, y, net=net, opt=opt)` binds them as defaults: lr stays a runtime input, p.grad
+    becomes a real array after the call, and two compiled copies of the step agree."""
+    graphc.manual_seed(5)
+    net = nn.Linear(6, 3)
+    opt = optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x, y, net=net, opt=opt):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 6)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    first = graphc.compile(step)
+    first(x, y)
+    assert isinstance(net.weight.grad, graphc.Tensor) and not net.weight.grad.is_traced
+    assert "%lr" in first.ir()
+    second = graphc.compile(step)
+    l1, l2 = first(x, y), second(x, y)
+    assert np.isfinite(l1) and np.isfinite(l2) and l2 < l1
