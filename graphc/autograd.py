@@ -22,6 +22,7 @@ _state = threading.local()
 
 
 def is_grad_enabled() -> bool:
+    """True unless inside no_grad on this thread (as torch.is_grad_enabled)."""
     return getattr(_state, "enabled", True)
 
 
@@ -50,6 +51,8 @@ class no_grad(_GradMode):
 
 
 class enable_grad(_GradMode):
+    """Context manager / decorator: ops inside record gradients again (as torch.enable_grad)."""
+
     enabled = True
 
 
@@ -114,10 +117,12 @@ class FunctionCtx:
         self.needs_input_grad: tuple = ()
 
     def save_for_backward(self, *tensors) -> None:
+        """Keep tensors for backward; read them back there as `ctx.saved_tensors`."""
         self._saved = tensors
 
     @property
     def saved_tensors(self) -> tuple:
+        """The tensors given to save_for_backward, in order."""
         return self._saved
 
 
@@ -138,14 +143,17 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
+        """Compute the output from the inputs (runs under no_grad); subclasses override it."""
         raise NotImplementedError
 
     @staticmethod
     def backward(ctx, *grads):
+        """Map the output's gradient to one gradient (or None) per forward input."""
         raise NotImplementedError
 
     @classmethod
     def apply(cls, *args):
+        """Run forward on `args`; inside a trace, record backward as the result's gradient rule."""
         ctx = FunctionCtx()
         tensors = [a for a in args if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)

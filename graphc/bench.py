@@ -23,6 +23,8 @@ from graphc import nn, optim
 
 @dataclass
 class Result:
+    """One timing: a contender on a workload, in µs per call (None if not installed)."""
+
     workload: str
     contender: str
     best_us: float | None
@@ -33,6 +35,8 @@ class Result:
 
 @dataclass
 class Report:
+    """The machine description, every Result, and compile figures per workload."""
+
     machine: dict
     results: list[Result] = field(default_factory=list)
     compile: dict = field(default_factory=dict)
@@ -60,6 +64,7 @@ def timeit(fn: Callable, repeat: int, number: int | None = None, budget: float =
 
 
 def machine() -> dict:
+    """CPU, thread count and library versions (BLAS, torch, jax, onnxruntime) of this machine."""
     from graphc.backend.llvm import pool, target
     h = target.host()
     info = {"cpu": h["cpu"], "cores": os.cpu_count(), "threads": pool.num_threads(),
@@ -87,6 +92,7 @@ class Net(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, x):
+        """Each Linear in turn, with a ReLU between layers (none after the last)."""
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
@@ -141,6 +147,7 @@ def _numpy_train_step(ws, state, x, y, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
 
 
 def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool):
+    """Time one Adam training step of an MLP: graphc's backends, NumPy, PyTorch and JAX."""
     name = f"train {'-'.join(map(str, sizes))} b{batch}"
     x, y = _data(batch, sizes[0], sizes[-1])
     graphc.manual_seed(0)
@@ -254,6 +261,7 @@ def _torch_train(sizes, x, y, repeat):
 
 def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool,
                 int8: bool = False):
+    """Time MLP inference (fp32 or int8): graphc's backends, NumPy and installed frameworks."""
     name = f"infer {'int8' if int8 else 'fp32'} {'-'.join(map(str, sizes))} b{batch}"
     x, _ = _data(batch, sizes[0], sizes[-1])
     graphc.manual_seed(0)
@@ -360,6 +368,7 @@ def _onnx(ws, x, repeat, int8):
 
 
 def bench_sgemm(report: Report, n: int, repeat: int, frameworks: bool):
+    """Time an n x n float32 matmul: graphc's backends, NumPy, PyTorch and JAX."""
     name = f"sgemm {n}"
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
@@ -398,6 +407,7 @@ def _add(report: Report, workload: str, results: dict):
 
 
 def table(report: Report) -> str:
+    """The report as a text table, each time also relative to graphc llvm."""
     lines = [f"machine: {report.machine}", ""]
     by = {}
     for r in report.results:
@@ -423,6 +433,7 @@ def table(report: Report) -> str:
 
 
 def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -> Report:
+    """Run the workloads (all, or those whose name contains `only`) and return the Report."""
     report = Report(machine())
     repeat = 3 if quick else 7
     jobs = [
@@ -445,6 +456,7 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
 
 
 def plot(report: Report, path: str) -> None:
+    """Save a bar chart (log scale) of the best times per workload and contender to `path`."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -469,6 +481,7 @@ def plot(report: Report, path: str) -> None:
 
 
 def main(ns) -> int:
+    """Run the benchmark, print the table, optionally write JSON and a plot; returns 0."""
     report = run(quick=ns.quick, frameworks=not ns.no_frameworks, only=ns.only)
     print(table(report))
     if ns.json:

@@ -56,6 +56,7 @@ def flatten(x: Any, path: str, leaves: list, paths: list):
 
 
 def unflatten(tree, leaves):
+    """Rebuild the structure `flatten` recorded in `tree`, taking its arrays from `leaves`."""
     it = iter(leaves)
 
     def build(t):
@@ -329,6 +330,7 @@ class Compiled:
 
     @property
     def stages(self) -> list[str]:
+        """Names of the IR stages recorded for the most recent signature (for `ir(stage)`)."""
         return list(self._entry().stages)
 
     @property
@@ -372,6 +374,7 @@ class StateBinder:
         self.cache: list = [None] * len(self.names)
 
     def arrays(self) -> list[np.ndarray]:
+        """The state arrays in graph order, checked (in full only when one was replaced)."""
         out = []
         for i, obj in enumerate(self.objs):
             arr = obj._data
@@ -393,6 +396,7 @@ class StateBinder:
         return out
 
     def as_dict(self) -> dict[str, np.ndarray]:
+        """State name -> its checked array."""
         return dict(zip(self.names, self.arrays()))
 
 

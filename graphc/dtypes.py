@@ -23,18 +23,22 @@ class DType:
 
     @property
     def is_float(self) -> bool:
+        """True for floating-point dtypes (f32, f64)."""
         return self.np.kind == "f"
 
     @property
     def is_int(self) -> bool:
+        """True for integer dtypes, signed or unsigned (not bool)."""
         return self.np.kind in "iu"
 
     @property
     def is_bool(self) -> bool:
+        """True for the bool dtype."""
         return self.np.kind == "b"
 
     @property
     def itemsize(self) -> int:
+        """Bytes per element."""
         return self.np.itemsize
 
 

@@ -48,20 +48,74 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype.is_float else apply("cast", x, dtype=dtypes.float32)
 
 
-def exp(x): return apply("exp", _float(_t(x)))
-def log(x): return apply("log", _float(_t(x)))
-def log1p(x): return apply("log1p", _float(_t(x)))
-def sqrt(x): return apply("sqrt", _float(_t(x)))
-def rsqrt(x): return apply("rsqrt", _float(_t(x)))
-def tanh(x): return apply("tanh", _float(_t(x)))
-def erf(x): return apply("erf", _float(_t(x)))
-def abs(x): return apply("abs", _t(x))  # noqa: A001
-def neg(x): return apply("neg", _t(x))
-def sign(x): return apply("sign", _t(x))
-def square(x): return _t(x) * _t(x)
-def reciprocal(x): return 1.0 / _float(_t(x))
-def maximum(a, b): return apply("maximum", a, b)
-def minimum(a, b): return apply("minimum", a, b)
+def exp(x):
+    """Elementwise e**x; integer tensors are computed in float32."""
+    return apply("exp", _float(_t(x)))
+
+
+def log(x):
+    """Elementwise natural logarithm; integer tensors are computed in float32."""
+    return apply("log", _float(_t(x)))
+
+
+def log1p(x):
+    """Elementwise log(1 + x), accurate near 0; integer tensors are computed in float32."""
+    return apply("log1p", _float(_t(x)))
+
+
+def sqrt(x):
+    """Elementwise square root; integer tensors are computed in float32."""
+    return apply("sqrt", _float(_t(x)))
+
+
+def rsqrt(x):
+    """Elementwise 1 / sqrt(x); integer tensors are computed in float32."""
+    return apply("rsqrt", _float(_t(x)))
+
+
+def tanh(x):
+    """Elementwise hyperbolic tangent; integer tensors are computed in float32."""
+    return apply("tanh", _float(_t(x)))
+
+
+def erf(x):
+    """Elementwise Gauss error function; integer tensors are computed in float32."""
+    return apply("erf", _float(_t(x)))
+
+
+def abs(x):  # noqa: A001
+    """Elementwise absolute value."""
+    return apply("abs", _t(x))
+
+
+def neg(x):
+    """Elementwise -x."""
+    return apply("neg", _t(x))
+
+
+def sign(x):
+    """Elementwise sign of x: -1, 0 or 1."""
+    return apply("sign", _t(x))
+
+
+def square(x):
+    """Elementwise x * x."""
+    return _t(x) * _t(x)
+
+
+def reciprocal(x):
+    """Elementwise 1 / x; integer tensors are computed in float32."""
+    return 1.0 / _float(_t(x))
+
+
+def maximum(a, b):
+    """Elementwise maximum of a and b (broadcast); NaN propagates, as torch.maximum."""
+    return apply("maximum", a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum of a and b (broadcast); NaN propagates, as torch.minimum."""
+    return apply("minimum", a, b)
 
 
 def where(cond, a, b) -> Tensor:
@@ -76,6 +130,7 @@ def relu(x) -> Tensor:
 
 
 def sigmoid(x) -> Tensor:
+    """Elementwise 1 / (1 + exp(-x)); integer tensors are computed in float32."""
     return 1.0 / (1.0 + exp(-_float(_t(x))))
 
 
@@ -89,6 +144,7 @@ def gelu(x, approximate: str = "none") -> Tensor:
 
 
 def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
+    """x clamped elementwise into [min, max]; either bound may be None."""
     x = _t(x)
     if min is not None:
         x = maximum(x, min)
@@ -100,11 +156,13 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
 # ---- reductions -----------------------------------------------------------------------------------
 
 def sum(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Sum over `dim` (an int, a sequence, or None for all); `keepdim` keeps reduced dims."""
     x = _t(x)
     return apply("sum", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
 
 
 def mean(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Mean over `dim` (None: all elements); integer tensors are averaged in float32."""
     x = _float(_t(x))
     axes = _axes(dim, x.ndim)
     n = int(np.prod([x.shape[a] for a in (axes if axes is not None else range(x.ndim))]))
@@ -112,15 +170,18 @@ def mean(x, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def amax(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Largest value over `dim` (an int, a sequence, or None for all), without indices."""
     x = _t(x)
     return apply("max", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
 
 
 def amin(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Smallest value over `dim` (an int, a sequence, or None for all), without indices."""
     return -amax(-_t(x), dim, keepdim)
 
 
 def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value along `dim` (None: into the flattened tensor)."""
     x = _t(x)
     if dim is None:
         out = apply("argmax", x, axis=None, keepdims=False)
@@ -129,6 +190,7 @@ def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest value along `dim` (None: into the flattened tensor)."""
     return argmax(-_t(x), dim, keepdim)
 
 
@@ -145,6 +207,7 @@ def max(x, dim=None, keepdim: bool = False):  # noqa: A001
 
 
 def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """`min(x)` is the smallest element; `min(x, dim)` returns (values, indices) as in torch."""
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     if dim is None:
@@ -153,6 +216,7 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
 
 
 def softmax(x, dim: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, shifted by the max for numerical stability."""
     x = _float(_t(x))
     z = x - amax(x, dim, keepdim=True).detach()  # shift for stability; no gradient through it
     e = exp(z)
@@ -160,6 +224,7 @@ def softmax(x, dim: int = -1) -> Tensor:
 
 
 def log_softmax(x, dim: int = -1) -> Tensor:
+    """log(softmax(x)) along `dim`, computed stably as (x - max) - log(sum(exp(x - max)))."""
     x = _float(_t(x))
     z = x - amax(x, dim, keepdim=True).detach()
     return z - log(sum(exp(z), dim, keepdim=True))
@@ -174,6 +239,7 @@ def _shape_arg(shape) -> tuple:
 
 
 def reshape(x, *shape) -> Tensor:
+    """x with a new shape holding the same number of elements; one size may be -1."""
     x = _t(x)
     shape = list(_shape_arg(shape))
     if shape.count(-1) > 1:
@@ -191,6 +257,7 @@ def reshape(x, *shape) -> Tensor:
 
 
 def permute(x, *dims) -> Tensor:
+    """x with its dims reordered: output dim i is input dim dims[i]."""
     x = _t(x)
     dims = tuple(_dim(d, x.ndim) for d in _shape_arg(dims))
     check(sorted(dims) == list(range(x.ndim)), f"permute dims {list(dims)} do not fit {x.type}")
@@ -198,6 +265,7 @@ def permute(x, *dims) -> Tensor:
 
 
 def transpose(x, dim0: int, dim1: int) -> Tensor:
+    """x with dims dim0 and dim1 swapped."""
     x = _t(x)
     perm = list(range(x.ndim))
     a, b = _dim(dim0, x.ndim), _dim(dim1, x.ndim)
@@ -206,12 +274,14 @@ def transpose(x, dim0: int, dim1: int) -> Tensor:
 
 
 def unsqueeze(x, dim: int) -> Tensor:
+    """x with a size-1 dim inserted at position `dim`."""
     x = _t(x)
     d = _dim(dim, x.ndim + 1)
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
 def squeeze(x, dim=None) -> Tensor:
+    """x without its size-1 dims (all of them, or only `dim` if that has size 1)."""
     x = _t(x)
     if dim is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
@@ -220,6 +290,7 @@ def squeeze(x, dim=None) -> Tensor:
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """x with dims start_dim..end_dim merged into one (a 0-d tensor becomes 1-d)."""
     x = _t(x)
     if x.ndim == 0:
         return reshape(x, (1,))
@@ -228,6 +299,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def expand(x, *sizes) -> Tensor:
+    """x broadcast to `sizes`; -1 keeps a dim's size, and new leading dims may be added."""
     x = _t(x)
     sizes = _shape_arg(sizes)
     lead = len(sizes) - x.ndim
@@ -236,6 +308,7 @@ def expand(x, *sizes) -> Tensor:
 
 
 def broadcast_to(x, shape) -> Tensor:
+    """x broadcast to `shape`, as expand(x, *shape)."""
     return expand(x, *shape)
 
 
@@ -254,6 +327,7 @@ def matmul(a, b) -> Tensor:
 
 
 def cast(x, dtype) -> Tensor:
+    """x converted to `dtype` (x itself if it already has that dtype)."""
     x = _t(x)
     dt = dtypes.as_dtype(dtype)
     return x if x.dtype is dt else apply("cast", x, dtype=dt)
@@ -313,6 +387,7 @@ def gather(x, dim: int, index) -> Tensor:
 
 
 def one_hot(index, num_classes: int, dtype=dtypes.int64) -> Tensor:
+    """Class indices as one-hot vectors: a new last dim of num_classes, 1 at the index, else 0."""
     return apply("one_hot", _t(index), num_classes=int(num_classes), dtype=dtypes.as_dtype(dtype))
 
 
@@ -327,11 +402,13 @@ def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def apply_constant(arr: np.ndarray) -> Tensor:
+    """A tensor standing for the constant `arr` in the active trace."""
     tr = tracing.current()
     return Tensor._symbolic(tr.constant(arr), tr)
 
 
 def full(size, fill_value, dtype=None) -> Tensor:
+    """A tensor of shape `size` filled with `fill_value` (dtype from the value if not given)."""
     size = _shape_arg(size if isinstance(size, (tuple, list)) else (size,))
     if dtype is None:
         dtype = dtypes.float32 if isinstance(fill_value, float) else (
@@ -344,26 +421,32 @@ def full(size, fill_value, dtype=None) -> Tensor:
 
 
 def zeros(*size, dtype=dtypes.float32) -> Tensor:
+    """A tensor of zeros of the given size (float32 unless `dtype` is given)."""
     return full(_shape_arg(size), 0, dtype)
 
 
 def ones(*size, dtype=dtypes.float32) -> Tensor:
+    """A tensor of ones of the given size (float32 unless `dtype` is given)."""
     return full(_shape_arg(size), 1, dtype)
 
 
 def zeros_like(x, dtype=None) -> Tensor:
+    """Zeros of x's shape, in x's dtype unless `dtype` is given."""
     return full(_t(x).shape, 0, dtype or _t(x).dtype)
 
 
 def ones_like(x, dtype=None) -> Tensor:
+    """Ones of x's shape, in x's dtype unless `dtype` is given."""
     return full(_t(x).shape, 1, dtype or _t(x).dtype)
 
 
 def full_like(x, fill_value, dtype=None) -> Tensor:
+    """`fill_value` in x's shape, in x's dtype unless `dtype` is given."""
     return full(_t(x).shape, fill_value, dtype or _t(x).dtype)
 
 
 def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    """Values in [start, end) spaced by `step` (arange(n): 0..n-1); int64 unless one is a float."""
     if end is None:
         start, end = 0, start
     if dtype is None:

@@ -74,6 +74,8 @@ def _names(code) -> list[str]:
 
 @dataclass
 class Snapshot:
+    """Slots saved before a trace (grads, optimizer state, lrs), to restore after it."""
+
     grads: dict[int, Any] = field(default_factory=dict)
     opt_state: dict[tuple[int, int], dict] = field(default_factory=dict)
     lrs: list[tuple[dict, Any]] = field(default_factory=list)

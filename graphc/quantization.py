@@ -64,6 +64,7 @@ class QuantizedLinear(Module):
         return m
 
     def forward(self, x):
+        """x @ W^T + b with int8 W and x quantized on each call (in fp32 if x holds NaN/inf)."""
         x = x if isinstance(x, Tensor) else Tensor(x)
         check(x.ndim >= 1 and x.shape[-1] == self.in_features,
               f"QuantizedLinear({self.in_features} -> {self.out_features}): input {x.type} must "
@@ -75,6 +76,7 @@ class QuantizedLinear(Module):
                      self.weight, relu=False, has_bias=self.has_bias)
 
     def extra_repr(self) -> str:
+        """Sizes, bias and quantization scheme, for the module's repr."""
         scheme = "per_channel" if self.per_channel else "per_tensor"
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
                f"bias={self.has_bias}, dtype=qint8, qscheme={scheme}"
@@ -94,6 +96,7 @@ class LayerRecord:
     detail: str          # "int8 per-tensor (s_w=...)" or why it stayed fp32
 
     def as_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (one row of the layer report)."""
         return {"layer": self.name or "(model)", "in_features": self.in_features,
                 "out_features": self.out_features, "quantized": self.quantized,
                 "detail": self.detail}

@@ -13,12 +13,15 @@ def manual_seed(seed: int) -> None:
 
 
 def generator() -> np.random.Generator:
+    """The NumPy Generator behind graphc's parameter initialisation."""
     return _rng
 
 
 def uniform(shape, low: float, high: float, dtype=np.float32) -> np.ndarray:
+    """An array of `shape` drawn uniformly from [low, high), as `dtype`."""
     return _rng.uniform(low, high, size=shape).astype(dtype)
 
 
 def randn(*shape, dtype=np.float32) -> np.ndarray:
+    """An array of the given shape drawn from the standard normal distribution, as `dtype`."""
     return _rng.standard_normal(size=shape).astype(dtype)

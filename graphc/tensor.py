@@ -53,29 +53,36 @@ class Tensor:
 
     @property
     def type(self) -> TensorType:
+        """The tensor's TensorType: its shape and dtype."""
         if self._value is not None:
             return self._value.type
         return TensorType(self._data.shape, dtypes.from_numpy(self._data.dtype))
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, as a tuple of ints."""
         return self.type.shape
 
     @property
     def dtype(self) -> DType:
+        """The element type, a graphc DType."""
         return self.type.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return len(self.shape)
 
     def dim(self) -> int:
+        """The number of dimensions (torch's Tensor.dim())."""
         return self.ndim
 
     def size(self, dim: int | None = None):
+        """The shape, or the size of dimension `dim` if given."""
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The total number of elements."""
         return self.type.size
 
     def __len__(self) -> int:
@@ -100,11 +107,13 @@ class Tensor:
         return a.astype(dtype) if dtype is not None else a
 
     def item(self):
+        """The value of a one-element tensor as a Python number (concrete tensors only)."""
         if self._value is not None:
             raise control_flow_error("item()", self)
         return self._data.item()
 
     def tolist(self):
+        """The data as (nested) Python lists (concrete tensors only)."""
         return self.numpy().tolist()
 
     def __bool__(self):
@@ -155,6 +164,7 @@ class Tensor:
         return Tensor(self._data.copy())
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
+        """Set `requires_grad` in place (floating-point tensors only); returns self."""
         if flag and not self.dtype.is_float:
             raise GraphcError(f"only floating-point tensors can require gradients, not {self.dtype}")
         self.requires_grad = flag
@@ -200,42 +210,55 @@ class Tensor:
         return self
 
     def add_(self, other, alpha=1) -> "Tensor":
+        """In place: self += alpha * other; returns self."""
         return self._assign(self.add(other, alpha=alpha))
 
     def sub_(self, other, alpha=1) -> "Tensor":
+        """In place: self -= alpha * other; returns self."""
         return self._assign(self.sub(other, alpha=alpha))
 
     def mul_(self, other) -> "Tensor":
+        """In place: self *= other; returns self."""
         return self._assign(self * other)
 
     def div_(self, other) -> "Tensor":
+        """In place: self /= other; returns self."""
         return self._assign(self / other)
 
     def addcmul_(self, t1, t2, value=1) -> "Tensor":
+        """In place: self += value * t1 * t2; returns self."""
         return self._assign(self.addcmul(t1, t2, value=value))
 
     def addcdiv_(self, t1, t2, value=1) -> "Tensor":
+        """In place: self += value * t1 / t2; returns self."""
         return self._assign(self.addcdiv(t1, t2, value=value))
 
     def lerp_(self, end, weight) -> "Tensor":
+        """In place: self += weight * (end - self); returns self."""
         return self._assign(self.lerp(end, weight))
 
     def copy_(self, src) -> "Tensor":
+        """In place: copy src into self (cast and broadcast to self's type); returns self."""
         return self._assign(src)
 
     def zero_(self) -> "Tensor":
+        """In place: fill self with zeros; returns self."""
         return self._assign(_full_like(self, 0))
 
     def fill_(self, value) -> "Tensor":
+        """In place: fill self with `value`; returns self."""
         return self._assign(_full_like(self, value))
 
     def clamp_(self, min=None, max=None) -> "Tensor":  # noqa: A002
+        """In place: clamp self into [min, max]; returns self."""
         return self._assign(self.clamp(min, max))
 
     def sqrt_(self) -> "Tensor":
+        """In place: self = sqrt(self); returns self."""
         return self._assign(self.sqrt())
 
     def neg_(self) -> "Tensor":
+        """In place: self = -self; returns self."""
         return self._assign(-self)
 
     __iadd__ = lambda self, o: self.add_(o)  # noqa: E731  (x += y is in place, as in torch)
@@ -245,26 +268,33 @@ class Tensor:
 
     # ---- their out-of-place forms ------------------------------------------------------------------
     def add(self, other, alpha=1) -> "Tensor":
+        """self + alpha * other."""
         return self + (other if _is_one(alpha) else other * alpha)
 
     def sub(self, other, alpha=1) -> "Tensor":
+        """self - alpha * other."""
         return self - (other if _is_one(alpha) else other * alpha)
 
     def mul(self, other) -> "Tensor":
+        """self * other."""
         return self * other
 
     def div(self, other) -> "Tensor":
+        """self / other (true division: integer tensors are divided in float32)."""
         return self / other
 
     def addcmul(self, t1, t2, value=1) -> "Tensor":
+        """self + value * t1 * t2."""
         prod = t1 * t2
         return self + (prod if _is_one(value) else prod * value)
 
     def addcdiv(self, t1, t2, value=1) -> "Tensor":
+        """self + value * t1 / t2."""
         q = t1 / t2
         return self + (q if _is_one(value) else q * value)
 
     def lerp(self, end, weight) -> "Tensor":
+        """Linear interpolation: self + weight * (end - self)."""
         return self + (end - self) * weight
 
 
@@ -362,6 +392,7 @@ def _full_like(t: Tensor, value) -> Tensor:
 
 
 def is_tensor_like(x) -> bool:
+    """True for a graphc Tensor or a NumPy array."""
     return isinstance(x, (Tensor, np.ndarray))
 
 

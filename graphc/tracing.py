@@ -72,6 +72,7 @@ class Trace:
         return tr
 
     def unique_name(self, base: str, taken) -> str:
+        """`base` made an IR name, suffixed _2, _3, ... until it is not in `taken`."""
         base, n = clean_name(base), 1
         name = base
         while name in taken:
@@ -80,6 +81,7 @@ class Trace:
         return name
 
     def add_input(self, name: str, arr: np.ndarray) -> Value:
+        """Add a graph input named after `name` (made unique) with arr's shape and dtype."""
         taken = {v.name for v in self.graph.inputs} | set(self.graph.state)
         return self.graph.add_input(self.unique_name(name, taken),
                                     tensor_type(arr.shape, dtypes.from_numpy(arr.dtype)))
@@ -120,6 +122,7 @@ class Trace:
         return out
 
     def constant(self, arr: np.ndarray) -> Value:
+        """A constant node holding a copy of `arr`, located at the user's current line."""
         return self.builder.emit("constant", value=np.array(arr), loc=user_loc())
 
 
@@ -146,6 +149,7 @@ class tracing:
 
 
 def control_flow_error(what: str, t) -> TraceError:
+    """The TraceError for `what` needing a traced tensor's value, with what to do instead."""
     return TraceError(
         f"{what} of a traced tensor ({t.type}) at {user_where()}: graphc traces Python code once, "
         "unrolling Python control flow, so the value is not known yet. Use graphc.where(cond, a, b) "

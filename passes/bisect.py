@@ -21,6 +21,8 @@ from .manager import DEFAULT_PIPELINE, PASSES
 
 @dataclass
 class StageCheck:
+    """One stage compared with the unoptimised graph: worst errors and whether within tolerance."""
+
     name: str
     max_abs: float
     max_rel: float
@@ -30,6 +32,8 @@ class StageCheck:
 
 @dataclass
 class BisectResult:
+    """The check of every stage and the first pass that changed results (None if none)."""
+
     stages: list[StageCheck] = field(default_factory=list)
     first_bad: str | None = None
 

@@ -32,6 +32,8 @@ NEVER_FUSED = ("constant", "reshape", "transpose", "slice", "pad", "one_hot", "a
 
 @dataclass(eq=False)
 class Group:
+    """One kernel being formed: its kind, iteration shape, nodes and reduction details."""
+
     id: int
     kind: str                      # elementwise | reduce | matmul | single
     shape: tuple                   # iteration shape S
@@ -41,6 +43,7 @@ class Group:
     reduced: set = field(default_factory=set)   # values computed after the reductions
 
     def values(self):
+        """The values this kernel's nodes produce."""
         return {v for n in self.nodes for v in n.outputs}
 
 
@@ -54,6 +57,8 @@ def _elementwise(n: Node) -> bool:
 
 
 class Fuser:
+    """Greedy fusion state: the kernels so far, their dependency DAG, and why each one exists."""
+
     def __init__(self, g: Graph):
         self.g = g
         self.group_of: dict[Node, Group] = {}
@@ -66,6 +71,7 @@ class Fuser:
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def new_group(self, n: Node, kind: str, shape, reason: str | None = None) -> Group:
+        """Start a kernel with node `n` (recording `reason` for the report); returns it."""
         grp = Group(len(self.groups), kind, tuple(shape))
         self.groups.append(grp)
         self.dag.add_node(grp.id)
@@ -76,6 +82,7 @@ class Fuser:
         return grp
 
     def add(self, grp: Group, n: Node) -> None:
+        """Put `n` in `grp` and add kernel-graph edges from its operands' kernels."""
         grp.nodes.append(n)
         self.group_of[n] = grp
         for v in n.inputs:
@@ -84,9 +91,11 @@ class Fuser:
                 self.dag.add_edge(h.id, grp.id)
 
     def producer_group(self, v: Value) -> Group | None:
+        """The kernel holding v's producer, or None (inputs, state, nodes not placed yet)."""
         return self.group_of.get(v.producer) if v.producer is not None else None
 
     def creates_cycle(self, grp: Group, n: Node) -> Group | None:
+        """A kernel feeding `n` that `grp` reaches (so adding n would make a cycle), or None."""
         for v in n.inputs:
             h = self.producer_group(v)
             if h is not None and h is not grp and nx.has_path(self.dag, grp.id, h.id):
@@ -134,6 +143,7 @@ class Fuser:
 
     # -- the greedy walk -----------------------------------------------------------------------
     def run(self) -> list[Group]:
+        """Group the graph's nodes into kernels; returns them (kernels merged away left empty)."""
         for n in self.g.nodes:
             if n.op == "constant" and all(_is_splat_const(v) for v in n.outputs):
                 continue  # scalar constants are cloned into every kernel that reads them
@@ -213,6 +223,7 @@ class Fuser:
                     self.place(p)
 
     def place(self, n: Node, alone: str = "no producer kernel") -> None:
+        """Put `n` in the first producer kernel it may join, else in a new kernel (why recorded)."""
         self.pending.pop(n, None)
         reasons = []
         seen = set()
@@ -259,11 +270,13 @@ class Fuser:
             self.new_group(n, "elementwise", shape, "; ".join(reasons) or alone)
 
     def pull_into_new(self, p: Node, consumer: Node) -> None:
+        """Place pending `p`, pulled by `consumer`, in its producers' kernel or a new one."""
         # p's own pending producers get kernels first (p joins theirs when it can), so every
         # edge into p's kernel exists before p is added
         self.place(p, f"reads only graph inputs and state (pulled by {consumer.op})")
 
     def join(self, grp: Group, n: Node) -> None:
+        """Add `n` to `grp` (a sum/max makes it a reduce kernel; values after it are tracked)."""
         shape = n.outputs[0].shape
         if n.op in ("sum", "max"):
             self.add(grp, n)

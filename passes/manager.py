@@ -47,6 +47,8 @@ class PassError(GraphcError):
 
 @dataclass
 class PipelineResult:
+    """The final graph, the IR text after each stage, and the seconds each pass took."""
+
     graph: Graph
     stages: dict[str, str] = field(default_factory=dict)   # stage name -> IR text
     seconds: dict[str, float] = field(default_factory=dict)

@@ -23,6 +23,7 @@ def copy_graph_header(g: Graph) -> tuple[Graph, dict[Value, Value]]:
 
 
 def finish(g: Graph, out: Graph, vmap: dict[Value, Value]) -> Graph:
+    """Set out's outputs and state updates from g's through `vmap` (old -> new); returns out."""
     out.outputs = [vmap[v] for v in g.outputs]
     out.updates = {k: vmap[v] for k, v in g.updates.items()}
     return out

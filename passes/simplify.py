@@ -26,11 +26,13 @@ def const(v: Value) -> np.ndarray | None:
 
 
 def is_const(v: Value, c: float) -> bool:
+    """True if `v` is a non-empty constant whose every element equals `c`."""
     a = const(v)
     return a is not None and a.size > 0 and bool(np.all(a == c))
 
 
 def producer(v: Value, op: str) -> Node | None:
+    """v's producer if it is an `op` node, else None."""
     p = v.producer
     return p if p is not None and p.op == op else None
 

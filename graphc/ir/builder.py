@@ -12,6 +12,7 @@ from .ops import OPS
 
 
 def describe_types(types) -> str:
+    """The types as a comma-separated list for error messages ('no operands' if none)."""
     return ", ".join(str(t) for t in types) or "no operands"
 
 
@@ -37,6 +38,7 @@ class Builder:
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
 
     def emit_node(self, op: str, *inputs: Any, loc: str | None = None, **attrs: Any) -> Node:
+        """Append `op(*inputs, **attrs)` and return the Node itself (for several results)."""
         opdef = OPS.get(op)
         if opdef is None:
             raise ShapeError(f"unknown op {op!r}")
@@ -101,5 +103,6 @@ class Builder:
         return g
 
     def zeros(self, type: TensorType) -> Value:
+        """A zero-filled value of `type` (a scalar constant, broadcast if needed)."""
         z = self.const(0, type.dtype)
         return z if type.shape == () else self.emit("broadcast", z, shape=type.shape)

@@ -20,10 +20,12 @@ class TensorType:
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """The number of elements (1 for a scalar)."""
         n = 1
         for d in self.shape:
             n *= d
@@ -31,6 +33,7 @@ class TensorType:
 
     @property
     def nbytes(self) -> int:
+        """The size in bytes: elements times the dtype's itemsize."""
         return self.size * self.dtype.itemsize
 
     def __str__(self) -> str:
@@ -59,10 +62,12 @@ class Value:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the value's type."""
         return self.type.shape
 
     @property
     def dtype(self) -> DType:
+        """The element type of the value's type."""
         return self.type.dtype
 
     def __repr__(self) -> str:
@@ -112,11 +117,13 @@ class Graph:
     meta: dict = field(default_factory=dict, compare=False)
 
     def add_input(self, name: str, type: TensorType) -> Value:
+        """Append a graph input `name` of type `type`; returns its Value."""
         v = Value(type, name)
         self.inputs.append(v)
         return v
 
     def add_state(self, name: str, type: TensorType) -> Value:
+        """Add the state entry `name` of type `type`; returns its Value (ValueError if taken)."""
         if name in self.state:
             raise ValueError(f"state {name!r} already exists")
         v = Value(type, name)
@@ -124,6 +131,7 @@ class Graph:
         return v
 
     def add_node(self, node: Node) -> Node:
+        """Append `node` after the existing nodes; returns it."""
         self.nodes.append(node)
         return node
 

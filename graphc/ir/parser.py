@@ -60,12 +60,14 @@ class _Parser:
 
     # -- token helpers ---------------------------------------------------------------------------
     def peek(self, skip_comments=True) -> _Tok:
+        """The next token, not consumed (comments skipped unless skip_comments is False)."""
         j = self.i
         while skip_comments and self.toks[j].kind == "comment":
             j += 1
         return self.toks[j]
 
     def next(self) -> _Tok:
+        """Consume and return the next token that is not a comment."""
         while self.toks[self.i].kind == "comment":
             self.i += 1
         t = self.toks[self.i]
@@ -73,15 +75,18 @@ class _Parser:
         return t
 
     def error(self, tok: _Tok, msg: str) -> ParseError:
+        """A ParseError for `msg` at `tok`'s line and column."""
         return ParseError(f"line {tok.line}, column {tok.col}: {msg} (found {tok.text!r})")
 
     def expect(self, text: str | None = None, kind: str | None = None) -> _Tok:
+        """Consume the next token; raise unless it has this text and/or kind."""
         t = self.next()
         if (text is not None and t.text != text) or (kind is not None and t.kind != kind):
             raise self.error(t, f"expected {text or kind}")
         return t
 
     def accept(self, text: str) -> bool:
+        """Consume the next token if its text is `text`; return whether it did."""
         if self.peek().text == text:
             self.next()
             return True
@@ -89,6 +94,7 @@ class _Parser:
 
     # -- grammar ---------------------------------------------------------------------------------
     def parse_graph(self) -> Graph:
+        """`graph @name(inputs) [state(...)] [arena(n)] { nodes return ... [updates(...)] }`."""
         self.expect("graph")
         g = Graph(self.expect(kind="global").text[1:])
         self.env: dict[str, Value] = {}
@@ -128,6 +134,7 @@ class _Parser:
         return g
 
     def typed_list(self, close: str):
+        """`%name: type` pairs separated by commas, up to the token `close`."""
         out = []
         if self.accept(close):
             return out
@@ -140,11 +147,13 @@ class _Parser:
             self.expect(",")
 
     def define(self, name: str, v: Value, tok: _Tok | None = None):
+        """Bind a value name; it is an error to define one twice."""
         if name in self.env:
             raise self.error(tok or self.toks[self.i - 1], f"{name} is defined twice")
         self.env[name] = v
 
     def use(self) -> Value:
+        """The Value a `%name` token refers to (it must be defined already)."""
         t = self.expect(kind="value")
         try:
             return self.env[t.text]
@@ -152,6 +161,7 @@ class _Parser:
             raise self.error(t, f"{t.text} is used before it is defined") from None
 
     def parse_type(self) -> TensorType:
+        """A tensor type such as `f32[2,3]`."""
         t = self.expect(kind="ident")
         try:
             dt = dtypes.from_name(t.text)
@@ -171,6 +181,7 @@ class _Parser:
         return tensor_type(dims, dt)
 
     def parse_node(self, g: Graph):
+        """One node (`%r: type = op [attrs] operands [{ body }] # loc`), checked and added to g."""
         results, buffers = [], []
         while True:
             tok = self.expect(kind="value")
@@ -231,6 +242,7 @@ class _Parser:
                 g.meta.setdefault("buffers", {})[v] = buf
 
     def constant_value(self, raw, t: TensorType, tok: _Tok) -> np.ndarray:
+        """A constant's literals as an array of type `t` (each of the dtype's kind, in range)."""
         flat = raw if isinstance(raw, tuple) else (raw,)
         if len(flat) != t.size:
             raise self.error(tok, f"constant of type {t} needs {t.size} elements, got {len(flat)}")
@@ -248,6 +260,7 @@ class _Parser:
             raise self.error(tok, f"a value is out of range for {t.dtype}") from None
 
     def parse_attr(self) -> Any:
+        """One attribute value: number, string, list, true/false/none, dense<type>[...] or dtype."""
         t = self.next()
         if t.kind == "number":
             return _number(t.text)

@@ -37,6 +37,7 @@ def _float_token(s: str) -> str:
 
 
 def format_attr(v: Any) -> str:
+    """One attribute value in the IR's text syntax (the parser reads it back)."""
     if isinstance(v, bool) or isinstance(v, np.bool_):
         return "true" if v else "false"
     if isinstance(v, (int, np.integer)):
@@ -59,6 +60,7 @@ def format_attr(v: Any) -> str:
 
 
 def format_attrs(node: Node) -> str:
+    """A node's attributes as `[k=v, ...]` in key order (kernel bodies left out)."""
     if not node.attrs:
         return ""
     parts = []

@@ -38,6 +38,7 @@ def _same_shape(a: Tensor, b: Tensor, what: str) -> None:
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Squared error (input - target)**2, reduced by `reduction` ('mean', 'sum' or 'none')."""
     input, target = G._t(input), G._t(target)
     _same_shape(input, target, "mse_loss")
     d = input - target
@@ -45,6 +46,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:
 
 
 def l1_loss(input, target, reduction: str = "mean") -> Tensor:
+    """Absolute error |input - target|, reduced by `reduction` ('mean', 'sum' or 'none')."""
     input, target = G._t(input), G._t(target)
     _same_shape(input, target, "l1_loss")
     return _reduce(G.abs(input - target), reduction, "l1_loss")

@@ -25,9 +25,11 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x):
+        """x @ weight^T + bias."""
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """in_features, out_features and whether there is a bias, for the module's repr."""
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
                f"bias={self.bias is not None}"
 
@@ -51,20 +53,27 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x):
+        """GELU of x elementwise, exact or tanh-approximated as self.approximate says."""
         return F.gelu(x, approximate=self.approximate)
 
 
 class Softmax(Module):
+    """Softmax over dimension `dim` (default: the last), as torch.nn.Softmax."""
+
     def __init__(self, dim: int = -1):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
+        """exp(x) / sum(exp(x)) along self.dim."""
         return F.softmax(x, self.dim)
 
 
 class LogSoftmax(Softmax):
+    """Log-softmax over dimension `dim` (default: the last), as torch.nn.LogSoftmax."""
+
     def forward(self, x):
+        """log(softmax(x)) along self.dim, computed stably."""
         return F.log_softmax(x, self.dim)
 
 
@@ -76,6 +85,7 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
+        """x with dims self.start_dim..self.end_dim merged into one."""
         from ..functions import flatten
         return flatten(x, self.start_dim, self.end_dim)
 
@@ -88,4 +98,5 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
+        """x unchanged in eval mode or when p == 0; train-mode dropout raises GraphcError."""
         return F.dropout(x, self.p, self.training)

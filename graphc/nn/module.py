@@ -54,6 +54,7 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register `param` as `name` (None leaves the attribute None, as a missing bias)."""
         if param is None:
             self.__dict__[name] = None
         else:
@@ -64,10 +65,12 @@ class Module:
         setattr(self, name, Buffer(value))
 
     def add_module(self, name: str, module: "Module") -> None:
+        """Register `module` as the sub-module `name`."""
         setattr(self, name, module)
 
     # ---- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:
+        """(dotted name, module) for this module and every sub-module, each once, depth first."""
         memo = set() if memo is None else memo
         if id(self) in memo:
             return
@@ -77,12 +80,15 @@ class Module:
             yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every sub-module, each once."""
         return (m for _, m in self.named_modules())
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for the direct sub-modules."""
         return iter(self._modules.items())
 
     def children(self) -> Iterator["Module"]:
+        """The direct sub-modules."""
         return iter(self._modules.values())
 
     def _named(self, attr: str, prefix: str, recurse: bool):
@@ -95,15 +101,19 @@ class Module:
                     yield (f"{mp}.{name}" if mp else name), p
 
     def named_parameters(self, prefix: str = "", recurse: bool = True):
+        """(dotted name, Parameter) pairs, each parameter once; sub-modules too if `recurse`."""
         return self._named("_parameters", prefix, recurse)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """The Parameters, each once; those of sub-modules too if `recurse`."""
         return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True):
+        """(dotted name, Buffer) pairs, each buffer once; sub-modules too if `recurse`."""
         return self._named("_buffers", prefix, recurse)
 
     def buffers(self, recurse: bool = True):
+        """The buffers, each once; those of sub-modules too if `recurse`."""
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     # ---- state -------------------------------------------------------------------------------
@@ -145,36 +155,44 @@ class Module:
         return self
 
     def double(self) -> "Module":
+        """Convert floating-point parameters and buffers to float64; returns self."""
         return self.to(dtypes.float64)
 
     def float(self) -> "Module":
+        """Convert floating-point parameters and buffers to float32; returns self."""
         return self.to(dtypes.float32)
 
     def requires_grad_(self, flag: bool = True) -> "Module":
+        """Set `requires_grad` on every parameter; returns self."""
         for p in self.parameters():
             p.requires_grad = flag
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's .grad to None (`set_to_none` is accepted as in torch)."""
         for p in self.parameters():
             p.grad = None
 
     # ---- modes and calling -------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (`mode`) on this module and every sub-module; returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":
+        """Set evaluation mode, as train(False); returns self."""
         return self.train(False)
 
     def apply(self, fn) -> "Module":
+        """Call `fn` on every sub-module (children first), then on self; returns self."""
         for m in self.children():
             m.apply(fn)
         fn(self)
         return self
 
     def forward(self, *args, **kwargs):
+        """The module's computation; every subclass defines it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -186,6 +204,7 @@ class Module:
 
     # ---- printing ----------------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """Extra text inside this module's repr; subclasses override it."""
         return ""
 
     def __repr__(self) -> str:
@@ -209,6 +228,7 @@ class Sequential(Module):
                 self.add_module(str(i), m)
 
     def forward(self, x):
+        """Each sub-module applied in turn: the output of one is the input of the next."""
         for m in self._modules.values():
             x = m(x)
         return x
@@ -224,6 +244,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, m: Module) -> "Sequential":
+        """Add `m` as the last module; returns self."""
         self.add_module(str(len(self)), m)
         return self
 
@@ -237,10 +258,12 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, m: Module) -> "ModuleList":
+        """Add `m` at the end; returns self."""
         self.add_module(str(len(self)), m)
         return self
 
     def extend(self, mods) -> "ModuleList":
+        """Append each module of `mods`; returns self."""
         for m in mods:
             self.append(m)
         return self
@@ -256,6 +279,7 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
     def forward(self, *args):
+        """Raises GraphcError: a ModuleList has no forward; call its modules instead."""
         raise GraphcError("ModuleList has no forward(); iterate over it and call its modules")
 
 
@@ -280,10 +304,13 @@ class ModuleDict(Module):
         return iter(self._modules)
 
     def keys(self):
+        """The sub-module names, in insertion order."""
         return self._modules.keys()
 
     def values(self):
+        """The sub-modules, in insertion order."""
         return self._modules.values()
 
     def items(self):
+        """(name, module) pairs, in insertion order."""
         return self._modules.items()

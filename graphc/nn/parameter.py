@@ -26,6 +26,7 @@ class Parameter(Tensor):
 
     @data.setter
     def data(self, value) -> None:
+        """Copy `value` into the parameter's array (same shape and dtype); in a trace, update it."""
         if tracing.current() is not None:
             self._assign(value)
             return

@@ -22,6 +22,8 @@ def _like(x, p):
 
 
 class Adam(Optimizer):
+    """Adam with optional AMSGrad, weight decay and maximize, as torch.optim.Adam."""
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
@@ -31,6 +33,7 @@ class Adam(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
+        """One Adam update of every parameter that has a gradient."""
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
@@ -78,6 +81,8 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
+    """RMSprop with optional momentum, centering and weight decay, as torch.optim.RMSprop."""
+
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
                  maximize: bool = False):
@@ -86,6 +91,7 @@ class RMSprop(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
+        """One RMSprop update of every parameter that has a gradient."""
         self._check_some_grad()
         for group in self.param_groups:
             lr, alpha, eps = group["lr"], group["alpha"], group["eps"]

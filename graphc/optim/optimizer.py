@@ -33,6 +33,7 @@ class Optimizer:
             self.add_param_group(group)
 
     def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group: a dict with "params" and options (missing ones come from defaults)."""
         group = dict(group)
         ps = group["params"]
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
@@ -61,6 +62,7 @@ class Optimizer:
                     p.grad.zero_()
 
     def step(self, closure=None):
+        """Update the parameters from their gradients; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
     def _params_with_grad(self, group) -> list[Parameter]:

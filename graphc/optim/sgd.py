@@ -6,6 +6,8 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -16,6 +18,7 @@ class SGD(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
+        """One SGD update of every parameter that has a gradient."""
         self._check_some_grad()
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]

@@ -133,6 +133,7 @@ class Executable:
         return str(target.optimize(self.llvm_ir))
 
     def asm(self) -> str:
+        """The optimised module as native assembly (recomputed on demand)."""
         return target.emit_assembly(target.optimize(self.llvm_ir))
 
 

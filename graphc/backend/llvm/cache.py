@@ -20,10 +20,12 @@ _warned = set()
 
 
 def enabled() -> bool:
+    """Whether the on-disk object cache is on (GRAPHC_CACHE is not 0, false, off or empty)."""
     return os.environ.get("GRAPHC_CACHE", "1") not in ("0", "false", "off", "")
 
 
 def directory() -> str:
+    """The cache directory: GRAPHC_CACHE_DIR, else graphc under XDG_CACHE_HOME or ~/.cache."""
     d = os.environ.get("GRAPHC_CACHE_DIR")
     if d:
         return d
@@ -32,6 +34,7 @@ def directory() -> str:
 
 
 def key(llvm_ir: str, parts: tuple) -> str:
+    """The cache key: SHA-256 of the LLVM IR and the other `parts` (CPU, features, versions)."""
     h = hashlib.sha256()
     h.update(llvm_ir.encode())
     for p in parts:
@@ -71,6 +74,7 @@ def get(k: str) -> bytes | None:
 
 
 def put(k: str, obj: bytes) -> None:
+    """Keep object code `obj` under key `k` in memory and, if enabled, atomically on disk."""
     with _lock:
         _memory[k] = obj
     if not enabled():
@@ -92,5 +96,6 @@ def put(k: str, obj: bytes) -> None:
 
 
 def clear_memory() -> None:
+    """Forget the objects held in memory (the disk cache stays)."""
     with _lock:
         _memory.clear()

@@ -43,6 +43,8 @@ def _is_const(v: Value) -> bool:
 
 
 class ModuleBuilder:
+    """Builds a graph's LLVM module: where each value lives, one kernel function per node."""
+
     def __init__(self, g: Graph, vector_math: bool, timing: bool = False,
                  bounds_check: bool = False):
         self.g = g
@@ -69,6 +71,7 @@ class ModuleBuilder:
         self.uses_pool = False
 
     def cx(self, b, w):
+        """A lowering context on builder `b` with vector width `w`."""
         return Ctx(b, self.module, w, self.vector_math)
 
     # -- where values live ----------------------------------------------------------------------
@@ -98,9 +101,11 @@ class ModuleBuilder:
         raise RuntimeError(f"unknown buffer location {loc!r}")
 
     def slot_of_state_name(self):
+        """State name -> the slot index of its buffer."""
         return self.slot_of_state
 
     def pointer(self, b, slots, v: Value):
+        """A pointer to v's buffer: its slot plus byte offset, or a constant global."""
         where = self.location(v)
         if where[0] == "const":
             return self.global_array(where[1])
@@ -109,6 +114,7 @@ class ModuleBuilder:
         return b.gep(p, [H.i64(off)], source_etype=H.I8) if off else p
 
     def global_array(self, arr: np.ndarray):
+        """An internal constant global holding `arr` (one per array object)."""
         key = id(arr)
         if key not in self.globals:
             from ...dtypes import from_numpy
@@ -128,6 +134,7 @@ class ModuleBuilder:
 
     # -- the module -------------------------------------------------------------------------------
     def build(self) -> tuple[ir.Module, Layout]:
+        """Emit every kernel and the entry function; returns the module and the slot Layout."""
         g = self.g
         fn = ir.Function(self.module, ir.FunctionType(H.I32, [H.PTR]), ENTRY)
         fn.args[0].add_attribute("noalias")
@@ -394,4 +401,5 @@ def _elementwise(node: Node) -> bool:
 
 def build_module(g: Graph, vector_math: bool, timing: bool = False,
                  bounds_check: bool = False) -> tuple[ir.Module, Layout]:
+    """The LLVM module for graph `g` and the Layout of its slot array."""
     return ModuleBuilder(g, vector_math, timing, bounds_check).build()

@@ -20,19 +20,23 @@ _MEMORY = dict(_SCALAR, bool=I8)  # NumPy stores bool as one byte
 
 
 def scalar_type(dt: DType) -> ir.Type:
+    """The LLVM type values of dtype `dt` are computed in (i1 for bool)."""
     return _SCALAR[dt.name]
 
 
 def mem_type(dt: DType) -> ir.Type:
+    """The LLVM type of dtype `dt` in memory (bool is one byte, as in NumPy)."""
     return _MEMORY[dt.name]
 
 
 def vtype(dt: DType, w: int) -> ir.Type:
+    """dt's computation type, as a vector of `w` lanes if w > 1."""
     t = scalar_type(dt)
     return t if w == 1 else ir.VectorType(t, w)
 
 
 def const(dt: DType, value, w: int = 1) -> ir.Value:
+    """A constant of dtype `dt`, splat to `w` lanes if w > 1."""
     t = scalar_type(dt)
     if dt.is_bool:
         value = int(bool(value))
@@ -45,10 +49,12 @@ def const(dt: DType, value, w: int = 1) -> ir.Value:
 
 
 def i64(n: int) -> ir.Constant:
+    """An i64 constant."""
     return ir.Constant(I64, int(n))
 
 
 def splat(b: ir.IRBuilder, v: ir.Value, w: int) -> ir.Value:
+    """`v` in every lane of a `w`-lane vector (v itself if w == 1)."""
     if w == 1:
         return v
     if isinstance(v, ir.Constant) and not isinstance(v.type, ir.VectorType):
@@ -60,6 +66,7 @@ def splat(b: ir.IRBuilder, v: ir.Value, w: int) -> ir.Value:
 
 
 def gep(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value) -> ir.Value:
+    """The address of element `index` of dtype `dt` from `ptr`."""
     return b.gep(ptr, [index], source_etype=mem_type(dt))
 
 
@@ -96,6 +103,7 @@ def load(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value, w: int = 1)
 
 def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dt: DType, index: ir.Value,
           w: int = 1) -> None:
+    """Store `value` (w lanes) at element `index` of `ptr`; bools widen to bytes."""
     if BOUNDS:
         index = _checked(b, ptr, index, w)
     mt = mem_type(dt)

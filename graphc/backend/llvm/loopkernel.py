@@ -117,6 +117,7 @@ class LoopKernel:
         return H.const(v.dtype, arr.reshape(-1)[0], w)
 
     def emit(self):
+        """Emit the kernel: its uniform scalar ops, then the loop nest with any reductions."""
         b = self.b
         self.uvals: dict[Value, ir.Value] = {}
         cx = self.cx_factory(b, 1)

@@ -27,6 +27,7 @@ class Ctx:
         self.b, self.module, self.w, self.vector_math = b, module, w, vector_math
 
     def declare(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        """The function `name` in the module, declared (nounwind) on first use."""
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(ret, args), name)
@@ -34,6 +35,7 @@ class Ctx:
         return fn
 
     def intrinsic(self, name: str, t: ir.Type, n_args: int = 1) -> ir.Function:
+        """The LLVM intrinsic `llvm.<name>` overloaded for type `t`, taking `n_args` operands."""
         suffix = f"v{t.count}{_scal_name(t.element)}" if isinstance(t, ir.VectorType) \
             else _scal_name(t)
         return self.declare(f"llvm.{name}.{suffix}", t, [t] * n_args)
@@ -54,6 +56,7 @@ _LIBM = {"exp": ("expf", "exp"), "log": ("logf", "log"), "log1p": ("log1pf", "lo
 
 
 def mathcall(cx: Ctx, name: str, dt: DType, *xs: ir.Value) -> ir.Value:
+    """libm's `name` on xs: libmvec vector variants when available, else lane by lane."""
     b, w = cx.b, cx.w
     f32 = dt.name == "f32"
     st = H.scalar_type(dt)

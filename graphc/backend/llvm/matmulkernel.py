@@ -27,6 +27,8 @@ PANEL_MAX = 16
 
 
 class MatmulKernel:
+    """Emit one matmul kernel, its elementwise epilogue fused in, into the current function."""
+
     @staticmethod
     def row_blocks(mm) -> int:
         """How many row blocks the kernel for matmul node `mm` loops over (the unit of tasks)."""
@@ -70,6 +72,7 @@ class MatmulKernel:
 
     # -- entry ----------------------------------------------------------------------------------
     def emit(self):
+        """Emit the kernel: its uniform scalar ops, then the tiled matmul with its epilogue."""
         b = self.b
         cx = self.cx_factory(b, 1)
         self.uvals = {}

@@ -38,6 +38,7 @@ def _dot(b, idx, strides, base=0):
 
 
 def memcpy(b: ir.IRBuilder, module: ir.Module, dst, src, nbytes: int) -> None:
+    """Emit llvm.memcpy of `nbytes` from `src` to `dst` (nothing if nbytes <= 0)."""
     if nbytes <= 0:
         return
     name = "llvm.memcpy.p0.p0.i64"
@@ -47,6 +48,7 @@ def memcpy(b: ir.IRBuilder, module: ir.Module, dst, src, nbytes: int) -> None:
 
 
 def memset0(b: ir.IRBuilder, module: ir.Module, dst, nbytes: int) -> None:
+    """Emit llvm.memset zeroing `nbytes` at `dst` (nothing if nbytes <= 0)."""
     if nbytes <= 0:
         return
     name = "llvm.memset.p0.i64"
@@ -145,9 +147,11 @@ class _ArgmaxState:
         self.b, self.dt = b, dt
 
     def init(self, b, first):
+        """The carry (best value, its index) starting from the first element."""
         return [first, H.i64(0)]
 
     def update(self, carry, v, k):
+        """The carry after element `v` at index `k`: v wins if larger, or if NaN and best is not."""
         b = self.b
         best, arg = carry
         if self.dt.is_float:

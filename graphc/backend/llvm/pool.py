@@ -202,6 +202,7 @@ def _build() -> ir.Module:
 
 
 def num_threads() -> int:
+    """Threads to use: GRAPHC_NUM_THREADS if positive, else the CPU count."""
     try:
         n = int(os.environ.get("GRAPHC_NUM_THREADS", "0") or 0)
     except ValueError:
@@ -226,5 +227,6 @@ def parallel_for_address() -> int:
 
 
 def workers() -> int:
+    """How many worker threads the pool started (building and starting it on first use)."""
     parallel_for_address()
     return _state["workers"]

@@ -25,6 +25,7 @@ SMALL_SCALE = np.float32(6.1e-5)  # a float32, as in torch
 
 
 def scratch_bytes(node) -> int:
+    """Scratch bytes for the node's quantized input rows (K padded to a multiple of 32)."""
     x = node.inputs[0]
     K = x.shape[-1]
     M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
@@ -36,6 +37,8 @@ def _kpad(K: int) -> int:
 
 
 class QLinearKernel:
+    """Emit the pieces of the dynamic int8 Linear (`qlinear`) kernel into the current function."""
+
     def __init__(self, cx_factory, module, b: ir.IRBuilder, node, ptrs: dict, scratch, err,
                  avx2: bool):
         self.cx_factory, self.module, self.b, self.node = cx_factory, module, b, node
@@ -49,9 +52,11 @@ class QLinearKernel:
         self.relu = bool(node.attrs.get("relu", False))
 
     def cx(self, w):
+        """A lowering context of vector width `w` on this kernel's builder."""
         return self.cx_factory(self.b, w)
 
     def intrinsic(self, name, ret, args):
+        """The function `name` (e.g. an x86 intrinsic) of this signature, declared on first use."""
         fn = self.module.globals.get(name)
         if fn is None:
             fn = ir.Function(self.module, ir.FunctionType(ret, args), name)
@@ -59,6 +64,7 @@ class QLinearKernel:
 
     # -- 1. min / max / finite over the whole batch ------------------------------------------
     def minmax(self):
+        """Step 1: the batch's min, max and whether every element is finite."""
         b = self.b
         total = self.M * self.K
         x = self.ptrs["x"]
@@ -128,6 +134,7 @@ class QLinearKernel:
 
     # -- 4. one task: quantize a block of rows, then the int8 GEMM and epilogue ----------------
     def quantize_rows(self, r0, r1, inv, z):
+        """Rows [r0, r1) of x quantized to u8 in scratch: clamp(rint(x * inv + z), 0, 255)."""
         b = self.b
         K, Kp = self.K, self.Kp
         x, q = self.ptrs["x"], self.scratch
@@ -210,6 +217,7 @@ class QLinearKernel:
             rows_of(b.sub(r1, H.i64(1)), 1)
 
     def tile(self, i0, mr, j0, nr, s_x, z):
+        """An mr x nr tile of int8 dot products at rows i0.., columns j0.., then the epilogue."""
         b = self.b
         K, Kp = self.K, self.Kp
         q, wq = self.scratch, self.ptrs["w_q"]
@@ -271,6 +279,7 @@ class QLinearKernel:
                 self.epilogue(b.add(i0, H.i64(r)), b.add(j0, H.i64(c)), sums[r * nr + c], s_x, z)
 
     def epilogue(self, i, j, dot, s_x, z):
+        """Output (i, j) = fma(float(dot - z * colsum[j]), s_x * s_w, bias[j]), ReLU if fused."""
         b = self.b
         colsum = H.load(b, self.ptrs["w_colsum"], _i32(), j)
         acc = b.sub(dot, b.mul(z, colsum))
@@ -286,6 +295,7 @@ class QLinearKernel:
 
     # -- 3. the fp32 fallback: x @ w^T + bias (NaN rows stay NaN) ----------------------------
     def fallback(self):
+        """Step 3: the fp32 Linear x @ w^T + bias (ReLU if fused), used when x is not all finite."""
         b = self.b
         K, N = self.K, self.N
         x, w = self.ptrs["x"], self.ptrs["w"]
@@ -330,6 +340,7 @@ def _i32():
 
 
 def tasks_for(node) -> int:
+    """How many row-block tasks the node's batch splits into (ROWS_PER_TASK rows each)."""
     x = node.inputs[0]
     M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
     return max(1, -(-M // ROWS_PER_TASK))

@@ -66,6 +66,7 @@ def target_machine(opt: int = 3):
 
 
 def cache_key_parts() -> tuple[str, str, str]:
+    """What an object depends on besides the IR: CPU name, CPU features, llvmlite version."""
     h = host()
     return h["cpu"], h["features"], llvmlite.__version__
 
@@ -87,10 +88,12 @@ def optimize(llvm_ir: str, opt: int = 3):
 
 
 def emit_object(mod) -> bytes:
+    """Native object code for an optimised module."""
     return target_machine().emit_object(mod)
 
 
 def emit_assembly(mod) -> str:
+    """Native assembly text for an optimised module."""
     return target_machine().emit_assembly(mod)
 
 

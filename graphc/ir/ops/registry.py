@@ -48,6 +48,7 @@ class OpDef:
     doc: str = ""
 
     def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
+        """This op's result types for operands of `types`; a wrong operand count is a ShapeError."""
         try:
             out = self.infer(types, attrs)
         except ShapeError:
@@ -77,6 +78,7 @@ def defvjp(name: str, rule) -> None:
 # ---- helpers shared by the shape rules -------------------------------------------------------
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy's broadcast of `shapes`, or a ShapeError naming them."""
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
@@ -117,15 +119,18 @@ def int_tuple(attrs: dict[str, Any], key: str) -> tuple[int, ...]:
 
 
 def reduced_shape(shape, axes, keepdims: bool) -> tuple[int, ...]:
+    """`shape` with `axes` removed, or kept as size 1 if `keepdims`."""
     if keepdims:
         return tuple(1 if i in axes else d for i, d in enumerate(shape))
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
 def same_shape_type(t: TensorType, dtype=None) -> TensorType:
+    """A TensorType of t's shape and `dtype` (default: t's dtype)."""
     return tensor_type(t.shape, dtype or t.dtype)
 
 
 def require(cond: bool, msg: str) -> None:
+    """Raise ShapeError(msg) unless `cond`."""
     if not cond:
         raise ShapeError(msg)
