@@ -325,7 +325,7 @@ class ModuleBuilder:
 
         ptrs, scratch, kerr = ptrs_of(list(kf.args))
         qk = QLinearKernel(self.cx, self.module, kb, node, ptrs, scratch, kerr, avx2)
-        mn, mx, finite = qk.minmax()
+        mn, mx, finite = self._qlinear_minmax(kb, kf, node, name, avx2, ptrs_of, qk)
         with kb.if_else(finite) as (then, otherwise):
             with then:
                 s_x, inv, z = qk.params(mn, mx)
@@ -367,6 +367,55 @@ class ModuleBuilder:
                 qk.fallback()
         kb.ret_void()
         b.call(kf, args + [err])
+
+    def _qlinear_minmax(self, kb, kf, node, name, avx2, ptrs_of, qk):
+        """Step 1 of qlinear split over the pool: each task reduces a block of rows into its own
+        slot, then the slots are combined here (min/max are exact, so the order is irrelevant)."""
+        from .qlinearkernel import QLinearKernel, ROWS_PER_TASK, tasks_for
+        n = tasks_for(node)
+        if n == 1:
+            return qk.minmax()
+        task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]), name + "_mm")
+        task.linkage = "internal"
+        tb = ir.IRBuilder(task.append_basic_block("entry"))
+        n_ptr = len(kf.args)
+        vals = [tb.load(tb.gep(task.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
+                for i in range(n_ptr + 1)]
+        tptrs, tscratch, terr = ptrs_of(vals[:n_ptr])
+        slots = vals[n_ptr]
+        tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
+        K, M = qk.K, qk.M
+        r0 = tb.mul(task.args[1], H.i64(ROWS_PER_TASK))
+        r1 = tb.add(r0, H.i64(ROWS_PER_TASK))
+        r1 = tb.select(tb.icmp_signed("<", r1, H.i64(M)), r1, H.i64(M))
+        mn, mx, fin = tq.minmax(tb.mul(r0, H.i64(K)), tb.mul(r1, H.i64(K)))
+        base = tb.mul(task.args[1], H.i64(3))
+        tb.store(mn, tb.gep(slots, [base], source_etype=H.F32))
+        tb.store(mx, tb.gep(slots, [tb.add(base, H.i64(1))], source_etype=H.F32))
+        tb.store(tb.uitofp(fin, H.F32), tb.gep(slots, [tb.add(base, H.i64(2))],
+                                               source_etype=H.F32))
+        tb.ret_void()
+        part = kb.alloca(H.F32, size=H.i64(3 * n))
+        ctx = kb.alloca(H.PTR, size=H.i64(n_ptr + 1))
+        for i, a in enumerate(kf.args):
+            kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
+        kb.store(part, kb.gep(ctx, [H.i64(n_ptr)], source_etype=H.PTR))
+        pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
+            self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]), "graphc_parallel_for")
+        kb.call(pf, [task, ctx, H.i64(n)])
+        mnf = self.cx(kb, 1).intrinsic("minnum", H.F32, 2)
+        mxf = self.cx(kb, 1).intrinsic("maxnum", H.F32, 2)
+
+        def combine(t, c):
+            at = kb.mul(t, H.i64(3))
+            pm = kb.load(kb.gep(part, [at], source_etype=H.F32), typ=H.F32)
+            pM = kb.load(kb.gep(part, [kb.add(at, H.i64(1))], source_etype=H.F32), typ=H.F32)
+            pf_ = kb.load(kb.gep(part, [kb.add(at, H.i64(2))], source_etype=H.F32), typ=H.F32)
+            ok = kb.fcmp_ordered("!=", pf_, ir.Constant(H.F32, 0.0))
+            return [kb.call(mnf, [c[0], pm]), kb.call(mxf, [c[1], pM]), kb.and_(c[2], ok)]
+        init = [ir.Constant(H.F32, float("inf")), ir.Constant(H.F32, float("-inf")),
+                ir.Constant(H.I1, 1)]
+        return H.loop(kb, n, combine, init, name="mmc")
 
     def finish(self, b, slots):
         """Copy outputs and state updates that were not computed in place."""

@@ -63,10 +63,13 @@ class QLinearKernel:
         return fn
 
     # -- 1. min / max / finite over the whole batch ------------------------------------------
-    def minmax(self):
-        """Step 1: the batch's min, max and whether every element is finite."""
+    def minmax(self, lo=None, hi=None):
+        """Step 1: min, max and whether every element is finite, over elements [lo, hi)
+        (the whole batch by default; a task's share when split over the pool)."""
         b = self.b
         total = self.M * self.K
+        lo = H.i64(0) if lo is None else lo
+        hi = H.i64(total) if hi is None else hi
         x = self.ptrs["x"]
         W = 8
         v8 = ir.VectorType(H.F32, 8)
@@ -76,13 +79,13 @@ class QLinearKernel:
         fabs8 = self.cx(W).intrinsic("fabs", v8)
         mn8 = self.cx(W).intrinsic("minnum", v8, 2)
         mx8 = self.cx(W).intrinsic("maxnum", v8, 2)
-        nvec = total // W * W
+        nvec = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), H.i64(W)), H.i64(W)))
 
         def vstep(i, c):
             v = H.load(b, x, _f32(), i, W)
             fin = b.fcmp_ordered("<", b.call(fabs8, [v]), ir.Constant(v8, [inf] * W))
             return [b.call(mn8, [c[0], v]), b.call(mx8, [c[1], v]), b.and_(c[2], fin)]
-        acc = H.loop(b, nvec, vstep, init, step=W, name="mm") if nvec else init
+        acc = H.loop(b, nvec, vstep, init, start=lo, step=W, name="mm")
         mn = H.hreduce(b, acc[0], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
             "minnum", p.type, 2), [p, q]))
         mx = H.hreduce(b, acc[1], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
@@ -96,8 +99,7 @@ class QLinearKernel:
             v = H.load(b, x, _f32(), i)
             f = b.fcmp_ordered("<", b.call(fabs1, [v]), inf)
             return [b.call(mn1, [c[0], v]), b.call(mx1, [c[1], v]), b.and_(c[2], f)]
-        if nvec < total:
-            mn, mx, fin = H.loop(b, total, sstep, [mn, mx, fin], start=nvec, name="ms")
+        mn, mx, fin = H.loop(b, hi, sstep, [mn, mx, fin], start=nvec, name="ms")
         return mn, mx, fin
 
     # -- 2. scale and zero point (fbgemm's ChooseQuantizationParams, reduce_range) -------------
