@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
-from typing import Any
 
 from . import tracing
 from .errors import GraphcError
@@ -175,7 +174,7 @@ def _custom_vjp_rule(b: Builder, g: Value, out: Value, *rest, fn: str):
     cls, ctx, args = _FUNCTIONS[fn]
     rest = rest[:-1]  # the last positional argument is the node's own result
     n_in = sum(isinstance(a, Tensor) for a in args)
-    inputs, saved_vals = rest[:n_in], rest[n_in:]
+    saved_vals = rest[n_in:]  # rest[:n_in] are the forward inputs
     tr = tracing.Trace.on(b.graph)
     with tracing.tracing(tr), no_grad():
         saved_iter = iter(saved_vals)

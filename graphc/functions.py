@@ -7,7 +7,6 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from typing import Sequence
 
 import numpy as np
 

@@ -21,7 +21,7 @@ import numpy as np
 from ...dtypes import DType
 from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
-from .lowering import Ctx, lower_elementwise
+from .lowering import lower_elementwise
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...errors import ExecutionError, GraphcError
-from .registry import NONDIFF, register, require
+from .registry import register, require
 
 
 def _grad_infer(types, attrs):
