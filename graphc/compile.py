@@ -256,6 +256,7 @@ class Compiled:
         # index ops fed by computed values are checked only inside the native call: keep a copy
         # of the state so that a failing call still leaves parameters untouched
         guard_state = bool(graph.updates) and unchecked_indices(graph)
+        single = entry.out_tree == ("array",)
 
         def run(leaves):
             arrays = binder.arrays()
@@ -276,6 +277,9 @@ class Compiled:
                 raise
             if entry.effects:
                 apply_effects(entry.effects)
+            if single:  # the common case: one tensor out
+                o = outs[0]
+                return o[()] if o.ndim == 0 else o
             outs = [o[()] if o.ndim == 0 else o for o in outs]
             return unflatten(entry.out_tree, outs)
         return run
@@ -364,21 +368,24 @@ class StateBinder:
     """The arrays behind a graph's state, checked before every call (cheaply when unchanged).
 
     A parameter whose array was replaced is re-checked in full: shape, dtype, C-contiguity;
-    writability is checked on every call (a read-only array is refused before any update).
+    the arrays the graph writes are checked for writability on every call (a read-only array
+    is refused before any update).
     """
 
     def __init__(self, graph: Graph, state: dict[str, Any]):
         self.names = list(graph.state)
         self.types = [graph.state[k] for k in self.names]
         self.objs = [state[k] for k in self.names]
-        self.cache: list = [None] * len(self.names)
+        self.written = [i for i, k in enumerate(self.names) if k in graph.updates]
+        self.ids: tuple | None = None
+        self.cache: list = []
 
     def arrays(self) -> list[np.ndarray]:
         """The state arrays in graph order, checked (in full only when one was replaced)."""
-        out = []
-        for i, obj in enumerate(self.objs):
-            arr = obj._data
-            if arr is not self.cache[i]:
+        cur = [obj._data for obj in self.objs]
+        ids = tuple(map(id, cur))
+        if ids != self.ids:
+            for i, arr in enumerate(cur):
                 v, name = self.types[i], self.names[i]
                 if not isinstance(arr, np.ndarray) or arr.shape != v.shape or \
                         arr.dtype != v.dtype.np:
@@ -388,12 +395,12 @@ class StateBinder:
                                      "changing parameters")
                 if not arr.flags.c_contiguous:
                     raise InputError(f"state %{name} must be a C-contiguous array")
-                self.cache[i] = arr
-            if not arr.flags.writeable:
+            self.ids, self.cache = ids, cur  # keep them alive: their ids stay unique
+        for i in self.written:
+            if not cur[i].flags.writeable:
                 raise InputError(f"state %{self.names[i]} is read-only (its array is not "
                                  "writeable); nothing was updated")
-            out.append(arr)
-        return out
+        return cur
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """State name -> its checked array."""

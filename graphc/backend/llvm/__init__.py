@@ -68,7 +68,9 @@ class Executable:
                 if a is not None:
                     ptrs[o + j] = a.ctypes.data
             st = self._local.st = {"arena": arena, "ptrs": ptrs, "state_ids": None,
-                                   "in": inbufs, "out": outbufs, "times": times}
+                                   "in": inbufs, "out": outbufs, "times": times,
+                                   "fresh": [None] * len(outbufs),
+                                   "any_large_out": any(o is None for o in outbufs)}
         return st
 
     def run(self, inputs, state: list[np.ndarray]) -> list[np.ndarray]:
@@ -82,21 +84,21 @@ class Executable:
                 ptrs[i] = a.ctypes.data
             else:
                 np.copyto(buf, a)
-        ids = [id(a) for a in state]
-        if st["state_ids"] != ids:
-            for j, a in enumerate(state):
-                ptrs[self.n_in + j] = a.ctypes.data
-            st["state_ids"], st["state_refs"] = ids, list(state)
-        o = self.n_in + self.n_state
-        fresh = []
-        for j, buf in enumerate(outbufs):
-            if buf is None:
-                shape, dt = self.out_specs[j]
-                a = np.empty(shape, dt)
-                ptrs[o + j] = a.ctypes.data
-                fresh.append(a)
-            else:
-                fresh.append(None)
+        if state:
+            ids = tuple(map(id, state))
+            if st["state_ids"] != ids:
+                for j, a in enumerate(state):
+                    ptrs[self.n_in + j] = a.ctypes.data
+                st["state_ids"], st["state_refs"] = ids, list(state)
+        fresh = st["fresh"]
+        if st["any_large_out"]:
+            o = self.n_in + self.n_state
+            for j, buf in enumerate(outbufs):
+                if buf is None:
+                    shape, dt = self.out_specs[j]
+                    a = np.empty(shape, dt)
+                    ptrs[o + j] = a.ctypes.data
+                    fresh[j] = a
         rc = self._fn(ptrs)
         if self.timing:
             self._record(st["times"])
@@ -107,8 +109,7 @@ class Executable:
         if rc:
             raise ExecutionError(f"graph @{self.graph.name}: an index (class label or gather "
                                  "index) was out of range during the native call")
-        return [f if f is not None else (buf[()] if buf.ndim == 0 else buf.copy())
-                for f, buf in zip(fresh, outbufs)]
+        return [buf.copy() if f is None else f for f, buf in zip(fresh, outbufs)]
 
     def _record(self, times: np.ndarray) -> None:
         self.kernel_ns += times
