@@ -248,25 +248,34 @@ class QLinearKernel:
                         out.append(b.add(acc[r * nr + c], b.call(maddwd, [p16, ones])))
                 return out
             accs = H.loop(b, k32, step, [zero] * (mr * nr), step=32, name="qk32")
-            sums = [H.hreduce(b, a, 8, lambda p, q2: b.add(p, q2)) for a in accs]
         else:
-            sums = [ir.Constant(H.I32, 0)] * (mr * nr)
-        if self.avx2 and K - k32 >= 16:  # one 16-byte step (SSSE3 forms of the same pair)
+            accs = None
+        if accs is not None and K - k32 >= 16:  # one 16-byte step (SSSE3 forms of the same pair)
             u8x16 = ir.VectorType(H.I8, 16)
             i16x8 = ir.VectorType(ir.IntType(16), 8)
             i32x4 = ir.VectorType(H.I32, 4)
             maddubs = self.intrinsic("llvm.x86.ssse3.pmadd.ub.sw.128", i16x8, [u8x16, u8x16])
             maddwd = self.intrinsic("llvm.x86.sse2.pmadd.wd", i32x4, [i16x8, i16x8])
             ones = ir.Constant(i16x8, [ir.Constant(ir.IntType(16), 1)] * 8)
+            zero4 = ir.Constant(i32x4, [ir.Constant(H.I32, 0)] * 4)
+            widen = ir.Constant(ir.VectorType(H.I32, 8), list(range(8)))
             k = H.i64(k32)
             xv = [b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=u8x16, align=1)
                   for x in x_rows]
             wv = [b.load(b.gep(wq, [b.add(w, k)], source_etype=H.I8), typ=u8x16, align=1)
                   for w in w_rows]
-            sums = [b.add(sums[r * nr + c], H.hreduce(
-                b, b.call(maddwd, [b.call(maddubs, [xv[r], wv[c]]), ones]), 4,
-                lambda p, q2: b.add(p, q2))) for r in range(mr) for c in range(nr)]
+            accs = [b.add(accs[r * nr + c], b.shuffle_vector(
+                b.call(maddwd, [b.call(maddubs, [xv[r], wv[c]]), ones]), zero4, widen))
+                for r in range(mr) for c in range(nr)]
             k32 += 16
+        rows4 = None
+        if accs is None:
+            sums = [ir.Constant(H.I32, 0)] * (mr * nr)
+        elif nr == 4:  # four column sums of a row at once, then a 4-wide epilogue
+            rows4 = [self._hsum4(accs[r * 4:(r + 1) * 4]) for r in range(mr)]
+            sums = [ir.Constant(H.I32, 0)] * (mr * nr)
+        else:
+            sums = [H.hreduce(b, a, 8, lambda p, q2: b.add(p, q2)) for a in accs]
         if k32 < K:
             def tail(k, s):
                 xs = [b.zext(b.load(b.gep(q, [b.add(x, k)], source_etype=H.I8), typ=H.I8), H.I32)
@@ -276,9 +285,47 @@ class QLinearKernel:
                 return [b.add(s[r * nr + c], b.mul(xs[r], ws[c]))
                         for r in range(mr) for c in range(nr)]
             sums = H.loop(b, K, tail, sums, start=k32, name="qkt")
+        if rows4 is not None:
+            for r in range(mr):
+                v = rows4[r]
+                if k32 < K:  # integer sums: adding the scalar tail in any order is exact
+                    for c in range(4):
+                        ci = ir.Constant(H.I32, c)
+                        v = b.insert_element(v, b.add(b.extract_element(v, ci), sums[r * 4 + c]),
+                                             ci)
+                self.epilogue4(b.add(i0, H.i64(r)), j0, v, s_x, z)
+            return
         for r in range(mr):
             for c in range(nr):
                 self.epilogue(b.add(i0, H.i64(r)), b.add(j0, H.i64(c)), sums[r * nr + c], s_x, z)
+
+    def _hsum4(self, accs):
+        """[sum a0, sum a1, sum a2, sum a3] of four <8 x i32> with three vphaddd and one add."""
+        b = self.b
+        i32x8 = ir.VectorType(H.I32, 8)
+        phadd = self.intrinsic("llvm.x86.avx2.phadd.d", i32x8, [i32x8, i32x8])
+        h = b.call(phadd, [b.call(phadd, [accs[0], accs[1]]), b.call(phadd, [accs[2], accs[3]])])
+        lo = b.shuffle_vector(h, h, ir.Constant(ir.VectorType(H.I32, 4), [0, 1, 2, 3]))
+        hi = b.shuffle_vector(h, h, ir.Constant(ir.VectorType(H.I32, 4), [4, 5, 6, 7]))
+        return b.add(lo, hi)
+
+    def epilogue4(self, i, j0, dot4, s_x, z):
+        """The epilogue for outputs (i, j0..j0+3) at once, same arithmetic as `epilogue`."""
+        b = self.b
+        W = 4
+        colsum = H.load(b, self.ptrs["w_colsum"], _i32(), j0, W)
+        acc = b.sub(dot4, b.mul(H.splat(b, z, W), colsum))
+        s_w = (H.load(b, self.ptrs["w_scale"], _f32(), j0, W) if self.per_channel else
+               H.splat(b, H.load(b, self.ptrs["w_scale"], _f32(), H.i64(0)), W))
+        scale = b.fmul(H.splat(b, s_x, W), s_w)
+        bias = H.load(b, self.ptrs["bias"], _f32(), j0, W)
+        v4 = ir.VectorType(H.F32, W)
+        fma = self.cx(W).intrinsic("fma", v4, 3)
+        y = b.call(fma, [b.sitofp(acc, v4), scale, bias])
+        if self.relu:
+            zero = ir.Constant(v4, [ir.Constant(H.F32, 0.0)] * W)
+            y = b.select(b.fcmp_ordered("<=", y, zero), zero, y)
+        H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(self.N)), j0), W)
 
     def epilogue(self, i, j, dot, s_x, z):
         """Output (i, j) = fma(float(dot - z * colsum[j]), s_x * s_w, bias[j]), ReLU if fused."""
