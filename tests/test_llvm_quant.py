@@ -133,3 +133,16 @@ def test_results_are_identical_with_one_and_two_threads(tmp_path):
         outs.append(np.load(out))
     for key in ("w", "y8", "y32"):
         np.testing.assert_array_equal(outs[0][key], outs[1][key], err_msg=key)
+
+
+@pytest.mark.parametrize("vnni", ["0", "1"])
+def test_both_int8_instruction_paths_are_bit_exact(monkeypatch, vnni):
+    """AVX2's pmaddubsw+pmaddwd path and, where the CPU has it, AVX-512 VNNI's vpdpbusd path."""
+    monkeypatch.setenv("GRAPHC_INT8_VNNI", vnni)
+    graphc.manual_seed(7)
+    q = quantize_dynamic(Net(), {nn.Linear}, dtype=graphc.qint8, per_channel=vnni == "1")
+    native, interp = graphc.compile(q, backend="llvm"), graphc.compile(q, backend="interpreter")
+    rng = np.random.default_rng(3)
+    for batch in (1, 17, 200):
+        x = _inputs("randn", (batch, 784), rng)
+        np.testing.assert_array_equal(native(x), interp(x))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import itertools
+import os
 import threading
 
 import llvmlite
@@ -53,6 +54,10 @@ def host() -> dict:
     feats = llvm.get_host_cpu_features()
     return {"cpu": llvm.get_host_cpu_name(), "features": feats.flatten(),
             "avx2": bool(feats.get("avx2")) and bool(feats.get("fma")),
+            # 256-bit u8 x s8 dot products in one instruction (vpdpbusd); GRAPHC_INT8_VNNI=0
+            # forces the AVX2 pmaddubsw path (to test it, or to match a machine without VNNI)
+            "vnni": bool(feats.get("avx512vnni")) and bool(feats.get("avx512vl"))
+            and os.environ.get("GRAPHC_INT8_VNNI", "1") != "0",
             "libmvec": _state["libmvec"], "triple": llvm.get_process_triple()}
 
 
