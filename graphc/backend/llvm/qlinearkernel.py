@@ -52,6 +52,8 @@ class QLinearKernel:
         self.relu = bool(node.attrs.get("relu", False))
         from .target import host
         self.vnni = avx2 and host()["vnni"]
+        # VNNI implies AVX-512VL: 32 vector registers hold a 4 x 4 tile of accumulators
+        self.MR = 4 if self.vnni else MR
 
     def cx(self, w):
         """A lowering context of vector width `w` on this kernel's builder."""
@@ -212,13 +214,15 @@ class QLinearKernel:
             if N % NR:
                 self.tile(i0, mr, H.i64(n_full * NR), N % NR, s_x, z)
 
+        mr_full = self.MR
         span = b.sub(r1, r0)
-        blocks = b.sdiv(span, H.i64(MR))
-        H.loop(b, blocks, lambda ib, c: (rows_of(b.add(r0, b.mul(ib, H.i64(MR))), MR), [])[1],
-               name="qm")
-        rest = b.srem(span, H.i64(MR))
-        with b.if_then(b.icmp_signed(">", rest, H.i64(0))):  # MR == 2: one row left
-            rows_of(b.sub(r1, H.i64(1)), 1)
+        blocks = b.sdiv(span, H.i64(mr_full))
+        H.loop(b, blocks, lambda ib, c: (rows_of(b.add(r0, b.mul(ib, H.i64(mr_full))), mr_full),
+                                         [])[1], name="qm")
+        rest = b.srem(span, H.i64(mr_full))
+        for left in range(1, mr_full):  # the last 1..MR-1 rows: one tile height each
+            with b.if_then(b.icmp_signed("==", rest, H.i64(left))):
+                rows_of(b.sub(r1, H.i64(left)), left)
 
     def tile(self, i0, mr, j0, nr, s_x, z):
         """An mr x nr tile of int8 dot products at rows i0.., columns j0.., then the epilogue."""
