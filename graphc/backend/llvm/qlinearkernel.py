@@ -85,10 +85,11 @@ class QLinearKernel:
         mx8 = self.cx(W).intrinsic("maxnum", v8, 2)
         nvec = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), H.i64(W)), H.i64(W)))
 
-        def vstep(i, c):
+        def vstep(i, c):  # plain compare+select (one vminps/vmaxps): NaN is caught by `fin`
             v = H.load(b, x, _f32(), i, W)
             fin = b.fcmp_ordered("<", b.call(fabs8, [v]), ir.Constant(v8, [inf] * W))
-            return [b.call(mn8, [c[0], v]), b.call(mx8, [c[1], v]), b.and_(c[2], fin)]
+            return [b.select(b.fcmp_ordered("<", v, c[0]), v, c[0]),
+                    b.select(b.fcmp_ordered(">", v, c[1]), v, c[1]), b.and_(c[2], fin)]
         acc = H.loop(b, nvec, vstep, init, start=lo, step=W, name="mm")
         mn = H.hreduce(b, acc[0], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
             "minnum", p.type, 2), [p, q]))
@@ -164,12 +165,18 @@ class QLinearKernel:
         vlo = H.splat(b, ir.Constant(H.F32, 0.0), W)
 
         def row(r, c):
+            def vmn(p, q2):  # finite operands here: compare+select is one vminps
+                return b.select(b.fcmp_ordered("<", p, q2), p, q2)
+
+            def vmx(p, q2):
+                return b.select(b.fcmp_ordered(">", p, q2), p, q2)
+
             def vcol(k, c2):  # 8 at a time; clamping in float is exact: rint gives integers
                 at = b.add(b.mul(r, H.i64(K)), k)
                 v = H.load(b, x, _f32(), at, W)
-                t = b.call(vmin, [b.call(vfma, [v, vinv, vz]), vcap])
-                t = b.call(vrint, [b.call(vmax, [t, vm1])])
-                t = b.call(vmin, [b.call(vmax, [t, vlo]), vhi])
+                t = vmn(b.call(vfma, [v, vinv, vz]), vcap)
+                t = b.call(vrint, [vmx(t, vm1)])
+                t = vmn(vmx(t, vlo), vhi)
                 qv = b.trunc(b.fptosi(t, ir.VectorType(H.I32, W)), ir.VectorType(H.I8, W))
                 b.store(qv, b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)], source_etype=H.I8),
                         align=1)
