@@ -1,0 +1,54 @@
+"""Random graphs through the whole pipeline and the LLVM backend, against the interpreter.
+
+The graphs come from test_passes.fuzz_cases (random ops, broadcasting shapes, reductions,
+matmuls, softmax, gradients, NaN/Inf inputs). CI runs a fixed set of examples;
+GRAPHC_FUZZ_LONG=1 runs many more. Native results may differ from NumPy's by float32
+rounding (FMA contraction, vector accumulation order, libmvec); NaN positions must agree.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from test_passes import fuzz_cases
+
+from graphc.backend.llvm import compile_graph
+from graphc.interpreter import run
+from passes.autodiff import autodiff
+from passes.manager import DEFAULT_PIPELINE, run_pipeline
+
+LONG = bool(os.environ.get("GRAPHC_FUZZ_LONG"))
+NATIVE_FUZZ = settings(max_examples=1000 if LONG else 25, deadline=None,
+                       derandomize=not LONG,
+                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                              HealthCheck.filter_too_much])
+
+
+def _close(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a64.shape == b64.shape, what
+    nan_a, nan_b = np.isnan(a64), np.isnan(b64)
+    np.testing.assert_array_equal(nan_a, nan_b, err_msg=f"{what}: NaN positions differ")
+    inf = np.isinf(a64) | np.isinf(b64)
+    np.testing.assert_array_equal(a64[inf], b64[inf], err_msg=f"{what}: infinities differ")
+    ok = ~(nan_a | inf)
+    scale = np.maximum(np.abs(a64[ok]), np.abs(b64[ok]))
+    err = np.abs(a64[ok] - b64[ok])
+    assert np.all(err <= 1e-4 + 1e-4 * scale), f"{what}: max error {err.max() if err.size else 0}"
+
+
+@NATIVE_FUZZ
+@given(case=fuzz_cases())
+def test_random_graphs_native_equals_interpreter(case):
+    g, inputs, state = case
+    ref_graph = autodiff(g)
+    ref_out, ref_up = run(ref_graph, inputs, {k: np.array(v) for k, v in state.items()})
+    planned = run_pipeline(g, DEFAULT_PIPELINE).graph
+    exe = compile_graph(planned)
+    arrays = {k: np.array(v) for k, v in state.items()}
+    outs = exe.run(list(inputs), [arrays[k] for k in planned.state])
+    for i, (a, b) in enumerate(zip(outs, ref_out)):
+        _close(a, b, f"output {i}")
+    for k, v in ref_up.items():
+        _close(arrays[k], v, f"update %{k}")
