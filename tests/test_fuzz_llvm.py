@@ -52,3 +52,26 @@ def test_random_graphs_native_equals_interpreter(case):
         _close(a, b, f"output {i}")
     for k, v in ref_up.items():
         _close(arrays[k], v, f"update %{k}")
+
+
+def test_in_place_update_does_not_feed_later_reads_of_the_old_value():
+    """Found by this fuzzer: a fused kernel writing w's new value in place must not let a later
+    node of the same kernel read the new value where the graph says the old one."""
+    from graphc.ir import parse
+    g = parse("""graph @f(%x: f32[6]) state(%w: f32[6]) {
+  %0: f32[6] = sub %w, %x
+  %1: f32[6] = exp %0
+  %2: f32[] = constant[value=-2.5]
+  %3: f32[6] = add %w, %2
+  return %3 updates(%w <- %1)
+}
+""")
+    x = np.linspace(-1, 1, 6).astype(np.float32)
+    w = np.linspace(0.5, 2, 6).astype(np.float32)
+    (ref,), ups = run(g, [x], {"w": w.copy()})
+    planned = run_pipeline(g, DEFAULT_PIPELINE).graph
+    assert any(n.op == "fused" for n in planned.nodes)
+    arr = w.copy()
+    (out,) = compile_graph(planned).run([x], [arr])
+    np.testing.assert_allclose(out, ref, rtol=1e-6)   # w + (-2.5) with the OLD w
+    np.testing.assert_allclose(arr, ups["w"], rtol=1e-6)

@@ -246,9 +246,13 @@ class LoopKernel:
             off, contiguous = offset(v)
             if contiguous or w == 1:
                 x = H.load(b, op.ptr, v.dtype, off, w if contiguous else 1)
-                return x if contiguous else H.splat(b, x, w)
-            return H.splat(b, H.load(b, op.ptr, v.dtype, off), w)
+                x = x if contiguous else H.splat(b, x, w)
+            else:
+                x = H.splat(b, H.load(b, op.ptr, v.dtype, off), w)
+            vals[v] = x  # read once: a result may be written over it in place (state updates)
+            return x
 
+        stores = []
         for n in self.loop:
             if n.op == "broadcast":  # operands are read with broadcast strides anyway
                 vals[n.outputs[0]] = arg(n.inputs[0])
@@ -258,8 +262,10 @@ class LoopKernel:
                 vals[n.outputs[0]] = lower_elementwise(cx, n, [arg(v) for v in n.inputs])
             v = n.outputs[0]
             if v in self.results:
-                off, _ = offset(v)
-                H.store(b, vals[v], self.results[v].ptr, v.dtype, off, w)
+                stores.append(v)
+        for v in stores:  # after every read of this element: in-place updates see old values
+            off, _ = offset(v)
+            H.store(b, vals[v], self.results[v].ptr, v.dtype, off, w)
         if accs is None:
             for r in self.reductions:  # reduction axes not innermost: accumulate in memory
                 v = r.outputs[0]
@@ -376,16 +382,21 @@ class LoopKernel:
                 s = self.estrides[v][-1] if self.estrides[v] else 0
                 ptr = (self.operands.get(v) or self.results[v]).ptr
                 if s == 0:
-                    return H.splat(b, H.load(b, ptr, v.dtype, base[v]), w)
-                return H.load(b, ptr, v.dtype, b.add(base[v], j), w)
+                    x = H.splat(b, H.load(b, ptr, v.dtype, base[v]), w)
+                else:
+                    x = H.load(b, ptr, v.dtype, b.add(base[v], j), w)
+                vals[v] = x  # read once, before any in-place store of this element
+                return x
 
+            stores = []
             for n in self.epi:
                 vals[n.outputs[0]] = lower_elementwise(cx, n, [arg(v) for v in n.inputs])
-                v = n.outputs[0]
-                if v in self.results:
-                    s = self.estrides[v][-1] if self.estrides[v] else 0
-                    off = b.add(base[v], j) if s else base[v]
-                    H.store(b, vals[v], self.results[v].ptr, v.dtype, off, w if s else 1)
+                if n.outputs[0] in self.results:
+                    stores.append(n.outputs[0])
+            for v in stores:
+                s = self.estrides[v][-1] if self.estrides[v] else 0
+                off = b.add(base[v], j) if s else base[v]
+                H.store(b, vals[v], self.results[v].ptr, v.dtype, off, w if s else 1)
             return []
 
         def nest(d, base):

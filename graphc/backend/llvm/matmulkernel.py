@@ -381,18 +381,20 @@ class MatmulKernel:
                 return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0], w)
             o, sj = offset(v)
             if sj == 1:
-                return H.load(b, self.operands[v].ptr, v.dtype, o, w)
-            return H.splat(b, H.load(b, self.operands[v].ptr, v.dtype, o), w)
+                x = H.load(b, self.operands[v].ptr, v.dtype, o, w)
+            else:
+                x = H.splat(b, H.load(b, self.operands[v].ptr, v.dtype, o), w)
+            vals[v] = x  # read once, before any in-place store of this element
+            return x
 
-        if self.C in self.results:
-            o, _ = offset(self.C)
-            H.store(b, cval, self.results[self.C].ptr, self.C.dtype, o, w)
+        stores = [self.C] if self.C in self.results else []
         for n in self.epi:
             vals[n.outputs[0]] = lower_elementwise(cx, n, [arg(v) for v in n.inputs])
-            v = n.outputs[0]
-            if v in self.results:
-                o, _ = offset(v)
-                H.store(b, vals[v], self.results[v].ptr, v.dtype, o, w)
+            if n.outputs[0] in self.results:
+                stores.append(n.outputs[0])
+        for v in stores:  # after every read: an in-place weight update reads the old weight
+            o, _ = offset(v)
+            H.store(b, vals[v], self.results[v].ptr, v.dtype, o, w)
         del N
 
 
