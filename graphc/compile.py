@@ -269,7 +269,7 @@ class Compiled:
                                          f"out of range for {bound} classes")
             backup = [a.copy() for a in arrays] if guard_state else None
             try:
-                outs = exe.run(inputs, arrays)
+                outs = exe.run(inputs, arrays, binder.ids)
             except ExecutionError:
                 if backup is not None:
                     for a, saved in zip(arrays, backup):
@@ -378,7 +378,7 @@ class StateBinder:
         self.objs = [state[k] for k in self.names]
         self.written = [i for i, k in enumerate(self.names) if k in graph.updates]
         self.ids: tuple | None = None
-        self.cache: list = []
+        self.cache: list = []  # self.ids is replaced (a new object) whenever an array is
 
     def arrays(self) -> list[np.ndarray]:
         """The state arrays in graph order, checked (in full only when one was replaced)."""

@@ -146,3 +146,25 @@ def test_both_int8_instruction_paths_are_bit_exact(monkeypatch, vnni):
     for batch in (1, 17, 200):
         x = _inputs("randn", (batch, 784), rng)
         np.testing.assert_array_equal(native(x), interp(x))
+
+
+def test_replaced_parameter_arrays_are_seen_by_every_thread():
+    """State pointers are cached per thread; replacing a parameter's array must refresh them."""
+    import threading
+    graphc.manual_seed(11)
+    net = Net(37, 13, 5)
+    c = graphc.compile(net, backend="llvm")
+    x = np.random.default_rng(0).standard_normal((4, 37)).astype(np.float32)
+    c(x)
+    results = []
+    t = threading.Thread(target=lambda: results.append(c(x)))
+    t.start()
+    t.join()
+    new = np.random.default_rng(1).standard_normal((13, 37)).astype(np.float32)
+    net.fc1.weight._data = new                    # a new array object, same shape and dtype
+    ref = graphc.compile(net, backend="interpreter")(x)
+    np.testing.assert_allclose(c(x), ref, rtol=1e-5, atol=1e-6)
+    t = threading.Thread(target=lambda: results.append(c(x)))
+    t.start()
+    t.join()
+    np.testing.assert_allclose(results[-1], ref, rtol=1e-5, atol=1e-6)

@@ -73,9 +73,12 @@ class Executable:
                                    "any_large_out": any(o is None for o in outbufs)}
         return st
 
-    def run(self, inputs, state: list[np.ndarray]) -> list[np.ndarray]:
-        """Call the native entry. Inputs and state must already be checked by the caller."""
-        st = self._thread_state()
+    def run(self, inputs, state: list[np.ndarray], token=None) -> list[np.ndarray]:
+        """Call the native entry. Inputs and state must already be checked by the caller.
+
+        `token` (optional) is an object that stays the same exactly as long as the state arrays
+        do; this thread's cached state pointers are refreshed whenever it changes."""
+        st = getattr(self._local, "st", None) or self._thread_state()
         ptrs = st["ptrs"]
         inbufs, outbufs = st["in"], st["out"]
         for i, a in enumerate(inputs):
@@ -84,12 +87,13 @@ class Executable:
                 ptrs[i] = a.ctypes.data
             else:
                 np.copyto(buf, a)
-        if state:
+        if state and (token is None or st.get("token") is not token):
             ids = tuple(map(id, state))
             if st["state_ids"] != ids:
                 for j, a in enumerate(state):
                     ptrs[self.n_in + j] = a.ctypes.data
                 st["state_ids"], st["state_refs"] = ids, list(state)
+            st["token"] = token
         fresh = st["fresh"]
         if st["any_large_out"]:
             o = self.n_in + self.n_state
