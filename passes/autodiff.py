@@ -11,17 +11,14 @@ from __future__ import annotations
 from graphc.errors import GraphcError
 from graphc.ir import NONDIFF, OPS, Builder, Graph, Node, Value
 
+from .rewrite import copy_graph_header
+
 
 def autodiff(g: Graph) -> Graph:
     """Expand every `grad` node of `g`; returns a new graph (the input is left untouched)."""
     if not any(n.op == "grad" for n in g.nodes):
         return g
-    out = Graph(g.name)
-    vmap: dict[Value, Value] = {}
-    for v in g.inputs:
-        vmap[v] = out.add_input(v.name, v.type)
-    for k, v in g.state.items():
-        vmap[v] = out.add_state(k, v.type)
+    out, vmap = copy_graph_header(g)
     for node in g.nodes:
         if node.op == "grad":
             y, seed, *wrt = (vmap[v] for v in node.inputs)

@@ -222,29 +222,44 @@ class ModuleBuilder:
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
         tasks = self._tasks(node, body, kind)
         if tasks > 1:  # split over the thread pool: kf packs its arguments, tasks unpack them
-            task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]),
-                               name + "_task")
-            task.linkage = "internal"
-            tb = ir.IRBuilder(task.append_basic_block("entry"))
-            ctx_in = task.args[0]
-            ptrs = [tb.load(tb.gep(ctx_in, [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
-                    for i in range(len(args) + 1)]
+            task, tb, ptrs = self._pool_task(name + "_task", len(args) + 1)
             self._emit_body(tb, node, body, kind, outer_in, outer_out, where, ptrs,
                             (task.args[1], tasks))
             tb.ret_void()
-            ctx = kb.alloca(H.PTR, size=H.i64(len(args) + 1))
-            for i, a in enumerate(kf.args):
-                kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
-            pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
-                self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]), "graphc_parallel_for")
-            self.uses_pool = True
-            kb.call(pf, [task, ctx, H.i64(tasks)])
+            self._run_on_pool(kb, task, list(kf.args), tasks)
             self._emit_body(kb, node, body, kind, outer_in, outer_out, where, list(kf.args),
                             None, uniform_only=True)
         else:
             self._emit_body(kb, node, body, kind, outer_in, outer_out, where, list(kf.args), None)
         kb.ret_void()
         b.call(kf, [self.pointer(b, slots, v) for v in args] + [err])
+
+    def _pool_task(self, name: str, n_values: int):
+        """A task `void name(ptr ctx, i64 t)` for the pool, its builder, and the n_values
+        pointers it reads from ctx."""
+        task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]), name)
+        task.linkage = "internal"
+        tb = ir.IRBuilder(task.append_basic_block("entry"))
+        vals = [tb.load(tb.gep(task.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
+                for i in range(n_values)]
+        return task, tb, vals
+
+    def _run_on_pool(self, kb, task, values: list, n_tasks: int) -> None:
+        """Pack `values` (pointers) into a stack array and run `task` n_tasks times on the pool."""
+        ctx = kb.alloca(H.PTR, size=H.i64(len(values)))
+        for i, a in enumerate(values):
+            kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
+        pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
+            self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]), "graphc_parallel_for")
+        self.uses_pool = True
+        kb.call(pf, [task, ctx, H.i64(n_tasks)])
+
+    @staticmethod
+    def _rows_of_task(tb, t, rows: int, M: int):
+        """[r0, r1): the rows task t handles, `rows` per task, clipped to M."""
+        r0 = tb.mul(t, H.i64(rows))
+        r1 = tb.add(r0, H.i64(rows))
+        return r0, tb.select(tb.icmp_signed("<", r1, H.i64(M)), r1, H.i64(M))
 
     def _tasks(self, node, body, kind) -> int:
         """How many pool tasks a kernel is split into: only large matmuls, never batched ones.
@@ -330,13 +345,8 @@ class ModuleBuilder:
             with then:
                 s_x, inv, z = qk.params(mn, mx)
                 n_tasks = tasks_for(node)
-                task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]),
-                                   name + "_task")
-                task.linkage = "internal"
-                tb = ir.IRBuilder(task.append_basic_block("entry"))
                 n_ptr = len(kf.args)
-                vals = [tb.load(tb.gep(task.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
-                        for i in range(n_ptr + 1)]
+                task, tb, vals = self._pool_task(name + "_task", n_ptr + 1)
                 tptrs, tscratch, terr = ptrs_of(vals[:n_ptr])
                 params = vals[n_ptr]
                 ts_x = tb.load(tb.gep(params, [H.i64(0)], source_etype=H.F32), typ=H.F32)
@@ -345,9 +355,7 @@ class ModuleBuilder:
                                         typ=H.F32), H.I32)
                 tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
                 from .qlinearkernel import ROWS_PER_TASK
-                r0 = tb.mul(task.args[1], H.i64(ROWS_PER_TASK))
-                r1 = tb.add(r0, H.i64(ROWS_PER_TASK))
-                r1 = tb.select(tb.icmp_signed("<", r1, H.i64(qk.M)), r1, H.i64(qk.M))
+                r0, r1 = self._rows_of_task(tb, task.args[1], ROWS_PER_TASK, qk.M)
                 tq.quantize_rows(r0, r1, tinv, tz)
                 tq.gemm_rows(r0, r1, ts_x, tz)
                 tb.ret_void()
@@ -355,14 +363,7 @@ class ModuleBuilder:
                 kb.store(s_x, kb.gep(pblock, [H.i64(0)], source_etype=H.F32))
                 kb.store(inv, kb.gep(pblock, [H.i64(1)], source_etype=H.F32))
                 kb.store(kb.bitcast(z, H.F32), kb.gep(pblock, [H.i64(2)], source_etype=H.F32))
-                ctx = kb.alloca(H.PTR, size=H.i64(n_ptr + 1))
-                for i, a in enumerate(kf.args):
-                    kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
-                kb.store(pblock, kb.gep(ctx, [H.i64(n_ptr)], source_etype=H.PTR))
-                pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
-                    self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]),
-                    "graphc_parallel_for")
-                kb.call(pf, [task, ctx, H.i64(n_tasks)])
+                self._run_on_pool(kb, task, list(kf.args) + [pblock], n_tasks)
             with otherwise:
                 qk.fallback()
         kb.ret_void()
@@ -375,19 +376,13 @@ class ModuleBuilder:
         n = tasks_for(node)
         if n == 1:
             return qk.minmax()
-        task = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR, H.I64]), name + "_mm")
-        task.linkage = "internal"
-        tb = ir.IRBuilder(task.append_basic_block("entry"))
         n_ptr = len(kf.args)
-        vals = [tb.load(tb.gep(task.args[0], [H.i64(i)], source_etype=H.PTR), typ=H.PTR)
-                for i in range(n_ptr + 1)]
+        task, tb, vals = self._pool_task(name + "_mm", n_ptr + 1)
         tptrs, tscratch, terr = ptrs_of(vals[:n_ptr])
         slots = vals[n_ptr]
         tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
         K, M = qk.K, qk.M
-        r0 = tb.mul(task.args[1], H.i64(ROWS_PER_TASK))
-        r1 = tb.add(r0, H.i64(ROWS_PER_TASK))
-        r1 = tb.select(tb.icmp_signed("<", r1, H.i64(M)), r1, H.i64(M))
+        r0, r1 = self._rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
         mn, mx, fin = tq.minmax(tb.mul(r0, H.i64(K)), tb.mul(r1, H.i64(K)))
         base = tb.mul(task.args[1], H.i64(3))
         tb.store(mn, tb.gep(slots, [base], source_etype=H.F32))
@@ -396,13 +391,7 @@ class ModuleBuilder:
                                                source_etype=H.F32))
         tb.ret_void()
         part = kb.alloca(H.F32, size=H.i64(3 * n))
-        ctx = kb.alloca(H.PTR, size=H.i64(n_ptr + 1))
-        for i, a in enumerate(kf.args):
-            kb.store(a, kb.gep(ctx, [H.i64(i)], source_etype=H.PTR))
-        kb.store(part, kb.gep(ctx, [H.i64(n_ptr)], source_etype=H.PTR))
-        pf = self.module.globals.get("graphc_parallel_for") or ir.Function(
-            self.module, ir.FunctionType(H.VOID, [H.PTR, H.PTR, H.I64]), "graphc_parallel_for")
-        kb.call(pf, [task, ctx, H.i64(n)])
+        self._run_on_pool(kb, task, list(kf.args) + [part], n)
         mnf = self.cx(kb, 1).intrinsic("minnum", H.F32, 2)
         mxf = self.cx(kb, 1).intrinsic("maxnum", H.F32, 2)
 

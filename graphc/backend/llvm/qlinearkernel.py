@@ -81,8 +81,6 @@ class QLinearKernel:
         init = [ir.Constant(v8, [inf] * W), ir.Constant(v8, [ir.Constant(H.F32, -np.inf)] * W),
                 ir.Constant(ir.VectorType(H.I1, W), [ir.Constant(H.I1, 1)] * W)]
         fabs8 = self.cx(W).intrinsic("fabs", v8)
-        mn8 = self.cx(W).intrinsic("minnum", v8, 2)
-        mx8 = self.cx(W).intrinsic("maxnum", v8, 2)
         nvec = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), H.i64(W)), H.i64(W)))
 
         def vstep(i, c):  # plain compare+select (one vminps/vmaxps): NaN is caught by `fin`
@@ -156,8 +154,7 @@ class QLinearKernel:
         kv = K // W * W
         vcx = self.cx(W)
         v8 = ir.VectorType(H.F32, W)
-        vfma, vmin, vmax = (vcx.intrinsic("fma", v8, 3), vcx.intrinsic("minnum", v8, 2),
-                            vcx.intrinsic("maxnum", v8, 2))
+        vfma = vcx.intrinsic("fma", v8, 3)
         vrint = vcx.intrinsic("rint", v8)
         vinv, vz = H.splat(b, inv, W), H.splat(b, zf, W)
         vcap, vm1 = H.splat(b, cap, W), H.splat(b, ir.Constant(H.F32, -1.0), W)
