@@ -111,7 +111,7 @@ class Entry:
 class Compiled:
     """A traced-and-compiled function: call it with NumPy arrays; `.ir(stage)` shows its IR."""
 
-    def __init__(self, fn, backend: str | None = None, passes=None):
+    def __init__(self, fn, backend: str | None = None, passes=None, data_parallel: bool = False):
         from .nn.module import Module
         backend = backend or default_backend()
         if backend not in BACKENDS:
@@ -121,6 +121,7 @@ class Compiled:
         self.name = type(fn).__name__ if self.module is not None else getattr(fn, "__name__", "fn")
         self.backend = backend
         self.passes = passes
+        self.data_parallel = data_parallel  # graphc.distributed: gradients averaged over ranks
         self._sig_fn = fn.forward if self.module is not None else fn
         self.pystate = PyState(self._sig_fn if self.module is None else fn.forward, self.module)
         self._cache: dict[Any, Entry] = {}
@@ -192,7 +193,11 @@ class Compiled:
         scalar_inputs = _drop_unused_scalars(tr.graph, len(leaves), scalar_inputs)
         graph = verify(tr.graph)
         from passes import run_pipeline  # late: passes imports graphc
-        res = run_pipeline(graph, self.passes)
+        if self.data_parallel:  # decided at trace time: distributed.init() may come later
+            from .distributed import data_parallel_passes
+            res = run_pipeline(graph, data_parallel_passes(self.passes))
+        else:
+            res = run_pipeline(graph, self.passes)
         stages = {"traced": print_graph(graph), **res.stages}
         entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds,
                       graph)
@@ -463,13 +468,16 @@ def default_backend() -> str:
     return os.environ.get("GRAPHC_BACKEND") or "llvm"
 
 
-def compile(fn=None, *, backend: str | None = None, passes=None):  # noqa: A001
+def compile(fn=None, *, backend: str | None = None, passes=None,  # noqa: A001
+            data_parallel: bool = False):
     """Trace `fn` (a function or nn.Module) on its first call per input signature and compile it.
 
     Use as `graphc.compile(fn)`, `@graphc.compile` or `@graphc.compile(backend=...)`. `passes` is
     the list of pass names to run (default: passes.DEFAULT_PIPELINE); the autodiff pass always runs
     when the function calls backward(), since a recorded `grad` node cannot execute unexpanded.
+    `data_parallel=True` averages the parameter gradients over the ranks of an MPI job before the
+    optimizer update (see graphc.distributed); without MPI it is a no-op with a notice.
     """
     if fn is None:
-        return lambda f: Compiled(f, backend=backend, passes=passes)
-    return Compiled(fn, backend=backend, passes=passes)
+        return lambda f: Compiled(f, backend=backend, passes=passes, data_parallel=data_parallel)
+    return Compiled(fn, backend=backend, passes=passes, data_parallel=data_parallel)

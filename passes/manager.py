@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from graphc.errors import GraphcError
 from graphc.ir import Graph, print_graph, verify
 
+from .allreduce import allreduce
 from .autodiff import autodiff
 from .dce import dce
 from .fuse import fuse
@@ -25,6 +26,7 @@ PASSES = {
     "quantize-fuse": quantize_fuse,
     "fuse": fuse,
     "plan-memory": plan_memory,
+    "allreduce": allreduce,   # data_parallel=True only: runs first, before autodiff
 }
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)

@@ -26,6 +26,7 @@ UNSAMPLED = {
     "grad": "placeholder the autodiff pass expands; its ref raises by design",
     "custom_vjp": "its vjp runs user code registered by graphc.autograd at trace time",
     "fused": "its operands are fixed by a body graph; EXTRA_CASES and test_ir build kernels",
+    "allreduce": "a mean over MPI ranks: tests/test_distributed.py runs it under mpiexec",
 }
 
 # ---- 1. registry completeness -------------------------------------------------------------------
@@ -300,7 +301,7 @@ NUMPY_ORACLE = {
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
         quant_model.qlinear(x, q, s, cs, b if has_bias else None, w, relu),
 }
-NO_ORACLE = {"grad": UNSAMPLED["grad"]}
+NO_ORACLE = {"grad": UNSAMPLED["grad"], "allreduce": UNSAMPLED["allreduce"]}
 
 
 def _np_fused(*args, body, kind):

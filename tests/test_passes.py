@@ -56,7 +56,8 @@ def T(shape, dt="f32"):
 
 PASS_OF_PREFIX = {"algebraic": "algebraic", "fold_constants": "fold-constants", "cse": "cse",
                   "dce": "dce", "fuse": "fuse", "plan_memory": "plan-memory",
-                  "autodiff": "autodiff", "quantize_fuse": "quantize-fuse"}
+                  "autodiff": "autodiff", "quantize_fuse": "quantize-fuse",
+                  "allreduce": "allreduce"}
 
 
 def pass_for(name: str) -> str:

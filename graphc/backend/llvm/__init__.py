@@ -34,8 +34,11 @@ class Executable:
         self.calls = 0
         self.seconds = seconds
         from .pool import parallel_for_address
-        self._loaded = target.Loaded(obj, [ENTRY],
-                                     imports={"graphc_parallel_for": parallel_for_address()})
+        imports = {"graphc_parallel_for": parallel_for_address()}
+        if any(n.op == "allreduce" for n in graph.nodes):  # data parallelism (MPI)
+            from .collective import SYMBOL, address
+            imports[SYMBOL] = address()
+        self._loaded = target.Loaded(obj, [ENTRY], imports=imports)
         self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])
         self.n_in, self.n_state = len(layout.inputs), len(layout.state)
         self.n_out = len(graph.outputs)

@@ -186,6 +186,9 @@ class ModuleBuilder:
         """One internal function for this node; the entry calls it with its buffers."""
         if node.op == "qlinear":
             return self.qlinear(b, slots, node, err, k)
+        if node.op == "allreduce":  # data parallelism: graphc/backend/llvm/collective.py
+            from .collective import emit_allreduce
+            return emit_allreduce(self, b, slots, node, err, k)
         if node.op == "fused":
             body, kind = node.attrs["body"], node.attrs["kind"]
             outer_in = dict(zip(body.inputs, node.inputs))

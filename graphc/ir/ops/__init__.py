@@ -4,3 +4,4 @@ from . import elementwise, structural  # noqa: F401,E402  (registration side eff
 from . import special  # noqa: F401,E402
 from . import fused  # noqa: F401,E402
 from . import quant  # noqa: F401,E402
+from . import collective  # noqa: F401,E402
