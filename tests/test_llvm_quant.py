@@ -168,3 +168,22 @@ def test_replaced_parameter_arrays_are_seen_by_every_thread():
     t.start()
     t.join()
     np.testing.assert_allclose(results[-1], ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("vnni", ["0", "1"])
+@pytest.mark.parametrize("k, n", [(3, 8), (4, 1), (64, 33), (130, 40), (37, 64), (200, 17)])
+def test_packed_broadcast_form_is_bit_exact_for_odd_sizes(monkeypatch, vnni, k, n):
+    """Batches >= PACK_MIN_M use packed weight panels (8 columns x 4 k): K not a multiple of
+    4 or 32, N not a multiple of 8 or 32 (a partial last panel), per-tensor and per-channel."""
+    from graphc.backend.llvm.qlinearkernel import PACK_MIN_M
+    monkeypatch.setenv("GRAPHC_INT8_VNNI", vnni)
+    graphc.manual_seed(k * 100 + n)
+    for per_channel in (False, True):
+        q = quantize_dynamic(nn.Sequential(nn.Linear(k, n), nn.ReLU(), nn.Linear(n, 3)),
+                             {nn.Linear}, dtype=graphc.qint8, per_channel=per_channel)
+        native = graphc.compile(q, backend="llvm")
+        interp = graphc.compile(q, backend="interpreter")
+        rng = np.random.default_rng(k + n)
+        for batch in (PACK_MIN_M, PACK_MIN_M + 7, 3 * PACK_MIN_M + 1):
+            x = _inputs("randn", (batch, k), rng)
+            np.testing.assert_array_equal(native(x), interp(x), err_msg=f"batch {batch}")

@@ -323,8 +323,9 @@ class ModuleBuilder:
         """Dynamic int8 Linear: serial min/max and parameters, parallel quantize + GEMM."""
         from .qlinearkernel import QLinearKernel, scratch_bytes, tasks_for
         names = ["x", "w_q", "w_scale", "w_colsum", "bias", "w"]
+        avx2 = self.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
         off = self.arena_bytes + self.scratch_bytes
-        self.scratch_bytes += (scratch_bytes(node) + ALIGN - 1) // ALIGN * ALIGN
+        self.scratch_bytes += (scratch_bytes(node, avx2) + ALIGN - 1) // ALIGN * ALIGN
         args = [self.pointer(b, slots, v) for v in node.inputs]
         args.append(self.pointer(b, slots, node.outputs[0]))
         args.append(b.gep(slots[self.arena_slot], [H.i64(off)], source_etype=H.I8))
@@ -334,7 +335,6 @@ class ModuleBuilder:
         kf.linkage = "internal"
         kf.attributes.add("noinline")
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
-        avx2 = self.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
 
         def ptrs_of(vals):
             d = dict(zip(names, vals[:6]))
@@ -360,7 +360,7 @@ class ModuleBuilder:
                 from .qlinearkernel import ROWS_PER_TASK
                 r0, r1 = self._rows_of_task(tb, task.args[1], ROWS_PER_TASK, qk.M)
                 tq.quantize_rows(r0, r1, tinv, tz)
-                tq.gemm_rows(r0, r1, ts_x, tz)
+                (tq.gemm_rows_packed if tq.packed else tq.gemm_rows)(r0, r1, ts_x, tz)
                 tb.ret_void()
                 pblock = kb.alloca(H.F32, size=H.i64(4))  # s_x, 1/s_x, z (bits) for the tasks
                 kb.store(s_x, kb.gep(pblock, [H.i64(0)], source_etype=H.F32))
@@ -374,10 +374,12 @@ class ModuleBuilder:
 
     def _qlinear_minmax(self, kb, kf, node, name, avx2, ptrs_of, qk):
         """Step 1 of qlinear split over the pool: each task reduces a block of rows into its own
-        slot, then the slots are combined here (min/max are exact, so the order is irrelevant)."""
-        from .qlinearkernel import QLinearKernel, ROWS_PER_TASK, tasks_for
-        n = tasks_for(node)
-        if n == 1:
+        slot, then the slots are combined here (min/max are exact, so the order is irrelevant).
+        For the broadcast-form GEMM the same pool run also packs the weight panels (the first
+        tasks, as they are the longest)."""
+        from .qlinearkernel import QLinearKernel, ROWS_PER_TASK, pack_tasks, tasks_for
+        n, n_pack = tasks_for(node), pack_tasks(node, avx2)
+        if n == 1 and not n_pack:
             return qk.minmax()
         n_ptr = len(kf.args)
         task, tb, vals = self._pool_task(name + "_mm", n_ptr + 1)
@@ -385,16 +387,26 @@ class ModuleBuilder:
         slots = vals[n_ptr]
         tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
         K, M = qk.K, qk.M
-        r0, r1 = self._rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
+        t = task.args[1]
+        if n_pack:
+            per = -(-qk.P // n_pack)
+            with tb.if_then(tb.icmp_signed("<", t, H.i64(n_pack))):
+                p0 = tb.mul(t, H.i64(per))
+                p1 = tb.add(p0, H.i64(per))
+                tq.pack_panels(p0, tb.select(tb.icmp_signed("<", p1, H.i64(qk.P)), p1,
+                                             H.i64(qk.P)))
+                tb.ret_void()
+            t = tb.sub(t, H.i64(n_pack))
+        r0, r1 = self._rows_of_task(tb, t, ROWS_PER_TASK, M)
         mn, mx, fin = tq.minmax(tb.mul(r0, H.i64(K)), tb.mul(r1, H.i64(K)))
-        base = tb.mul(task.args[1], H.i64(3))
+        base = tb.mul(t, H.i64(3))
         tb.store(mn, tb.gep(slots, [base], source_etype=H.F32))
         tb.store(mx, tb.gep(slots, [tb.add(base, H.i64(1))], source_etype=H.F32))
         tb.store(tb.uitofp(fin, H.F32), tb.gep(slots, [tb.add(base, H.i64(2))],
                                                source_etype=H.F32))
         tb.ret_void()
         part = kb.alloca(H.F32, size=H.i64(3 * n))
-        self._run_on_pool(kb, task, list(kf.args) + [part], n)
+        self._run_on_pool(kb, task, list(kf.args) + [part], n + n_pack)
         mnf = self.cx(kb, 1).intrinsic("minnum", H.F32, 2)
         mxf = self.cx(kb, 1).intrinsic("maxnum", H.F32, 2)
 

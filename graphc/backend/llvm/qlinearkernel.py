@@ -4,17 +4,24 @@
 2. the activation scale and zero point, in double precision, exactly as fbgemm computes them;
 3. if anything was NaN/Inf: the fp32 Linear instead (rows without NaN equal the fp32 layer);
 4. else, split over the thread pool by row blocks: quantize the block's rows to u8 (7-bit
-   range) in scratch memory, then int8 dot products along k against the weight rows as stored
-   (no packing: both operands are contiguous along k). With AVX2 each 32-byte step is
-   `pmaddubsw` (u8 x s8 -> saturating i16 pairs, which the 7-bit range keeps exact) then
-   `pmaddwd` with ones (-> i32); a portable scalar path serves other CPUs;
+   range) in scratch memory, then the int8 GEMM. Two forms of the GEMM:
+   - small batches (M < PACK_MIN_M) or no AVX2: int8 dot products along k against the weight
+     rows as stored (both operands contiguous along k; a horizontal sum per output);
+   - large batches with AVX2: the weights are first packed (in the same pool run as step 1)
+     into panels of 8 output columns x 4 k (32 bytes per k-quad, as `vpdpbusd` wants them),
+     then each MR x 4-panel register tile broadcasts 4 input bytes per row against 32 packed
+     weight bytes: no horizontal sums, and the accumulators are already in output order.
+   With AVX2 each product step is `pmaddubsw` (u8 x s8 -> saturating i16 pairs, which the
+   7-bit range keeps exact) then `pmaddwd` with ones (-> i32); with AVX-512 VNNI one `vpdpbusd`;
+   a portable scalar path serves other CPUs;
 5. epilogue: fma(float(acc - z * colsum[n]), fl(s_x * s_w[n]), bias[n]), optional ReLU.
-Rows are coupled only through step 1, so the result is the same for any number of threads.
+Rows are coupled only through step 1, and every form sums exact integers, so the result is the
+same bits for any number of threads and either GEMM form.
 """
 from __future__ import annotations
 
-import llvmlite.ir as ir
 import numpy as np
+from llvmlite import ir
 
 from . import irhelp as H
 from .lowering import Ctx
@@ -22,14 +29,44 @@ from .lowering import Ctx
 MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
 ROWS_PER_TASK = 16
 SMALL_SCALE = np.float32(6.1e-5)  # a float32, as in torch
+PACK_MIN_M = 64          # batches of at least this many rows use packed weights (broadcast form)
+PANEL = 8                # output columns per packed panel (one i32x8 accumulator)
+NV = 4                   # panels per register tile of the broadcast form
+ALIGN = 64
 
 
-def scratch_bytes(node) -> int:
-    """Scratch bytes for the node's quantized input rows (K padded to a multiple of 32)."""
+def _rows(node) -> int:
     x = node.inputs[0]
-    K = x.shape[-1]
-    M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
-    return M * _kpad(K)
+    return int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
+
+
+def packed(node, avx2: bool) -> bool:
+    """Whether the node's GEMM uses packed weight panels (broadcast form)."""
+    return avx2 and _rows(node) >= PACK_MIN_M
+
+
+def _panels(node) -> int:
+    return -(-node.inputs[1].shape[0] // PANEL)
+
+
+def _k4(K: int) -> int:
+    return -(-K // 4)
+
+
+def _q_bytes(node) -> int:
+    return (_rows(node) * _kpad(node.inputs[0].shape[-1]) + ALIGN - 1) // ALIGN * ALIGN
+
+
+def scratch_bytes(node, avx2: bool = False) -> int:
+    """Scratch bytes: the quantized input rows (K padded to a multiple of 32), then, for the
+    broadcast form, the packed weight panels."""
+    extra = _panels(node) * _k4(node.inputs[0].shape[-1]) * 32 if packed(node, avx2) else 0
+    return _q_bytes(node) + extra
+
+
+def pack_tasks(node, avx2: bool) -> int:
+    """Pool tasks that pack the weight panels (run alongside the min/max tasks), 0 if unpacked."""
+    return min(8, _panels(node)) if packed(node, avx2) else 0
 
 
 def _kpad(K: int) -> int:
@@ -54,6 +91,8 @@ class QLinearKernel:
         self.vnni = avx2 and host()["vnni"]
         # VNNI implies AVX-512VL: 32 vector registers hold a 4 x 4 tile of accumulators
         self.MR = 4 if self.vnni else MR
+        self.packed = packed(node, avx2)
+        self.K4, self.P = _k4(self.K), _panels(node)
 
     def cx(self, w):
         """A lowering context of vector width `w` on this kernel's builder."""
@@ -81,14 +120,25 @@ class QLinearKernel:
         init = [ir.Constant(v8, [inf] * W), ir.Constant(v8, [ir.Constant(H.F32, -np.inf)] * W),
                 ir.Constant(ir.VectorType(H.I1, W), [ir.Constant(H.I1, 1)] * W)]
         fabs8 = self.cx(W).intrinsic("fabs", v8)
-        nvec = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), H.i64(W)), H.i64(W)))
+        U = 4  # independent accumulators: one vminps chain would be latency-bound (4 cycles)
+        nvec = b.add(lo, b.mul(b.sdiv(b.sub(hi, lo), H.i64(W * U)), H.i64(W * U)))
 
         def vstep(i, c):  # plain compare+select (one vminps/vmaxps): NaN is caught by `fin`
-            v = H.load(b, x, _f32(), i, W)
-            fin = b.fcmp_ordered("<", b.call(fabs8, [v]), ir.Constant(v8, [inf] * W))
-            return [b.select(b.fcmp_ordered("<", v, c[0]), v, c[0]),
-                    b.select(b.fcmp_ordered(">", v, c[1]), v, c[1]), b.and_(c[2], fin)]
-        acc = H.loop(b, nvec, vstep, init, start=lo, step=W, name="mm")
+            out = []
+            for u in range(U):
+                v = H.load(b, x, _f32(), b.add(i, H.i64(W * u)), W)
+                fin = b.fcmp_ordered("<", b.call(fabs8, [v]), ir.Constant(v8, [inf] * W))
+                mn, mx, ok = c[3 * u:3 * u + 3]
+                out += [b.select(b.fcmp_ordered("<", v, mn), v, mn),
+                        b.select(b.fcmp_ordered(">", v, mx), v, mx), b.and_(ok, fin)]
+            return out
+        acc = H.loop(b, nvec, vstep, init * U, start=lo, step=W * U, name="mm")
+        vmin = self.cx(W).intrinsic("minnum", v8, 2)
+        vmax = self.cx(W).intrinsic("maxnum", v8, 2)
+        for u in range(1, U):
+            acc[0] = b.call(vmin, [acc[0], acc[3 * u]])
+            acc[1] = b.call(vmax, [acc[1], acc[3 * u + 1]])
+            acc[2] = b.and_(acc[2], acc[3 * u + 2])
         mn = H.hreduce(b, acc[0], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
             "minnum", p.type, 2), [p, q]))
         mx = H.hreduce(b, acc[1], W, lambda p, q: b.call(self.cx(p.type.count).intrinsic(
@@ -178,8 +228,12 @@ class QLinearKernel:
                 b.store(qv, b.gep(q, [b.add(b.mul(r, H.i64(Kp)), k)], source_etype=H.I8),
                         align=1)
                 return []
-            if kv:
-                H.loop(b, kv, vcol, step=W, name="qv")
+            k32 = K // 32 * 32 if self.avx2 else 0
+            if k32:
+                H.loop(b, k32, lambda k, c2: self._quantize32(r, k, vinv, vz, vcap), step=32,
+                       name="q32")
+            if kv > k32:
+                H.loop(b, kv, vcol, start=k32, step=W, name="qv")
 
             def col(k, c2):  # q = clamp(rint(min(fma(x, inv, z), cap)), 0, 255): one rounding
                 v = H.load(b, x, _f32(), b.add(b.mul(r, H.i64(K)), k))
@@ -205,6 +259,33 @@ class QLinearKernel:
             return []
         H.loop(b, r1, row, start=r0, name="qr")
 
+    def _quantize32(self, r, k, vinv, vz, vcap):
+        """32 elements of row r from column k: fma, then `cvtps2dq` (round to nearest even, as
+        rint) and the saturating packs i32 -> i16 -> u8, which clamp to [0, 255] exactly as
+        clamp(rint(t), 0, 255) does for every t <= cap; one 32-byte store."""
+        b = self.b
+        f8, i8x32 = ir.VectorType(H.F32, 8), ir.VectorType(H.I8, 32)
+        i32x8, i16x16 = ir.VectorType(H.I32, 8), ir.VectorType(ir.IntType(16), 16)
+        vfma = self.cx(8).intrinsic("fma", f8, 3)
+        cvt = self.intrinsic("llvm.x86.avx.cvt.ps2dq.256", i32x8, [f8])
+        packs = self.intrinsic("llvm.x86.avx2.packssdw", i16x16, [i32x8, i32x8])
+        packu = self.intrinsic("llvm.x86.avx2.packuswb", i8x32, [i16x16, i16x16])
+        base = b.add(b.mul(r, H.i64(self.K)), k)
+        ints = []
+        for part in range(4):
+            v = H.load(b, self.ptrs["x"], _f32(), b.add(base, H.i64(8 * part)), 8)
+            t = b.call(vfma, [v, vinv, vz])
+            t = b.select(b.fcmp_ordered("<", t, vcap), t, vcap)
+            ints.append(b.call(cvt, [t]))
+        u8 = b.call(packu, [b.call(packs, ints[:2]), b.call(packs, ints[2:])])
+        # the packs work per 128-bit lane: 4-byte groups come out as 0,4,1,5,2,6,3,7
+        perm = ir.Constant(ir.VectorType(H.I32, 8), [0, 4, 1, 5, 2, 6, 3, 7])
+        w = b.bitcast(u8, i32x8)
+        w = b.shuffle_vector(w, w, perm)
+        b.store(w, b.gep(self.scratch, [b.add(b.mul(r, H.i64(self.Kp)), k)],
+                         source_etype=H.I8), align=1)
+        return []
+
     def gemm_rows(self, r0, r1, s_x, z):
         """Rows [r0, r1) of the output: MR x NR tiles of int8 dot products, then the epilogue."""
         b = self.b
@@ -217,8 +298,11 @@ class QLinearKernel:
                                                            s_x, z), [])[1], name="qn")
             if N % NR:
                 self.tile(i0, mr, H.i64(n_full * NR), N % NR, s_x, z)
+        self._row_blocks(r0, r1, self.MR, rows_of)
 
-        mr_full = self.MR
+    def _row_blocks(self, r0, r1, mr_full, rows_of):
+        """rows_of(i0, mr) over [r0, r1) in blocks of mr_full rows, then one shorter block."""
+        b = self.b
         span = b.sub(r1, r0)
         blocks = b.sdiv(span, H.i64(mr_full))
         H.loop(b, blocks, lambda ib, c: (rows_of(b.add(r0, b.mul(ib, H.i64(mr_full))), mr_full),
@@ -227,6 +311,165 @@ class QLinearKernel:
         for left in range(1, mr_full):  # the last 1..MR-1 rows: one tile height each
             with b.if_then(b.icmp_signed("==", rest, H.i64(left))):
                 rows_of(b.sub(r1, H.i64(left)), left)
+
+    # -- the broadcast form: packed weight panels ----------------------------------------------
+    def packed_weights(self):
+        """Where the packed panels live: scratch, after the quantized rows."""
+        return self.b.gep(self.scratch, [H.i64(_q_bytes(self.node))], source_etype=H.I8)
+
+    def pack_panels(self, p0, p1):
+        """Panels [p0, p1): panel p holds columns 8p..8p+7 as [k-quad][column][4 bytes] (zeros
+        past N and past K), i.e. the 32 bytes `vpdpbusd` multiplies against one broadcast quad."""
+        b = self.b
+        K, N, K4 = self.K, self.N, self.K4
+        wq, dst = self.ptrs["w_q"], self.packed_weights()
+        kfull = K // 4
+
+        full = N // PANEL  # panels whose 8 columns all exist: 8 x 8 transposes of i32 quads
+        k32 = K // 32 * 32 if self.avx2 else 0
+
+        def fast_panel(p, c0):
+            base = b.mul(p, H.i64(K4 * 32))
+            rows = [b.mul(b.add(b.mul(p, H.i64(PANEL)), H.i64(c)), H.i64(K)) for c in range(8)]
+
+            def block(k, c2):  # 8 columns x 8 quads in, 8 quads x 8 columns out
+                i32x8 = ir.VectorType(H.I32, 8)
+                vs = [b.load(b.gep(wq, [b.add(r, k)], source_etype=H.I8), typ=i32x8, align=1)
+                      for r in rows]
+                for kq, v in enumerate(_transpose8(b, vs)):
+                    at = b.add(base, b.add(b.mul(k, H.i64(8)), H.i64(32 * kq)))
+                    b.store(v, b.gep(dst, [at], source_etype=H.I8), align=32)
+                return []
+            H.loop(b, k32, block, step=32, name="pb")
+            return []
+
+        def panel(p, c0):
+            base = b.mul(p, H.i64(K4 * 32))
+            for c in range(PANEL):
+                n = b.add(b.mul(p, H.i64(PANEL)), H.i64(c))
+                col = b.add(base, H.i64(4 * c))
+                with b.if_else(b.icmp_signed("<", n, H.i64(N))) as (then, other):
+                    with then:
+                        src = b.mul(n, H.i64(K))
+
+                        def quad(kq, c2, src=src, col=col):
+                            v = b.load(b.gep(wq, [b.add(src, b.mul(kq, H.i64(4)))],
+                                             source_etype=H.I8), typ=H.I32, align=1)
+                            b.store(v, b.gep(dst, [b.add(col, b.mul(kq, H.i64(32)))],
+                                             source_etype=H.I8), align=4)
+                            return []
+                        if kfull:
+                            fast = b.icmp_signed("<", p, H.i64(full))
+                            H.loop(b, kfull, quad, start=b.select(fast, H.i64(k32 // 4),
+                                                                   H.i64(0)), name="pq")
+                        for j in range(4 if K % 4 else 0):  # the last quad, zero-padded
+                            k = kfull * 4 + j
+                            v = (b.load(b.gep(wq, [b.add(src, H.i64(k))], source_etype=H.I8),
+                                        typ=H.I8) if k < K else ir.Constant(H.I8, 0))
+                            b.store(v, b.gep(dst, [b.add(col, H.i64(kfull * 32 + j))],
+                                             source_etype=H.I8))
+                    with other:  # columns past N: zeros (their outputs are never stored)
+                        H.loop(b, K4, lambda kq, c2, col=col: (b.store(
+                            ir.Constant(H.I32, 0), b.gep(dst, [b.add(col, b.mul(kq, H.i64(32)))],
+                                                         source_etype=H.I8), align=4), [])[1],
+                            name="pz")
+            return []
+        if k32:
+            H.loop(b, b.select(b.icmp_signed("<", p1, H.i64(full)), p1, H.i64(full)), fast_panel,
+                   start=p0, name="pf")
+        H.loop(b, p1, panel, start=p0, name="pp")
+
+    def gemm_rows_packed(self, r0, r1, s_x, z):
+        """Rows [r0, r1) of the output in the broadcast form: MR rows x NV panels per tile."""
+        b = self.b
+        full = self.N // PANEL
+        groups = full // NV
+        rest = full % NV + (1 if self.N % PANEL else 0)  # a static last group; last panel partial
+
+        def rows_of(i0, mr):
+            if groups:
+                H.loop(b, groups, lambda g, c: (self.tile_packed(
+                    i0, mr, b.mul(g, H.i64(NV)), NV, False, s_x, z), [])[1], name="pg")
+            if rest:
+                self.tile_packed(i0, mr, H.i64(groups * NV), rest, self.N % PANEL != 0, s_x, z)
+        self._row_blocks(r0, r1, 4 if self.vnni else 2, rows_of)
+
+    def _dot4(self, acc, a, w):
+        """acc + the four-byte dot products of u8 `a` and s8 `w` in each i32 lane."""
+        b = self.b
+        i32x8 = ir.VectorType(H.I32, 8)
+        if self.vnni:
+            f = self.intrinsic("llvm.x86.avx512.vpdpbusd.256", i32x8, [i32x8, i32x8, i32x8])
+            return b.call(f, [acc, a, w])
+        u8x32 = ir.VectorType(H.I8, 32)
+        i16x16 = ir.VectorType(ir.IntType(16), 16)
+        maddubs = self.intrinsic("llvm.x86.avx2.pmadd.ub.sw", i16x16, [u8x32, u8x32])
+        maddwd = self.intrinsic("llvm.x86.avx2.pmadd.wd", i32x8, [i16x16, i16x16])
+        ones = ir.Constant(i16x16, [ir.Constant(ir.IntType(16), 1)] * 16)
+        p16 = b.call(maddubs, [b.bitcast(a, u8x32), b.bitcast(w, u8x32)])
+        return b.add(acc, b.call(maddwd, [p16, ones]))
+
+    def tile_packed(self, i0, mr, p0, nv, last_partial, s_x, z):
+        """An mr-row x nv-panel tile: per k-quad, one broadcast of 4 input bytes per row against
+        the 32 packed bytes of each panel; then the 8-wide epilogue per row and panel."""
+        b = self.b
+        K4, Kp = self.K4, self.Kp
+        q, w = self.scratch, self.packed_weights()
+        i32x8 = ir.VectorType(H.I32, 8)
+        x_rows = [b.mul(b.add(i0, H.i64(r)), H.i64(Kp)) for r in range(mr)]
+        panels = [b.mul(b.add(p0, H.i64(v)), H.i64(K4 * 32)) for v in range(nv)]
+        zero = ir.Constant(i32x8, [ir.Constant(H.I32, 0)] * 8)
+
+        def step(kq, acc):
+            k, kb = b.mul(kq, H.i64(4)), b.mul(kq, H.i64(32))
+            wv = [b.load(b.gep(w, [b.add(pn, kb)], source_etype=H.I8), typ=i32x8, align=32)
+                  for pn in panels]
+            out = []
+            for r in range(mr):
+                a = b.load(b.gep(q, [b.add(x_rows[r], k)], source_etype=H.I8), typ=H.I32,
+                           align=4)
+                av = H.splat(b, a, 8)
+                out += [self._dot4(acc[r * nv + v], av, wv[v]) for v in range(nv)]
+            return out
+        accs = H.loop(b, K4, step, [zero] * (mr * nv), name="pk")
+        for r in range(mr):
+            for v in range(nv):
+                cnt = self.N % PANEL if (last_partial and v == nv - 1) else PANEL
+                j0 = b.mul(b.add(p0, H.i64(v)), H.i64(PANEL))
+                self.epilogue_vec(b.add(i0, H.i64(r)), j0, accs[r * nv + v], s_x, z, cnt)
+
+    def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int = PANEL):
+        """The epilogue for outputs (i, j0..j0+cnt-1) from W lanes (the same arithmetic as
+        `epilogue`); lanes past cnt are neither loaded nor stored."""
+        b = self.b
+        v_f, v_i = ir.VectorType(H.F32, W), ir.VectorType(H.I32, W)
+
+        def vec(ptr, dt, ty):
+            if cnt == W:
+                return H.load(b, ptr, dt, j0, W)
+            v = ir.Constant(ty, [ir.Constant(ty.element, 0)] * W)
+            for lane in range(cnt):
+                v = b.insert_element(v, H.load(b, ptr, dt, b.add(j0, H.i64(lane))),
+                                     ir.Constant(H.I32, lane))
+            return v
+        colsum = vec(self.ptrs["w_colsum"], _i32(), v_i)
+        acc = b.sub(acc, b.mul(H.splat(b, z, W), colsum))
+        s_w = (vec(self.ptrs["w_scale"], _f32(), v_f) if self.per_channel else
+               H.splat(b, H.load(b, self.ptrs["w_scale"], _f32(), H.i64(0)), W))
+        scale = b.fmul(H.splat(b, s_x, W), s_w)
+        bias = vec(self.ptrs["bias"], _f32(), v_f)
+        fma = self.cx(W).intrinsic("fma", v_f, 3)
+        y = b.call(fma, [b.sitofp(acc, v_f), scale, bias])
+        if self.relu:
+            zero = ir.Constant(v_f, [ir.Constant(H.F32, 0.0)] * W)
+            y = b.select(b.fcmp_ordered("<=", y, zero), zero, y)
+        at = b.add(b.mul(i, H.i64(self.N)), j0)
+        if cnt == W:
+            H.store(b, y, self.ptrs["out"], _f32(), at, W)
+            return
+        for lane in range(cnt):
+            H.store(b, b.extract_element(y, ir.Constant(H.I32, lane)), self.ptrs["out"], _f32(),
+                    b.add(at, H.i64(lane)))
 
     def tile(self, i0, mr, j0, nr, s_x, z):
         """An mr x nr tile of int8 dot products at rows i0.., columns j0.., then the epilogue."""
@@ -331,21 +574,7 @@ class QLinearKernel:
 
     def epilogue4(self, i, j0, dot4, s_x, z):
         """The epilogue for outputs (i, j0..j0+3) at once, same arithmetic as `epilogue`."""
-        b = self.b
-        W = 4
-        colsum = H.load(b, self.ptrs["w_colsum"], _i32(), j0, W)
-        acc = b.sub(dot4, b.mul(H.splat(b, z, W), colsum))
-        s_w = (H.load(b, self.ptrs["w_scale"], _f32(), j0, W) if self.per_channel else
-               H.splat(b, H.load(b, self.ptrs["w_scale"], _f32(), H.i64(0)), W))
-        scale = b.fmul(H.splat(b, s_x, W), s_w)
-        bias = H.load(b, self.ptrs["bias"], _f32(), j0, W)
-        v4 = ir.VectorType(H.F32, W)
-        fma = self.cx(W).intrinsic("fma", v4, 3)
-        y = b.call(fma, [b.sitofp(acc, v4), scale, bias])
-        if self.relu:
-            zero = ir.Constant(v4, [ir.Constant(H.F32, 0.0)] * W)
-            y = b.select(b.fcmp_ordered("<=", y, zero), zero, y)
-        H.store(b, y, self.ptrs["out"], _f32(), b.add(b.mul(i, H.i64(self.N)), j0), W)
+        self.epilogue_vec(i, j0, dot4, s_x, z, 4, W=4)
 
     def epilogue(self, i, j, dot, s_x, z):
         """Output (i, j) = fma(float(dot - z * colsum[j]), s_x * s_w, bias[j]), ReLU if fused."""
@@ -398,6 +627,26 @@ class QLinearKernel:
         H.loop(b, self.M, row, name="fm")
 
 
+def _transpose8(b, rows):
+    """The 8 x 8 transpose of eight <8 x i32> rows (unpack lo/hi, then 128-bit lane swaps)."""
+    def sh(x, y, idx):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(H.I32, 8), idx))
+    t = []
+    for i in range(0, 8, 2):  # interleave 32-bit pairs
+        t += [sh(rows[i], rows[i + 1], [0, 8, 1, 9, 4, 12, 5, 13]),
+              sh(rows[i], rows[i + 1], [2, 10, 3, 11, 6, 14, 7, 15])]
+    u = []
+    for i in (0, 4):  # interleave 64-bit pairs
+        for j in (0, 1):
+            u += [sh(t[i + j], t[i + j + 2], [0, 1, 8, 9, 4, 5, 12, 13]),
+                  sh(t[i + j], t[i + j + 2], [2, 3, 10, 11, 6, 7, 14, 15])]
+    out = [None] * 8
+    for j in range(4):  # swap 128-bit halves
+        out[j] = sh(u[j], u[j + 4], [0, 1, 2, 3, 8, 9, 10, 11])
+        out[j + 4] = sh(u[j], u[j + 4], [4, 5, 6, 7, 12, 13, 14, 15])
+    return out
+
+
 def _f32():
     from ... import dtypes
     return dtypes.float32
@@ -415,4 +664,4 @@ def tasks_for(node) -> int:
     return max(1, -(-M // ROWS_PER_TASK))
 
 
-__all__ = ["QLinearKernel", "scratch_bytes", "tasks_for", "Ctx"]
+__all__ = ["Ctx", "QLinearKernel", "scratch_bytes", "tasks_for"]
