@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -93,8 +94,28 @@ def _install_abort_hook() -> None:
             sys.stderr.write(f"[graphc.distributed] rank {rank()}: uncaught {kind.__name__}; "
                              "aborting all ranks\n")
             sys.stderr.flush()
+            _unlink_mpi_segments()
             _mpi().COMM_WORLD.Abort(1)
     sys.excepthook = hook
+
+
+SEGMENT_PREFIXES = ("/dev/shm/mpich_shm_", "/dev/shm/vader_segment", "/dev/shm/sm_segment")
+
+
+def _unlink_mpi_segments() -> None:
+    """Unlink the MPI library's shared-memory files this process maps (an aborted job leaves
+    them in /dev/shm otherwise); ranks that still map them keep their memory until they exit."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in f if "/dev/shm/" in line}
+    except OSError:
+        return
+    for path in paths:
+        if path.startswith(SEGMENT_PREFIXES):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def is_initialized() -> bool:

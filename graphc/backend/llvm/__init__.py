@@ -35,8 +35,8 @@ class Executable:
         self.seconds = seconds
         from .pool import parallel_for_address
         imports = {"graphc_parallel_for": parallel_for_address()}
-        if any(n.op == "allreduce" for n in graph.nodes):  # data parallelism (MPI)
-            from .collective import SYMBOL, address
+        from .collective import SYMBOL, address, needs_mpi
+        if needs_mpi(graph):  # data parallelism: the MPI all-reduce of this process
             imports[SYMBOL] = address()
         self._loaded = target.Loaded(obj, [ENTRY], imports=imports)
         self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])

@@ -14,7 +14,7 @@ import ctypes
 import os
 import threading
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from . import irhelp as H
 from . import target
@@ -48,9 +48,10 @@ def emit_allreduce(mb, b, slots, node, err, k: int) -> None:
         dst = kb.gep(flat, [H.i64(at)], source_etype=H.mem_type(dt))
         memcpy(kb, mb.module, dst, p, v.type.nbytes)
         at += v.type.size
-    fn = mb.module.globals.get(SYMBOL) or ir.Function(
-        mb.module, ir.FunctionType(H.I32, [H.PTR, H.I64, H.I32]), SYMBOL)
-    kb.call(fn, [flat, H.i64(total), ir.Constant(H.I32, int(dt.np.itemsize == 8))])
+    if node.attrs["world"] > 1:  # one rank: a copy (no MPI needed to run the graph)
+        fn = mb.module.globals.get(SYMBOL) or ir.Function(
+            mb.module, ir.FunctionType(H.I32, [H.PTR, H.I64, H.I32]), SYMBOL)
+        kb.call(fn, [flat, H.i64(total), ir.Constant(H.I32, int(dt.np.itemsize == 8))])
     scale = H.const(dt, 1.0 / node.attrs["world"])
     at = 0
     for v, p in zip(node.outputs, outs):  # unpack, dividing the sum by the number of ranks
@@ -137,3 +138,8 @@ def _native():
     obj = target.emit_object(target.optimize(str(m), opt=2))
     loaded = target.Loaded(obj, [SYMBOL], imports={"MPI_Allreduce": fn_addr})
     return loaded.addresses[SYMBOL], loaded
+
+
+def needs_mpi(graph) -> bool:
+    """True if the graph calls `graphc_allreduce` (an allreduce over more than one rank)."""
+    return any(n.op == "allreduce" and n.attrs["world"] > 1 for n in graph.nodes)

@@ -1,0 +1,155 @@
+"""Data-parallel benchmark: 2 MPI ranks (1 thread each) vs 1 process with 2 threads, seed Net.
+
+    python scripts/mpi_bench.py                    # global batch 1024, best of 7 rounds
+    python scripts/mpi_bench.py --batch 64 --rounds 5 --json out.json
+
+Samples per second of the whole training step (forward, backward, all-reduce, Adam) at the same
+global batch: one process runs all rows with GRAPHC_NUM_THREADS=2; each of 2 ranks runs half the
+rows with 1 thread and averages gradients in the step. Also: the same 2-rank job without the
+all-reduce (ranks independent) and with the all-reduce through a Python callback
+(GRAPHC_ALLREDUCE=python), and the bare MPI_Allreduce of the gradient buffer, which give the
+all-reduce's share of the step. Prints best-of-N and the spread ((median - best) / best).
+Needs the `mpi` extra; the ranks run on loopback (`-iface lo`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def make(batch: int, data_parallel: bool):
+    import graphc
+    from graphc import nn, optim
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(784, 128), nn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.fc2(graphc.relu(self.fc1(x)))
+
+    graphc.manual_seed(0)
+    net, criterion = Net(), nn.CrossEntropyLoss()
+    optimizer = optim.Adam(net.parameters(), lr=1e-3)
+
+    @graphc.compile(data_parallel=data_parallel)
+    def step(data, target):
+        optimizer.zero_grad()
+        loss = criterion(net(data), target)
+        loss.backward()
+        optimizer.step()
+        return loss
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    return net, lambda: step(x, y)
+
+
+def time_rounds(fn, rounds: int, n: int, sync=lambda: None) -> list[float]:
+    """Seconds per call of each round (n calls), after a warm-up."""
+    for _ in range(10):
+        fn()
+    out = []
+    for _ in range(rounds):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        sync()
+        out.append((time.perf_counter() - t0) / n)
+    return out
+
+
+def worker(ns) -> None:
+    """Inside one process (mode single) or every rank of the MPI job (mode ddp)."""
+    res = {}
+    if ns.worker == "single":
+        _, fn = make(ns.batch, False)
+        res["single"] = time_rounds(fn, ns.rounds, ns.n)
+    else:
+        import graphc.distributed as dist
+        dist.init()
+        from mpi4py import MPI
+        comm, world = dist.communicator(), dist.world_size()
+        rows = ns.batch // world
+        for label, dp, mode in (("ddp", True, "native"), ("ddp_callback", True, "python"),
+                                ("ranks_without_allreduce", False, "native")):
+            os.environ["GRAPHC_ALLREDUCE"] = mode
+            _, fn = make(rows, dp)
+            res[label] = time_rounds(fn, ns.rounds, ns.n, comm.Barrier)
+        flat = np.ones(784 * 128 + 128 + 128 * 10 + 10, np.float32)
+        res["mpi_allreduce"] = time_rounds(lambda: comm.Allreduce(MPI.IN_PLACE, flat), ns.rounds,
+                                           ns.n, comm.Barrier)
+        if dist.rank() != 0:
+            return
+        res["threads_per_rank"] = os.environ.get("GRAPHC_NUM_THREADS")
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def run(cmd, env) -> dict:
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+
+
+def summary(name: str, secs: list[float], batch: int) -> dict:
+    best, med = min(secs), float(np.median(secs))
+    return {"name": name, "us_per_step": 1e6 * best, "samples_per_s": batch / best,
+            "spread": (med - best) / best}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--batch", type=int, default=1024, help="global batch per step")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--n", type=int, default=50, help="steps per round")
+    ap.add_argument("--json")
+    ap.add_argument("--worker", choices=["single", "ddp"], help=argparse.SUPPRESS)
+    ns = ap.parse_args(argv)
+    if ns.worker:
+        return worker(ns)
+    me = [sys.executable]
+    args = [os.path.abspath(__file__), "--batch", str(ns.batch), "--rounds", str(ns.rounds),
+            "--n", str(ns.n)]
+    env = dict(os.environ, GRAPHC_NUM_THREADS="2")
+    single = run(me + args + ["--worker", "single"], env)
+    env.pop("GRAPHC_NUM_THREADS")   # graphc.distributed.init(): cores split between the ranks
+    ddp = run(["mpiexec", "-n", "2", "-iface", "lo", *me, "-m", "mpi4py", *args,
+               "--worker", "ddp"], env)
+    rows = [summary("1 process, 2 threads", single["single"], ns.batch),
+            summary("2 ranks, in-step MPI_Allreduce", ddp["ddp"], ns.batch),
+            summary("2 ranks, all-reduce via Python callback", ddp["ddp_callback"], ns.batch),
+            summary("2 ranks, no all-reduce (independent)", ddp["ranks_without_allreduce"],
+                    ns.batch)]
+    ar = summary("bare MPI_Allreduce of the gradients", ddp["mpi_allreduce"], ns.batch)
+    print(f"seed Net 784-128-10, Adam, global batch {ns.batch} ({ns.batch // 2} rows per rank), "
+          f"best of {ns.rounds} rounds x {ns.n} steps; "
+          f"{ddp['threads_per_rank']} thread(s) per rank")
+    for r in rows:
+        print(f"  {r['name']:42s} {r['us_per_step']:9.1f} us/step {r['samples_per_s']:12,.0f} "
+              f"samples/s  spread {100 * r['spread']:4.0f} %")
+    base, dp, free = rows[0], rows[1], rows[3]
+    print(f"  speed-up, 2 ranks vs 1 process: {dp['samples_per_s'] / base['samples_per_s']:.2f}x")
+    print(f"  all-reduce share of the step: {100 * ar['us_per_step'] / dp['us_per_step']:.0f} % "
+          f"(bare MPI_Allreduce {ar['us_per_step']:.1f} us of {dp['us_per_step']:.1f} us); "
+          f"step with vs without it: +{dp['us_per_step'] - free['us_per_step']:.1f} us")
+    out = {"rows": rows, "allreduce": ar, "batch": ns.batch}
+    if ns.json:
+        with open(ns.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main()
