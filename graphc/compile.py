@@ -128,12 +128,21 @@ class Compiled:
         self._fast: dict[Any, tuple] = {}
         self._signature = inspect.signature(self._sig_fn)
         self._last: Entry | None = None
+        # one re-entrant lock serialises tracing and every call of a step that changes Python
+        # state: a trace swaps lr/.grad/optimizer slots for traced tensors, and which graph a
+        # call needs (first step or later) depends on state the previous call created
         self._lock = threading.RLock()
-        self._run_lock = threading.Lock()
+        self._serial: bool | None = None  # None until the first trace; False: pure inference
         functools.update_wrapper(self, self._sig_fn, updated=())
 
     # -- calling ----------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if self._serial is False:  # pure inference: threads may call it concurrently
+            return self._call(args, kwargs)
+        with self._lock:  # a training step: choosing the graph and running it are one step
+            return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         fast = None
         if not kwargs:  # fast path: positional C-contiguous NumPy arrays, a signature seen before
             try:
@@ -202,6 +211,10 @@ class Compiled:
         entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds,
                       graph)
         entry.runner = self._make_runner(entry)
+        if entry.graph.updates or entry.effects:
+            self._serial = True
+        elif self._serial is None:
+            self._serial = False
         self._dump(entry)
         if os.environ.get("GRAPHC_BISECT"):  # python -m graphc bisect: check before running
             print(f"[graphc] {self.name}: {self._bisect(entry, leaves)}", file=sys.stderr)
@@ -227,7 +240,7 @@ class Compiled:
             self._interpreter_runner(entry)
         if not entry.graph.updates and not entry.effects:
             return run  # pure inference: threads may call it concurrently
-        lock = self._run_lock
+        lock = self._lock
 
         def serialised(leaves):  # a training step changes shared state: one call at a time
             with lock:

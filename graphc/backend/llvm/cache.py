@@ -12,9 +12,12 @@ import os
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 
 MAGIC = b"GRAPHC-OBJ-1\n"
-_memory: dict[str, bytes] = {}
+MEMORY_BYTES = 64 << 20  # the in-memory cache keeps the most recently used objects up to this
+_memory: OrderedDict[str, bytes] = OrderedDict()
+_memory_bytes = 0
 _lock = threading.Lock()
 _warned = set()
 
@@ -50,6 +53,7 @@ def get(k: str) -> bytes | None:
     """The object for key k, from memory or disk; None if absent or not trustworthy."""
     with _lock:
         if k in _memory:
+            _memory.move_to_end(k)
             return _memory[k]
     if not enabled():
         return None
@@ -68,15 +72,26 @@ def get(k: str) -> bytes | None:
             pass
         return None
     obj = data[head:]
-    with _lock:
-        _memory[k] = obj
+    _remember(k, obj)
     return obj
+
+
+def _remember(k: str, obj: bytes) -> None:
+    """Keep obj in memory, dropping the least recently used objects beyond MEMORY_BYTES (a
+    process compiling thousands of graphs must not keep every object forever)."""
+    global _memory_bytes
+    with _lock:
+        old = _memory.pop(k, None)
+        _memory_bytes -= len(old) if old is not None else 0
+        _memory[k] = obj
+        _memory_bytes += len(obj)
+        while _memory_bytes > MEMORY_BYTES and len(_memory) > 1:
+            _memory_bytes -= len(_memory.popitem(last=False)[1])
 
 
 def put(k: str, obj: bytes) -> None:
     """Keep object code `obj` under key `k` in memory and, if enabled, atomically on disk."""
-    with _lock:
-        _memory[k] = obj
+    _remember(k, obj)
     if not enabled():
         return
     p = _path(k)
@@ -97,5 +112,7 @@ def put(k: str, obj: bytes) -> None:
 
 def clear_memory() -> None:
     """Forget the objects held in memory (the disk cache stays)."""
+    global _memory_bytes
     with _lock:
         _memory.clear()
+        _memory_bytes = 0

@@ -1,0 +1,131 @@
+"""Thread safety: concurrent inference gives correct results; a training step entered from two
+Python threads at once is serialised (the result equals the same steps run one after another).
+
+The oracle for inference is the same compiled function called from one thread (and the
+interpreter); for training, the same number of steps on one thread (every call gets the same batch,
+so the order the threads take turns in does not matter).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn, optim
+
+
+class MLP(nn.Module):
+    def __init__(self, n_in=784, hidden=128, n_out=10):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(n_in, hidden), nn.Linear(hidden, n_out)
+
+    def forward(self, x):
+        return self.fc2(graphc.relu(self.fc1(x)))
+
+
+def _run_threads(n: int, target) -> list:
+    """Run target(i) on n threads started together; re-raise the first exception."""
+    barrier = threading.Barrier(n)
+    results, errors = [None] * n, []
+
+    def body(i):
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except BaseException as e:  # noqa: BLE001  (reported to the test thread below)
+            errors.append(e)
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.mark.parametrize("batch", [8, 512])  # 512 rows: the matmul is split over the thread pool
+def test_two_threads_calling_one_compiled_inference_function(batch):
+    graphc.manual_seed(1)
+    net = MLP()
+    infer = graphc.compile(net, backend="llvm")
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((batch, 784)).astype(np.float32) for _ in range(2)]
+    want = [infer(x) for x in xs]  # one thread
+    ref = graphc.compile(net, backend="interpreter")
+    for x, w in zip(xs, want):
+        np.testing.assert_allclose(w, ref(x), rtol=1e-4, atol=1e-5)
+
+    def work(i):
+        bad = 0
+        for _ in range(40):
+            out = infer(xs[i])
+            bad += not np.array_equal(out, want[i])
+        return bad
+    assert _run_threads(2, work) == [0, 0]
+
+
+def test_concurrent_inference_with_different_shapes_traces_each_once():
+    graphc.manual_seed(2)
+    net = MLP(16, 8, 4)
+    infer = graphc.compile(net, backend="llvm")
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((b, 16)).astype(np.float32) for b in (3, 5, 3, 5)]
+    outs = _run_threads(4, lambda i: [infer(xs[i]) for _ in range(10)])
+    ref = graphc.compile(net, backend="interpreter")
+    for x, out in zip(xs, outs):
+        for o in out:
+            np.testing.assert_allclose(o, ref(x), rtol=1e-5, atol=1e-6)
+    assert len(infer._cache) == 2
+
+
+def _train_setup(backend: str):
+    graphc.manual_seed(3)
+    net, criterion = MLP(32, 16, 4), nn.CrossEntropyLoss()
+    opt = optim.Adam(net.parameters(), lr=1e-2)
+
+    @graphc.compile(backend=backend)
+    def step(x, y):
+        opt.zero_grad()
+        loss = criterion(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return net, opt, step
+
+
+def _opt_state(opt) -> dict:
+    return {f"{i}.{k}": np.array(v) for i, s in enumerate(opt.state.values())
+            for k, v in s.items()}
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpreter"])
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "first-call"])
+def test_training_step_entered_from_two_threads_is_serialised(backend, warm):
+    """"first-call": both threads make the very first call (the lazily created Adam state makes the
+    first step a different graph from the later ones): exactly one thread may run the first-step
+    graph."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 32)).astype(np.float32)
+    y = rng.integers(0, 4, 8)
+    per_thread = 15
+
+    net_a, opt_a, step_a = _train_setup(backend)
+    for _ in range(2 * per_thread + (2 if warm else 0)):
+        step_a(x, y)
+
+    net_b, opt_b, step_b = _train_setup(backend)
+    if warm:
+        step_b(x, y)
+        step_b(x, y)
+    losses = _run_threads(2, lambda i: [float(step_b(x, y)) for _ in range(per_thread)])
+    for (name, a), b in zip(net_a.state_dict().items(), net_b.state_dict().values()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    sa, sb = _opt_state(opt_a), _opt_state(opt_b)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+    assert all(np.isfinite(v) for run in losses for v in run)
