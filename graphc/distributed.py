@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,6 +96,7 @@ def _install_abort_hook() -> None:
                              "aborting all ranks\n")
             sys.stderr.flush()
             _unlink_mpi_segments()
+            time.sleep(0.25)  # let mpiexec forward the traceback before it kills every rank
             _mpi().COMM_WORLD.Abort(1)
     sys.excepthook = hook
 

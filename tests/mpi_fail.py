@@ -26,6 +26,8 @@ x, y = np.ones((4, 8), np.float32), np.zeros(4, np.int64)
 step.trace(x, y)        # compile on both ranks first
 dist.barrier()
 if dist.rank() == 1:
-    raise RuntimeError(f"rank 1 fails on purpose ({sys.argv[1:]})")
+    with open(sys.argv[1], "w") as f:   # proof for the test that this is the failure it wanted
+        f.write("raised")
+    raise RuntimeError("rank 1 fails on purpose")
 for _ in range(1000):   # rank 0: blocked in the all-reduce, waiting for rank 1 forever
     step(x, y)
