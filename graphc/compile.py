@@ -33,6 +33,8 @@ def flatten(x: Any, path: str, leaves: list, paths: list):
         x = x.numpy()
     if isinstance(x, (np.ndarray, np.generic)) and not isinstance(x, (np.str_, np.bytes_)):
         arr = contiguous(np.asarray(x))
+        if not arr.dtype.isnative or not arr.flags.aligned:  # byte-swapped or misaligned data:
+            arr = arr.astype(arr.dtype.newbyteorder("="))    # native code needs a native copy
         try:
             dtypes.from_numpy(arr.dtype)
         except KeyError as e:
@@ -114,6 +116,9 @@ class Compiled:
     def __init__(self, fn, backend: str | None = None, passes=None, data_parallel: bool = False):
         from .nn.module import Module
         backend = backend or default_backend()
+        if not callable(fn):
+            raise GraphcError(f"graphc.compile needs a function or an nn.Module, got a "
+                              f"{type(fn).__name__}")
         if backend not in BACKENDS:
             raise GraphcError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         self.module = fn if isinstance(fn, Module) else None

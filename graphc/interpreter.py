@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ExecutionError, GraphcError
+from .errors import ExecutionError, GraphcError, InputError
 from .ir.graph import Graph, Node, Value
 from .ir.ops import OPS
 
@@ -51,6 +51,10 @@ def run(g: Graph, inputs: Sequence[np.ndarray], state: dict[str, np.ndarray] | N
         if name not in state:
             raise ExecutionError(f"graph @{g.name}: no array given for state %{name}")
         env[v] = state[name]
+    for v, a in env.items():  # typed IR: an array of another shape or dtype is refused
+        if getattr(a, "shape", None) != v.shape or getattr(a, "dtype", None) != v.dtype.np:
+            got = f"{a.dtype}{list(a.shape)}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise InputError(f"graph @{g.name}: %{v.name or '?'} is {v.type} but got {got}")
     for node in g.nodes:
         for v, r in zip(node.outputs, run_node(node, [env[x] for x in node.inputs])):
             env[v] = r

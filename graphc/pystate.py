@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import TraceError
+from .errors import InputError, TraceError
 from .ir.graph import tensor_type
 from .nn.module import Module
 from .nn.parameter import Buffer, Parameter
@@ -70,6 +70,24 @@ def _names(code) -> list[str]:
         if inspect.iscode(c):
             names += _names(c)
     return names
+
+
+def _lr_input(group: dict, name: str) -> np.ndarray:
+    """A param group's lr as the graph's f32 scalar input; anything but a real number is refused
+    before the call (np.asarray would turn None into NaN and "0.1" into 0.1)."""
+    lr = group["lr"]
+    if type(lr) is float:
+        return np.asarray(lr, np.float32)
+    a = None
+    if not isinstance(lr, (str, bytes, bool, type(None))):
+        try:
+            a = np.asarray(lr, np.float32)
+        except (TypeError, ValueError):
+            pass
+    if a is None or a.shape != ():
+        raise InputError(f"optimizer {name} must be a real number, got {lr!r}; nothing was "
+                         "updated")
+    return a
 
 
 @dataclass
@@ -176,7 +194,7 @@ class PyState:
                                        tensor_type((), np.float32))
                 snap.lrs.append((g, lr))
                 g["lr"] = Tensor._symbolic(v, tr)
-                getters.append(lambda g=g: np.asarray(g["lr"], np.float32))
+                getters.append(lambda g=g, name=name: _lr_input(g, name))
         return snap, getters
 
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:

@@ -18,7 +18,7 @@ from graphc.interpreter import run
 from passes.autodiff import autodiff
 from passes.manager import DEFAULT_PIPELINE, run_pipeline
 
-LONG = bool(os.environ.get("GRAPHC_FUZZ_LONG"))
+LONG = os.environ.get("GRAPHC_FUZZ_LONG") == "1"
 NATIVE_FUZZ = settings(max_examples=1000 if LONG else 25, deadline=None,
                        derandomize=not LONG,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
