@@ -104,7 +104,12 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
-        return a.astype(dtype) if dtype is not None else a
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            if copy is False:
+                raise ValueError(f"cannot view a {a.dtype} tensor as {np.dtype(dtype)} without "
+                                 "a copy")
+            return a.astype(dtype)
+        return a.copy() if copy else a  # np.array(t) copies (copy=True), np.asarray(t) shares
 
     def item(self):
         """The value of a one-element tensor as a Python number (concrete tensors only)."""
