@@ -293,6 +293,9 @@ class Compiled:
             backup = [a.copy() for a in arrays] if guard_state else None
             try:
                 outs = exe.run(inputs, arrays, binder.ids)
+            except MemoryError as e:  # outputs or arena too large: raised before the native call
+                raise ExecutionError(f"graph @{graph.name}: not enough memory for its outputs and "
+                                     f"intermediates ({e})") from None
             except ExecutionError:
                 if backup is not None:
                     for a, saved in zip(arrays, backup):

@@ -129,3 +129,19 @@ def test_training_step_entered_from_two_threads_is_serialised(backend, warm):
     for k in sa:
         np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
     assert all(np.isfinite(v) for run in losses for v in run)
+
+
+def test_two_threads_compiling_different_graphs_at_once(tmp_path, monkeypatch):
+    """LLVM work from two threads at once (each module has its own LLVM context; the JIT is
+    shared under a lock): every function computes its own result."""
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))  # really compile, do not load
+    x = np.linspace(-2, 2, 40, dtype=np.float32).reshape(4, 10)
+
+    def work(i):
+        bad = 0
+        for j in range(12):
+            c = 1.0 + (100 * i + j) / 512
+            f = graphc.compile(lambda a, c=c: graphc.tanh(a * c).sum(1), backend="llvm")
+            bad += not np.allclose(f(x), np.tanh(x * np.float32(c)).sum(1), rtol=1e-5)
+        return bad
+    assert _run_threads(2, work) == [0, 0]
