@@ -169,7 +169,8 @@ class Compiled:
 
     def trace(self, *args, **kwargs) -> Entry:
         """Trace and compile for these arguments without running (nothing is updated)."""
-        return self._lookup(args, kwargs)[0]
+        with self._lock:  # a trace swaps Python slots: never while a step of this function runs
+            return self._lookup(args, kwargs)[0]
 
     def _lookup(self, args, kwargs):
         try:

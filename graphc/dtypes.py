@@ -98,7 +98,12 @@ def as_dtype(x) -> DType:
         return _BY_NAME[x]
     if x is _PY_FLOAT:  # torch's default float dtype, not NumPy's float64
         return float32
-    return from_numpy(x)
+    try:
+        return from_numpy(x)
+    except (KeyError, TypeError) as e:  # np.dtype("complex") or np.dtype("nope")
+        from .errors import InputError
+        raise InputError(f"unsupported dtype {x!r}: {e.args[0] if e.args else e}; graphc supports "
+                         f"{', '.join(_BY_NAME)}") from None
 
 
 _PY_FLOAT = (1.0).__class__

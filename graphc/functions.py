@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 from collections import namedtuple
 
 import numpy as np
@@ -234,7 +235,13 @@ def log_softmax(x, dim: int = -1) -> Tensor:
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    out = []
+    for s in shape:
+        try:
+            out.append(operator.index(s))  # ints and NumPy ints; 1.5 is not a size
+        except TypeError:
+            check(False, f"sizes must be integers, got {s!r} in {list(shape)}")
+    return tuple(out)
 
 
 def reshape(x, *shape) -> Tensor:
@@ -409,6 +416,7 @@ def apply_constant(arr: np.ndarray) -> Tensor:
 def full(size, fill_value, dtype=None) -> Tensor:
     """A tensor of shape `size` filled with `fill_value` (dtype from the value if not given)."""
     size = _shape_arg(size if isinstance(size, (tuple, list)) else (size,))
+    check(builtins.all(s >= 0 for s in size), f"negative size in {list(size)}")
     if dtype is None:
         dtype = dtypes.float32 if isinstance(fill_value, float) else (
             dtypes.bool_ if isinstance(fill_value, bool) else dtypes.int64)

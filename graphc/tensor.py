@@ -313,12 +313,16 @@ def as_array(data: Any, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.numpy()
     dt = dtypes.as_dtype(dtype).np if dtype is not None else None
-    if dt is None and not isinstance(data, (np.ndarray, np.generic)):
-        arr = np.asarray(data)
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
-    else:
-        arr = np.asarray(data, dtype=dt)
+    try:
+        if dt is None and not isinstance(data, (np.ndarray, np.generic)):
+            arr = np.asarray(data)
+            if arr.dtype == np.float64:
+                arr = arr.astype(np.float32)
+        else:
+            arr = np.asarray(data, dtype=dt)
+    except (TypeError, ValueError) as e:  # ragged lists, strings that are not numbers, ...
+        raise InputError(f"cannot make a tensor from {type(data).__name__}: {e} "
+                         f"(at {tracing.user_where()})") from None
     try:
         dtypes.from_numpy(arr.dtype)
     except KeyError as e:

@@ -292,6 +292,17 @@ def test_huge_shape_that_cannot_be_allocated_is_an_error_not_a_crash():
     lambda: Net().load_state_dict({"fc1.weight": np.ones((2, 2))}),
     lambda: Net().load_state_dict({k: np.ones((1,)) for k in Net().state_dict()}),
     lambda: optim.Adam(Net().parameters()).load_state_dict({"param_groups": [], "state": {}}),
+    # regressions: these raised ValueError, KeyError or passed silently
+    lambda: graphc.tensor([[1.0, 2.0], [3.0]]),                       # ragged
+    lambda: graphc.tensor(np.ones(2, np.float32)).to("complex"),     # KeyError
+    lambda: graphc.tensor(np.ones(2, np.float32)).to("nope"),        # TypeError
+    lambda: graphc.zeros((-1, 3)),                                   # ValueError
+    lambda: graphc.zeros((1.5, 3)),                                  # silently 1 row
+    lambda: nn.Linear(-3, 4),                                        # ValueError
+    lambda: nn.Linear(2.5, 4),
+    lambda: optim.Adam(Net().parameters(), lr=-1.0),                 # accepted
+    lambda: optim.Adam(Net().parameters(), betas=(1.5, 0.9)),        # accepted
+    lambda: optim.SGD(Net().parameters(), lr=0.1, momentum=-0.5),    # accepted
 ])
 def test_eager_bad_inputs_raise_graphc_errors(call):
     with pytest.raises(GraphcError):

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .. import dtypes, random
+from ..errors import GraphcError
 from . import functional as F
 from .module import Module
 from .parameter import Parameter
@@ -14,6 +16,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=dtypes.float32):
         super().__init__()
+        if not all(isinstance(n, numbers.Integral) and n >= 0 for n in (in_features, out_features)):
+            raise GraphcError(f"Linear({in_features!r}, {out_features!r}): sizes must be "
+                              "non-negative integers")
         self.in_features, self.out_features = in_features, out_features
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         # kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as does the bias

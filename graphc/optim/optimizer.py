@@ -6,6 +6,7 @@ kept in `self.state[p]` become persistent graph state held in NumPy arrays.
 """
 from __future__ import annotations
 
+import numbers
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -22,6 +23,7 @@ class Optimizer:
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
+        self._check_hyperparameters(self.defaults)
         self.state: dict[Parameter, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         params = list(params)
@@ -31,6 +33,17 @@ class Optimizer:
             params = [{"params": params}]
         for group in params:
             self.add_param_group(group)
+
+    def _check_hyperparameters(self, d: dict[str, Any]) -> None:
+        """PyTorch's checks: lr, eps, weight_decay, momentum, alpha >= 0; betas in [0, 1)."""
+        for k in ("lr", "eps", "weight_decay", "momentum", "alpha"):
+            v = d.get(k)
+            if v is not None and not (isinstance(v, numbers.Real) and v >= 0):
+                raise GraphcError(f"{type(self).__name__}: invalid {k} {v!r} (must be >= 0)")
+        betas = d.get("betas")
+        if betas is not None and not (len(betas) == 2 and all(
+                isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
+            raise GraphcError(f"{type(self).__name__}: invalid betas {betas!r} (each in [0, 1))")
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         """Add a group: a dict with "params" and options (missing ones come from defaults)."""
