@@ -480,3 +480,38 @@ def test_np_array_of_a_tensor_is_a_copy_and_np_asarray_shares():
     assert not np.array_equal(saved_buf, np.asarray(buf))
     with pytest.raises(ValueError):
         np.array(graphc.tensor(np.ones(2, np.float32)), dtype=np.float64, copy=False)
+
+
+@pytest.mark.parametrize("view", ["whole", "rows"])
+def test_input_that_is_a_parameter_updated_in_place(view):
+    """Regression: passing a parameter's own array as data (larger than the runtime's small-input
+    buffers) let the native Adam update, fused into the weight-gradient matmul, overwrite the input
+    while it was still being read. The call must see the value from before the call: the same
+    bits as passing a copy."""
+    def setup():
+        graphc.manual_seed(0)
+        lin = nn.Linear(784, 128)
+        opt = optim.Adam(lin.parameters(), lr=0.1)
+
+        @graphc.compile(backend="llvm")
+        def step(x):
+            opt.zero_grad()
+            loss = (lin(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return lin, step
+
+    x0 = np.random.default_rng(0).standard_normal((128, 784)).astype(np.float32)
+    results = []
+    for alias in (False, True):
+        lin, step = setup()
+        step(x0)
+        step(x0)
+        losses = []
+        for _ in range(3):
+            w = lin.weight.data if view == "whole" else lin.weight.data[:64]
+            losses.append(float(step(w if alias else w.copy())))
+        results.append((losses, lin.weight.data.copy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])

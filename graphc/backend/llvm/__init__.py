@@ -44,6 +44,7 @@ class Executable:
         self.n_out = len(graph.outputs)
         self.n_slots = self.n_in + self.n_state + self.n_out + 1 + (1 if timing else 0)
         self.out_specs = [(v.shape, v.dtype.np) for v in graph.outputs]
+        self._written = [j for j, name in enumerate(layout.state) if name in graph.updates]
         self._local = threading.local()
 
     def _thread_state(self):
@@ -84,19 +85,28 @@ class Executable:
         st = getattr(self._local, "st", None) or self._thread_state()
         ptrs = st["ptrs"]
         inbufs, outbufs = st["in"], st["out"]
-        for i, a in enumerate(inputs):
-            buf = inbufs[i]
-            if buf is None:
-                ptrs[i] = a.ctypes.data
-            else:
-                np.copyto(buf, a)
         if state and (token is None or st.get("token") is not token):
             ids = tuple(map(id, state))
             if st["state_ids"] != ids:
                 for j, a in enumerate(state):
                     ptrs[self.n_in + j] = a.ctypes.data
                 st["state_ids"], st["state_refs"] = ids, list(state)
+                st["written"] = [(ptrs[self.n_in + j], ptrs[self.n_in + j] + state[j].nbytes)
+                                 for j in self._written]
             st["token"] = token
+        written = st.get("written") if state else None
+        copies = []
+        for i, a in enumerate(inputs):
+            buf = inbufs[i]
+            if buf is None:
+                p = a.ctypes.data
+                if written and any(p < hi and lo < p + a.nbytes for lo, hi in written):
+                    a = a.copy()  # the input is (part of) a state array this call updates in
+                    copies.append(a)  # place: kernels must read its value from before the call
+                    p = a.ctypes.data
+                ptrs[i] = p
+            else:
+                np.copyto(buf, a)
         fresh = st["fresh"]
         if st["any_large_out"]:
             o = self.n_in + self.n_state
