@@ -6,7 +6,8 @@
 Each run spawns the workers (graphc.multiprocessing.hogwild); every worker compiles its step,
 waits at graphc.multiprocessing.barrier(), then times `--steps` steps on random data. The rate of
 a run is all samples / the slowest worker's seconds. Configurations: 1 worker with the default
-threads (all cores), 1 worker with 1 thread, 2 workers (default: 1 thread each on 2 cores).
+threads (all cores), 1 worker with 1 thread, 2 workers (default: 1 thread each on 2 cores), and
+as a control 2 workers on private copies of the weights (what the cores give two processes).
 Prints best-of-N and the spread ((median - best) / best).
 """
 from __future__ import annotations
@@ -39,7 +40,15 @@ def worker(net, w, n, steps, batch):
             "threads": os.environ.get("GRAPHC_NUM_THREADS")}
 
 
-def measure(n_workers: int, runs: int, steps: int, batch: int, threads: str | None) -> dict:
+def worker_private(net, w, n, steps, batch):
+    """The control: the same work on private copies of the weights (nothing shared)."""
+    for p in net.parameters():
+        p._data = p._data.copy()
+    return worker(net, w, n, steps, batch)
+
+
+def measure(n_workers: int, runs: int, steps: int, batch: int, threads: str | None,
+            fn=worker) -> dict:
     import hogwild_train as hw
 
     import graphc
@@ -51,7 +60,7 @@ def measure(n_workers: int, runs: int, steps: int, batch: int, threads: str | No
     try:
         for _ in range(runs):
             graphc.manual_seed(0)
-            stats = hogwild(worker, n_workers, hw.Net(), args=(steps, batch), timeout=600)
+            stats = hogwild(fn, n_workers, hw.Net(), args=(steps, batch), timeout=600)
             rates.append(sum(s["samples"] for s in stats) / max(s["seconds"] for s in stats))
             used = stats[0]["threads"]
     finally:
@@ -71,14 +80,18 @@ def main(argv=None) -> list:
     ns = ap.parse_args(argv)
     rows = [measure(1, ns.runs, ns.steps, ns.batch, None),
             measure(1, ns.runs, ns.steps, ns.batch, "1"),
-            measure(2, ns.runs, ns.steps, ns.batch, None)]
+            measure(2, ns.runs, ns.steps, ns.batch, None),
+            measure(2, ns.runs, ns.steps, ns.batch, None, worker_private)]
+    rows[3]["control"] = True
     print(f"Hogwild, seed Net 784-128-10, Adam, batch {ns.batch} per worker, {ns.steps} steps "
           f"per worker, best of {ns.runs} runs")
     for r in rows:
-        print(f"  {r['workers']} worker(s), {r['threads']} thread(s) each: "
+        what = " (control: private weights)" if r.get("control") else ""
+        print(f"  {r['workers']} worker(s), {r['threads']} thread(s) each{what}: "
               f"{r['samples_per_s']:10,.0f} samples/s  spread {100 * r['spread']:3.0f} %")
     print(f"  2 workers vs 1 worker: {rows[2]['samples_per_s'] / rows[0]['samples_per_s']:.2f}x "
-          f"(vs 1 worker on 1 thread: {rows[2]['samples_per_s'] / rows[1]['samples_per_s']:.2f}x)")
+          f"(vs 1 worker on 1 thread: {rows[2]['samples_per_s'] / rows[1]['samples_per_s']:.2f}x; "
+          f"shared vs private weights: {rows[2]['samples_per_s'] / rows[3]['samples_per_s']:.2f}x)")
     return rows
 
 
