@@ -139,3 +139,12 @@ def test_matmul_within_float32_rounding_of_float64():
     got = graphc.compile(lambda p, q: p @ q, backend="llvm")(a, b)
     assert np.max(np.abs(got - exact) / scale) < 784 * np.finfo(np.float32).eps / 8
 
+
+
+@pytest.mark.parametrize("value,want", [("1", 1), ("2", 2), ("0", None), ("-3", None),
+                                        ("abc", None), ("", None)])
+def test_thread_count_variable(monkeypatch, value, want):
+    """GRAPHC_NUM_THREADS: a positive count is used as is; anything else means every core."""
+    from graphc.backend.llvm import pool
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", value)
+    assert pool.num_threads() == (want or os.cpu_count() or 1)
