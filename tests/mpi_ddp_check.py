@@ -75,6 +75,34 @@ def check_equivalence(backend, mode, report):
                                    "first_loss": losses[0], "last_loss": losses[-1]}
 
 
+def check_float64() -> float:
+    """A float64 model (the all-reduce in MPI_DOUBLE) with SGD + momentum, 2 ranks vs 1."""
+    def build(dp):
+        graphc.manual_seed(2)
+        net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+        opt = optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+
+        @graphc.compile(backend="llvm", data_parallel=dp)
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return net, step
+    r = dist.rank()
+    (net, step), (ref, ref_step) = build(True), build(False)
+    rng = np.random.default_rng(4)
+    worst = 0.0
+    for _ in range(5):
+        x, y = rng.standard_normal((16, 8)), rng.integers(0, 3, 16)
+        step(x[r * 8:(r + 1) * 8], y[r * 8:(r + 1) * 8])
+        ref_step(x, y)
+        worst = max(worst, max(float(np.abs(p.data - q.data).max())
+                               for p, q in zip(net.parameters(), ref.parameters())))
+    return worst
+
+
 def main():
     out_path = sys.argv[1]
     dist.init()
@@ -100,6 +128,7 @@ def main():
     report["broadcast_equal"] = len(set(gather(float(net.fc1.weight.data.sum())))) == 1
     for backend, mode in (("interpreter", "native"), ("llvm", "native"), ("llvm", "python")):
         check_equivalence(backend, mode, report)
+    report["float64"] = check_float64()
     net, opt, step = make("llvm", True)
     step(np.ones((32, 784), np.float32), np.zeros(32, np.int64))
     ck = out_path + ".ckpt"

@@ -230,6 +230,7 @@ def test_two_ranks_follow_one_process_for_10_steps(tmp_path, job_env):
     assert rep["sampler-103-True"]["disjoint"] and rep["sampler-103-True"]["total"] == 102
     assert rep["loader"] == {"epoch_cover": [True, True], "epochs_differ": True}
     assert rep["broadcast_equal"]
+    assert rep["float64"] < 1e-12, rep["float64"]         # MPI_DOUBLE for float64 gradients
     assert rep["checkpoint"]["params_equal"] and rep["checkpoint"]["extra"] == {"epoch": 7}
 
 
