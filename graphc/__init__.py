@@ -20,6 +20,7 @@ from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, c
 from .random import manual_seed  # noqa: F401
 from . import ir, nn, data, optim, autograd  # noqa: F401,E402
 from . import quantization  # noqa: F401,E402
+from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
 from .compile import Compiled, compile  # noqa: F401,E402,A004
 
