@@ -5,6 +5,9 @@ Each fuzzed graph is checked for all five properties of issue 8: the verifier ac
 print -> parse -> print round-trips (before and after the pipeline); every pass keeps the
 interpreter's results; the LLVM backend equals the interpreter; and (float64, differentiable
 graphs) the gradient graph equals central finite differences along a random direction.
+Random models written with the public API (graphc functions and Tensor methods) are checked
+the same way: LLVM == interpreter == eager for the loss, LLVM == interpreter for the gradient,
+and the float64 gradient against finite differences.
 The float32 graphs themselves are fuzzed in tests/test_passes.py (passes) and
 tests/test_fuzz_llvm.py (LLVM). GRAPHC_FUZZ_LONG=1 turns all of them into a long run.
 """
@@ -18,6 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_passes import SHAPES, _broadcastable, _can_bc, fuzz_cases
 
+import graphc
 from graphc.backend.llvm import compile_graph
 from graphc.interpreter import run
 from graphc.ir import Builder, Graph, parse, print_graph, tensor_type, verify
@@ -209,3 +213,100 @@ def test_gradient_graph_equals_finite_differences(case, seed):
     native = compile_graph(final).run(list(inputs), [np.array(state[k]) for k in final.state])
     for n, a in zip(names, native[1:]):
         assert_close(grads[n], a, 1e-9, 1e-12, f"llvm gradient %{n}")
+
+
+# ---- the public API: random models built from graphc functions and Tensor methods -------------
+
+API_OPS = [  # (name, function of a Tensor, needs ndim >= 2)
+    ("relu", lambda t: graphc.relu(t), 0), ("sigmoid", lambda t: t.sigmoid(), 0),
+    ("tanh", lambda t: t.tanh(), 0), ("gelu", lambda t: graphc.gelu(t), 0),
+    ("abs", lambda t: t.abs(), 0), ("neg", lambda t: -t, 0), ("square", lambda t: t * t, 0),
+    ("affine", lambda t: t * 0.5 + 1.5, 0), ("rdiv", lambda t: t / (1 + t.abs()), 0),
+    ("clamp", lambda t: t.clamp(-1.0, 1.0), 0), ("leaky", lambda t: graphc.where(t > 0, t, t * 0.1), 0),
+    ("maximum", lambda t: graphc.maximum(t, 0.2), 0), ("exp", lambda t: t.clamp(-5.0, 5.0).exp(), 0),
+    ("log", lambda t: (t * t + 1).log(), 0), ("sqrt", lambda t: (t * t + 0.5).sqrt(), 0),
+    ("softmax", lambda t: t.softmax(-1), 1), ("log_softmax", lambda t: t.log_softmax(-1), 1),
+    ("center", lambda t: t - t.mean(-1, keepdim=True), 1),
+    ("sum", lambda t: t.sum(-1, keepdim=True) * 0.3, 1), ("amax", lambda t: t.amax(-1, keepdim=True), 1),
+    ("mean0", lambda t: t.mean(0), 2), ("transpose", lambda t: t.transpose(-1, -2), 2),
+    ("gram", lambda t: t @ t.transpose(-1, -2) * 0.1, 2), ("flatten", lambda t: t.flatten(), 2),
+    ("unsqueeze", lambda t: t.unsqueeze(0), 0),
+]
+
+
+@st.composite
+def api_models(draw):
+    """(ops, shape, seed): a chain of public-API ops applied to parameter * input."""
+    shape = draw(st.sampled_from([(3,), (2, 3), (4, 5), (2, 3, 4)]))
+    ops, nd = [], len(shape)
+    for _ in range(draw(st.integers(1, 6))):
+        name, fn, need = draw(st.sampled_from(API_OPS))
+        if nd < need or (need and nd == 0):
+            continue
+        ops.append((name, fn))
+        nd = {"mean0": nd - 1, "flatten": 1, "unsqueeze": nd + 1}.get(name, nd)
+        if nd == 0:
+            break
+    return ops, shape, draw(st.integers(0, 2**32 - 1))
+
+
+def _api_step(ops, shape, backend, dtype, seed):
+    from graphc import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(seed)
+            self.p = nn.Parameter(rng.standard_normal(shape).astype(dtype))
+
+        def forward(self, x):
+            t = self.p * x + 0.25
+            for _, fn in ops:
+                t = fn(t)
+            return t
+
+    m = M()
+
+    def step(x, w):
+        m.p.grad = None
+        out = m(x)
+        loss = (out * w).sum()
+        loss.backward()
+        return loss, m.p.grad
+    return m, graphc.compile(step, backend=backend)
+
+
+@fuzz_settings(ci=25)
+@given(model=api_models())
+def test_random_api_models_agree_on_both_backends_and_with_finite_differences(model):
+    ops, shape, seed = model
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    m32, native = _api_step(ops, shape, "llvm", np.float32, seed)
+    out_shape = m32(x).shape
+    w = rng.standard_normal(out_shape).astype(np.float32)
+    _, interp = _api_step(ops, shape, "interpreter", np.float32, seed)
+    (l_n, g_n), (l_i, g_i) = native(x, w), interp(x, w)
+    names = [n for n, _ in ops]
+    assert_close(l_i, l_n, 1e-4, 1e-5, f"loss {names}")
+    eager = np.float32(np.sum(m32(x).numpy() * w, dtype=np.float32))  # op by op, not traced
+    assert_close(l_i, eager, 1e-4, 1e-5, f"eager loss {names}")
+    assert_close(g_i, g_n, 1e-4, 1e-5, f"grad {names}")
+    # float64: the compiled gradient against central differences along a random direction
+    m64, f64 = _api_step(ops, shape, "interpreter", np.float64, seed)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    p0 = np.array(m64.p.data)
+    _, grad = f64(x64, w64)
+    d = rng.standard_normal(shape)
+
+    def loss_at(t):
+        m64.p.data[...] = p0 + t * d
+        return float(np.sum(m64(x64).numpy() * w64))
+    h = 1e-6
+    l0, lp, lm = loss_at(0.0), loss_at(h), loss_at(-h)
+    m64.p.data[...] = p0
+    fwd, bwd, central = (lp - l0) / h, (l0 - lm) / h, (lp - lm) / (2 * h)
+    assume(np.isfinite([l0, lp, lm]).all() and abs(fwd - bwd) <= 1e-4 * (1 + abs(central)))
+    analytic = float(np.sum(np.asarray(grad) * d))
+    assert abs(analytic - central) <= 1e-5 * (1 + float(np.sum(np.abs(np.asarray(grad) * d)))), \
+        (names, analytic, central)
