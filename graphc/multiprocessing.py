@@ -156,13 +156,19 @@ def _collect(procs, results, n: int, timeout: float | None) -> list:
     """Each worker's result, in worker order; GraphcError as soon as one fails or dies."""
     got: dict[int, Any] = {}
     deadline = None if timeout is None else time.monotonic() + timeout
+    silent: dict[int, int] = {}   # worker -> empty polls since it was seen dead
     while len(got) < n:
         try:
             worker, ok, payload = results.get(timeout=0.2)
         except queue.Empty:
             for w, proc in enumerate(procs):
-                if w not in got and not proc.is_alive() and proc.exitcode not in (0, None):
+                if w in got or proc.is_alive():
+                    continue
+                if proc.exitcode != 0:
                     raise GraphcError(f"hogwild worker {w} died (exit code {proc.exitcode})")
+                silent[w] = silent.get(w, 0) + 1
+                if silent[w] > 5:   # its result would have arrived by now (os._exit(0)?)
+                    raise GraphcError(f"hogwild worker {w} exited without returning a result")
             if deadline is not None and time.monotonic() > deadline:
                 raise GraphcError(f"hogwild: timed out after {timeout} s "
                                   f"({len(got)} of {n} workers finished)") from None

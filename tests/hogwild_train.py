@@ -52,3 +52,9 @@ def fail(net, worker, n_workers):
     if worker == 1:
         raise ValueError("worker 1 fails on purpose")
     time.sleep(60)
+
+
+def vanish(net, worker, n_workers):
+    """Worker 0 ends its process at once with status 0 (no result); worker 1 segfaults-like."""
+    import os
+    os._exit(0 if worker == 0 else 11)

