@@ -73,6 +73,13 @@ def init(threads: int | None = None) -> None:
         os.environ["GRAPHC_NUM_THREADS"] = str(int(threads))
     elif not os.environ.get("GRAPHC_NUM_THREADS"):
         os.environ["GRAPHC_NUM_THREADS"] = str(default_threads(_state["local_size"]))
+    pool = sys.modules.get("graphc.backend.llvm.pool")
+    if pool is not None and "workers" in pool._state and \
+            pool._state["workers"] + 1 != pool.num_threads():
+        print(f"[graphc] rank {comm.Get_rank()}: the LLVM thread pool already runs "
+              f"{pool._state['workers'] + 1} threads; GRAPHC_NUM_THREADS="
+              f"{os.environ['GRAPHC_NUM_THREADS']} applies only when graphc.distributed.init() "
+              "comes before the first compiled call", file=sys.stderr)
     _install_abort_hook()
 
 
