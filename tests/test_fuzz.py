@@ -257,7 +257,7 @@ def _api_step(ops, shape, backend, dtype, seed):
         def __init__(self):
             super().__init__()
             rng = np.random.default_rng(seed)
-            self.p = nn.Parameter(rng.standard_normal(shape).astype(dtype))
+            self.p = nn.Parameter(rng.standard_normal(shape).astype(np.float32).astype(dtype))
 
         def forward(self, x):
             t = self.p * x + 0.25
@@ -288,15 +288,22 @@ def test_random_api_models_agree_on_both_backends_and_with_finite_differences(mo
     _, interp = _api_step(ops, shape, "interpreter", np.float32, seed)
     (l_n, g_n), (l_i, g_i) = native(x, w), interp(x, w)
     names = [n for n, _ in ops]
-    assert_close(l_i, l_n, 1e-4, 1e-5, f"loss {names}")
     eager = np.float32(np.sum(m32(x).numpy() * w, dtype=np.float32))  # op by op, not traced
     assert_close(l_i, eager, 1e-4, 1e-5, f"eager loss {names}")
-    assert_close(g_i, g_n, 1e-4, 1e-5, f"grad {names}")
-    # float64: the compiled gradient against central differences along a random direction
     m64, f64 = _api_step(ops, shape, "interpreter", np.float64, seed)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     p0 = np.array(m64.p.data)
-    _, grad = f64(x64, w64)
+    l64, grad = f64(x64, w64)
+    # float32 on LLVM must be about as accurate as float32 in NumPy, both against float64 (a
+    # chain like tanh(exp(exp(x))) turns one ulp of tanh into a large relative gradient error)
+    for what, n, i, exact in (("loss", l_n, l_i, l64), ("grad", g_n, g_i, grad)):
+        n, i, exact = (np.asarray(a, np.float64) for a in (n, i, exact))
+        np.testing.assert_array_equal(np.isfinite(n), np.isfinite(i), f"{what} {names}")
+        ok = np.isfinite(n) & np.isfinite(exact)
+        if ok.any():
+            scale = np.abs(exact[ok]).max()
+            err_n, err_i = np.abs(n - exact)[ok].max(), np.abs(i - exact)[ok].max()
+            assert err_n <= 4 * err_i + 1e-5 * scale + 1e-7, (what, names, err_n, err_i, scale)
     d = rng.standard_normal(shape)
 
     def loss_at(t):
