@@ -27,6 +27,9 @@ def _run_script(script: str, args: list[str]) -> None:
 def cmd_bisect(ns) -> int:
     """Run SCRIPT; on the first call of each compiled function (per signature), run its pass
     pipeline one pass at a time on the real inputs and report the first pass that changes results."""
+    if not os.path.isfile(ns.script):
+        print(f"graphc bisect: no such script: {ns.script}", file=sys.stderr)
+        return 2
     os.environ["GRAPHC_BISECT"] = "1"
     _run_script(ns.script, ns.args)
     return 0

@@ -515,3 +515,11 @@ def test_input_that_is_a_parameter_updated_in_place(view):
         results.append((losses, lin.weight.data.copy()))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("cmd", ["dump", "bisect"])
+def test_cli_with_a_missing_script_says_so(cmd, tmp_path):
+    """Regression: `python -m graphc bisect missing.py` ended in a FileNotFoundError traceback."""
+    r = subprocess.run([sys.executable, "-m", "graphc", cmd, str(tmp_path / "missing.py")],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 2 and "no such script" in r.stderr and "Traceback" not in r.stderr
