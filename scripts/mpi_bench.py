@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -202,7 +204,8 @@ def main(argv=None) -> dict:
         for k, v in run(me + args + ["--worker", "single"], env).items():
             single.setdefault(k, []).extend(v)
         env.pop("GRAPHC_NUM_THREADS")   # graphc.distributed.init(): cores split between ranks
-        for k, v in run(["mpiexec", "-n", "2", "-iface", "lo", *me, "-m", "mpi4py", *args,
+        mpiexec = shutil.which("mpiexec") or str(Path(sys.executable).with_name("mpiexec"))
+        for k, v in run([mpiexec, "-n", "2", "-iface", "lo", *me, "-m", "mpi4py", *args,
                          "--worker", "ddp"], env).items():
             ddp.setdefault(k, []).extend(v if isinstance(v, list) else [v])
     rows = [summary("1 process, 2 threads", single["single"], ns.batch),

@@ -166,7 +166,14 @@ def test_allreduce_op_runs_only_in_a_job_of_its_size():
 
 # ---- under mpiexec ------------------------------------------------------------------------------
 
-MPIEXEC = os.environ.get("GRAPHC_TEST_MPIEXEC") or shutil.which("mpiexec")
+def _find_mpiexec() -> str | None:
+    """GRAPHC_TEST_MPIEXEC, else mpiexec on PATH, else the one pip put next to this Python."""
+    beside = Path(sys.executable).with_name("mpiexec")
+    return (os.environ.get("GRAPHC_TEST_MPIEXEC") or shutil.which("mpiexec")
+            or (str(beside) if beside.exists() else None))
+
+
+MPIEXEC = _find_mpiexec()
 
 
 def mpiexec(n: int) -> list[str]:
