@@ -227,7 +227,7 @@ def main(argv=None) -> dict:
     print(f"  speed-up, 2 ranks vs 1 process: {dp['samples_per_s'] / base['samples_per_s']:.2f}x")
     print(f"  all-reduce share of the step: {100 * ar['us_per_step'] / dp['us_per_step']:.0f} % "
           f"(bare MPI_Allreduce {ar['us_per_step']:.1f} us of {dp['us_per_step']:.1f} us); "
-          f"step with vs without it: +{dp['us_per_step'] - free['us_per_step']:.1f} us; "
+          f"step with vs without it: {dp['us_per_step'] - free['us_per_step']:+.1f} us; "
           f"the all-reduce kernel (pack, MPI_Allreduce with waiting, unpack): "
           f"{100 * share:.0f} % of the step's kernel time (median of runs)")
     print(f"  in-step vs between-calls results: max |diff| {max(ddp['designs_max_diff']):.1e} "
