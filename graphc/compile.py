@@ -181,6 +181,10 @@ class Compiled:
         leaves, paths = [], []
         tree = flatten(dict(bound.arguments), "", leaves, paths)
         with self._lock:
+            if self.pystate.stale():  # a parameter or layer was replaced: find them again
+                self.pystate = PyState(self._sig_fn, self.module)
+                self._cache.clear()
+                self._fast.clear()
             key = (tree, tuple(_leaf_sig(a) for a in leaves), self.pystate.guard_key())
             entry = self._cache.get(key)
             if entry is None:

@@ -128,6 +128,15 @@ class PyState:
                     if id(p) not in ids:
                         ids.add(id(p)); self.params.append(p)  # noqa: E702
         self.all_modules = [m for _, root in self.modules for m in root.modules()]
+        self.versions = self._versions()
+
+    def _versions(self) -> tuple:
+        return tuple(m.__dict__.get("_version", 0) for m in self.all_modules)
+
+    def stale(self) -> bool:
+        """True when a parameter, buffer or sub-module was replaced, added or removed since this
+        PyState looked at the modules (its parameter list and names are then out of date)."""
+        return self._versions() != self.versions
 
     def _param_names(self) -> dict[int, str]:
         """id(parameter) -> a readable state name (`fc1.weight`), prefixed only to avoid clashes."""
@@ -156,7 +165,7 @@ class PyState:
         identity of its values (buffers stay the same objects from call to call; a Python
         number that changes is a new object).
         """
-        key: list = [tuple(m.training for m in self.all_modules),
+        key: list = [tuple(m.training for m in self.all_modules), self._versions(),
                      tuple(p.grad is None for p in self.params)]
         for _, opt in self.optimizers:
             state = opt.state

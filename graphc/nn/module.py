@@ -20,14 +20,17 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_version", 0)  # bumped when a parameter/buffer/child changes
 
     # ---- registration ------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise GraphcError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                               f"assigning attribute {name!r}")
-        for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+        old = [d.pop(name, None) for d in (self._parameters, self._buffers, self._modules)]
+        if isinstance(value, (Buffer, Parameter, Module)) or any(v is not None for v in old):
+            # compiled functions guard on this: a replaced parameter or layer means a retrace
+            object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
         if isinstance(value, Buffer):
             self._buffers[name] = value
         elif isinstance(value, Parameter):
@@ -50,6 +53,7 @@ class Module:
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
+                object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
                 return
         object.__delattr__(self, name)
 
