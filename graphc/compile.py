@@ -8,8 +8,9 @@ import inspect
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -213,7 +214,7 @@ class Compiled:
         graph = verify(tr.graph)
         from passes import run_pipeline  # late: passes imports graphc
         if self.data_parallel:  # decided at trace time: distributed.init() may come later
-            from .distributed import data_parallel_passes
+            from passes.allreduce import data_parallel_passes
             res = run_pipeline(graph, data_parallel_passes(self.passes))
         else:
             res = run_pipeline(graph, self.passes)
@@ -494,7 +495,7 @@ def default_backend() -> str:
     return os.environ.get("GRAPHC_BACKEND") or "llvm"
 
 
-def compile(fn=None, *, backend: str | None = None, passes=None,  # noqa: A001
+def compile(fn=None, *, backend: str | None = None, passes=None,
             data_parallel: bool = False):
     """Trace `fn` (a function or nn.Module) on its first call per input signature and compile it.
 

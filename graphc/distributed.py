@@ -332,18 +332,14 @@ class DistributedDataLoader(DataLoader):
 
 # ---- graphc.compile(data_parallel=True) ---------------------------------------------------------
 
-def data_parallel_passes(passes: list[str] | None) -> list[str] | None:
-    """The pipeline for a data-parallel step: `allreduce` first; unchanged (with a one-line
-    notice) when MPI is not initialised or the job has one rank."""
-    if not mpi_available() or not is_initialized():
-        if _state.setdefault("noticed", False):
-            return passes
+
+def active_world_size() -> int:
+    """The ranks a data-parallel step averages over: the job's size, or 1 with a one-line
+    notice (printed once) when MPI is not initialised."""
+    if mpi_available() and is_initialized():
+        return world_size()
+    if not _state.get("noticed"):
         _state["noticed"] = True
         print("[graphc] data_parallel=True: MPI is not initialised (run under mpiexec and call "
               "graphc.distributed.init()); training on this process alone", file=sys.stderr)
-        return passes
-    if world_size() == 1:
-        return passes
-    from passes.manager import DEFAULT_PIPELINE
-    names = list(DEFAULT_PIPELINE if passes is None else passes)
-    return names if "allreduce" in names else ["allreduce", *names]
+    return 1

@@ -46,3 +46,14 @@ def allreduce(g: Graph, world: int | None = None) -> Graph:
             out.add_node(red)
             vmap.update(zip(grads, red.outputs))
     return finish(g, out, vmap)
+
+
+def data_parallel_passes(passes: list[str] | None) -> list[str] | None:
+    """The pipeline for a data-parallel step: `allreduce` first; unchanged when the step runs
+    on one process (graphc.distributed prints a one-line notice if MPI is not initialised)."""
+    from graphc import distributed
+    if distributed.active_world_size() == 1:
+        return passes
+    from .manager import DEFAULT_PIPELINE
+    names = list(DEFAULT_PIPELINE if passes is None else passes)
+    return names if "allreduce" in names else ["allreduce", *names]
