@@ -13,6 +13,7 @@ every later call, and what it depended on must be checked (guarded) before reusi
 from __future__ import annotations
 
 import inspect
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -131,7 +132,7 @@ class PyState:
         self.versions = self._versions()
 
     def _versions(self) -> tuple:
-        return tuple(m.__dict__.get("_version", 0) for m in self.all_modules)
+        return tuple(map(_VERSION, self.all_modules))
 
     def stale(self) -> bool:
         """True when a parameter, buffer or sub-module was replaced, added or removed since this
@@ -165,8 +166,8 @@ class PyState:
         identity of its values (buffers stay the same objects from call to call; a Python
         number that changes is a new object).
         """
-        key: list = [tuple(m.training for m in self.all_modules), self._versions(),
-                     tuple(p.grad is None for p in self.params)]
+        key: list = [tuple(map(_TRAINING_VERSION, self.all_modules)),
+                     tuple([p.grad is None for p in self.params])]
         for _, opt in self.optimizers:
             state = opt.state
             for g in opt.param_groups:
@@ -293,6 +294,8 @@ def apply_effects(effects) -> None:
 
 
 _PLAIN = (int, float, bool, str, type(None))
+_VERSION = operator.attrgetter("_version")
+_TRAINING_VERSION = operator.attrgetter("training", "_version")  # guard_key: one pass
 
 
 def _hashable(v):

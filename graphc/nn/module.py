@@ -15,6 +15,9 @@ from .parameter import Buffer, Parameter
 class Module:
     """Base class of models: register Parameters and sub-Modules as attributes, define forward()."""
 
+    training = True   # class defaults: plain attribute reads (compiled calls read both every call)
+    _version = 0
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
