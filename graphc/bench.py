@@ -43,7 +43,11 @@ class Report:
 
 
 def timeit(fn: Callable, repeat: int, number: int | None = None, budget: float = 0.3):
-    """Best and median seconds per call over `repeat` rounds (calls per round auto-sized)."""
+    """Best and median seconds per call over `repeat` rounds (calls per round auto-sized).
+
+    Waits 50 ms first: thread pools of the contender timed just before (ONNX Runtime's and
+    OpenMP's workers spin after their last task) must not share the cores with this one."""
+    time.sleep(0.05)
     fn()
     if number is None:
         t0 = time.perf_counter()

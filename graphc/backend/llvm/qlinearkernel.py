@@ -8,9 +8,10 @@
    - small batches (M < PACK_MIN_M) or no AVX2: int8 dot products along k against the weight
      rows as stored (both operands contiguous along k; a horizontal sum per output);
    - large batches with AVX2: the weights are first packed (in the same pool run as step 1)
-     into panels of 8 output columns x 4 k (32 bytes per k-quad, as `vpdpbusd` wants them),
-     then each MR x 4-panel register tile broadcasts 4 input bytes per row against 32 packed
-     weight bytes: no horizontal sums, and the accumulators are already in output order.
+     into panels of PW output columns x 4 k (4*PW bytes per k-quad, as `vpdpbusd` wants them;
+     PW = 16, a zmm register, with AVX-512 VNNI, else 8), then each MR x 4-panel register tile
+     broadcasts 4 input bytes per row against the packed weight bytes: no horizontal sums, and
+     the accumulators are already in output order.
    With AVX2 each product step is `pmaddubsw` (u8 x s8 -> saturating i16 pairs, which the
    7-bit range keeps exact) then `pmaddwd` with ones (-> i32); with AVX-512 VNNI one `vpdpbusd`;
    a portable scalar path serves other CPUs;
@@ -30,7 +31,6 @@ MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 acc
 ROWS_PER_TASK = 16
 SMALL_SCALE = np.float32(6.1e-5)  # a float32, as in torch
 PACK_MIN_M = 64          # batches of at least this many rows use packed weights (broadcast form)
-PANEL = 8                # output columns per packed panel (one i32x8 accumulator)
 NV = 4                   # panels per register tile of the broadcast form
 ALIGN = 64
 
@@ -45,8 +45,15 @@ def packed(node, avx2: bool) -> bool:
     return avx2 and _rows(node) >= PACK_MIN_M
 
 
-def _panels(node) -> int:
-    return -(-node.inputs[1].shape[0] // PANEL)
+def panel_width(avx2: bool) -> int:
+    """Output columns per packed panel: 16 (one zmm accumulator: AVX-512 VNNI's `vpdpbusd` on
+    zmm does about 1.6x the work per cycle of the ymm form here) or 8 (one ymm)."""
+    from .target import host
+    return 16 if avx2 and host()["vnni"] else 8
+
+
+def _panels(node, avx2: bool) -> int:
+    return -(-node.inputs[1].shape[0] // panel_width(avx2))
 
 
 def _k4(K: int) -> int:
@@ -60,13 +67,14 @@ def _q_bytes(node) -> int:
 def scratch_bytes(node, avx2: bool = False) -> int:
     """Scratch bytes: the quantized input rows (K padded to a multiple of 32), then, for the
     broadcast form, the packed weight panels."""
-    extra = _panels(node) * _k4(node.inputs[0].shape[-1]) * 32 if packed(node, avx2) else 0
+    extra = (_panels(node, avx2) * _k4(node.inputs[0].shape[-1]) * 4 * panel_width(avx2)
+             if packed(node, avx2) else 0)
     return _q_bytes(node) + extra
 
 
 def pack_tasks(node, avx2: bool) -> int:
     """Pool tasks that pack the weight panels (run alongside the min/max tasks), 0 if unpacked."""
-    return min(8, _panels(node)) if packed(node, avx2) else 0
+    return min(8, _panels(node, avx2)) if packed(node, avx2) else 0
 
 
 def _kpad(K: int) -> int:
@@ -92,7 +100,8 @@ class QLinearKernel:
         # VNNI implies AVX-512VL: 32 vector registers hold a 4 x 4 tile of accumulators
         self.MR = 4 if self.vnni else MR
         self.packed = packed(node, avx2)
-        self.K4, self.P = _k4(self.K), _panels(node)
+        self.PW = panel_width(avx2)
+        self.K4, self.P = _k4(self.K), _panels(node, avx2)
 
     def cx(self, w):
         """A lowering context of vector width `w` on this kernel's builder."""
@@ -318,35 +327,40 @@ class QLinearKernel:
         return self.b.gep(self.scratch, [H.i64(_q_bytes(self.node))], source_etype=H.I8)
 
     def pack_panels(self, p0, p1):
-        """Panels [p0, p1): panel p holds columns 8p..8p+7 as [k-quad][column][4 bytes] (zeros
-        past N and past K), i.e. the 32 bytes `vpdpbusd` multiplies against one broadcast quad."""
+        """Panels [p0, p1): panel p holds columns PW*p..PW*p+PW-1 as [k-quad][column][4 bytes]
+        (zeros past N and past K), i.e. the 4*PW bytes `vpdpbusd` multiplies against one
+        broadcast quad."""
         b = self.b
-        K, N, K4 = self.K, self.N, self.K4
+        K, N, K4, PW = self.K, self.N, self.K4, self.PW
+        stride = 4 * PW  # bytes per k-quad of a panel
         wq, dst = self.ptrs["w_q"], self.packed_weights()
         kfull = K // 4
 
-        full = N // PANEL  # panels whose 8 columns all exist: 8 x 8 transposes of i32 quads
+        full = N // PW  # panels whose columns all exist: 8 x 8 transposes of i32 quads
         k32 = K // 32 * 32 if self.avx2 else 0
 
         def fast_panel(p, c0):
-            base = b.mul(p, H.i64(K4 * 32))
-            rows = [b.mul(b.add(b.mul(p, H.i64(PANEL)), H.i64(c)), H.i64(K)) for c in range(8)]
+            base = b.mul(p, H.i64(K4 * stride))
+            for half in range(PW // 8):
+                rows = [b.mul(b.add(b.mul(p, H.i64(PW)), H.i64(8 * half + c)), H.i64(K))
+                        for c in range(8)]
 
-            def block(k, c2):  # 8 columns x 8 quads in, 8 quads x 8 columns out
-                i32x8 = ir.VectorType(H.I32, 8)
-                vs = [b.load(b.gep(wq, [b.add(r, k)], source_etype=H.I8), typ=i32x8, align=1)
-                      for r in rows]
-                for kq, v in enumerate(_transpose8(b, vs)):
-                    at = b.add(base, b.add(b.mul(k, H.i64(8)), H.i64(32 * kq)))
-                    b.store(v, b.gep(dst, [at], source_etype=H.I8), align=32)
-                return []
-            H.loop(b, k32, block, step=32, name="pb")
+                def block(k, c2, rows=rows, half=half):  # 8 columns x 8 quads -> transposed
+                    i32x8 = ir.VectorType(H.I32, 8)
+                    vs = [b.load(b.gep(wq, [b.add(r, k)], source_etype=H.I8), typ=i32x8,
+                                 align=1) for r in rows]
+                    for kq, v in enumerate(_transpose8(b, vs)):
+                        at = b.add(base, b.add(b.mul(k, H.i64(stride // 4)),
+                                               H.i64(stride * kq + 32 * half)))
+                        b.store(v, b.gep(dst, [at], source_etype=H.I8), align=32)
+                    return []
+                H.loop(b, k32, block, step=32, name="pb")
             return []
 
         def panel(p, c0):
-            base = b.mul(p, H.i64(K4 * 32))
-            for c in range(PANEL):
-                n = b.add(b.mul(p, H.i64(PANEL)), H.i64(c))
+            base = b.mul(p, H.i64(K4 * stride))
+            for c in range(PW):
+                n = b.add(b.mul(p, H.i64(PW)), H.i64(c))
                 col = b.add(base, H.i64(4 * c))
                 with b.if_else(b.icmp_signed("<", n, H.i64(N))) as (then, other):
                     with then:
@@ -355,7 +369,7 @@ class QLinearKernel:
                         def quad(kq, c2, src=src, col=col):
                             v = b.load(b.gep(wq, [b.add(src, b.mul(kq, H.i64(4)))],
                                              source_etype=H.I8), typ=H.I32, align=1)
-                            b.store(v, b.gep(dst, [b.add(col, b.mul(kq, H.i64(32)))],
+                            b.store(v, b.gep(dst, [b.add(col, b.mul(kq, H.i64(stride)))],
                                              source_etype=H.I8), align=4)
                             return []
                         if kfull:
@@ -366,12 +380,12 @@ class QLinearKernel:
                             k = kfull * 4 + j
                             v = (b.load(b.gep(wq, [b.add(src, H.i64(k))], source_etype=H.I8),
                                         typ=H.I8) if k < K else ir.Constant(H.I8, 0))
-                            b.store(v, b.gep(dst, [b.add(col, H.i64(kfull * 32 + j))],
+                            b.store(v, b.gep(dst, [b.add(col, H.i64(kfull * stride + j))],
                                              source_etype=H.I8))
                     with other:  # columns past N: zeros (their outputs are never stored)
                         H.loop(b, K4, lambda kq, c2, col=col: (b.store(
-                            ir.Constant(H.I32, 0), b.gep(dst, [b.add(col, b.mul(kq, H.i64(32)))],
-                                                         source_etype=H.I8), align=4), [])[1],
+                            ir.Constant(H.I32, 0), b.gep(dst, [b.add(col, b.mul(
+                                kq, H.i64(stride)))], source_etype=H.I8), align=4), [])[1],
                             name="pz")
             return []
         if k32:
@@ -382,25 +396,28 @@ class QLinearKernel:
     def gemm_rows_packed(self, r0, r1, s_x, z):
         """Rows [r0, r1) of the output in the broadcast form: MR rows x NV panels per tile."""
         b = self.b
-        full = self.N // PANEL
+        PW = self.PW
+        full = self.N // PW
         groups = full // NV
-        rest = full % NV + (1 if self.N % PANEL else 0)  # a static last group; last panel partial
+        rest = full % NV + (1 if self.N % PW else 0)  # a static last group; last panel partial
 
         def rows_of(i0, mr):
             if groups:
                 H.loop(b, groups, lambda g, c: (self.tile_packed(
                     i0, mr, b.mul(g, H.i64(NV)), NV, False, s_x, z), [])[1], name="pg")
             if rest:
-                self.tile_packed(i0, mr, H.i64(groups * NV), rest, self.N % PANEL != 0, s_x, z)
+                self.tile_packed(i0, mr, H.i64(groups * NV), rest, self.N % PW != 0, s_x, z)
         self._row_blocks(r0, r1, 4 if self.vnni else 2, rows_of)
 
     def _dot4(self, acc, a, w):
         """acc + the four-byte dot products of u8 `a` and s8 `w` in each i32 lane."""
         b = self.b
-        i32x8 = ir.VectorType(H.I32, 8)
+        W = acc.type.count
         if self.vnni:
-            f = self.intrinsic("llvm.x86.avx512.vpdpbusd.256", i32x8, [i32x8, i32x8, i32x8])
+            vt = ir.VectorType(H.I32, W)
+            f = self.intrinsic(f"llvm.x86.avx512.vpdpbusd.{32 * W}", vt, [vt, vt, vt])
             return b.call(f, [acc, a, w])
+        i32x8 = ir.VectorType(H.I32, 8)
         u8x32 = ir.VectorType(H.I8, 32)
         i16x16 = ir.VectorType(ir.IntType(16), 16)
         maddubs = self.intrinsic("llvm.x86.avx2.pmadd.ub.sw", i16x16, [u8x32, u8x32])
@@ -411,34 +428,34 @@ class QLinearKernel:
 
     def tile_packed(self, i0, mr, p0, nv, last_partial, s_x, z):
         """An mr-row x nv-panel tile: per k-quad, one broadcast of 4 input bytes per row against
-        the 32 packed bytes of each panel; then the 8-wide epilogue per row and panel."""
+        the 4*PW packed bytes of each panel; then the PW-wide epilogue per row and panel."""
         b = self.b
-        K4, Kp = self.K4, self.Kp
+        K4, Kp, PW = self.K4, self.Kp, self.PW
         q, w = self.scratch, self.packed_weights()
-        i32x8 = ir.VectorType(H.I32, 8)
+        vt = ir.VectorType(H.I32, PW)
         x_rows = [b.mul(b.add(i0, H.i64(r)), H.i64(Kp)) for r in range(mr)]
-        panels = [b.mul(b.add(p0, H.i64(v)), H.i64(K4 * 32)) for v in range(nv)]
-        zero = ir.Constant(i32x8, [ir.Constant(H.I32, 0)] * 8)
+        panels = [b.mul(b.add(p0, H.i64(v)), H.i64(K4 * 4 * PW)) for v in range(nv)]
+        zero = ir.Constant(vt, [ir.Constant(H.I32, 0)] * PW)
 
         def step(kq, acc):
-            k, kb = b.mul(kq, H.i64(4)), b.mul(kq, H.i64(32))
-            wv = [b.load(b.gep(w, [b.add(pn, kb)], source_etype=H.I8), typ=i32x8, align=32)
+            k, kb = b.mul(kq, H.i64(4)), b.mul(kq, H.i64(4 * PW))
+            wv = [b.load(b.gep(w, [b.add(pn, kb)], source_etype=H.I8), typ=vt, align=4 * PW)
                   for pn in panels]
             out = []
             for r in range(mr):
                 a = b.load(b.gep(q, [b.add(x_rows[r], k)], source_etype=H.I8), typ=H.I32,
                            align=4)
-                av = H.splat(b, a, 8)
+                av = H.splat(b, a, PW)
                 out += [self._dot4(acc[r * nv + v], av, wv[v]) for v in range(nv)]
             return out
         accs = H.loop(b, K4, step, [zero] * (mr * nv), name="pk")
         for r in range(mr):
             for v in range(nv):
-                cnt = self.N % PANEL if (last_partial and v == nv - 1) else PANEL
-                j0 = b.mul(b.add(p0, H.i64(v)), H.i64(PANEL))
-                self.epilogue_vec(b.add(i0, H.i64(r)), j0, accs[r * nv + v], s_x, z, cnt)
+                cnt = self.N % PW if (last_partial and v == nv - 1) else PW
+                j0 = b.mul(b.add(p0, H.i64(v)), H.i64(PW))
+                self.epilogue_vec(b.add(i0, H.i64(r)), j0, accs[r * nv + v], s_x, z, cnt, W=PW)
 
-    def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int = PANEL):
+    def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int):
         """The epilogue for outputs (i, j0..j0+cnt-1) from W lanes (the same arithmetic as
         `epilogue`); lanes past cnt are neither loaded nor stored."""
         b = self.b
