@@ -129,7 +129,11 @@ class PyState:
                     if id(p) not in ids:
                         ids.add(id(p)); self.params.append(p)  # noqa: E702
         self.all_modules = [m for _, root in self.modules for m in root.modules()]
+        self._key_epoch, self._key = -1, ()
         self.versions = self._versions()
+
+    def _module_key(self) -> tuple:
+        return tuple(map(_TRAINING_VERSION, self.all_modules))
 
     def _versions(self) -> tuple:
         return tuple(map(_VERSION, self.all_modules))
@@ -164,10 +168,15 @@ class PyState:
 
         Runs before every call, so it is cheap: optimizer state is compared by its keys and the
         identity of its values (buffers stay the same objects from call to call; a Python
-        number that changes is a new object).
+        number that changes is a new object). A function that depends on modules only (no
+        parameter gradients, no optimizer) reuses its key while Module.epoch is unchanged.
         """
-        key: list = [tuple(map(_TRAINING_VERSION, self.all_modules)),
-                     tuple([p.grad is None for p in self.params])]
+        if not self.params and not self.optimizers:  # modules only: skip while none changed
+            if self._key_epoch == Module.epoch:
+                return self._key
+            self._key_epoch, self._key = Module.epoch, self._module_key()
+            return self._key
+        key: list = [self._module_key(), tuple([p.grad is None for p in self.params])]
         for _, opt in self.optimizers:
             state = opt.state
             for g in opt.param_groups:

@@ -321,3 +321,27 @@ def test_namedtuple_argument_keeps_its_type():
     f = graphc.compile(lambda p: p.a + p.b, backend="interpreter")
     a, b = randn(2), randn(2)
     np.testing.assert_allclose(f(Pair(a, b)), a + b)
+
+
+def test_module_only_guards_follow_train_eval_and_new_attributes():
+    """A function whose guards depend on modules only (buffers, no parameters, no optimizer)
+    caches its guard key between calls; train()/eval() and attribute changes must still be seen."""
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("k", np.full(3, 2.0, np.float32))
+
+        def forward(self, x):
+            return x * self.k if self.training else x + self.k
+
+    for backend in ("interpreter", "llvm"):
+        m = Scale()
+        f = graphc.compile(m, backend=backend)
+        x = np.ones(3, np.float32)
+        np.testing.assert_array_equal(f(x), [2, 2, 2])
+        m.eval()
+        np.testing.assert_array_equal(f(x), [3, 3, 3])
+        m.train()
+        np.testing.assert_array_equal(f(x), [2, 2, 2])
+        m.k = graphc.nn.Buffer(np.full(3, 5.0, np.float32))  # a replaced buffer: retrace
+        np.testing.assert_array_equal(f(x), [5, 5, 5])

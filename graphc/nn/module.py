@@ -17,8 +17,12 @@ class Module:
 
     training = True   # class defaults: plain attribute reads (compiled calls read both every call)
     _version = 0
+    # bumped by every attribute assignment, deletion, train()/eval() and new module anywhere:
+    # a compiled function whose guards depend on modules only skips them while it is unchanged
+    epoch = 0
 
     def __init__(self):
+        Module.epoch += 1
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
@@ -30,6 +34,7 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise GraphcError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                               f"assigning attribute {name!r}")
+        Module.epoch += 1
         old = [d.pop(name, None) for d in (self._parameters, self._buffers, self._modules)]
         if isinstance(value, (Buffer, Parameter, Module)) or any(v is not None for v in old):
             # compiled functions guard on this: a replaced parameter or layer means a retrace
@@ -53,6 +58,7 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        Module.epoch += 1
         for d in (self._parameters, self._buffers, self._modules):
             if name in d:
                 del d[name]
@@ -183,6 +189,7 @@ class Module:
     # ---- modes and calling -------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (`mode`) on this module and every sub-module; returns self."""
+        Module.epoch += 1
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
