@@ -411,9 +411,16 @@ class StateBinder:
         self.written = [i for i, k in enumerate(self.names) if k in graph.updates]
         self.ids: tuple | None = None
         self.cache: list = []  # self.ids is replaced (a new object) whenever an array is
+        # read-only state held by Parameters: re-checked only after some array was rebound
+        from .nn.parameter import Parameter
+        self._P = Parameter
+        self._skip = not self.written and all(isinstance(o, Parameter) for o in self.objs)
+        self._rebinds = -1
 
     def arrays(self) -> list[np.ndarray]:
         """The state arrays in graph order, checked (in full only when one was replaced)."""
+        if self._skip and self._rebinds == self._P.rebinds:
+            return self.cache
         cur = [obj._data for obj in self.objs]
         ids = tuple(map(id, cur))
         if ids != self.ids:
@@ -428,6 +435,7 @@ class StateBinder:
                 if not arr.flags.c_contiguous:
                     raise InputError(f"state %{name} must be a C-contiguous array")
             self.ids, self.cache = ids, cur  # keep them alive: their ids stay unique
+        self._rebinds = self._P.rebinds
         for i in self.written:
             if not cur[i].flags.writeable:
                 raise InputError(f"state %{self.names[i]} is read-only (its array is not "

@@ -345,3 +345,10 @@ def test_module_only_guards_follow_train_eval_and_new_attributes():
         np.testing.assert_array_equal(f(x), [2, 2, 2])
         m.k = graphc.nn.Buffer(np.full(3, 5.0, np.float32))  # a replaced buffer: retrace
         np.testing.assert_array_equal(f(x), [5, 5, 5])
+        m.k._data = np.full(3, 7.0, np.float32)  # a new array in the same buffer: re-bound
+        np.testing.assert_array_equal(f(x), [7, 7, 7])
+        m.k._data[:] = 1.0                       # written in place: the same array
+        np.testing.assert_array_equal(f(x), [1, 1, 1])
+        m.k._data = np.zeros(4, np.float32)      # a new array of another shape: refused
+        with pytest.raises(graphc.GraphcError):
+            f(x)

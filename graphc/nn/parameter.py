@@ -13,6 +13,12 @@ class Parameter(Tensor):
 
     _is_state = True
     _state_hint = "param"
+    rebinds = 0  # bumped whenever any Parameter/Buffer gets a new array (compiled calls check it)
+
+    def __setattr__(self, name, value) -> None:
+        if name == "_data":
+            Parameter.rebinds += 1
+        super().__setattr__(name, value)
 
     def __init__(self, data, requires_grad: bool = True):
         arr = contiguous(as_array(data))
