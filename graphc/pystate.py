@@ -129,7 +129,7 @@ class PyState:
                     if id(p) not in ids:
                         ids.add(id(p)); self.params.append(p)  # noqa: E702
         self.all_modules = [m for _, root in self.modules for m in root.modules()]
-        self._key_epoch, self._key = -1, ()
+        self._key_epoch, self._key = None, ()
         self.versions = self._versions()
 
     def _module_key(self) -> tuple:
@@ -168,13 +168,15 @@ class PyState:
 
         Runs before every call, so it is cheap: optimizer state is compared by its keys and the
         identity of its values (buffers stay the same objects from call to call; a Python
-        number that changes is a new object). A function that depends on modules only (no
-        parameter gradients, no optimizer) reuses its key while Module.epoch is unchanged.
+        number that changes is a new object). Without an optimizer the key depends on modules
+        and `.grad` slots only: it is reused while Module.epoch and Parameter.grad_epoch (bumped
+        by every such assignment) are unchanged.
         """
-        if not self.params and not self.optimizers:  # modules only: skip while none changed
-            if self._key_epoch == Module.epoch:
-                return self._key
-            self._key_epoch, self._key = Module.epoch, self._module_key()
+        if not self.optimizers:
+            epoch = (Module.epoch, Parameter.grad_epoch)
+            if self._key_epoch != epoch:
+                self._key_epoch = epoch
+                self._key = (self._module_key(), tuple([p.grad is None for p in self.params]))
             return self._key
         key: list = [self._module_key(), tuple([p.grad is None for p in self.params])]
         for _, opt in self.optimizers:

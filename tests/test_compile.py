@@ -352,3 +352,27 @@ def test_module_only_guards_follow_train_eval_and_new_attributes():
         m.k._data = np.zeros(4, np.float32)      # a new array of another shape: refused
         with pytest.raises(graphc.GraphcError):
             f(x)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_grad_slots_guard_without_optimizer(backend):
+    """No optimizer: the guard key is cached between calls, but assigning `.grad` (here: None,
+    by hand) must still select the graph that starts a fresh gradient instead of accumulating."""
+    graphc.manual_seed(3)
+    lin = nn.Linear(3, 1)
+
+    @graphc.compile(backend=backend)
+    def step(x):
+        loss = (lin(x) ** 2).mean()
+        loss.backward()
+        return loss
+
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    step(x)
+    one = np.array(lin.weight.grad.data, copy=True)
+    step(x)
+    np.testing.assert_allclose(lin.weight.grad.data, 2 * one, rtol=1e-6)   # accumulated
+    lin.weight.grad = None
+    lin.bias.grad = None
+    step(x)
+    np.testing.assert_allclose(lin.weight.grad.data, one, rtol=1e-6)       # fresh again

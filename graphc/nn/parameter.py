@@ -13,11 +13,14 @@ class Parameter(Tensor):
 
     _is_state = True
     _state_hint = "param"
-    rebinds = 0  # bumped whenever any Parameter/Buffer gets a new array (compiled calls check it)
+    rebinds = 0      # bumped whenever any Parameter/Buffer gets a new array (compiled calls check it)
+    grad_epoch = 0   # bumped whenever any Parameter's .grad is assigned (compiled calls guard on it)
 
     def __setattr__(self, name, value) -> None:
         if name == "_data":
             Parameter.rebinds += 1
+        elif name == "grad":
+            Parameter.grad_epoch += 1
         super().__setattr__(name, value)
 
     def __init__(self, data, requires_grad: bool = True):
