@@ -419,7 +419,8 @@ class StateBinder:
 
     def arrays(self) -> list[np.ndarray]:
         """The state arrays in graph order, checked (in full only when one was replaced)."""
-        if self._skip and self._rebinds == self._P.rebinds:
+        rebinds = self._P.rebinds  # read before the arrays: a rebind meanwhile is seen next call
+        if self._skip and self._rebinds == rebinds:
             return self.cache
         cur = [obj._data for obj in self.objs]
         ids = tuple(map(id, cur))
@@ -435,7 +436,7 @@ class StateBinder:
                 if not arr.flags.c_contiguous:
                     raise InputError(f"state %{name} must be a C-contiguous array")
             self.ids, self.cache = ids, cur  # keep them alive: their ids stay unique
-        self._rebinds = self._P.rebinds
+        self._rebinds = rebinds
         for i in self.written:
             if not cur[i].flags.writeable:
                 raise InputError(f"state %{self.names[i]} is read-only (its array is not "

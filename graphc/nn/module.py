@@ -22,19 +22,24 @@ class Module:
     epoch = 0
 
     def __init__(self):
-        Module.epoch += 1
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_version", 0)  # bumped when a parameter/buffer/child changes
+        Module.epoch += 1  # after every change: a key read meanwhile is then never reused
 
     # ---- registration ------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise GraphcError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                               f"assigning attribute {name!r}")
-        Module.epoch += 1
+        try:
+            self._graphc_setattr(name, value)
+        finally:
+            Module.epoch += 1
+
+    def _graphc_setattr(self, name: str, value: Any) -> None:
         old = [d.pop(name, None) for d in (self._parameters, self._buffers, self._modules)]
         if isinstance(value, (Buffer, Parameter, Module)) or any(v is not None for v in old):
             # compiled functions guard on this: a replaced parameter or layer means a retrace
@@ -58,13 +63,15 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
-        Module.epoch += 1
-        for d in (self._parameters, self._buffers, self._modules):
-            if name in d:
-                del d[name]
-                object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
-                return
-        object.__delattr__(self, name)
+        try:
+            for d in (self._parameters, self._buffers, self._modules):
+                if name in d:
+                    del d[name]
+                    object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
+                    return
+            object.__delattr__(self, name)
+        finally:
+            Module.epoch += 1
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register `param` as `name` (None leaves the attribute None, as a missing bias)."""
@@ -189,9 +196,9 @@ class Module:
     # ---- modes and calling -------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (`mode`) on this module and every sub-module; returns self."""
-        Module.epoch += 1
         for m in self.modules():
             object.__setattr__(m, "training", mode)
+        Module.epoch += 1
         return self
 
     def eval(self) -> "Module":

@@ -17,11 +17,11 @@ class Parameter(Tensor):
     grad_epoch = 0   # bumped whenever any Parameter's .grad is assigned (compiled calls guard on it)
 
     def __setattr__(self, name, value) -> None:
-        if name == "_data":
+        super().__setattr__(name, value)
+        if name == "_data":  # counted after the change: a check that ran meanwhile is redone
             Parameter.rebinds += 1
         elif name == "grad":
             Parameter.grad_epoch += 1
-        super().__setattr__(name, value)
 
     def __init__(self, data, requires_grad: bool = True):
         arr = contiguous(as_array(data))
