@@ -22,23 +22,7 @@ import graphc
 import graphc.distributed as dist
 from graphc import nn, optim
 from graphc.datasets import mnist_idx, mnist_sample
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.fc2(graphc.relu(self.fc1(x)))
-
-
-def accuracy(infer, x, y, batch_size=1000) -> float:
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        correct += int((infer(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-    return correct / len(y)
+from mnist_mlp import Net, accuracy  # the seed program's model, next to this file
 
 
 def main(argv=None) -> dict:

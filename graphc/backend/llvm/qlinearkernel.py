@@ -573,7 +573,7 @@ class QLinearKernel:
                         ci = ir.Constant(H.I32, c)
                         v = b.insert_element(v, b.add(b.extract_element(v, ci), sums[r * 4 + c]),
                                              ci)
-                self.epilogue4(b.add(i0, H.i64(r)), j0, v, s_x, z)
+                self.epilogue_vec(b.add(i0, H.i64(r)), j0, v, s_x, z, 4, W=4)
             return
         for r in range(mr):
             for c in range(nr):
@@ -588,10 +588,6 @@ class QLinearKernel:
         lo = b.shuffle_vector(h, h, ir.Constant(ir.VectorType(H.I32, 4), [0, 1, 2, 3]))
         hi = b.shuffle_vector(h, h, ir.Constant(ir.VectorType(H.I32, 4), [4, 5, 6, 7]))
         return b.add(lo, hi)
-
-    def epilogue4(self, i, j0, dot4, s_x, z):
-        """The epilogue for outputs (i, j0..j0+3) at once, same arithmetic as `epilogue`."""
-        self.epilogue_vec(i, j0, dot4, s_x, z, 4, W=4)
 
     def epilogue(self, i, j, dot, s_x, z):
         """Output (i, j) = fma(float(dot - z * colsum[j]), s_x * s_w, bias[j]), ReLU if fused."""
