@@ -545,6 +545,32 @@ def test_matmul_f32_shapes_and_transposes(ta, tb):
         assert np.all(np.abs(got[j] - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30)
 
 
+BIG_MM_SHAPES = [(300, 129, 301), (97, 1000, 50), (256, 784, 10), (12, 2048, 33), (1025, 64, 47)]
+
+
+@pytest.mark.parametrize("avx512", ["0", "1"])
+@pytest.mark.parametrize("ta, tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
+    """Shapes big enough for the task grid (column panels x row blocks), with remainder columns
+    and rows in several tasks' shares, on the 512-bit and the 256-bit tile: within float32
+    rounding of float64, and the broadcast form gives the same bits on both tiles."""
+    monkeypatch.setenv("GRAPHC_AVX512", avx512)
+    rng = np.random.default_rng(15)
+    c = Cases(f"mm_big_{ta}_{tb}_{avx512}")
+    for m, k, n in BIG_MM_SHAPES:
+        _matmul_case(c, rng, _mk(m, k, ta), _mk(k, n, tb), ta, tb)
+    got, _ = c.check()
+    for j, (m, k, n) in enumerate(BIG_MM_SHAPES):
+        A, B = (x.astype(np.float64) for x in c.inputs[2 * j: 2 * j + 2])
+        A, B = (A.T if ta else A), (B.T if tb else B)
+        assert np.all(np.abs(got[j] - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30)
+    monkeypatch.setenv("GRAPHC_AVX512", "1" if avx512 == "0" else "0")
+    other, _ = c.check()
+    for j, (m, k, n) in enumerate(BIG_MM_SHAPES):
+        if not (tb and not ta and m < 256):   # not the dot form: its sums are ordered otherwise
+            assert got[j].tobytes() == other[j].tobytes(), BIG_MM_SHAPES[j]
+
+
 def test_matmul_batched_broadcast_f64_and_integer():
     rng = np.random.default_rng(12)
     c = Cases("mm_batched")
@@ -652,6 +678,48 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
         outs[threads] = dict(np.load(path))
     for k in outs["1"]:
         assert outs["1"][k].tobytes() == outs["2"][k].tobytes(), k
+
+
+ODD_TRAINING_SCRIPT = r"""
+import sys, numpy as np, graphc
+from graphc import nn, optim
+graphc.manual_seed(0)
+net = nn.Sequential(nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 37))
+opt = optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+crit = nn.CrossEntropyLoss()
+@graphc.compile(backend=sys.argv[2])
+def step(x, y):
+    opt.zero_grad(); loss = crit(net(x), y); loss.backward(); opt.step(); return loss
+rng = np.random.default_rng(0)
+losses = []
+for batch in (300, 50, 300):   # the broadcast form with packed W^T panels; the dot form
+    x = rng.standard_normal((batch, 300)).astype(np.float32); y = rng.integers(0, 37, batch)
+    losses.append(step(x, y))
+np.savez(sys.argv[1], losses=np.array(losses), **net.state_dict())
+"""
+
+
+def test_fused_updates_on_the_task_grid_match_the_interpreter(tmp_path):
+    """Odd layer sizes: the weight gradient 100 x 300 has 10 column panels for 8 tasks, so some
+    tasks have an empty share; a fused in-place update applied twice (or skipped) anywhere would
+    show. Same bits for 1 and 2 threads and for both tiles; the interpreter within rounding."""
+    outs = {}
+    for threads, avx512 in (("1", "1"), ("2", "1"), ("2", "0")):
+        env = dict(os.environ, GRAPHC_NUM_THREADS=threads, GRAPHC_AVX512=avx512)
+        path = tmp_path / f"t{threads}{avx512}.npz"
+        subprocess.run([sys.executable, "-c", ODD_TRAINING_SCRIPT, str(path), "llvm"], env=env,
+                       check=True, timeout=120)
+        outs[threads, avx512] = dict(np.load(path))
+    path = tmp_path / "interp.npz"
+    subprocess.run([sys.executable, "-c", ODD_TRAINING_SCRIPT, str(path), "interpreter"],
+                   check=True, timeout=120)
+    want = dict(np.load(path))
+    ref = outs["1", "1"]
+    for key, got in outs.items():
+        for k in ref:
+            assert got[k].tobytes() == ref[k].tobytes(), (key, k)
+    for k in ref:
+        np.testing.assert_allclose(ref[k], want[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
 
 # ---- 5. index errors: an error, never a crash or corrupted parameters ---------------------------

@@ -280,8 +280,7 @@ class ModuleBuilder:
         M, N = c.shape
         if M * N * K < PARALLEL_MACS:
             return 1
-        blocks = MatmulKernel.row_blocks(mm)
-        return max(1, min(blocks, MAX_TASKS))
+        return MatmulKernel.task_count(mm, MAX_TASKS)
 
     def _emit_body(self, kb, node, body, kind, outer_in, outer_out, where, ptrs, part,
                    uniform_only: bool = False):

@@ -110,6 +110,8 @@ def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dt: DType, index: ir.
     if dt.is_bool:
         value = b.zext(value, mt if w == 1 else ir.VectorType(mt, w))
     p = b.gep(ptr, [index], source_etype=mt)
+    if w > 1 and not p.type.is_opaque:  # a typed pointer (an alloca) takes a vector's type
+        p = b.bitcast(p, value.type.as_pointer())
     b.store(value, p, align=dt.itemsize)
 
 

@@ -1,47 +1,103 @@
 """Matmul kernels: register-blocked micro-kernels with the kernel's elementwise epilogue fused in.
 
-Two forms cover the transposes a training step produces, without packing:
-- broadcast form (B not transposed: x @ W, dX = g @ W, dW = g^T @ x): a tile of MR=6 rows by
-  16 columns keeps 12 `<8 x float>` accumulators in registers; each k step loads two vectors of
-  B's row k and broadcasts MR scalars of A (rows of A, or columns when A is transposed);
-- dot form (B transposed, A not: x @ W^T, the forward Linear): a 3x3 tile of `<8 x float>`
+Two forms cover the transposes a training step produces:
+- broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M rows on): a
+  tile of MR rows by NR_VEC vectors keeps its accumulators in registers; each k step loads the
+  vectors of B's row k and broadcasts MR scalars of A (rows of A, or columns when A is
+  transposed). With AVX-512 the tile is 12 rows x 32 floats in 24 zmm registers, else 6 x 16 in
+  12 ymm. B's column panel is first copied (transposed when B is stored transposed) into a
+  contiguous stack buffer when that pays: it then streams through the cache without power-of-two
+  strides or a TLB miss every few rows;
+- dot form (B transposed, few rows: x @ W^T at small batches): a 3x3 tile of `<8 x float>`
   accumulators runs along k over rows of A and rows of B, then sums each accumulator.
 Either way the finished tile goes straight through the epilogue (bias, ReLU and its mask, or a
-whole optimizer update) while it is in registers. Other shapes/dtypes use a plain triple loop.
+whole optimizer update) while it is in registers. Other dtypes use a plain triple loop.
+
+Every element of C is one sequential FMA chain over k in the broadcast form, whatever the tile,
+the packing or the split into tasks, so results do not depend on the thread count or the CPU's
+vector width; the dot form is chosen from the shapes alone.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import llvmlite.ir as ir
 import numpy as np
 
 from ...ir.graph import Graph, Value
 from . import irhelp as H
+from . import target
 from .loopkernel import Operand, _strides
 from .lowering import lower_elementwise
 
-MR, NR_VEC = 6, 2          # broadcast form: 6 rows x 2 vectors of 8
 DOT_MR, DOT_NR = 3, 3      # dot form tile
 PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form
-PACK_MAX_K = 8192          # a packed panel lives on the stack: K x 16 floats
-PANEL_MAX = 16
+PACK_BYTES = 512 << 10     # a packed panel lives on the stack: K x NR elements at most this size
+PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
+
+
+def geometry(dt) -> tuple[int, int, int]:
+    """(vector width, MR rows, NR_VEC vectors per row) of the broadcast form's register tile."""
+    wide = target.host()["avx512"]
+    vw = (16 if wide else 8) if dt.name == "f32" else (8 if wide else 4)
+    return (vw, 12, 2) if wide else (vw, 6, 2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one matmul is computed: the form, the register tile, packing, and the task grid
+    (column-panel groups x row-block groups; the same for any number of threads)."""
+    form: str        # "broadcast", "dot" or "naive"
+    vw: int
+    mr: int
+    nr_vec: int
+    pack: bool
+    cols: int = 1
+    rows: int = 1
+
+    @property
+    def tasks(self) -> int:
+        return self.cols * self.rows
+
+
+def plan(mm, max_tasks: int = 1) -> Plan:
+    """The plan for matmul node `mm`, split into at most `max_tasks` tasks."""
+    C, (A, B) = mm.outputs[0], mm.inputs
+    ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
+    M, N = C.shape[-2], C.shape[-1]
+    K = A.shape[-2] if ta else A.shape[-1]
+    dt = C.dtype
+    if dt.name not in ("f32", "f64"):
+        return Plan("naive", 1, 1, 1, False)
+    vw, mr, nr_vec = geometry(dt)
+    nr = vw * nr_vec
+    fits = K * nr * dt.itemsize <= PACK_BYTES
+    if tb and not ta and (M < PACK_MIN_M or not fits):
+        units = M // DOT_MR if M >= DOT_MR else 0   # few rows: stream W once, no packing
+        return Plan("dot", 8 if dt.name == "f32" else 4, DOT_MR, 1, False,
+                    rows=max(1, min(units, max_tasks)))
+    if tb and not fits:
+        return Plan("naive", 1, 1, 1, False)
+    col_units = N // nr + (1 if N % nr else 0)
+    cols = max(1, min(col_units, max_tasks))
+    rows = max(1, min(max_tasks // cols, M // mr))
+    per_task = -(-(M // mr) // rows)
+    pack = fits and (tb or N * dt.itemsize % 4096 == 0 or per_task >= PACK_MIN_BLOCKS)
+    return Plan("broadcast", vw, mr, nr_vec, pack, cols, rows)
 
 
 class MatmulKernel:
     """Emit one matmul kernel, its elementwise epilogue fused in, into the current function."""
 
     @staticmethod
-    def row_blocks(mm) -> int:
-        """How many row blocks the kernel for matmul node `mm` loops over (the unit of tasks)."""
-        M = mm.outputs[0].shape[-2]
-        ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
-        if tb and not ta and M < PACK_MIN_M:
-            return M // DOT_MR if M >= DOT_MR else 0
-        return M // MR
+    def task_count(mm, max_tasks: int) -> int:
+        """How many pool tasks the kernel for matmul node `mm` is split into."""
+        return plan(mm, max_tasks).tasks
 
     def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
                  operands: dict[Value, Operand], results: dict[Value, Operand], err,
                  part=None, uniform_only: bool = False):
-        self.part = part  # (task index, number of tasks): this call does a share of row blocks
+        self.part = part  # (task index, number of tasks): this call does its share of the tiles
         # scalar results (a step counter) are stored once, after all tasks, never by a task:
         # tasks must all read the old value
         self.uniform_only = uniform_only
@@ -56,7 +112,9 @@ class MatmulKernel:
                         all(v.shape == () for v in n.inputs) and not self._depends_on_c(n)]
         self.epi = [n for n in rest if n not in self.uniform]
         self.dt = self.C.dtype
-        self.VW = 8 if self.dt.name == "f32" else 4
+        self.plan = plan(self.mm, part[1] if part is not None else 1)
+        assert part is None or self.plan.tasks == part[1], "task grid differs from the caller's"
+        self.VW, self.MR = self.plan.vw, self.plan.mr
 
     def _depends_on_c(self, n) -> bool:
         seen, stack = set(), list(n.inputs)
@@ -98,20 +156,10 @@ class MatmulKernel:
             full = batch + v.shape[-2:] if v in (A, B) else self.S
             self.bstrides[v] = _strides(v.shape, full)
         self.M, self.N, self.K, self.ta, self.tb = M, N, K, ta, tb
-        float_ok = self.dt.name in ("f32", "f64")
-
-        self.pack = float_ok and K <= PACK_MAX_K and (tb or N * self.dt.itemsize % 4096 == 0
-                                                       or M >= PACK_MIN_M)
-
-        def per_batch(base):
-            if float_ok and tb and not ta and M < PACK_MIN_M:
-                self._dot_form(base)       # few rows: stream W once, no packing
-            elif float_ok and (not tb or self.pack):
-                self._broadcast_form(base)  # B's column panels packed (and transposed) first
-            else:
-                self._naive(base)
-
-        self._batch_nest(0, batch, {v: H.i64(0) for v in access}, per_batch)
+        self.pack = self.plan.pack
+        form = {"dot": self._dot_form, "broadcast": self._broadcast_form,
+                "naive": self._naive}[self.plan.form]
+        self._batch_nest(0, batch, {v: H.i64(0) for v in access}, form)
 
     def _stored(self):
         out = []
@@ -140,27 +188,32 @@ class MatmulKernel:
             return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0])
         return H.load(self.b, self.operands[v].ptr, v.dtype, H.i64(0))
 
-    def _row_loop(self, m_full: int, fn):
-        """Run fn(block index) over full row blocks (this task's share of them)."""
+    def _share(self, t, n: int, units: int):
+        """[lo, hi): the units task t of n handles, in contiguous chunks (IR values)."""
         b = self.b
-        if self.part is None:
+        chunk = -(-units // n)
+        lo = b.mul(t, H.i64(chunk))
+        hi = b.add(lo, H.i64(chunk))
+        return lo, b.select(b.icmp_signed("<", hi, H.i64(units)), hi, H.i64(units))
+
+    def _row_loop(self, m_full: int, fn, rows=None):
+        """Run fn(block index) over full row blocks: all of them, or the share of row group
+        `rows` = (index, count)."""
+        b = self.b
+        if rows is None:
             if m_full:
                 H.loop(b, m_full, lambda ib, c: (fn(ib), [])[1], name="ib")
             return
-        t, n = self.part
-        chunk = -(-m_full // n)
-        lo = b.mul(t, H.i64(chunk))
-        hi = b.add(lo, H.i64(chunk))
-        hi = b.select(b.icmp_signed("<", hi, H.i64(m_full)), hi, H.i64(m_full))
+        lo, hi = self._share(*rows, m_full)
         H.loop(b, hi, lambda ib, c: (fn(ib), [])[1], start=lo, name="ib")
 
-    def _last_task(self):
-        """The remainder rows belong to the last task (or to the only one)."""
-        b = self.b
-        if self.part is None:
-            return None
-        t, n = self.part
-        return b.icmp_signed("==", t, H.i64(n - 1))
+    def _if(self, cond, fn):
+        """fn() where cond holds (always, when cond is None)."""
+        if cond is None:
+            fn()
+        else:
+            with self.b.if_then(cond):
+                fn()
 
     # -- A and B element addressing --------------------------------------------------------------
     def _a_index(self, base, i, k):
@@ -173,42 +226,55 @@ class MatmulKernel:
 
     # -- broadcast form -------------------------------------------------------------------------
     def _broadcast_form(self, base):
+        """Column panels of NR columns, each (packed, then) swept by all of this task's row
+        blocks while it is in cache. Tasks split the panels first, then the row blocks; the
+        remainder rows belong to the last row group, the remainder columns to whichever task's
+        panel range reaches the end."""
         b = self.b
-        M, N = self.M, self.N
-        VW = self.VW
-        panel = VW * NR_VEC
-        n_full = N // panel
-        rest = N - n_full * panel
-        m_full = M // MR
-        m_rest = M - m_full * MR
+        M, N, VW, MR = self.M, self.N, self.VW, self.MR
+        P = self.plan
+        nr = VW * P.nr_vec
+        n_full, rest = divmod(N, nr)
+        m_full, m_rest = divmod(M, MR)
+        col_units = n_full + (1 if rest else 0)
+        if self.part is None:
+            rows, c_lo, c_hi, last_rows, owns_rest = None, H.i64(0), H.i64(n_full), None, None
+        else:
+            t = self.part[0]
+            tc, tr = b.udiv(t, H.i64(P.rows)), b.urem(t, H.i64(P.rows))
+            rows = (tr, P.rows)
+            c_lo, c_hi = self._share(tc, P.cols, col_units)
+            last_rows = b.icmp_signed("==", tr, H.i64(P.rows - 1))
+            owns_rest = b.and_(b.icmp_signed("<", c_lo, H.i64(col_units)),   # not an empty share
+                               b.icmp_signed("==", c_hi, H.i64(col_units))) if rest else None
+            if rest:
+                c_hi = b.select(owns_rest, H.i64(n_full), c_hi)
 
         def row_blocks(j0, widths):
-            """All of this task's row blocks for one column panel: B's panel stays in cache."""
-            self.packed = self._pack_panel(base, j0, sum(widths)) if self.pack else None
-            self._row_loop(m_full, lambda ib: self._bcast_tile(base, b.mul(ib, H.i64(MR)), MR,
-                                                               j0, widths))
+            """This task's row blocks for one column panel: B's panel stays in cache."""
+            self.packed = self._pack_panel(base, j0, widths) if self.pack else None
+            self._row_loop(m_full, lambda ib: self._bcast_tile(
+                base, b.mul(ib, H.i64(MR)), MR, j0, widths), rows)
             if m_rest:
-                last = self._last_task()
-                if last is None:
-                    self._bcast_tile(base, H.i64(m_full * MR), m_rest, j0, widths)
-                else:
-                    with b.if_then(last):
-                        self._bcast_tile(base, H.i64(m_full * MR), m_rest, j0, widths)
+                self._if(last_rows, lambda: self._bcast_tile(
+                    base, H.i64(m_full * MR), m_rest, j0, widths))
 
-        if n_full:
-            H.loop(b, n_full, lambda jp, c: (row_blocks(b.mul(jp, H.i64(panel)),
-                                                        [VW] * NR_VEC), [])[1], name="jp")
-        j = n_full * panel
-        widths = []
-        r = rest
-        while r >= VW:
-            widths.append(VW)
-            r -= VW
-        if widths:
-            row_blocks(H.i64(j), widths)
-            j += VW * len(widths)
-        if r:
-            H.loop(b, N, lambda jj, c: (row_blocks(jj, [1]), [])[1], start=j, name="jc")
+        H.loop(b, c_hi, lambda jp, c: (row_blocks(b.mul(jp, H.i64(nr)), [VW] * P.nr_vec),
+                                       [])[1], start=c_lo, name="jp")
+        if rest:
+            self._if(owns_rest, lambda: self._rest_columns(n_full * nr, rest, row_blocks))
+
+    def _rest_columns(self, j: int, rest: int, row_blocks):
+        """The last columns, fewer than a panel: vectors of halving width, then one at a time."""
+        b = self.b
+        w = self.VW
+        while w >= 4:
+            if rest >= w:
+                row_blocks(H.i64(j), [w])
+                j, rest = j + w, rest - w
+            w //= 2
+        if rest:
+            H.loop(b, j + rest, lambda jj, c: (row_blocks(jj, [1]), [])[1], start=j, name="jc")
 
     def _bcast_tile(self, base, i0, mr, j0, widths):
         b = self.b
@@ -249,27 +315,36 @@ class MatmulKernel:
                 self._epilogue(base, i, j, accs[r * len(widths) + q], w)
                 col += w
 
-    def _pack_panel(self, base, j0, pw: int):
+    def _pack_panel(self, base, j0, widths: list[int]):
         """Copy B's columns j0..j0+pw (all K rows) into a contiguous stack buffer, transposing
-        when B is stored transposed. Removes power-of-two strides (cache-set conflicts) and lets
-        `x @ W^T` use the broadcast kernel."""
+        when B is stored transposed. Removes power-of-two strides (cache-set conflicts) and page
+        crossings from the k loop, and lets `x @ W^T` use the broadcast kernel."""
         b = self.b
         B = self.mm.inputs[1]
-        K, N = self.K, self.N
+        K, N, pw = self.K, self.N, sum(widths)
         if not hasattr(self, "_panel_buf"):
             entry = b.function.entry_basic_block
             with b.goto_block(entry):  # allocas belong to the entry block
                 b.position_at_start(entry)
-                self._panel_buf = b.alloca(H.mem_type(self.dt), size=H.i64(K * PANEL_MAX))
-        buf = self._panel_buf
+                self._panel_buf = b.alloca(H.mem_type(self.dt),
+                                           size=H.i64(K * self.VW * self.plan.nr_vec))
+                self._panel_buf.align = 64
+        buf, src = self._panel_buf, self.operands[B].ptr
 
         def row(k, c):
-            for col in range(pw):
-                j = b.add(j0, H.i64(col))
-                src = (b.add(base[B], b.add(b.mul(j, H.i64(K)), k)) if self.tb else
-                       b.add(base[B], b.add(b.mul(k, H.i64(N)), j)))
-                v = H.load(b, self.operands[B].ptr, self.dt, src)
-                H.store(b, v, buf, self.dt, b.add(b.mul(k, H.i64(pw)), H.i64(col)))
+            dst = b.mul(k, H.i64(pw))
+            if self.tb:  # B stored (N, K): one element from each of pw rows
+                for col in range(pw):
+                    v = H.load(b, src, self.dt,
+                               b.add(base[B], b.add(b.mul(b.add(j0, H.i64(col)), H.i64(K)), k)))
+                    H.store(b, v, buf, self.dt, b.add(dst, H.i64(col)))
+                return []
+            row0 = b.add(base[B], b.add(b.mul(k, H.i64(N)), j0))
+            col = 0
+            for w in widths:  # B's row k, contiguous: whole vectors
+                v = H.load(b, src, self.dt, b.add(row0, H.i64(col)), w)
+                H.store(b, v, buf, self.dt, b.add(dst, H.i64(col)), w)
+                col += w
             return []
         H.loop(b, K, row, name="pack")
         return buf
@@ -290,14 +365,11 @@ class MatmulKernel:
                 self._dot_tile(base, i0, mr, H.i64(n_full * nr_t), N % nr_t)
 
         m_full = M // mr_t
-        self._row_loop(m_full, lambda ib: tiles(b.mul(ib, H.i64(mr_t)), mr_t))
+        rows = None if self.part is None else (self.part[0], self.plan.rows)
+        self._row_loop(m_full, lambda ib: tiles(b.mul(ib, H.i64(mr_t)), mr_t), rows)
         if M % mr_t:
-            last = self._last_task()
-            if last is None:
-                tiles(H.i64(m_full * mr_t), M % mr_t)
-            else:
-                with b.if_then(last):
-                    tiles(H.i64(m_full * mr_t), M % mr_t)
+            last = None if rows is None else b.icmp_signed("==", rows[0], H.i64(rows[1] - 1))
+            self._if(last, lambda: tiles(H.i64(m_full * mr_t), M % mr_t))
 
     def _dot_tile(self, base, i0, mr, j0, nr):
         b = self.b

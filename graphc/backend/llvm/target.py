@@ -58,6 +58,11 @@ def host() -> dict:
             # forces the AVX2 pmaddubsw path (to test it, or to match a machine without VNNI)
             "vnni": bool(feats.get("avx512vnni")) and bool(feats.get("avx512vl"))
             and os.environ.get("GRAPHC_INT8_VNNI", "1") != "0",
+            # 512-bit float registers for the fp32/fp64 matmul tiles (32 registers: 12 x 32 tile);
+            # GRAPHC_AVX512=0 keeps the 256-bit 6 x 16 tile (to test it, or to avoid AVX-512
+            # frequency drops on CPUs where they are large)
+            "avx512": bool(feats.get("avx512f")) and bool(feats.get("avx512vl"))
+            and os.environ.get("GRAPHC_AVX512", "1") != "0",
             "libmvec": _state["libmvec"], "triple": llvm.get_process_triple()}
 
 
