@@ -57,6 +57,7 @@ class Plan:
 
     @property
     def tasks(self) -> int:
+        """Pool tasks: one per (column group, row group)."""
         return self.cols * self.rows
 
 
