@@ -32,6 +32,10 @@ from .lowering import lower_elementwise
 
 DOT_MR, DOT_NR = 3, 3      # dot form tile
 PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form
+PACK_MIN_M_T8 = 16         # ... or this many, when the panels are packed by 8 x 8 transposes
+TRANSPOSE_MIN_K = 64       # W^T panels are transposed 8 x 8 in registers from this K on (below it
+                           # element by element: LLVM 22's instruction selection asserts on the
+                           # fully unrolled shuffles of a tiny K)
 PACK_BYTES = 512 << 10     # a packed panel lives on the stack: K x NR elements at most this size
 PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
 
@@ -73,7 +77,8 @@ def plan(mm, max_tasks: int = 1) -> Plan:
     vw, mr, nr_vec = geometry(dt)
     nr = vw * nr_vec
     fits = K * nr * dt.itemsize <= PACK_BYTES
-    if tb and not ta and (M < PACK_MIN_M or not fits):
+    transposed8 = K >= TRANSPOSE_MIN_K and M >= PACK_MIN_M_T8
+    if tb and not ta and (not (M >= PACK_MIN_M or transposed8) or not fits):
         units = M // DOT_MR if M >= DOT_MR else 0   # few rows: stream W once, no packing
         return Plan("dot", 8 if dt.name == "f32" else 4, DOT_MR, 1, False,
                     rows=max(1, min(units, max_tasks)))
@@ -347,6 +352,21 @@ class MatmulKernel:
                 H.store(b, v, buf, self.dt, b.add(dst, H.i64(col)), w)
                 col += w
             return []
+
+        def block8(k, c):
+            """B stored (N, K): 8 k x 8 columns at a time, transposed in registers."""
+            for c0 in range(0, pw, 8):
+                rows = [H.load(b, src, self.dt, b.add(base[B], b.add(
+                    b.mul(b.add(j0, H.i64(c0 + r)), H.i64(K)), k)), 8) for r in range(8)]
+                for m, v in enumerate(_transpose8(b, rows)):
+                    H.store(b, v, buf, self.dt,
+                            b.add(b.mul(b.add(k, H.i64(m)), H.i64(pw)), H.i64(c0)), 8)
+            return []
+
+        if self.tb and pw % 8 == 0 and K >= TRANSPOSE_MIN_K:
+            H.loop(b, K // 8 * 8, block8, step=8, name="pack8")
+            H.loop(b, K, row, start=K // 8 * 8, name="pack")
+            return buf
         H.loop(b, K, row, name="pack")
         return buf
 
@@ -469,6 +489,23 @@ class MatmulKernel:
             o, _ = offset(v)
             H.store(b, vals[v], self.results[v].ptr, v.dtype, o, w)
         del N
+
+
+def _transpose8(b: ir.IRBuilder, rows: list) -> list:
+    """The 8 columns of 8 row vectors of 8 lanes: three rounds of two-input shuffles."""
+    def shuf(x, y, idx):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(H.I32, 8), idx))
+    lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    t = [f(rows[i], rows[i + 1]) for i in range(0, 8, 2)
+         for f in (lambda x, y: shuf(x, y, lo), lambda x, y: shuf(x, y, hi))]
+    lo, hi = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    u = []
+    for q in (0, 4):
+        u += [shuf(t[q], t[q + 2], lo), shuf(t[q], t[q + 2], hi),
+              shuf(t[q + 1], t[q + 3], lo), shuf(t[q + 1], t[q + 3], hi)]
+    lo, hi = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    return [shuf(u[m], u[m + 4], lo) for m in range(4)] + \
+        [shuf(u[m], u[m + 4], hi) for m in range(4)]
 
 
 def _is_const(v: Value) -> bool:
