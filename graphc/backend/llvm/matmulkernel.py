@@ -37,6 +37,7 @@ TRANSPOSE_MIN_K = 64       # W^T panels are transposed 8 x 8 in registers from t
                            # element by element: LLVM 22's instruction selection asserts on the
                            # fully unrolled shuffles of a tiny K)
 PACK_BYTES = 512 << 10     # a packed panel lives on the stack: K x NR elements at most this size
+EPILOGUE_LOOP_MIN_OPS = 4  # epilogues this long run as a loop over the tile's rows
 PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
 
 
@@ -313,6 +314,9 @@ class MatmulKernel:
             return out
 
         accs = H.loop(b, K, kstep, zeros, name="k")
+        if mr > 1 and len(self.epi) >= EPILOGUE_LOOP_MIN_OPS:
+            self._epilogue_rows(base, i0, mr, j0, widths, accs)
+            return
         for r in range(mr):
             col = 0
             for q, w in enumerate(widths):
@@ -320,6 +324,35 @@ class MatmulKernel:
                 j = b.add(j0, H.i64(col)) if col else j0
                 self._epilogue(base, i, j, accs[r * len(widths) + q], w)
                 col += w
+
+    def _epilogue_rows(self, base, i0, mr, j0, widths, accs):
+        """A long epilogue (an optimizer update) as a loop over the tile's rows: the
+        accumulators go to a small stack tile first, so the epilogue's code is emitted once per
+        row instead of MR times (compile time), at the cost of an L1 round trip per vector."""
+        b = self.b
+        pw = sum(widths)
+        if not hasattr(self, "_tile_buf"):
+            entry = b.function.entry_basic_block
+            with b.goto_block(entry):  # allocas belong to the entry block
+                b.position_at_start(entry)
+                self._tile_buf = b.alloca(H.mem_type(self.dt),
+                                          size=H.i64(self.MR * self.VW * self.plan.nr_vec))
+                self._tile_buf.align = 64
+        buf = self._tile_buf
+        for r in range(mr):
+            col = 0
+            for q, w in enumerate(widths):
+                H.store(b, accs[r * len(widths) + q], buf, self.dt, H.i64(r * pw + col), w)
+                col += w
+
+        def row(r, c):
+            col = 0
+            for w in widths:
+                acc = H.load(b, buf, self.dt, b.add(b.mul(r, H.i64(pw)), H.i64(col)), w)
+                self._epilogue(base, b.add(i0, r), b.add(j0, H.i64(col)) if col else j0, acc, w)
+                col += w
+            return []
+        H.loop(b, mr, row, name="epi")
 
     def _pack_panel(self, base, j0, widths: list[int]):
         """Copy B's columns j0..j0+pw (all K rows) into a contiguous stack buffer, transposing
