@@ -1,15 +1,15 @@
 """Matmul kernels: register-blocked micro-kernels with the kernel's elementwise epilogue fused in.
 
 Two forms cover the transposes a training step produces:
-- broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M rows on): a
+- broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M_T8 rows on): a
   tile of MR rows by NR_VEC vectors keeps its accumulators in registers; each k step loads the
   vectors of B's row k and broadcasts MR scalars of A (rows of A, or columns when A is
   transposed). With AVX-512 the tile is 12 rows x 32 floats in 24 zmm registers, else 6 x 16 in
   12 ymm. B's column panel is first copied (transposed when B is stored transposed) into a
   contiguous stack buffer when that pays: it then streams through the cache without power-of-two
   strides or a TLB miss every few rows;
-- dot form (B transposed, few rows: x @ W^T at small batches): a 3x3 tile of `<8 x float>`
-  accumulators runs along k over rows of A and rows of B, then sums each accumulator.
+- dot form (B transposed, few rows or a short K: x @ W^T at tiny batches): a 3x3 tile of
+  `<8 x float>` accumulators runs along k over rows of A and rows of B, then sums each one.
 Either way the finished tile goes straight through the epilogue (bias, ReLU and its mask, or a
 whole optimizer update) while it is in registers. Other dtypes use a plain triple loop.
 
@@ -68,7 +68,7 @@ class Plan:
 
 def plan(mm, max_tasks: int = 1) -> Plan:
     """The plan for matmul node `mm`, split into at most `max_tasks` tasks."""
-    C, (A, B) = mm.outputs[0], mm.inputs
+    C, A = mm.outputs[0], mm.inputs[0]
     ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
     M, N = C.shape[-2], C.shape[-1]
     K = A.shape[-2] if ta else A.shape[-1]
@@ -325,20 +325,26 @@ class MatmulKernel:
                 self._epilogue(base, i, j, accs[r * len(widths) + q], w)
                 col += w
 
+    def _stack_buffer(self, name: str, n: int):
+        """A 64-byte aligned stack buffer of n elements, one per kernel function and name
+        (allocas belong to the entry block)."""
+        bufs = self.__dict__.setdefault("_buffers", {})
+        if name not in bufs:
+            b = self.b
+            entry = b.function.entry_basic_block
+            with b.goto_block(entry):
+                b.position_at_start(entry)
+                bufs[name] = b.alloca(H.mem_type(self.dt), size=H.i64(n))
+                bufs[name].align = 64
+        return bufs[name]
+
     def _epilogue_rows(self, base, i0, mr, j0, widths, accs):
         """A long epilogue (an optimizer update) as a loop over the tile's rows: the
         accumulators go to a small stack tile first, so the epilogue's code is emitted once per
         row instead of MR times (compile time), at the cost of an L1 round trip per vector."""
         b = self.b
         pw = sum(widths)
-        if not hasattr(self, "_tile_buf"):
-            entry = b.function.entry_basic_block
-            with b.goto_block(entry):  # allocas belong to the entry block
-                b.position_at_start(entry)
-                self._tile_buf = b.alloca(H.mem_type(self.dt),
-                                          size=H.i64(self.MR * self.VW * self.plan.nr_vec))
-                self._tile_buf.align = 64
-        buf = self._tile_buf
+        buf = self._stack_buffer("tile", self.MR * self.VW * self.plan.nr_vec)
         for r in range(mr):
             col = 0
             for q, w in enumerate(widths):
@@ -361,14 +367,8 @@ class MatmulKernel:
         b = self.b
         B = self.mm.inputs[1]
         K, N, pw = self.K, self.N, sum(widths)
-        if not hasattr(self, "_panel_buf"):
-            entry = b.function.entry_basic_block
-            with b.goto_block(entry):  # allocas belong to the entry block
-                b.position_at_start(entry)
-                self._panel_buf = b.alloca(H.mem_type(self.dt),
-                                           size=H.i64(K * self.VW * self.plan.nr_vec))
-                self._panel_buf.align = 64
-        buf, src = self._panel_buf, self.operands[B].ptr
+        buf = self._stack_buffer("panel", K * self.VW * self.plan.nr_vec)
+        src = self.operands[B].ptr
 
         def row(k, c):
             dst = b.mul(k, H.i64(pw))
