@@ -546,7 +546,8 @@ def test_matmul_f32_shapes_and_transposes(ta, tb):
 
 
 BIG_MM_SHAPES = [(300, 129, 301), (97, 1000, 50), (256, 784, 10), (12, 2048, 33), (1025, 64, 47),
-                 (16, 64, 8), (17, 71, 40), (64, 784, 128), (15, 700, 130)]  # x @ W^T's forms
+                 (16, 64, 8), (17, 71, 40), (64, 784, 128), (15, 700, 130),  # x @ W^T's forms
+                 (40, 5000, 33), (5, 9000, 6)]   # a 640 KB stack panel; too long to pack
 
 
 @pytest.mark.parametrize("avx512", ["0", "1"])
@@ -554,7 +555,7 @@ BIG_MM_SHAPES = [(300, 129, 301), (97, 1000, 50), (256, 784, 10), (12, 2048, 33)
 def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
     """Shapes big enough for the task grid (column panels x row blocks), with remainder columns
     and rows in several tasks' shares, on the 512-bit and the 256-bit tile: within float32
-    rounding of float64, and the broadcast form gives the same bits on both tiles."""
+    rounding of float64, and the same bits on both tiles (the form never depends on them)."""
     monkeypatch.setenv("GRAPHC_AVX512", avx512)
     rng = np.random.default_rng(15)
     c = Cases(f"mm_big_{ta}_{tb}_{avx512}")
@@ -567,9 +568,31 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
         assert np.all(np.abs(got[j] - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30)
     monkeypatch.setenv("GRAPHC_AVX512", "1" if avx512 == "0" else "0")
     other, _ = c.check()
-    for j, (m, k, n) in enumerate(BIG_MM_SHAPES):
-        if not (tb and not ta and m < 16):   # not the dot form: its sums are ordered otherwise
-            assert got[j].tobytes() == other[j].tobytes(), BIG_MM_SHAPES[j]
+    for j, shape in enumerate(BIG_MM_SHAPES):
+        assert got[j].tobytes() == other[j].tobytes(), shape
+
+
+def test_matmul_plan_does_not_depend_on_the_vector_width(monkeypatch):
+    """Form and packing follow from the shapes alone (their sums are ordered differently); the
+    task grid covers at most 8 tasks."""
+    from graphc.backend.llvm.matmulkernel import plan
+    for ta in (False, True):
+        for tb in (False, True):
+            for m in (1, 15, 16, 255, 256, 1000):
+                for k in (8, 63, 64, 4096, 8192, 8193):
+                    g = Graph("p")
+                    b = Builder(g)
+                    x = g.add_input("x", tensor_type(_mk(m, k, ta), "f32"))
+                    w = g.add_input("w", tensor_type(_mk(k, 40, tb), "f32"))
+                    mm = b.emit("matmul", x, w, transpose_a=ta, transpose_b=tb).producer
+                    plans = []
+                    for wide in ("1", "0"):
+                        monkeypatch.setenv("GRAPHC_AVX512", wide)
+                        plans.append(plan(mm, 8))
+                    assert plans[0].form == plans[1].form, (m, k, ta, tb, plans)
+                    assert all(1 <= p.tasks <= 8 for p in plans)
+                    if k <= 8192 or not tb:
+                        assert plans[0].form != "naive", (m, k, ta, tb)
 
 
 def test_matmul_batched_broadcast_f64_and_integer():

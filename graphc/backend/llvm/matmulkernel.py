@@ -1,7 +1,8 @@
 """Matmul kernels: register-blocked micro-kernels with the kernel's elementwise epilogue fused in.
 
 Two forms cover the transposes a training step produces:
-- broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M_T8 rows on): a
+- broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M_T8 rows on
+  when K >= TRANSPOSE_MIN_K, else from PACK_MIN_M rows; W^T must fit the stack panel): a
   tile of MR rows by NR_VEC vectors keeps its accumulators in registers; each k step loads the
   vectors of B's row k and broadcasts MR scalars of A (rows of A, or columns when A is
   transposed). With AVX-512 the tile is 12 rows x 32 floats in 24 zmm registers, else 6 x 16 in
@@ -36,7 +37,10 @@ PACK_MIN_M_T8 = 16         # ... or this many, when the panels are packed by 8 x
 TRANSPOSE_MIN_K = 64       # W^T panels are transposed 8 x 8 in registers from this K on (below it
                            # element by element: LLVM 22's instruction selection asserts on the
                            # fully unrolled shuffles of a tiny K)
-PACK_BYTES = 512 << 10     # a packed panel lives on the stack: K x NR elements at most this size
+PACK_BYTES = 1 << 20       # a packed panel lives on the stack: K rows of at most PANEL_ROW bytes
+PANEL_ROW = 128            # the widest panel row (32 floats, 16 doubles): packing is allowed up
+                           # to the same K for every tile width, so the form, and with it the
+                           # order of the sums, never depends on the CPU's vector width
 EPILOGUE_LOOP_MIN_OPS = 4  # epilogues this long run as a loop over the tile's rows
 PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
 
@@ -77,7 +81,7 @@ def plan(mm, max_tasks: int = 1) -> Plan:
         return Plan("naive", 1, 1, 1, False)
     vw, mr, nr_vec = geometry(dt)
     nr = vw * nr_vec
-    fits = K * nr * dt.itemsize <= PACK_BYTES
+    fits = K * PANEL_ROW <= PACK_BYTES
     transposed8 = K >= TRANSPOSE_MIN_K and M >= PACK_MIN_M_T8
     if tb and not ta and (not (M >= PACK_MIN_M or transposed8) or not fits):
         units = M // DOT_MR if M >= DOT_MR else 0   # few rows: stream W once, no packing
@@ -85,12 +89,22 @@ def plan(mm, max_tasks: int = 1) -> Plan:
                     rows=max(1, min(units, max_tasks)))
     if tb and not fits:
         return Plan("naive", 1, 1, 1, False)
-    col_units = N // nr + (1 if N % nr else 0)
-    cols = max(1, min(col_units, max_tasks))
-    rows = max(1, min(max_tasks // cols, M // mr))
+    cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks)
     per_task = -(-(M // mr) // rows)
     pack = fits and (tb or N * dt.itemsize % 4096 == 0 or per_task >= PACK_MIN_BLOCKS)
     return Plan("broadcast", vw, mr, nr_vec, pack, cols, rows)
+
+
+def _grid(col_units: int, row_units: int, max_tasks: int) -> tuple[int, int]:
+    """Column groups x row groups (at most max_tasks) whose largest share of panels x row
+    blocks is smallest; ties go to more column groups (fewer copies of each packed panel)."""
+    best = None
+    for cols in range(1, min(col_units, max_tasks) + 1):
+        rows = min(max_tasks // cols, row_units)
+        cost = -(-col_units // cols) * -(-row_units // rows)
+        if best is None or cost <= best[0]:
+            best = (cost, cols, rows)
+    return best[1], best[2]
 
 
 class MatmulKernel:
@@ -122,6 +136,7 @@ class MatmulKernel:
         self.plan = plan(self.mm, part[1] if part is not None else 1)
         assert part is None or self.plan.tasks == part[1], "task grid differs from the caller's"
         self.VW, self.MR = self.plan.vw, self.plan.mr
+        self._buffers: dict[str, ir.Value] = {}   # stack buffers of this kernel, by name
 
     def _depends_on_c(self, n) -> bool:
         seen, stack = set(), list(n.inputs)
@@ -252,10 +267,10 @@ class MatmulKernel:
             rows = (tr, P.rows)
             c_lo, c_hi = self._share(tc, P.cols, col_units)
             last_rows = b.icmp_signed("==", tr, H.i64(P.rows - 1))
-            owns_rest = b.and_(b.icmp_signed("<", c_lo, H.i64(col_units)),   # not an empty share
-                               b.icmp_signed("==", c_hi, H.i64(col_units))) if rest else None
-            if rest:
-                c_hi = b.select(owns_rest, H.i64(n_full), c_hi)
+            # the remainder is column unit n_full: its owner's share contains it
+            owns_rest = b.and_(b.icmp_signed("<=", c_lo, H.i64(n_full)),
+                               b.icmp_signed("<", H.i64(n_full), c_hi)) if rest else None
+            c_hi = b.select(b.icmp_signed("<", c_hi, H.i64(n_full)), c_hi, H.i64(n_full))
 
         def row_blocks(j0, widths):
             """This task's row blocks for one column panel: B's panel stays in cache."""
@@ -328,7 +343,7 @@ class MatmulKernel:
     def _stack_buffer(self, name: str, n: int):
         """A 64-byte aligned stack buffer of n elements, one per kernel function and name
         (allocas belong to the entry block)."""
-        bufs = self.__dict__.setdefault("_buffers", {})
+        bufs = self._buffers
         if name not in bufs:
             b = self.b
             entry = b.function.entry_basic_block
