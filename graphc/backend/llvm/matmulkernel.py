@@ -98,11 +98,11 @@ def plan(mm, max_tasks: int = 1) -> Plan:
 def _grid(col_units: int, row_units: int, max_tasks: int) -> tuple[int, int]:
     """Column groups x row groups (at most max_tasks) whose largest share of panels x row
     blocks is smallest; ties go to more column groups (fewer copies of each packed panel)."""
-    best = None
+    best = (0, 1, 1)   # no columns at all (an empty matrix): one task with nothing to do
     for cols in range(1, min(col_units, max_tasks) + 1):
         rows = min(max_tasks // cols, row_units)
         cost = -(-col_units // cols) * -(-row_units // rows)
-        if best is None or cost <= best[0]:
+        if cols == 1 or cost <= best[0]:
             best = (cost, cols, rows)
     return best[1], best[2]
 
