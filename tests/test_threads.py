@@ -7,6 +7,9 @@ so the order the threads take turns in does not matter).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -145,3 +148,23 @@ def test_two_threads_compiling_different_graphs_at_once(tmp_path, monkeypatch):
             bad += not np.allclose(f(x), np.tanh(x * np.float32(c)).sum(1), rtol=1e-5)
         return bad
     assert _run_threads(2, work) == [0, 0]
+
+
+SMALL_STACK = r"""
+import threading, numpy as np, graphc
+a, b = np.ones((300, 8000), np.float32), np.ones((64, 8000), np.float32)
+c = graphc.compile(lambda p, q: p @ q.T, backend="llvm")   # W^T panels: 8000 x 32 floats
+out = {}
+threading.stack_size(256 * 1024)
+t = threading.Thread(target=lambda: out.update(r=c(a, b)))
+t.start(); t.join()
+assert out["r"].shape == (300, 64) and float(out["r"].min()) == float(out["r"].max()) == 8000.0
+"""
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_thread_with_a_small_stack_runs_large_matmuls(threads):
+    """Packed panels live in the arena, not on the calling thread's stack (a 1 MB panel on a
+    256 KB stack was a segfault)."""
+    subprocess.run([sys.executable, "-c", SMALL_STACK], check=True, timeout=120,
+                   env=dict(os.environ, GRAPHC_NUM_THREADS=threads))

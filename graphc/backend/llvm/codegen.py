@@ -66,6 +66,7 @@ class ModuleBuilder:
                 self.out_slot[v] = self.out_base + j
         self.arena_bytes = int(g.meta.get("arena", 0))
         self.scratch_bytes = 0
+        self.panel_offset: int | None = None   # the matmul kernels' shared panel region
         self.globals: dict[int, ir.GlobalVariable] = {}
         self.kernel_names: list[str] = []
         self.uses_pool = False
@@ -214,7 +215,9 @@ class ModuleBuilder:
                 args.append(outer)
         name = f"k{k}_{node.op if node.op != 'fused' else kind}"
         self.kernel_names.append(name)
-        fty = ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1))
+        # after the buffers, before the error flag: where a matmul's tasks pack B's panels
+        panels = kind == "matmul" and self._panel_bytes(body) > 0
+        fty = ir.FunctionType(H.VOID, [H.PTR] * (len(args) + 1 + panels))
         kf = ir.Function(self.module, fty, name)
         kf.linkage = "internal"
         # kept out of line: inlining every kernel into one huge entry function makes the
@@ -223,9 +226,11 @@ class ModuleBuilder:
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
         kb = ir.IRBuilder(kf.append_basic_block("entry"))
+        if panels:   # no panel slice in use yet (the arena is not zeroed between calls)
+            kb.store(ir.Constant(H.I32, 0), kf.args[len(args)])
         tasks = self._tasks(node, body, kind)
         if tasks > 1:  # split over the thread pool: kf packs its arguments, tasks unpack them
-            task, tb, ptrs = self._pool_task(name + "_task", len(args) + 1)
+            task, tb, ptrs = self._pool_task(name + "_task", len(kf.args))
             self._emit_body(tb, node, body, kind, outer_in, outer_out, where, ptrs,
                             (task.args[1], tasks))
             tb.ret_void()
@@ -235,7 +240,29 @@ class ModuleBuilder:
         else:
             self._emit_body(kb, node, body, kind, outer_in, outer_out, where, list(kf.args), None)
         kb.ret_void()
-        b.call(kf, [self.pointer(b, slots, v) for v in args] + [err])
+        extra = [self._panel_region(b, slots)] if panels else []
+        b.call(kf, [self.pointer(b, slots, v) for v in args] + extra + [err])
+
+    def _panel_bytes(self, body) -> int:
+        """Arena bytes the matmul kernel of `body` packs its panels into (all its tasks)."""
+        mm = next(n for n in body.nodes if n.op == "matmul")
+        return MatmulKernel.panel_bytes(mm, self._tasks(None, body, "matmul"))
+
+    def _panel_region(self, b, slots):
+        """The arena region every matmul kernel packs its panels into: kernels run one at a time,
+        so one region of the largest need serves them all. In the arena, not on the stack, so a
+        thread with a small stack (threading.stack_size) is as safe as any other."""
+        if self.panel_offset is None:
+            need = 0
+            for node in self.g.nodes:
+                if node.op == "fused" and node.attrs["kind"] == "matmul":
+                    need = max(need, self._panel_bytes(node.attrs["body"]))
+                elif node.op == "matmul":
+                    need = max(need, self._panel_bytes(
+                        Graph("k", [], {}, [node], list(node.outputs))))
+            self.panel_offset = self.arena_bytes + self.scratch_bytes
+            self.scratch_bytes += (need + ALIGN - 1) // ALIGN * ALIGN
+        return b.gep(slots[self.arena_slot], [H.i64(self.panel_offset)], source_etype=H.I8)
 
     def _pool_task(self, name: str, n_values: int):
         """A task `void name(ptr ctx, i64 t)` for the pool, its builder, and the n_values
@@ -299,22 +326,26 @@ class ModuleBuilder:
         for inner, outer in outer_out.items():
             results[inner] = operand_for(inner, outer)
         kerr = ptrs[-1]
+        panels = ptrs[len(where)] if len(ptrs) > len(where) + 1 else None
         if self.bounds_check:
             H.BOUNDS.clear()
             for v, op in list(operands.items()) + list(results.items()):
                 if op is not None and op.ptr is not None:
                     H.BOUNDS[id(op.ptr)] = (max(v.type.size, 1), kerr)
         try:
-            self._dispatch(kb, node, body, kind, operands, results, kerr, part, uniform_only)
+            self._dispatch(kb, node, body, kind, operands, results, kerr, part, uniform_only,
+                           panels)
         finally:
             H.BOUNDS.clear()
 
-    def _dispatch(self, kb, node, body, kind, operands, results, kerr, part, uniform_only):
+    def _dispatch(self, kb, node, body, kind, operands, results, kerr, part, uniform_only,
+                  panels=None):
         if node.op not in ("fused", "matmul", "sum", "max") and not _elementwise(node):
             emit_misc(kb, self.module, node, [operands[v].ptr for v in node.inputs],
                       results[node.outputs[0]].ptr, kerr)
         elif kind == "matmul":
-            MatmulKernel(self.cx, kb, body, operands, results, kerr, part, uniform_only).emit()
+            MatmulKernel(self.cx, kb, body, operands, results, kerr, part, uniform_only,
+                         panels).emit()
         else:
             LoopKernel(self.cx, kb, body, kind, operands, results, kerr).emit()
 

@@ -42,6 +42,7 @@ PANEL_ROW = 128            # the widest panel row (32 floats, 16 doubles): packi
                            # to the same K for every tile width, so the form, and with it the
                            # order of the sums, never depends on the CPU's vector width
 EPILOGUE_LOOP_MIN_OPS = 4  # epilogues this long run as a loop over the tile's rows
+SLOT_HEADER = 64           # the panel region starts with an i32 mask of the slices in use
 PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
 
 
@@ -115,10 +116,21 @@ class MatmulKernel:
         """How many pool tasks the kernel for matmul node `mm` is split into."""
         return plan(mm, max_tasks).tasks
 
+    @staticmethod
+    def panel_bytes(mm, tasks: int) -> int:
+        """Bytes of packed panels the kernel for `mm` in `tasks` tasks needs (one per task)."""
+        p = plan(mm, tasks)
+        if p.form != "broadcast" or not p.pack:
+            return 0
+        A = mm.inputs[0]
+        K = A.shape[-2] if mm.attrs.get("transpose_a", False) else A.shape[-1]
+        return SLOT_HEADER + p.tasks * K * p.vw * p.nr_vec * mm.outputs[0].dtype.itemsize
+
     def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
                  operands: dict[Value, Operand], results: dict[Value, Operand], err,
-                 part=None, uniform_only: bool = False):
+                 part=None, uniform_only: bool = False, panels=None):
         self.part = part  # (task index, number of tasks): this call does its share of the tiles
+        self.panels = panels  # arena region for packed panels, one slice per task (or None)
         # scalar results (a step counter) are stored once, after all tasks, never by a task:
         # tasks must all read the old value
         self.uniform_only = uniform_only
@@ -181,7 +193,30 @@ class MatmulKernel:
         self.pack = self.plan.pack
         form = {"dot": self._dot_form, "broadcast": self._broadcast_form,
                 "naive": self._naive}[self.plan.form]
+        slots = self.pack and self.panels is not None
+        if slots:
+            self.slot = self._take_slot()
         self._batch_nest(0, batch, {v: H.i64(0) for v in access}, form)
+        if slots:
+            one = b.shl(ir.Constant(H.I32, 1), self.slot)
+            b.atomic_rmw("and", self.panels, b.xor(one, ir.Constant(H.I32, -1)), "release")
+
+    def _take_slot(self):
+        """A free slice of the panel region for this task: the lowest clear bit of the region's
+        mask, set atomically (at most as many tasks run at once as there are slices). A thread
+        that runs task after task keeps getting the same slice back, warm in its cache."""
+        b = self.b
+        cttz = self.cx_factory(b, 1).declare("llvm.cttz.i32", H.I32, [H.I32, ir.IntType(1)])
+        try_, got = b.append_basic_block("slot.try"), b.append_basic_block("slot.got")
+        b.branch(try_)
+        b.position_at_end(try_)
+        m = b.load_atomic(self.panels, "acquire", 4, typ=H.I32)
+        bit = b.call(cttz, [b.xor(m, ir.Constant(H.I32, -1)), ir.Constant(ir.IntType(1), 0)])
+        new = b.or_(m, b.shl(ir.Constant(H.I32, 1), bit))
+        res = b.cmpxchg(self.panels, m, new, "acq_rel", "acquire")
+        b.cbranch(b.extract_value(res, 1), got, try_)
+        b.position_at_end(got)
+        return bit
 
     def _stored(self):
         out = []
@@ -382,7 +417,13 @@ class MatmulKernel:
         b = self.b
         B = self.mm.inputs[1]
         K, N, pw = self.K, self.N, sum(widths)
-        buf = self._stack_buffer("panel", K * self.VW * self.plan.nr_vec)
+        n = K * self.VW * self.plan.nr_vec
+        if self.panels is None:   # no region reserved: kernels built outside the ModuleBuilder
+            buf = self._stack_buffer("panel", n)
+        else:
+            at = b.add(H.i64(SLOT_HEADER), b.mul(b.zext(self.slot, H.I64),
+                                                  H.i64(n * self.dt.itemsize)))
+            buf = b.gep(self.panels, [at], source_etype=H.I8)
         src = self.operands[B].ptr
 
         def row(k, c):
