@@ -2,13 +2,13 @@
 
 Two forms cover the transposes a training step produces:
 - broadcast form (x @ W, dX = g @ W, dW = g^T @ x, and x @ W^T from PACK_MIN_M_T8 rows on
-  when K >= TRANSPOSE_MIN_K, else from PACK_MIN_M rows; W^T must fit the stack panel): a
+  when K >= TRANSPOSE_MIN_K, else from PACK_MIN_M rows; W^T must fit a panel): a
   tile of MR rows by NR_VEC vectors keeps its accumulators in registers; each k step loads the
   vectors of B's row k and broadcasts MR scalars of A (rows of A, or columns when A is
   transposed). With AVX-512 the tile is 12 rows x 32 floats in 24 zmm registers, else 6 x 16 in
   12 ymm. B's column panel is first copied (transposed when B is stored transposed) into a
-  contiguous stack buffer when that pays: it then streams through the cache without power-of-two
-  strides or a TLB miss every few rows;
+  contiguous slice of the call's arena when that pays: it then streams through the cache
+  without power-of-two strides or a TLB miss every few rows;
 - dot form (B transposed, few rows or a short K: x @ W^T at tiny batches): a 3x3 tile of
   `<8 x float>` accumulators runs along k over rows of A and rows of B, then sums each one.
 Either way the finished tile goes straight through the epilogue (bias, ReLU and its mask, or a
@@ -37,7 +37,7 @@ PACK_MIN_M_T8 = 16         # ... or this many, when the panels are packed by 8 x
 TRANSPOSE_MIN_K = 64       # W^T panels are transposed 8 x 8 in registers from this K on (below it
                            # element by element: LLVM 22's instruction selection asserts on the
                            # fully unrolled shuffles of a tiny K)
-PACK_BYTES = 1 << 20       # a packed panel lives on the stack: K rows of at most PANEL_ROW bytes
+PACK_BYTES = 1 << 20       # a packed panel (an arena slice): K rows of at most PANEL_ROW bytes
 PANEL_ROW = 128            # the widest panel row (32 floats, 16 doubles): packing is allowed up
                            # to the same K for every tile width, so the form, and with it the
                            # order of the sums, never depends on the CPU's vector width
@@ -122,6 +122,7 @@ class MatmulKernel:
         p = plan(mm, tasks)
         if p.form != "broadcast" or not p.pack:
             return 0
+        assert p.tasks <= 32, "the slice mask is an i32"
         A = mm.inputs[0]
         K = A.shape[-2] if mm.attrs.get("transpose_a", False) else A.shape[-1]
         return SLOT_HEADER + p.tasks * K * p.vw * p.nr_vec * mm.outputs[0].dtype.itemsize
@@ -411,19 +412,17 @@ class MatmulKernel:
         H.loop(b, mr, row, name="epi")
 
     def _pack_panel(self, base, j0, widths: list[int]):
-        """Copy B's columns j0..j0+pw (all K rows) into a contiguous stack buffer, transposing
+        """Copy B's columns j0..j0+pw (all K rows) into this task's arena slice, transposing
         when B is stored transposed. Removes power-of-two strides (cache-set conflicts) and page
         crossings from the k loop, and lets `x @ W^T` use the broadcast kernel."""
         b = self.b
         B = self.mm.inputs[1]
         K, N, pw = self.K, self.N, sum(widths)
         n = K * self.VW * self.plan.nr_vec
-        if self.panels is None:   # no region reserved: kernels built outside the ModuleBuilder
-            buf = self._stack_buffer("panel", n)
-        else:
-            at = b.add(H.i64(SLOT_HEADER), b.mul(b.zext(self.slot, H.I64),
-                                                  H.i64(n * self.dt.itemsize)))
-            buf = b.gep(self.panels, [at], source_etype=H.I8)
+        assert self.panels is not None, "a packing matmul kernel needs its arena panel region"
+        at = b.add(H.i64(SLOT_HEADER), b.mul(b.zext(self.slot, H.I64),
+                                              H.i64(n * self.dt.itemsize)))
+        buf = b.gep(self.panels, [at], source_etype=H.I8)
         src = self.operands[B].ptr
 
         def row(k, c):
