@@ -526,6 +526,14 @@ def _mk(m, k, ta):
     return (k, m) if ta else (m, k)
 
 
+def _assert_near_float64(c: Cases, got, ta, tb):
+    """Each matmul case (inputs in pairs) within float32 rounding of float64 NumPy."""
+    for j, out in enumerate(got):
+        A, B = (x.astype(np.float64) for x in c.inputs[2 * j: 2 * j + 2])
+        A, B = (A.T if ta else A), (B.T if tb else B)
+        assert np.all(np.abs(out - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30), j
+
+
 MM_SHAPES = [(1, 784, 128), (64, 784, 128), (10, 64, 10), (5, 7, 3), (13, 17, 19), (7, 9, 17),
              (6, 8, 16), (12, 33, 40), (2, 3, 1), (1, 1, 1), (19, 15, 23), (4, 100, 33)]
 
@@ -538,16 +546,12 @@ def test_matmul_f32_shapes_and_transposes(ta, tb):
     for m, k, n in MM_SHAPES:
         _matmul_case(c, rng, _mk(m, k, ta), _mk(k, n, tb), ta, tb)
     got, _ = c.check()
-    # and against float64 NumPy, not only the interpreter's float32 matmul
-    for j, (m, k, n) in enumerate(MM_SHAPES):
-        A, B = (x.astype(np.float64) for x in c.inputs[2 * j: 2 * j + 2])
-        A, B = (A.T if ta else A), (B.T if tb else B)
-        assert np.all(np.abs(got[j] - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30)
+    _assert_near_float64(c, got, ta, tb)   # not only the interpreter's float32 matmul
 
 
 BIG_MM_SHAPES = [(300, 129, 301), (97, 1000, 50), (256, 784, 10), (12, 2048, 33), (1025, 64, 47),
                  (16, 64, 8), (17, 71, 40), (64, 784, 128), (15, 700, 130),  # x @ W^T's forms
-                 (40, 5000, 33), (5, 9000, 6)]   # a 640 KB stack panel; too long to pack
+                 (40, 5000, 33), (5, 9000, 6)]   # a 640 KB panel; too long to pack
 
 
 @pytest.mark.parametrize("avx512", ["0", "1"])
@@ -562,10 +566,7 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
     for m, k, n in BIG_MM_SHAPES:
         _matmul_case(c, rng, _mk(m, k, ta), _mk(k, n, tb), ta, tb)
     got, _ = c.check()
-    for j, (m, k, n) in enumerate(BIG_MM_SHAPES):
-        A, B = (x.astype(np.float64) for x in c.inputs[2 * j: 2 * j + 2])
-        A, B = (A.T if ta else A), (B.T if tb else B)
-        assert np.all(np.abs(got[j] - A @ B) <= 1e-6 * (np.abs(A) @ np.abs(B)) + 1e-30)
+    _assert_near_float64(c, got, ta, tb)
     monkeypatch.setenv("GRAPHC_AVX512", "1" if avx512 == "0" else "0")
     other, _ = c.check()
     for j, shape in enumerate(BIG_MM_SHAPES):

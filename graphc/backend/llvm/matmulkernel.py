@@ -149,7 +149,7 @@ class MatmulKernel:
         self.plan = plan(self.mm, part[1] if part is not None else 1)
         assert part is None or self.plan.tasks == part[1], "task grid differs from the caller's"
         self.VW, self.MR = self.plan.vw, self.plan.mr
-        self._buffers: dict[str, ir.Value] = {}   # stack buffers of this kernel, by name
+        self._tile = None   # the epilogue loop's stack tile, made on first use
 
     def _depends_on_c(self, n) -> bool:
         seen, stack = set(), list(n.inputs)
@@ -376,18 +376,18 @@ class MatmulKernel:
                 self._epilogue(base, i, j, accs[r * len(widths) + q], w)
                 col += w
 
-    def _stack_buffer(self, name: str, n: int):
-        """A 64-byte aligned stack buffer of n elements, one per kernel function and name
+    def _tile_buffer(self):
+        """The 64-byte aligned stack tile (MR x NR elements) of this kernel function, made once
         (allocas belong to the entry block)."""
-        bufs = self._buffers
-        if name not in bufs:
+        if self._tile is None:
             b = self.b
             entry = b.function.entry_basic_block
             with b.goto_block(entry):
                 b.position_at_start(entry)
-                bufs[name] = b.alloca(H.mem_type(self.dt), size=H.i64(n))
-                bufs[name].align = 64
-        return bufs[name]
+                self._tile = b.alloca(H.mem_type(self.dt),
+                                      size=H.i64(self.MR * self.VW * self.plan.nr_vec))
+                self._tile.align = 64
+        return self._tile
 
     def _epilogue_rows(self, base, i0, mr, j0, widths, accs):
         """A long epilogue (an optimizer update) as a loop over the tile's rows: the
@@ -395,7 +395,7 @@ class MatmulKernel:
         row instead of MR times (compile time), at the cost of an L1 round trip per vector."""
         b = self.b
         pw = sum(widths)
-        buf = self._stack_buffer("tile", self.MR * self.VW * self.plan.nr_vec)
+        buf = self._tile_buffer()
         for r in range(mr):
             col = 0
             for q, w in enumerate(widths):
