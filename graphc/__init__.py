@@ -22,7 +22,7 @@ from . import ir, nn, data, optim, autograd  # noqa: F401,E402
 from . import quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
-from .compile import Compiled, compile  # noqa: F401,E402,A004
+from .driver.compile import Compiled, compile  # noqa: F401,E402,A004
 
 bool = bool_  # noqa: A001  (graphc.bool, as torch.bool)
 float = float32  # noqa: A001

@@ -9,13 +9,13 @@ import functools
 import itertools
 import threading
 
-from . import tracing
+from .driver import tracing
 from .errors import GraphcError
 from .ir.builder import Builder
 from .ir.graph import Value
 from .ir.ops import OPS, defvjp
 from .tensor import Tensor, apply, lift
-from .tracing import user_loc, user_where
+from .driver.tracing import user_loc, user_where
 
 _state = threading.local()
 

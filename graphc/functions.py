@@ -11,7 +11,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes, tracing
+from . import dtypes
+from .driver import tracing
 from .tensor import Tensor, apply, as_array, check
 
 _pymax = builtins.max  # this module defines torch's max/min/sum/abs

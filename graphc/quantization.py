@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import dtypes, tracing
+from . import dtypes
+from .driver import tracing
 from .errors import GraphcError
 from .ir.ops.quant import quantize_weight
 from .nn.layers import Linear

@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from . import dtypes, tracing
+from . import dtypes
+from .driver import tracing
 from .dtypes import DType
 from .errors import GraphcError, InputError, ShapeError, TraceError
-from .interpreter import run
+from .ir.interpreter import run
 from .ir.builder import Builder
 from .ir.graph import Graph, TensorType, Value
-from .tracing import control_flow_error, user_loc
+from .driver.tracing import control_flow_error, user_loc
 
 Number = (bool, int, float, np.number, np.bool_)
 

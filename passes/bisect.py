@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from graphc.interpreter import run as interpret
+from graphc.ir.interpreter import run as interpret
 from graphc.ir import Graph, verify
 
 from .autodiff import autodiff

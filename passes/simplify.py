@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from graphc.interpreter import run_node
+from graphc.ir.interpreter import run_node
 from graphc.ir import Builder, Graph, Node, Value
 from graphc.ir.ops.registry import norm_axes
 

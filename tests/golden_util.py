@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import Graph, parse, print_graph, verify
 
 GOLDEN = Path(__file__).parent / "golden"

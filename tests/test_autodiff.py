@@ -9,7 +9,7 @@ import pytest
 import graphc
 import graphc.nn.functional as F
 from graphc import dtypes, nn
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import NONDIFF, OPS, Builder, Graph, Sample, tensor_type, verify
 from passes import autodiff, gradients
 

@@ -385,7 +385,7 @@ def test_fuzzed_ir_text_parses_or_raises_a_graphc_error(edits):
         graphc.ir.print_graph(g)
     from golden_util import random_args
 
-    from graphc.interpreter import run
+    from graphc.ir.interpreter import run
     inputs, state = random_args(g, np.random.default_rng(0))
     try:
         run(g, inputs, state)
@@ -419,7 +419,7 @@ def test_malformed_ir_text_raises_a_graphc_error(text):
     lambda g: [np.ones((2, 3), np.float64), np.zeros(2, np.int64)],  # wrong dtype
 ])
 def test_interpreter_checks_its_inputs(bad):
-    from graphc.interpreter import run
+    from graphc.ir.interpreter import run
     g = graphc.ir.parse(GOOD_IR)
     with pytest.raises(GraphcError):
         run(g, bad(g), {"w": np.ones((3, 4), np.float32)})

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-import graphc.bench as bench
+import graphc.cli.bench as bench
 
 
 def test_bench_quick_inference_table_and_ratios():

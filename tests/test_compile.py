@@ -260,7 +260,7 @@ def test_ir_text_parses_back_exactly(stage):
 
 
 def test_parsed_graph_runs_to_the_same_result():
-    from graphc.interpreter import run
+    from graphc.ir.interpreter import run
 
     net = Net()
     infer = graphc.compile(net, backend="interpreter")

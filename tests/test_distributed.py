@@ -23,7 +23,7 @@ import pytest
 import graphc
 import graphc.distributed as dist
 from graphc import nn, optim
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import Builder, Graph, tensor_type
 from passes import DEFAULT_PIPELINE
 from passes.allreduce import allreduce

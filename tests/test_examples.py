@@ -227,7 +227,7 @@ def test_dump_dot_and_level_2(tmp_path):
 
 
 def test_dump_a_missing_script_says_so(tmp_path, capsys):
-    from graphc.__main__ import main
+    from graphc.cli.main import main
     assert main(["dump", str(tmp_path / "nope.py")]) == 2
     assert "no such script" in capsys.readouterr().err
     assert "GRAPHC_DUMP" not in os.environ

@@ -327,7 +327,7 @@ def test_independent_same_shape_kernels_fuse_horizontally():
         [np.float32(0.1)]
     st = {"w1": rng.standard_normal((8, 4)).astype(np.float32),
           "w2": rng.standard_normal((8, 4)).astype(np.float32)}
-    from graphc.interpreter import run
+    from graphc.ir.interpreter import run
     (_, u1), (_, u2) = run(g, ins, st), run(out, ins, st)
     for k in u1:
         np.testing.assert_array_equal(u1[k], u2[k])

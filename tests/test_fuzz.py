@@ -23,7 +23,7 @@ from test_passes import SHAPES, _broadcastable, _can_bc, fuzz_cases
 
 import graphc
 from graphc.backend.llvm import compile_graph
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import Builder, Graph, parse, print_graph, tensor_type, verify
 from passes.autodiff import autodiff
 from passes.manager import DEFAULT_PIPELINE, PASSES, run_pipeline

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from test_passes import fuzz_cases
 
 from graphc.backend.llvm import compile_graph
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from passes.autodiff import autodiff
 from passes.manager import DEFAULT_PIPELINE, run_pipeline
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import graphc
 from graphc import dtypes
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import (NONDIFF, OPS, Builder, Graph, Node, OpDef, Value, parse, print_graph,
                        tensor_type, to_dot, to_networkx, verify)
 

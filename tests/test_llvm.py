@@ -28,9 +28,11 @@ from conftest import build_single_op_graph, make_operand, op_cases
 
 import graphc
 import passes
-from graphc import dtypes, interpreter, nn, optim
+from graphc import dtypes, nn, optim
+from graphc.ir import interpreter
 from graphc.backend.llvm import cache as llvm_cache
-from graphc.backend.llvm import compile_graph, lowering, target  # lowering fills OPS[...].lower
+from graphc.backend.llvm import compile_graph, target
+from graphc.backend.llvm import elementwise as lowering  # fills OPS[...].lower
 from graphc.ir import OPS, Builder, Graph, print_graph, tensor_type
 
 TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow"}
@@ -576,7 +578,7 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
 def test_matmul_plan_does_not_depend_on_the_vector_width(monkeypatch):
     """Form and packing follow from the shapes alone (their sums are ordered differently); the
     task grid covers at most 8 tasks."""
-    from graphc.backend.llvm.matmulkernel import plan
+    from graphc.backend.llvm.matmul import plan
     for ta in (False, True):
         for tb in (False, True):
             for m in (1, 15, 16, 255, 256, 1000):

@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import graphc
 from graphc import dtypes
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import NONDIFF, OPS, Builder, Graph, OpDef, Sample, tensor_type, verify
 
 from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sample_arrays,

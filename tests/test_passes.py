@@ -38,7 +38,7 @@ import graphc
 import passes
 from graphc import nn, optim
 from graphc.errors import ExecutionError, GraphcError
-from graphc.interpreter import run
+from graphc.ir.interpreter import run
 from graphc.ir import Builder, Graph, Node, parse, print_graph, tensor_type, verify
 from passes import simplify
 from passes.autodiff import autodiff

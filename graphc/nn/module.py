@@ -6,7 +6,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import dtypes, tracing
+from .. import dtypes
+from ..driver import tracing
 from ..errors import GraphcError
 from ..tensor import Tensor, contiguous
 from .parameter import Buffer, Parameter

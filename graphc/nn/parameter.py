@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import tracing
+from ..driver import tracing
 from ..errors import GraphcError
 from ..tensor import Tensor, as_array, contiguous
 

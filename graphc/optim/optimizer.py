@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .. import tracing
+from ..driver import tracing
 from ..errors import GraphcError
 from ..nn.parameter import Buffer, Parameter
 from ..tensor import Tensor

@@ -35,7 +35,7 @@ class Executable:
         self.seconds = seconds
         from .pool import parallel_for_address
         imports = {"graphc_parallel_for": parallel_for_address()}
-        from .collective import SYMBOL, address, needs_mpi
+        from .allreduce import SYMBOL, address, needs_mpi
         if needs_mpi(graph):  # data parallelism: the MPI all-reduce of this process
             imports[SYMBOL] = address()
         self._loaded = target.Loaded(obj, [ENTRY], imports=imports)

@@ -16,10 +16,10 @@ import numpy as np
 
 from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
-from .loopkernel import LoopKernel, Operand
-from .lowering import Ctx
-from .matmulkernel import MatmulKernel
-from .misckernels import emit_misc, memcpy
+from .loop import LoopKernel, Operand
+from .elementwise import Ctx
+from .matmul import MatmulKernel
+from .movement import emit_misc, memcpy
 
 ENTRY = "graphc_main"
 ALIGN = 64
@@ -188,7 +188,7 @@ class ModuleBuilder:
         if node.op == "qlinear":
             return self.qlinear(b, slots, node, err, k)
         if node.op == "allreduce":  # data parallelism: graphc/backend/llvm/collective.py
-            from .collective import emit_allreduce
+            from .allreduce import emit_allreduce
             return emit_allreduce(self, b, slots, node, err, k)
         if node.op == "fused":
             body, kind = node.attrs["body"], node.attrs["kind"]
@@ -351,7 +351,7 @@ class ModuleBuilder:
 
     def qlinear(self, b, slots, node: Node, err, k: int):
         """Dynamic int8 Linear: serial min/max and parameters, parallel quantize + GEMM."""
-        from .qlinearkernel import QLinearKernel, scratch_bytes, tasks_for
+        from .qlinear import QLinearKernel, scratch_bytes, tasks_for
         names = ["x", "w_q", "w_scale", "w_colsum", "bias", "w"]
         avx2 = self.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
         off = self.arena_bytes + self.scratch_bytes
@@ -387,7 +387,7 @@ class ModuleBuilder:
                 tz = tb.bitcast(tb.load(tb.gep(params, [H.i64(2)], source_etype=H.F32),
                                         typ=H.F32), H.I32)
                 tq = QLinearKernel(self.cx, self.module, tb, node, tptrs, tscratch, terr, avx2)
-                from .qlinearkernel import ROWS_PER_TASK
+                from .qlinear import ROWS_PER_TASK
                 r0, r1 = self._rows_of_task(tb, task.args[1], ROWS_PER_TASK, qk.M)
                 tq.quantize_rows(r0, r1, tinv, tz)
                 (tq.gemm_rows_packed if tq.packed else tq.gemm_rows)(r0, r1, ts_x, tz)
@@ -407,7 +407,7 @@ class ModuleBuilder:
         slot, then the slots are combined here (min/max are exact, so the order is irrelevant).
         For the broadcast-form GEMM the same pool run also packs the weight panels (the first
         tasks, as they are the longest)."""
-        from .qlinearkernel import QLinearKernel, ROWS_PER_TASK, pack_tasks, tasks_for
+        from .qlinear import QLinearKernel, ROWS_PER_TASK, pack_tasks, tasks_for
         n, n_pack = tasks_for(node), pack_tasks(node, avx2)
         if n == 1 and not n_pack:
             return qk.minmax()

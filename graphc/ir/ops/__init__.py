@@ -1,7 +1,5 @@
 """The op registry (see registry.py); importing this package registers every primitive."""
 from .registry import NONDIFF, OPS, OpDef, Sample, defvjp, register  # noqa: F401
-from . import elementwise, structural  # noqa: F401,E402  (registration side effects)
-from . import special  # noqa: F401,E402
-from . import fused  # noqa: F401,E402
-from . import quant  # noqa: F401,E402
-from . import collective  # noqa: F401,E402
+# one module per op family; importing them registers their ops
+from . import elementwise, reduce, movement, linalg, index, constant  # noqa: F401,E402
+from . import autodiff_markers, fused, quant, collective  # noqa: F401,E402

@@ -21,7 +21,7 @@ import numpy as np
 from ...dtypes import DType
 from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
-from .lowering import lower_elementwise
+from .elementwise import lower_elementwise
 
 
 @dataclass
@@ -317,7 +317,7 @@ class LoopKernel:
         src, dt = r.inputs[0].dtype, r.outputs[0].dtype
         if src == dt:
             return x
-        from .lowering import convert
+        from .elementwise import convert
         w = x.type.count if isinstance(x.type, ir.VectorType) else 1
         return convert(self.b, x, src, dt, w)
 

@@ -19,11 +19,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import InputError, TraceError
-from .ir.graph import tensor_type
-from .nn.module import Module
-from .nn.parameter import Buffer, Parameter
-from .tensor import Tensor
+from ..errors import InputError, TraceError
+from ..ir.graph import tensor_type
+from ..nn.module import Module
+from ..nn.parameter import Buffer, Parameter
+from ..tensor import Tensor
 
 MISSING = object()
 
@@ -104,7 +104,7 @@ class PyState:
     """What a compiled function touches in Python, found once from its globals and closure."""
 
     def __init__(self, fn, module: Module | None = None):
-        from .optim.optimizer import Optimizer
+        from ..optim.optimizer import Optimizer
         self.modules: list[tuple[str, Module]] = [("", module)] if module is not None else []
         self.optimizers: list[tuple[str, Optimizer]] = []
         seen = {id(module)}

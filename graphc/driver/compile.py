@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from . import dtypes, tracing
-from .errors import ExecutionError, GraphcError, InputError, TraceError
-from .interpreter import run as interpret
-from .ir.graph import Graph
-from .ir.printer import print_graph
-from .ir.verifier import verify
-from .pystate import PyState, apply_effects
-from .tensor import Tensor, contiguous
+from .. import dtypes
+from . import tracing
+from ..errors import ExecutionError, GraphcError, InputError, TraceError
+from ..ir.interpreter import run as interpret
+from ..ir.graph import Graph
+from ..ir.printer import print_graph
+from ..ir.verifier import verify
+from .guards import PyState, apply_effects
+from ..tensor import Tensor, contiguous
 
 BACKENDS = ("llvm", "interpreter")
 
@@ -115,7 +116,7 @@ class Compiled:
     """A traced-and-compiled function: call it with NumPy arrays; `.ir(stage)` shows its IR."""
 
     def __init__(self, fn, backend: str | None = None, passes=None, data_parallel: bool = False):
-        from .nn.module import Module
+        from ..nn.module import Module
         backend = backend or default_backend()
         if not callable(fn):
             raise GraphcError(f"graphc.compile needs a function or an nn.Module, got a "
@@ -233,7 +234,7 @@ class Compiled:
 
     def _flatten_output(self, x, tr, outs):
         if isinstance(x, Tensor):
-            from .tensor import lift
+            from ..tensor import lift
             outs.append(lift(tr, x))
             return ("array",)
         if isinstance(x, (tuple, list)):
@@ -275,7 +276,7 @@ class Compiled:
         return run
 
     def _native_runner(self, entry: Entry):
-        from .backend.llvm import compile_graph
+        from ..backend.llvm import compile_graph
         exe = entry.exe = compile_graph(entry.graph)
         entry.seconds.update(exe.seconds)
         graph, state = exe.graph, entry.state
@@ -412,7 +413,7 @@ class StateBinder:
         self.ids: tuple | None = None
         self.cache: list = []  # self.ids is replaced (a new object) whenever an array is
         # read-only state held by Parameters: re-checked only after some array was rebound
-        from .nn.parameter import Parameter
+        from ..nn.parameter import Parameter
         self._P = Parameter
         self._skip = not self.written and all(isinstance(o, Parameter) for o in self.objs)
         self._rebinds = -1

@@ -5,9 +5,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ExecutionError, GraphcError, InputError
-from .ir.graph import Graph, Node, Value
-from .ir.ops import OPS
+from ..errors import ExecutionError, GraphcError, InputError
+from .graph import Graph, Node, Value
+from .ops import OPS
 
 
 def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from llvmlite import ir
 
 from . import irhelp as H
 from . import target
-from .misckernels import memcpy
+from .movement import memcpy
 
 SYMBOL = "graphc_allreduce"
 _lock = threading.Lock()

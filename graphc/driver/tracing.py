@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TraceError
-from .ir.builder import Builder
-from .ir.graph import Graph, Value, tensor_type
-from . import dtypes
+from ..errors import TraceError
+from ..ir.builder import Builder
+from ..ir.graph import Graph, Value, tensor_type
+from .. import dtypes
 
-_GRAPHC_DIR = os.path.dirname(os.path.abspath(__file__))
+_GRAPHC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the graphc package
 _PKG_DIRS = (_GRAPHC_DIR + os.sep, os.path.join(os.path.dirname(_GRAPHC_DIR), "passes") + os.sep)
 _local = threading.local()
 

@@ -28,8 +28,8 @@ import numpy as np
 from ...ir.graph import Graph, Value
 from . import irhelp as H
 from . import target
-from .loopkernel import Operand, _strides
-from .lowering import lower_elementwise
+from .loop import Operand, _strides
+from .elementwise import lower_elementwise
 
 DOT_MR, DOT_NR = 3, 3      # dot form tile
 PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form

@@ -25,7 +25,7 @@ import numpy as np
 from llvmlite import ir
 
 from . import irhelp as H
-from .lowering import Ctx
+from .elementwise import Ctx
 
 MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
 ROWS_PER_TASK = 16

@@ -1,0 +1,92 @@
+"""Reductions: sum, max (fused into loop kernels) and argmax."""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import dtypes
+from ..graph import tensor_type
+from .registry import NONDIFF, norm_axes, reduced_shape, register, require
+
+
+
+
+def _reduce_infer(kind):
+    def infer(types, attrs):
+        (t,) = types
+        require(attrs.get("axis") is None or isinstance(attrs["axis"], (tuple, list)),
+                f"axis attr must be None or a tuple, got {attrs.get('axis')!r}")
+        axes = norm_axes(attrs.get("axis"), t.ndim)
+        require(tuple(attrs.get("axis") or ()) == axes or attrs.get("axis") is None,
+                f"axis attr must be a sorted tuple of non-negative ints, got {attrs.get('axis')}")
+        if kind == "max":
+            require(all(t.shape[a] > 0 for a in axes), f"max of an empty axis of {t}")
+            dt = t.dtype
+        else:
+            dt = t.dtype if t.dtype.is_float else dtypes.int64
+        return tensor_type(reduced_shape(t.shape, axes, attrs.get("keepdims", False)), dt)
+    return infer
+
+
+def _sum_ref(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims, dtype=None if x.dtype.kind == "f" else np.int64)
+
+
+def _max_ref(x, axis=None, keepdims=False):
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _keep_shape(x, axis):
+    axes = norm_axes(axis, x.type.ndim)
+    return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+
+
+def _sum_vjp(b, g, x, out, axis=None, keepdims=False):
+    return (b.broadcast(b.reshape(g, shape=_keep_shape(x, axis)), shape=x.shape),)
+
+
+def _max_vjp(b, g, x, out, axis=None, keepdims=False):
+    # torch's amax rule: the gradient is shared evenly between tied maxima
+    keep = _keep_shape(x, axis)
+    mask = b.cast(b.eq(x, b.reshape(out, shape=keep)), dtype=x.dtype)
+    count = b.sum(mask, axis=norm_axes(axis, x.type.ndim), keepdims=True)
+    return (b.mul(mask, b.div(b.reshape(g, shape=keep), count)),)
+
+
+_RED_SAMPLES = [
+    ([("f32", (3, 4), "any")], {"axis": (1,), "keepdims": False}),
+    ([("f32", (3, 4), "any")], {"axis": (0,), "keepdims": True}),
+    ([("f32", (2, 3, 4), "any")], {"axis": (0, 2), "keepdims": False}),
+    ([("f32", (3, 4), "any")], {"axis": None, "keepdims": False}),
+]
+register("sum", "reduce", _reduce_infer("sum"), _sum_ref,
+         _RED_SAMPLES + [([("i64", (3, 4), "int:9")], {"axis": (1,), "keepdims": False})],
+         _sum_vjp)
+register("max", "reduce", _reduce_infer("max"), _max_ref,
+         _RED_SAMPLES + [([np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32)],
+                          {"axis": (1,), "keepdims": False})],          # ties
+         _max_vjp)
+
+
+def _argmax_infer(types, attrs):
+    (t,) = types
+    axis = attrs.get("axis")
+    keepdims = attrs.get("keepdims", False)
+    if axis is None:
+        require(t.size > 0, "argmax of an empty tensor")
+        return tensor_type((1,) * t.ndim if keepdims else (), dtypes.int64)
+    require(isinstance(axis, (int, np.integer)), f"argmax axis must be None or an int, got {axis!r}")
+    (a,) = norm_axes(axis, t.ndim)
+    require(a == axis, f"argmax axis must be non-negative, got {axis}")
+    require(t.shape[a] > 0, f"argmax over an empty axis of {t}")
+    return tensor_type(reduced_shape(t.shape, (a,), keepdims), dtypes.int64)
+
+
+def _argmax_ref(x, axis=None, keepdims=False):
+    return np.argmax(x, axis=axis, keepdims=keepdims).astype(np.int64)
+
+
+register("argmax", "reduce", _argmax_infer, _argmax_ref, [
+    ([("f32", (3, 4), "any")], {"axis": 1, "keepdims": False}),
+    ([("f32", (3, 4), "any")], {"axis": 0, "keepdims": True}),
+    ([("f32", (3, 4), "any")], {"axis": None, "keepdims": False}),
+], NONDIFF)
