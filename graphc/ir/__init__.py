@@ -3,7 +3,7 @@
 This package never imports `passes` (passes build on the IR, not the other way round).
 """
 from .graph import Graph, Node, TensorType, Value, tensor_type  # noqa: F401
-from .ops import NONDIFF, OPS, OpDef, Sample  # noqa: F401
+from .ops import NONDIFF, OPS, Fusion, OpDef, Sample, fusion_of  # noqa: F401
 from .builder import Builder  # noqa: F401
 from .printer import print_graph  # noqa: F401
 from .parser import parse  # noqa: F401

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...errors import ExecutionError, GraphcError
-from .registry import register, require
+from .registry import Fusion, register, require
 
 
 def _grad_infer(types, attrs):
@@ -24,7 +24,8 @@ def _grad_vjp(*args, **kwargs):
 
 # grad(y, seed, *wrt) -> d<y, seed>/d wrt: one result per wrt value; passes/autodiff.py expands it
 register("grad", "special", _grad_infer, _grad_ref, [], _grad_vjp,
-         doc="placeholder for dy/dwrt recorded by Tensor.backward(); expanded by the autodiff pass")
+         doc="placeholder for dy/dwrt recorded by Tensor.backward(); expanded by the autodiff pass",
+         fusion=Fusion.MARKER)
 
 
 def _custom_infer(types, attrs):
@@ -36,4 +37,5 @@ def _custom_infer(types, attrs):
 # custom_vjp[fn](out, *inputs) = out, whose gradient w.r.t. inputs is the user's backward();
 # the rule is installed by graphc.autograd (it needs the frontend to run user code)
 register("custom_vjp", "special", _custom_infer, lambda out, *inputs, fn: out, [], None,
-         doc="identity on the forward result of a graphc.autograd.Function; carries its backward")
+         doc="identity on the forward result of a graphc.autograd.Function; carries its backward",
+         fusion=Fusion.MARKER)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, register, require
+from .registry import Fusion, NONDIFF, register, require
 
 
 
@@ -20,4 +20,5 @@ def _constant_infer(types, attrs):
 register("constant", "source", _constant_infer, lambda value: value.copy(), [
     ([], {"value": np.array(1.5, np.float32)}),
     ([], {"value": np.arange(6, dtype=np.int64).reshape(2, 3)}),
-], NONDIFF)
+], NONDIFF,
+         fusion=Fusion.SOURCE)

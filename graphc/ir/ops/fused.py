@@ -4,7 +4,7 @@ interpreting recurse into the body."""
 from __future__ import annotations
 
 from ...errors import GraphcError
-from .registry import register, require
+from .registry import Fusion, register, require
 
 
 def _fused_infer(types, attrs):
@@ -32,4 +32,5 @@ def _fused_vjp(*args, **kwargs):
 KINDS = ("elementwise", "reduce", "matmul")
 
 register("fused", "special", _fused_infer, _fused_ref, [], _fused_vjp,
-         doc="a kernel: the body graph runs as one unit (made by passes/fuse.py)")
+         doc="a kernel: the body graph runs as one unit (made by passes/fuse.py)",
+         fusion=Fusion.KERNEL)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, register, require
+from .registry import Fusion, NONDIFF, register, require
 
 
 
@@ -41,7 +41,8 @@ def _gather_vjp(b, g, x, idx, out, axis):
 register("gather", "index", _gather_infer, _gather_ref, [
     ([("f32", (4, 5), "any"), ("i64", (4,), "int:5")], {"axis": 1}),
     ([("f32", (4, 5), "any"), ("i64", (5,), "int:4")], {"axis": 0}),
-], _gather_vjp)
+], _gather_vjp,
+         fusion=Fusion.GATHER)
 
 
 def _one_hot_infer(types, attrs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import tensor_type
-from .registry import broadcast_shapes, register, require
+from .registry import Fusion, broadcast_shapes, register, require
 
 
 
@@ -54,4 +54,5 @@ register("matmul", "linalg", _matmul_infer, _matmul_ref, [
     ([("f32", (4, 3), "any"), ("f32", (4, 5), "any")], {"transpose_a": True}),
     ([("f32", (4, 3), "any"), ("f32", (5, 4), "any")], {"transpose_a": True, "transpose_b": True}),
     ([("f32", (2, 3, 4), "any"), ("f32", (4, 5), "any")], {}),     # batched, broadcast
-], _matmul_vjp)
+], _matmul_vjp,
+         fusion=Fusion.MATMUL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import tensor_type
-from .registry import int_tuple, register, require
+from .registry import Fusion, int_tuple, register, require
 
 
 
@@ -22,7 +22,8 @@ register("reshape", "shape", _reshape_infer, lambda x, shape: np.reshape(x, shap
     ([("f32", (3, 4), "any")], {"shape": (2, 6)}),
     ([("f32", (3, 4), "any")], {"shape": (12,)}),
     ([("f32", (), "any")], {"shape": (1, 1)}),
-], lambda b, g, x, out, shape: (b.reshape(g, shape=x.shape),))
+], lambda b, g, x, out, shape: (b.reshape(g, shape=x.shape),),
+         fusion=Fusion.VIEW)
 
 
 def _broadcast_infer(types, attrs):
@@ -38,7 +39,8 @@ register("broadcast", "shape", _broadcast_infer,
          lambda x, shape: np.broadcast_to(x, shape).copy(), [
              ([("f32", (3, 1), "any")], {"shape": (2, 3, 4)}),
              ([("f32", (), "any")], {"shape": (3,)}),
-         ], lambda b, g, x, out, shape: (b.sum_to(g, x.shape),))
+         ], lambda b, g, x, out, shape: (b.sum_to(g, x.shape),),
+         fusion=Fusion.BROADCAST)
 
 
 def _transpose_infer(types, attrs):

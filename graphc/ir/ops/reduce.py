@@ -5,7 +5,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, norm_axes, reduced_shape, register, require
+from .registry import Fusion, NONDIFF, norm_axes, reduced_shape, register, require
 
 
 
@@ -60,11 +60,13 @@ _RED_SAMPLES = [
 ]
 register("sum", "reduce", _reduce_infer("sum"), _sum_ref,
          _RED_SAMPLES + [([("i64", (3, 4), "int:9")], {"axis": (1,), "keepdims": False})],
-         _sum_vjp)
+         _sum_vjp,
+         fusion=Fusion.REDUCE)
 register("max", "reduce", _reduce_infer("max"), _max_ref,
          _RED_SAMPLES + [([np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32)],
                           {"axis": (1,), "keepdims": False})],          # ties
-         _max_vjp)
+         _max_vjp,
+         fusion=Fusion.REDUCE)
 
 
 def _argmax_infer(types, attrs):

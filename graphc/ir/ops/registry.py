@@ -4,11 +4,17 @@
 - `ref(*arrays, **attrs) -> ndarray | list[ndarray]`: NumPy semantics (the interpreter runs these)
 - `vjp(b, g, *inputs, out=..., **attrs) -> tuple`: gradient rule, emits nodes through builder `b`;
   one cotangent (or None) per input; shapes may still be broadcast (autodiff un-broadcasts)
-- `lower`: the LLVM backend's rule (filled by the backend issue)
+- `fusion`: how the compiler treats the op (a `Fusion` member, declared as data): the fuser, the
+  memory planner and the backends decide from it, never from op names
 - `samples`: example operands and attrs; the per-op tests are generated from them
+
+`kind` names the op's family (elementwise, reduce, shape, linalg, index, source, quant, special);
+the generated tests group ops by it. Backends keep their own tables of kernels keyed by op name
+or fusion class, filled next to each kernel's code (graphc/backend/llvm/kernels.py).
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,6 +24,35 @@ from ... import dtypes
 from ...dtypes import DType
 from ...errors import ShapeError
 from ..graph import TensorType, tensor_type
+
+class Fusion(enum.Enum):
+    """How the fuser, the memory planner and the backends treat an op (TVM's OpPatternKind).
+
+    The loop classes (ELEMENTWISE, BROADCAST, GATHER) compute one result element from operand
+    elements at the same (or a broadcast/indexed) position, so they join loop kernels and the
+    epilogues of matmul kernels; REDUCE accumulates inside a loop kernel; the rest get no kernel
+    (VIEW, SOURCE), their own (MATMUL, OPAQUE), or never reach a backend (MARKER, KERNEL).
+    """
+
+    ELEMENTWISE = "elementwise"  # pointwise: out[i] = f(in[i], ...); operands may broadcast
+    BROADCAST = "broadcast"      # reads its operand with broadcast strides; inside a kernel only
+    #                              from a kernel input or a scalar
+    GATHER = "gather"            # pointwise, plus one indexed read of a table that must be a
+    #                              kernel input (the table is read from memory)
+    REDUCE = "reduce"            # accumulates over `axis` inside a loop kernel (sum, max)
+    MATMUL = "matmul"            # starts a matmul kernel; elementwise ops join its epilogue
+    VIEW = "view"                # no kernel: the result aliases the operand's memory (reshape)
+    SOURCE = "source"            # no kernel: a literal array (constant)
+    OPAQUE = "opaque"            # a kernel of its own, never fused (transpose, one_hot, qlinear)
+    MARKER = "marker"            # recorded for a pass to expand; never reaches a backend
+    KERNEL = "kernel"            # a kernel the fuser made (`fused`): its body says what it does
+
+
+# op groups, each named once (tinygrad's GroupOp): what the fuser and backends ask about
+LOOP = frozenset({Fusion.ELEMENTWISE, Fusion.BROADCAST, Fusion.GATHER})  # per-element ops
+FUSIBLE = LOOP | {Fusion.REDUCE}       # ops that join elementwise/reduce loop kernels
+NO_KERNEL = frozenset({Fusion.VIEW, Fusion.SOURCE})  # ops that emit no code of their own
+
 
 NONDIFF = "nondiff"  # vjp marker: the op carries no gradient (integer, boolean or piecewise-constant)
 
@@ -39,13 +74,13 @@ class OpDef:
     """Everything graphc knows about one primitive."""
 
     name: str
-    kind: str  # elementwise | reduce | shape | linalg | index | source | special
+    kind: str  # family: elementwise | reduce | shape | linalg | index | source | quant | special
     infer: Callable[..., Any]
     ref: Callable[..., Any]
     samples: list[Sample]
     vjp: Any = None      # callable, NONDIFF, or None while not yet written
-    lower: Any = None    # filled by the LLVM backend
     doc: str = ""
+    fusion: Fusion = Fusion.OPAQUE
 
     def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
         """This op's result types for operands of `types`; a wrong operand count is a ShapeError."""
@@ -61,13 +96,24 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
-def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "") -> OpDef:
-    """Add one primitive to the registry (each op is defined exactly once)."""
+def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "",
+             fusion: Fusion | None = None) -> OpDef:
+    """Add one primitive to the registry (each op is defined exactly once).
+
+    `fusion` defaults to ELEMENTWISE for the elementwise family and to OPAQUE (a kernel of its
+    own, never fused) otherwise; every other class is declared by the op's block."""
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
+    if fusion is None:
+        fusion = Fusion.ELEMENTWISE if kind == "elementwise" else Fusion.OPAQUE
     samples = [s if isinstance(s, Sample) else Sample(*s) for s in samples]
-    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, None, doc)
+    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, doc, fusion)
     return op
+
+
+def fusion_of(node) -> Fusion:
+    """The fusion class of a node's op."""
+    return OPS[node.op].fusion
 
 
 def defvjp(name: str, rule) -> None:
