@@ -11,7 +11,8 @@ from .dtypes import (bool_, double, float32, float64, int8, int32, int64, long, 
 from .errors import (ExecutionError, GraphcError, InputError, ParseError, ShapeError,  # noqa: F401
                      TraceError, VerifyError)
 from .tensor import Tensor  # noqa: F401
-from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, clamp, erf,  # noqa: F401,A004
+from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, clamp, cumsum,
+                        erf,  # noqa: F401,A004
                         exp, flatten, full, full_like, gather, gelu, log, log1p, log_softmax,
                         matmul, max, maximum, mean, min, minimum, neg, one_hot, ones, ones_like,
                         permute, relu, reshape, rsqrt, sigmoid, sign, softmax, sqrt, square,

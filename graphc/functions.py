@@ -181,6 +181,14 @@ def amin(x, dim=None, keepdim: bool = False) -> Tensor:
     return -amax(-_t(x), dim, keepdim)
 
 
+def cumsum(x, dim: int, *, dtype=None) -> Tensor:
+    """Running sums along `dim` (torch.cumsum); integer and bool tensors sum into int64.
+
+    `dtype` casts the input first, as torch does."""
+    x = _t(x) if dtype is None else cast(x, dtype)
+    return apply("cumsum", x, axis=_dim(dim, x.ndim))
+
+
 def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest value along `dim` (None: into the flattened tensor)."""
     x = _t(x)
@@ -467,11 +475,13 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
 def _install_methods() -> None:
     simple = ["exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "erf", "abs", "neg", "sign", "square",
               "reciprocal", "relu", "sigmoid", "sum", "mean", "amax", "amin", "argmax", "argmin",
-              "max", "min", "softmax", "log_softmax", "reshape", "permute", "transpose", "unsqueeze",
-              "squeeze", "flatten", "expand", "matmul", "clamp", "maximum", "minimum", "gather"]
+              "max", "min", "cumsum", "softmax", "log_softmax", "reshape", "permute", "transpose",
+              "unsqueeze", "squeeze", "flatten", "expand", "matmul", "clamp", "maximum", "minimum",
+              "gather"]
     for name in simple:
         setattr(Tensor, name, globals()[name])
     Tensor.view = reshape
+    Tensor.cumsum_ = lambda self, dim, *, dtype=None: self._assign(cumsum(self, dim, dtype=dtype))
     Tensor.__getitem__ = getitem
     Tensor.pow = lambda self, e: self ** e
     Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))

@@ -10,6 +10,11 @@ Kernels the LLVM backend lowers as single loop nests:
 - matmul — one matrix product with an elementwise epilogue over its result (bias, ReLU and its
   mask, the ReLU mask in the backward, or a weight's whole update right after its gradient).
 
+What may join what is decided from each op's declared fusion class (`OpDef.fusion`), never from
+op names: LOOP ops (elementwise, broadcast, gather) join loop kernels and matmul epilogues,
+REDUCE ops turn an elementwise kernel into a reduce kernel, MATMUL ops start matmul kernels, and
+every other class (views, constants, opaque kernels, markers) stays a node of its own.
+
 Grouping is greedy in program order: each node joins a producer's kernel when that is legal,
 else it starts one. networkx keeps the kernel dependency graph, rejects merges that would make
 a cycle, and proves the final kernel graph acyclic. Why each kernel boundary exists is recorded
@@ -21,14 +26,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from graphc.ir import OPS, Graph, Node, Value
+from graphc.ir import Fusion, Graph, Node, Value, fusion_of
+from graphc.ir.ops import FUSIBLE, LOOP
 
 from .dce import dce
 from .rewrite import copy_graph_header, finish
-
-NEVER_FUSED = ("constant", "reshape", "transpose", "slice", "pad", "one_hot", "argmax", "grad",
-               "custom_vjp", "fused", "qlinear")  # qlinear: its own int8 kernel (ReLU inside)
-
 
 @dataclass(eq=False)
 class Group:
@@ -49,11 +51,12 @@ class Group:
 
 def _is_splat_const(v: Value) -> bool:
     p = v.producer
-    return p is not None and p.op == "constant" and p.attrs["value"].size == 1 and v.type.ndim == 0
+    return p is not None and fusion_of(p) is Fusion.SOURCE and p.attrs["value"].size == 1 \
+        and v.type.ndim == 0
 
 
-def _elementwise(n: Node) -> bool:
-    return OPS[n.op].kind == "elementwise" or n.op in ("broadcast", "gather")
+def _reduces(n: Node) -> bool:
+    return fusion_of(n) is Fusion.REDUCE
 
 
 class Fuser:
@@ -108,11 +111,12 @@ class Fuser:
         shape = n.outputs[0].shape
         inner = [v for v in n.inputs if v.producer in self.group_of
                  and self.group_of[v.producer] is grp]
-        if n.op == "broadcast" and inner and inner[0].shape != ():
+        fusion = fusion_of(n)
+        if fusion is Fusion.BROADCAST and inner and inner[0].shape != ():
             return "a broadcast inside a kernel must read a kernel input"
-        if n.op == "gather" and n.inputs[0] in grp.values():
-            return "gather reads its table from memory: the table must be a kernel input"
-        if n.op in ("sum", "max"):
+        if fusion is Fusion.GATHER and n.inputs[0] in grp.values():
+            return f"{n.op} reads its table from memory: the table must be a kernel input"
+        if fusion is Fusion.REDUCE:
             x = n.inputs[0]
             if grp.kind not in ("elementwise", "reduce") or x.shape != grp.shape \
                     or x in grp.reduced:
@@ -145,23 +149,20 @@ class Fuser:
     def run(self) -> list[Group]:
         """Group the graph's nodes into kernels; returns them (kernels merged away left empty)."""
         for n in self.g.nodes:
-            if n.op == "constant" and all(_is_splat_const(v) for v in n.outputs):
+            fusion = fusion_of(n)
+            if fusion is Fusion.SOURCE and all(_is_splat_const(v) for v in n.outputs):
                 continue  # scalar constants are cloned into every kernel that reads them
-            if n.op in NEVER_FUSED or len(n.outputs) != 1 or n.op == "matmul" \
-                    or not (_elementwise(n) or n.op in ("sum", "max")):
+            if fusion not in FUSIBLE or len(n.outputs) != 1:
                 self.settle(n)
-            if n.op in NEVER_FUSED or len(n.outputs) != 1:
-                self.new_group(n, "single", n.outputs[0].shape if n.outputs else (),
-                               f"op {n.op} is not fused")
+                if fusion is Fusion.MATMUL and len(n.outputs) == 1:
+                    self.new_group(n, "matmul", n.outputs[0].shape,
+                                   "a matmul starts its own kernel")
+                else:
+                    self.new_group(n, "single", n.outputs[0].shape if n.outputs else (),
+                                   f"op {n.op} is not fused ({fusion.value})")
                 continue
-            if n.op == "matmul":
-                self.new_group(n, "matmul", n.outputs[0].shape, "a matmul starts its own kernel")
-                continue
-            if not (_elementwise(n) or n.op in ("sum", "max")):
-                self.new_group(n, "single", n.outputs[0].shape, f"op {n.op} is not fusible")
-                continue
-            if n.op not in ("sum", "max") and all(self.producer_group(v) is None
-                                                   for v in n.inputs if not _is_splat_const(v)):
+            if fusion in LOOP and all(self.producer_group(v) is None
+                                      for v in n.inputs if not _is_splat_const(v)):
                 self.pending[n] = None  # reads only inputs/state: wait for a consumer to pull it
                 continue
             self.place(n)
@@ -262,7 +263,7 @@ class Fuser:
                     self.join(grp, n)
                     return
         self.settle(n)
-        if n.op in ("sum", "max"):
+        if _reduces(n):
             grp = self.new_group(n, "elementwise", n.inputs[0].shape,
                                  "; ".join(reasons) or alone)
             self._make_reduce(grp, n)
@@ -278,7 +279,7 @@ class Fuser:
     def join(self, grp: Group, n: Node) -> None:
         """Add `n` to `grp` (a sum/max makes it a reduce kernel; values after it are tracked)."""
         shape = n.outputs[0].shape
-        if n.op in ("sum", "max"):
+        if _reduces(n):
             self.add(grp, n)
             self._make_reduce(grp, n)
             return
@@ -290,6 +291,7 @@ class Fuser:
             grp.reduced.add(n.outputs[0])
 
     def _make_reduce(self, grp: Group, n: Node) -> None:
+        """Make `grp` a reduce kernel over n's operand shape and axes (REDUCE ops carry `axis`)."""
         x = n.inputs[0]
         grp.kind = "reduce"
         grp.shape = x.shape
@@ -344,7 +346,7 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
                                     [v.type for v in n.outputs], n.loc))
             vmap.update(zip(n.outputs, new.outputs))
             continue
-        body = Graph(f"k{len([x for x in out.nodes if x.op == 'fused'])}_{grp.kind}")
+        body = Graph(f"k{sum(fusion_of(x) is Fusion.KERNEL for x in out.nodes)}_{grp.kind}")
         bmap: dict[Value, Value] = {}
         ext: list[Value] = []
         for n in sorted(grp.nodes, key=position.__getitem__):  # program order is topological
@@ -364,14 +366,15 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
                                      [v.type for v in n.outputs], n.loc))
             bmap.update(zip(n.outputs, new.outputs))
         # reductions accumulate in memory: their results are kernel outputs (arena buffers)
-        used_outside.update(n.outputs[0] for n in grp.nodes if n.op in ("sum", "max"))
+        used_outside.update(n.outputs[0] for n in grp.nodes if _reduces(n))
         results = [v for n in sorted(grp.nodes, key=position.__getitem__) for v in n.outputs
                    if v in used_outside]
         if not results:  # a dead kernel: a node with no results could not even be printed
             continue
         body.outputs = [bmap[v] for v in results]
         body = dce(body)  # a merged sibling may carry nodes whose results nobody reads
-        anchor = next((n for n in grp.nodes if n.op in ("matmul", "sum", "max")), grp.nodes[0])
+        anchor = next((n for n in grp.nodes if fusion_of(n) in (Fusion.MATMUL, Fusion.REDUCE)),
+                      grp.nodes[0])
         node = out.add_node(Node("fused", [outer(v) for v in ext],
                                  {"kind": grp.kind, "body": body},
                                  [v.type for v in results], anchor.loc))
@@ -383,7 +386,7 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
 
 def fuse(g: Graph) -> Graph:
     """Group the graph's ops into fused kernels (see the module docstring)."""
-    if any(n.op == "fused" for n in g.nodes):
+    if any(fusion_of(n) is Fusion.KERNEL for n in g.nodes):
         return g
     f = Fuser(g)
     groups = f.run()

@@ -245,6 +245,8 @@ def torch_fns(torch):
                                                               keepdim=keepdims),
         "max": lambda x, axis=None, keepdims=False: torch.amax(x, dim=dims(x, axis),
                                                                keepdim=keepdims),
+        "cumsum": lambda x, axis, reverse=False: (torch.cumsum(x.flip(axis), axis).flip(axis)
+                                                  if reverse else torch.cumsum(x, axis)),
         "reshape": torch.reshape,
         "broadcast": lambda x, shape: torch.broadcast_to(x, shape),
         "transpose": lambda x, perm: torch.permute(x, perm),

@@ -47,8 +47,6 @@ def registry_problems(op: OpDef) -> list[str]:
         problems.append(f"kind {op.kind!r} is not one of {sorted(KINDS)}")
     if not (callable(op.vjp) or op.vjp is NONDIFF):
         problems.append(f"gradient slot is {op.vjp!r}: write a vjp rule or mark it NONDIFF")
-    if not hasattr(op, "lower"):
-        problems.append("no lower slot")
     return problems
 
 
@@ -253,6 +251,19 @@ def _np_cast(x, dtype):
 
 
 # op -> an independent expression of its semantics (float64 or exact Python where it matters)
+def _np_cumsum(x, axis, reverse=False):
+    """Running sums by an explicit loop over the axis (float64 / int64 accumulators)."""
+    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    if x.ndim == 0:
+        return x.astype(out_dt)
+    xs = np.moveaxis(x.astype(np.float64 if x.dtype.kind == "f" else np.int64), axis, 0)
+    acc, res = np.zeros(xs.shape[1:], xs.dtype), np.empty_like(xs)
+    for k in (reversed(range(len(xs))) if reverse else range(len(xs))):
+        acc = acc + xs[k]
+        res[k] = acc
+    return np.moveaxis(res, 0, axis).astype(out_dt)
+
+
 NUMPY_ORACLE = {
     "neg": lambda x: 0 - x,
     "exp": _py_map(math.exp),
@@ -287,6 +298,7 @@ NUMPY_ORACLE = {
     "sum": _np_sum,
     "max": _np_max,
     "argmax": _np_argmax,
+    "cumsum": _np_cumsum,
     "reshape": lambda x, shape: np.array(list(x.ravel()), x.dtype).reshape(shape),
     "broadcast": lambda x, shape: x + np.zeros(shape, x.dtype),
     "transpose": _np_transpose,
@@ -343,6 +355,9 @@ EXTRA_CASES = [
     ("max", Sample([("i64", (2, 3, 4), "int:100")], {"axis": (1, 2), "keepdims": True})),
     ("argmax", Sample([np.array([[1, 5, 5], [7, 7, 0]], np.int64)], {"axis": 1})),
     ("argmax", Sample([("f32", (2, 3, 4), "any")], {"axis": None, "keepdims": True})),
+    ("cumsum", Sample([("f32", (0, 3), "any")], {"axis": 0})),
+    ("cumsum", Sample([("f32", (3, 4000), "any")], {"axis": 1, "reverse": True})),
+    ("cumsum", Sample([("u8", (2, 9, 3), "int:200")], {"axis": 1})),
     ("reshape", Sample([("f32", (0, 4), "any")], {"shape": (2, 0)})),
     ("transpose", Sample([("i64", (2, 1, 3, 2), "int:50")], {"perm": (3, 1, 0, 2)})),
     ("matmul", Sample([("i64", (2, 3), "int:5"), ("i64", (3, 2), "int:5")])),
@@ -441,6 +456,8 @@ def _torch_table(torch):
         "max": lambda x, axis=None, keepdims=False: torch.amax(x, dim=dims(x, axis),
                                                                keepdim=keepdims),
         "argmax": argmax,
+        "cumsum": lambda x, axis, reverse=False: (torch.cumsum(x.flip(axis), axis).flip(axis)
+                                                  if reverse else torch.cumsum(x, axis)),
         "reshape": torch.reshape,
         "broadcast": lambda x, shape: torch.broadcast_to(x, shape),
         "transpose": lambda x, perm: torch.permute(x, perm),

@@ -18,6 +18,7 @@ from .. import dtypes
 from . import tracing
 from ..errors import ExecutionError, GraphcError, InputError, TraceError
 from ..ir.interpreter import run as interpret
+from ..ir import OPS, Fusion, fusion_of
 from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from ..ir.verifier import verify
@@ -462,17 +463,17 @@ def _drop_unused_scalars(g: Graph, n_user: int, getters: list) -> list:
 
 
 def unchecked_indices(graph: Graph) -> bool:
-    """True if some gather/one_hot reads indices that are not a graph input (computed ones)."""
+    """True if some op reading indices (OpDef.indices) reads ones that are not a graph input."""
     inputs = set(graph.inputs)
 
     def visit(nodes, outer_of):
         for n in nodes:
-            if n.op == "fused":
+            if fusion_of(n) is Fusion.KERNEL:
                 body = n.attrs["body"]
                 if visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)}):
                     return True
-            elif n.op in ("gather", "one_hot"):
-                idx = n.inputs[1] if n.op == "gather" else n.inputs[0]
+            elif OPS[n.op].indices is not None:
+                idx = n.inputs[OPS[n.op].indices(n)[0]]
                 if outer_of.get(idx, idx) not in inputs:
                     return True
         return False
@@ -480,21 +481,19 @@ def unchecked_indices(graph: Graph) -> bool:
 
 
 def index_checks(graph: Graph) -> list[tuple[int, int, str]]:
-    """(input position, bound, op description) for every gather/one_hot indexed by a graph input."""
+    """(input position, bound, op description) for every op reading indices from a graph input."""
     pos = {v: i for i, v in enumerate(graph.inputs)}
     out = []
 
     def visit(nodes, outer_of):
         for n in nodes:
-            if n.op == "fused":
+            if fusion_of(n) is Fusion.KERNEL:
                 body = n.attrs["body"]
                 visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)})
-            elif n.op in ("gather", "one_hot"):
-                idx = n.inputs[1] if n.op == "gather" else n.inputs[0]
-                src = outer_of.get(idx, idx)
+            elif OPS[n.op].indices is not None:
+                at, bound = OPS[n.op].indices(n)
+                src = outer_of.get(n.inputs[at], n.inputs[at])
                 if src in pos:
-                    bound = (n.inputs[0].shape[n.attrs["axis"]] if n.op == "gather"
-                             else n.attrs["num_classes"])
                     out.append((pos[src], bound, f"{n.op} at {n.loc or '?'}"))
     visit(graph.nodes, {})
     return out

@@ -42,7 +42,7 @@ register("gather", "index", _gather_infer, _gather_ref, [
     ([("f32", (4, 5), "any"), ("i64", (4,), "int:5")], {"axis": 1}),
     ([("f32", (4, 5), "any"), ("i64", (5,), "int:4")], {"axis": 0}),
 ], _gather_vjp,
-         fusion=Fusion.GATHER)
+         fusion=Fusion.GATHER, indices=lambda n: (1, n.inputs[0].shape[n.attrs["axis"]]))
 
 
 def _one_hot_infer(types, attrs):
@@ -61,4 +61,4 @@ def _one_hot_ref(idx, num_classes, dtype):
 
 register("one_hot", "index", _one_hot_infer, _one_hot_ref, [
     ([("i64", (4,), "int:5")], {"num_classes": 5, "dtype": dtypes.float32}),
-], NONDIFF)
+], NONDIFF, indices=lambda n: (0, n.attrs["num_classes"]))

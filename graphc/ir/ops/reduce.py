@@ -92,3 +92,45 @@ register("argmax", "reduce", _argmax_infer, _argmax_ref, [
     ([("f32", (3, 4), "any")], {"axis": 0, "keepdims": True}),
     ([("f32", (3, 4), "any")], {"axis": None, "keepdims": False}),
 ], NONDIFF)
+
+
+# cumsum[axis, reverse](x): running sums along one axis (reverse: from the end), torch.cumsum's
+# numbers: integer and bool operands sum into int64, and float32 accumulates in float64 and
+# rounds each result (as PyTorch's CPU kernel), so results do not drift over long axes.
+def _cumsum_infer(types, attrs):
+    (t,) = types
+    axis, reverse = attrs.get("axis"), attrs.get("reverse", False)
+    require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
+            f"cumsum needs an int attr axis, got {axis!r}")
+    a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
+    require(a == axis, f"cumsum axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
+    require(isinstance(reverse, bool), f"cumsum attr reverse must be a bool, got {reverse!r}")
+    return tensor_type(t.shape, t.dtype if t.dtype.is_float else dtypes.int64)
+
+
+def _cumsum_ref(x, axis, reverse=False):
+    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    acc_dt = np.float64 if x.dtype.kind == "f" else np.int64
+    if x.ndim == 0:
+        return x.astype(out_dt)
+    if reverse:
+        x = np.flip(x, axis)
+    y = np.cumsum(x, axis=axis, dtype=acc_dt).astype(out_dt)
+    return np.ascontiguousarray(np.flip(y, axis) if reverse else y)
+
+
+def _cumsum_vjp(b, g, x, out, axis, reverse=False):
+    # y_k = sum_{j<=k} x_j  =>  dx_j = sum_{k>=j} g_k: the same scan run the other way
+    return (b.emit("cumsum", g, axis=axis, reverse=not reverse),)
+
+
+register("cumsum", "reduce", _cumsum_infer, _cumsum_ref, [
+    ([("f32", (3, 5), "any")], {"axis": 1}),
+    ([("f32", (4, 3, 2), "any")], {"axis": 1}),
+    ([("f32", (6, 3), "any")], {"axis": 0, "reverse": True}),
+    ([("f64", (2, 7), "any")], {"axis": 1}),
+    ([("f32", (), "any")], {"axis": 0}),
+    ([("i64", (3, 4), "int:9")], {"axis": 1}),
+    ([("i32", (5,), "int:9")], {"axis": 0, "reverse": True}),
+    ([np.array([True, False, True, True])], {"axis": 0}),
+], _cumsum_vjp, doc="running sum along one axis (torch.cumsum)")

@@ -81,6 +81,9 @@ class OpDef:
     vjp: Any = None      # callable, NONDIFF, or None while not yet written
     doc: str = ""
     fusion: Fusion = Fusion.OPAQUE
+    # ops that read an integer index operand: node -> (operand position, exclusive bound); the
+    # driver checks such indices on graph inputs before any native code runs
+    indices: Callable[..., tuple[int, int]] | None = None
 
     def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
         """This op's result types for operands of `types`; a wrong operand count is a ShapeError."""
@@ -97,7 +100,7 @@ OPS: dict[str, OpDef] = {}
 
 
 def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "",
-             fusion: Fusion | None = None) -> OpDef:
+             fusion: Fusion | None = None, indices=None) -> OpDef:
     """Add one primitive to the registry (each op is defined exactly once).
 
     `fusion` defaults to ELEMENTWISE for the elementwise family and to OPAQUE (a kernel of its
@@ -107,7 +110,7 @@ def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "",
     if fusion is None:
         fusion = Fusion.ELEMENTWISE if kind == "elementwise" else Fusion.OPAQUE
     samples = [s if isinstance(s, Sample) else Sample(*s) for s in samples]
-    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, doc, fusion)
+    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, doc, fusion, indices)
     return op
 
 
