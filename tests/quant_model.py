@@ -1,4 +1,4 @@
-"""An independent NumPy model of dynamic int8 quantization (QUANTIZATION.md), for the tests.
+"""An independent NumPy model of dynamic int8 quantization (docs/quantization.md), for the tests.
 
 Written apart from graphc/ir/ops/quant.py on purpose: torch's parameter code transcribed
 literally (both zero-point candidates and the error rule that picks one), and the single-rounding

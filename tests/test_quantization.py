@@ -1,4 +1,4 @@
-"""Dynamic int8 quantization (QUANTIZATION.md): exact weight/activation parameters, 0-ulp agreement
+"""Dynamic int8 quantization (docs/quantization.md): exact weight/activation parameters, 0-ulp agreement
 of the interpreter with an independent NumPy model (tests/quant_model.py) and with torch's
 quantize_dynamic, edge inputs, the fp32 fallback, the ReLU-fusion pass, the quantize_dynamic API,
 the per-layer report and accuracy on real MNIST. (The LLVM kernel is tested against the
@@ -132,7 +132,7 @@ def test_weight_parameters_match_model_and_torch(k, n, per_channel, torch):
 
 # ---- activation parameters -----------------------------------------------------------------------
 
-EDGE_PARAMS = {   # input -> (s_x, z) from QUANTIZATION.md's edge table
+EDGE_PARAMS = {   # input -> (s_x, z) from docs/quantization.md's edge table
     "zeros": (np.zeros((3, 5), f32), f32(0.1), 0),
     "constant 3": (np.full((3, 5), 3.0, f32), f32(3.0 / 127), 0),
     "constant -2": (np.full((3, 5), -2.0, f32), f32(2.0 / 127), 127),

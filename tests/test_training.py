@@ -110,7 +110,7 @@ def torch_train(tnet, topt, loss_fn, batches) -> list[float]:
     return losses
 
 
-# ---- 1. the seed model, exactly as DESIGN.md -----------------------------------------------------
+# ---- 1. the seed model, exactly as the README shows it ----------------------------------------
 
 def test_seed_net_adam_matches_torch():
     graphc.manual_seed(0)

@@ -3,7 +3,7 @@
     qlinear[relu, has_bias](x f32[..., K], w_q i8[N, K], w_scale f32[] | f32[N], w_colsum i32[N],
                             bias f32[N], w f32[N, K]) -> f32[..., N]
 
-The formulas are QUANTIZATION.md's (the project's int8 spec), with the activation rounding as
+The formulas are docs/quantization.md's (the project's int8 spec), with the activation rounding as
 fbgemm really computes it (checked against torch 2.13 to 0 ulp, see tests/test_quantization.py):
 
     activation parameters, once per call over ALL elements of x (`activation_params`):
