@@ -7,12 +7,12 @@ import numpy as np
 
 from ..errors import ExecutionError, GraphcError, InputError
 from .graph import Graph, Node, Value
-from .ops import OPS
+from .ops import OPS, Fusion
 
 
 def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Apply one node's NumPy reference; results are cast to the node's declared types."""
-    if node.op == "fused":  # a kernel: run its body graph like any other graph
+    if OPS[node.op].fusion is Fusion.KERNEL:  # a kernel: run its body graph like any other graph
         outs, _ = run(node.attrs["body"], list(args))
         return outs
     try:
