@@ -41,7 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from . import config
 from .errors import GraphcError
+from .mpi import default_threads
 
 ALIGN = 64
 
@@ -90,9 +92,8 @@ def _worker_main(fn, worker, n_workers, model_bytes, shm_name, size, layout, arg
                  start):
     _worker["barrier"] = start
     try:
-        if not os.environ.get("GRAPHC_NUM_THREADS"):  # the cores are split between the workers
-            from .distributed import default_threads
-            os.environ["GRAPHC_NUM_THREADS"] = str(default_threads(n_workers))
+        if not config.num_threads_set():  # the cores are split between the workers
+            config.set_num_threads(default_threads(n_workers))
         model = pickle.loads(model_bytes)
         buf = _attach(shm_name, size)
         for p, view in zip(_params(model), _views(buf, layout)):

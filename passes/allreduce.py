@@ -7,6 +7,10 @@ mean instead. Autodiff then expands `grad` into the backward graph, so the one a
 between the backward graph and the optimizer update. Gradients of graph inputs (data with
 `requires_grad_`) are per-rank values and stay local. Several `backward()` calls give one
 all-reduce each (a mean of sums is the sum of means).
+
+The pass reads no MPI state: the driver, which knows the job, gives `world` through the
+pipeline (`run_pipeline(g, names, world_size=N)`), and passes/manager.py's `pipeline` puts this
+pass before `autodiff` whenever gradients are averaged over more than one rank.
 """
 from __future__ import annotations
 
@@ -15,17 +19,11 @@ from graphc.ir import Graph, Node, Value
 from .rewrite import copy_graph_header, finish
 
 
-def world_size() -> int:
-    """Ranks in the running MPI job; 1 when graphc.distributed is not initialised."""
-    from graphc import distributed
-    return distributed.world_size() if distributed.is_initialized() else 1
-
-
-def allreduce(g: Graph, world: int | None = None) -> Graph:
-    """Insert a mean all-reduce of the parameter gradients after every `grad` node of `g`."""
+def allreduce(g: Graph, world: int = 1) -> Graph:
+    """Insert a mean all-reduce over `world` ranks of the parameter gradients after every `grad`
+    node of `g` (world=1: the identity op, so the graph also runs in one process)."""
     if not any(n.op == "grad" for n in g.nodes):
         return g
-    world = world_size() if world is None else world
     state = set(g.state.values())
     out, vmap = copy_graph_header(g)
     for node in g.nodes:
@@ -47,13 +45,3 @@ def allreduce(g: Graph, world: int | None = None) -> Graph:
             vmap.update(zip(grads, red.outputs))
     return finish(g, out, vmap)
 
-
-def data_parallel_passes(passes: list[str] | None) -> list[str] | None:
-    """The pipeline for a data-parallel step: `allreduce` first; unchanged when the step runs
-    on one process (graphc.distributed prints a one-line notice if MPI is not initialised)."""
-    from graphc import distributed
-    if distributed.active_world_size() == 1:
-        return passes
-    from .manager import DEFAULT_PIPELINE
-    names = list(DEFAULT_PIPELINE if passes is None else passes)
-    return names if "allreduce" in names else ["allreduce", *names]

@@ -1,10 +1,17 @@
-"""The pass manager: run a named pipeline, verify after each pass, record each stage's IR and time."""
+"""The pass manager: compose the pipeline, run it, verify after each pass, record each stage's IR
+and time.
+
+`pipeline` is the one place the pass list is composed: the user's names (or DEFAULT_PIPELINE)
+with the lowerings a graph needs, in their order (`allreduce` before `autodiff`). The driver
+gives the facts only it knows as parameters (`world_size`: the ranks the gradients are averaged
+over); no pass reads MPI or other process state.
+"""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
+from graphc import config
 from graphc.errors import GraphcError
 from graphc.ir import Graph, print_graph, verify
 
@@ -26,21 +33,13 @@ PASSES = {
     "quantize-fuse": quantize_fuse,
     "fuse": fuse,
     "plan-memory": plan_memory,
-    "allreduce": allreduce,   # data_parallel=True only: runs first, before autodiff
+    "allreduce": allreduce,   # data_parallel=True: before autodiff; run with world=world_size
 }
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
 DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "quantize-fuse",
                     "fuse", "plan-memory"]
-
-
-def dump_level() -> int:
-    """GRAPHC_DUMP_LEVEL: 1 (default) dumps each stage; 2 also says why kernels were not fused."""
-    try:
-        return int(os.environ.get("GRAPHC_DUMP_LEVEL", "1"))
-    except ValueError:
-        return 1
 
 
 class PassError(GraphcError):
@@ -56,8 +55,17 @@ class PipelineResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -> PipelineResult:
-    """Run `names` (default: DEFAULT_PIPELINE) over `g`, always including the REQUIRED lowerings."""
+def pipeline(names: list[str] | None = None, world_size: int = 1) -> list[str]:
+    """The passes to run, in order, for the user's `names` (default: DEFAULT_PIPELINE).
+
+    - every name must be a known pass (PassError otherwise);
+    - a REQUIRED lowering missing from `names` runs first (`autodiff`: a recorded `grad` node
+      cannot execute unexpanded);
+    - `world_size` > 1 (the parameter gradients are averaged over that many ranks:
+      compile(data_parallel=True) in an MPI job) requires `allreduce` as well;
+    - `allreduce` runs before `autodiff`, since it works on the `grad` nodes autodiff expands: if
+      none is listed before it, it goes just before it (one listed after it is moved there).
+    """
     names = list(DEFAULT_PIPELINE if names is None else names)
     for n in names:
         if n not in PASSES:
@@ -65,13 +73,30 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
     for req in REQUIRED[::-1]:
         if req not in names:
             names.insert(0, req)
+    if world_size > 1 or "allreduce" in names:
+        at = names.index("autodiff")
+        if "allreduce" not in names[:at]:
+            names.insert(at, "allreduce")
+            at += 1
+        names = names[:at] + [n for n in names[at:] if n != "allreduce"]
+    return names
+
+
+def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True,
+                 world_size: int = 1) -> PipelineResult:
+    """Run `pipeline(names, world_size)` over `g` (default: DEFAULT_PIPELINE with the REQUIRED
+    lowerings); `world_size` is the `world` of the `allreduce` pass (1: one process)."""
+    names = pipeline(names, world_size)
     res = PipelineResult(g)
     done: list[str] = []
     for name in names:
         t0 = time.perf_counter()
         g_in = res.graph
         try:
-            new = PASSES[name](res.graph)
+            if name == "allreduce":   # the one pass with an option, given by the driver
+                new = PASSES[name](res.graph, world=world_size)
+            else:
+                new = PASSES[name](res.graph)
             if check:
                 verify(new)
         except Exception as e:  # noqa: BLE001 - a crash inside a pass is named like any failure
@@ -80,7 +105,7 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True) -
         res.seconds[name] = time.perf_counter() - t0
         res.graph = new
         stage = name if name not in res.stages else f"{name}#{done.count(name) + 1}"
-        if name == "fuse" and dump_level() >= 2:  # why each kernel boundary exists
+        if name == "fuse" and config.dump_level() >= 2:  # why each kernel boundary exists
             from .fuse import fusion_report
             res.stages["fuse-report"] = fusion_report(g_in)
         res.stages[stage] = print_graph(new)

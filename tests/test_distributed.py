@@ -27,6 +27,7 @@ from graphc.ir.interpreter import run
 from graphc.ir import Builder, Graph, tensor_type
 from passes import DEFAULT_PIPELINE
 from passes.allreduce import allreduce
+from passes.manager import pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -164,6 +165,30 @@ def test_allreduce_op_runs_only_in_a_job_of_its_size():
         Builder(g).emit_node("allreduce", a, g.add_input("i", tensor_type((2,), "i64")), world=2)
 
 
+def test_pipeline_puts_allreduce_before_the_autodiff_it_adds():
+    """Data parallelism (world > 1) with a custom pass list: `allreduce` first, then the
+    required `autodiff` (once autodiff was put in front of it, and it found no `grad` node)."""
+    assert pipeline(["fuse"], world_size=2) == ["allreduce", "autodiff", "fuse"]
+    assert pipeline([], world_size=2) == ["allreduce", "autodiff"]
+    assert pipeline(None, world_size=2) == ["allreduce", *DEFAULT_PIPELINE]
+    assert pipeline(["cse", "autodiff"], world_size=2) == ["cse", "allreduce", "autodiff"]
+    assert pipeline(["autodiff", "allreduce", "dce"]) == ["allreduce", "autodiff", "dce"]
+    assert pipeline(["fuse"]) == ["autodiff", "fuse"]           # one process: no all-reduce
+    assert pipeline(None) == DEFAULT_PIPELINE
+    assert pipeline(["allreduce", *DEFAULT_PIPELINE]) == ["allreduce", *DEFAULT_PIPELINE]
+
+
+@pytest.mark.parametrize("passes", [["fuse"], []], ids=["fuse", "none"])
+def test_data_parallel_with_custom_passes_reduces_before_autodiff(passes, monkeypatch):
+    """The driver gives the job's size to the pipeline (here a job of 2, faked: traced only)."""
+    monkeypatch.setattr(graphc.mpi, "active_world_size", lambda: 2)
+    net, step = _step("interpreter", data_parallel=True, passes=passes)
+    step.trace(np.zeros((8, 6), np.float32), np.zeros(8, np.int64))
+    assert step.stages[:3] == ["traced", "allreduce", "autodiff"]
+    assert step.ir("allreduce").count("allreduce[world=2]") == 1   # one node for all gradients
+    assert "allreduce[world=2]" in step.ir()
+
+
 # ---- under mpiexec ------------------------------------------------------------------------------
 
 def _find_mpiexec() -> str | None:
@@ -239,6 +264,23 @@ def test_two_ranks_follow_one_process_for_10_steps(tmp_path, job_env):
     assert rep["broadcast_equal"]
     assert rep["float64"] < 1e-12, rep["float64"]         # MPI_DOUBLE for float64 gradients
     assert rep["checkpoint"]["params_equal"] and rep["checkpoint"]["extra"] == {"epoch": 7}
+
+
+@needs_mpi
+def test_two_ranks_with_custom_passes_follow_one_process(tmp_path, job_env):
+    """data_parallel=True with passes=["fuse"] and passes=[]: still one all-reduce (before the
+    fix, autodiff was inserted in front of it, it found no `grad` node and the ranks diverged)."""
+    out = tmp_path / "report.json"
+    r, _ = launch([str(TESTS / "mpi_passes_check.py"), str(out)], job_env, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["world"] == 2
+    for key in ("interpreter-fuse", "interpreter-none", "llvm-fuse", "llvm-none"):
+        case = rep[key]
+        assert case["stages"][:3] == ["traced", "allreduce", "autodiff"], (key, case["stages"])
+        assert case["allreduce_nodes"] == 1, key
+        assert case["max_diff"] < 1e-5, (key, case)   # losses, params and grads, 5 Adam steps
+        assert case["ranks_equal"], key
 
 
 @needs_mpi

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import dtypes
+from .. import config, dtypes, mpi
 from . import tracing
 from ..errors import ExecutionError, GraphcError, InputError, TraceError
 from ..ir.interpreter import run as interpret
@@ -215,11 +215,7 @@ class Compiled:
         scalar_inputs = _drop_unused_scalars(tr.graph, len(leaves), scalar_inputs)
         graph = verify(tr.graph)
         from passes import run_pipeline  # late: passes imports graphc
-        if self.data_parallel:  # decided at trace time: distributed.init() may come later
-            from passes.allreduce import data_parallel_passes
-            res = run_pipeline(graph, data_parallel_passes(self.passes))
-        else:
-            res = run_pipeline(graph, self.passes)
+        res = run_pipeline(graph, self.passes, world_size=self._world_size())
         stages = {"traced": print_graph(graph), **res.stages}
         entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds,
                       graph)
@@ -229,9 +225,20 @@ class Compiled:
         elif self._serial is None:
             self._serial = False
         self._dump(entry)
-        if os.environ.get("GRAPHC_BISECT"):  # python -m graphc bisect: check before running
+        if config.bisect():  # python -m graphc bisect: check before running
             print(f"[graphc] {self.name}: {self._bisect(entry, leaves)}", file=sys.stderr)
         return entry
+
+    def _world_size(self) -> int:
+        """The ranks this step's gradients are averaged over, for the pipeline's `allreduce`:
+        the MPI job's size with data_parallel=True (1, with a notice, without MPI), decided at
+        trace time since distributed.init() may come after compile(); the job's size for an
+        `allreduce` the user lists without data_parallel; else 1."""
+        if self.data_parallel:
+            return mpi.active_world_size()
+        if self.passes is not None and "allreduce" in self.passes:
+            return mpi.world_size()
+        return 1
 
     def _flatten_output(self, x, tr, outs):
         if isinstance(x, Tensor):
@@ -382,7 +389,7 @@ class Compiled:
         return self._last
 
     def _dump(self, entry: Entry) -> None:
-        d = os.environ.get("GRAPHC_DUMP")
+        d = config.dump_dir()
         if not d:
             return
         os.makedirs(d, exist_ok=True)
@@ -501,7 +508,7 @@ def index_checks(graph: Graph) -> list[tuple[int, int, str]]:
 
 def default_backend() -> str:
     """GRAPHC_BACKEND if set (llvm or interpreter), else llvm."""
-    return os.environ.get("GRAPHC_BACKEND") or "llvm"
+    return config.backend()
 
 
 def compile(fn=None, *, backend: str | None = None, passes=None,

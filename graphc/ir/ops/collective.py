@@ -2,15 +2,37 @@
 
 `%a, %b = allreduce[world=N] %ga, %gb` returns, for every operand, its mean over the N ranks of
 the job. All operands share one float dtype and travel as one contiguous buffer in one
-MPI_Allreduce (see passes/allreduce.py, which inserts the op, and graphc/distributed.py). With
+MPI_Allreduce (see passes/allreduce.py, which inserts the op, and graphc/mpi.py). With
 world=1 it is the identity, so a graph holding it also runs in a single process.
+
+The NumPy reference (the interpreter) sums over the ranks through a *collective runtime* that
+the layer owning MPI installs here with `set_collective` (graphc/mpi.py does at import): the IR is
+the bottom layer and imports nothing above it, so it declares the slot and the runtime fills it.
+Without a runtime, or with one whose job has another size, the op raises ExecutionError.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ...errors import ExecutionError
 from .registry import NONDIFF, register, require
+
+# the collective runtime: (job_size, sum_) or None; see set_collective
+_runtime: tuple[Callable[[], int | None], Callable[[np.ndarray], object]] | None = None
+
+
+def set_collective(job_size: Callable[[], int | None],
+                   sum_: Callable[[np.ndarray], object]) -> None:
+    """Install the process's collective runtime, which the `allreduce` reference sums through.
+
+    `job_size()` is the number of ranks in the running job (None outside one); `sum_(buf)` sums a
+    writeable C-contiguous array over those ranks, in place. graphc/mpi.py installs its own at
+    import; the IR only declares this slot, since it may not import the layers above it.
+    """
+    global _runtime
+    _runtime = (job_size, sum_)
 
 
 def _allreduce_infer(types, attrs):
@@ -28,13 +50,13 @@ def _allreduce_ref(*grads, world):
     """Mean over the ranks: one flat buffer, one in-place MPI sum, then a division by `world`."""
     if world == 1:
         return [np.array(g, copy=True) for g in grads]
-    from ... import distributed
-    if not distributed.is_initialized() or distributed.world_size() != world:
-        have = distributed.world_size() if distributed.is_initialized() else "no MPI job"
+    size = _runtime[0]() if _runtime is not None else None
+    if size != world:
+        have = "no MPI job" if size is None else size
         raise ExecutionError(f"allreduce[world={world}] runs in a job of {world} MPI ranks, "
                              f"but this process has {have} (graphc.distributed.init() first)")
     flat = np.concatenate([np.ravel(g) for g in grads])
-    distributed.allreduce_sum_(flat)
+    _runtime[1](flat)
     flat /= flat.dtype.type(world)
     out, at = [], 0
     for g in grads:
