@@ -26,13 +26,19 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import mpi
 from .data import DataLoader
 from .errors import GraphcError
+from .ir.ops import collective
 # the MPI runtime itself (state, init, ranks, the in-place sum) lives in graphc/mpi.py, shared
 # with the allreduce op and the backend; `_state` is its state (the data-parallel notice too)
 from .mpi import (_state, active_world_size, allreduce_sum_, barrier,  # noqa: F401
                   communicator, default_threads, init, is_initialized, local_rank, local_size,
                   mpi_available, rank, world_size)
+
+# the IR's `allreduce` reference (the interpreter) sums over the ranks through graphc.mpi: the IR
+# declares the slot (it imports nothing above it), this module, above both, fills it
+collective.set_collective(mpi.job_size, mpi.allreduce_sum_)
 
 
 def is_main_process() -> bool:

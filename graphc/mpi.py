@@ -7,9 +7,10 @@ layers use it:
 
 - graphc.distributed, the torch-named API (DistributedSampler, broadcasts, checkpoints), builds
   on it;
-- the IR's `allreduce` op (graphc/ir/ops/collective.py): its NumPy reference sums through the
-  collective runtime this module installs with `set_collective` at import, so graphc.ir (the
-  bottom layer) imports nothing above it;
+- the IR's `allreduce` op (graphc/ir/ops/collective.py): its NumPy reference sums through a
+  collective runtime slot that graphc.distributed fills at import with this module's
+  `job_size` and `allreduce_sum_` (graphc.ir, the bottom layer, imports nothing above it, and
+  this module imports only the leaves: graphc.config, graphc.errors);
 - the backend (graphc/backend/llvm/allreduce.py) calls MPI_Allreduce on `communicator()`.
 
 It imports nothing of the torch-named API (no DataLoader); mpi4py is imported on first use only,
@@ -26,7 +27,6 @@ import numpy as np
 
 from . import config
 from .errors import GraphcError
-from .ir.ops import collective
 
 _state: dict[str, Any] = {}
 
@@ -190,10 +190,6 @@ def active_world_size() -> int:
     return 1
 
 
-def _job_size() -> int | None:
-    """Ranks of the running job for the IR's collective runtime; None outside an MPI job."""
+def job_size() -> int | None:
+    """Ranks of the running MPI job; None outside one (the IR's collective runtime asks this)."""
     return world_size() if is_initialized() else None
-
-
-# the IR's `allreduce` reference sums through this module (graphc.ir cannot import it)
-collective.set_collective(_job_size, allreduce_sum_)

@@ -5,10 +5,11 @@ the job. All operands share one float dtype and travel as one contiguous buffer 
 MPI_Allreduce (see passes/allreduce.py, which inserts the op, and graphc/mpi.py). With
 world=1 it is the identity, so a graph holding it also runs in a single process.
 
-The NumPy reference (the interpreter) sums over the ranks through a *collective runtime* that
-the layer owning MPI installs here with `set_collective` (graphc/mpi.py does at import): the IR is
-the bottom layer and imports nothing above it, so it declares the slot and the runtime fills it.
-Without a runtime, or with one whose job has another size, the op raises ExecutionError.
+The NumPy reference (the interpreter) sums over the ranks through a *collective runtime*
+installed here with `set_collective` (graphc.distributed installs graphc.mpi's at import): the
+IR is the bottom layer and imports nothing above it, so it declares the slot and a higher layer
+fills it. Without a runtime, or with one whose job has another size, the op raises
+ExecutionError.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def set_collective(job_size: Callable[[], int | None],
     """Install the process's collective runtime, which the `allreduce` reference sums through.
 
     `job_size()` is the number of ranks in the running job (None outside one); `sum_(buf)` sums a
-    writeable C-contiguous array over those ranks, in place. graphc/mpi.py installs its own at
-    import; the IR only declares this slot, since it may not import the layers above it.
+    writeable C-contiguous array over those ranks, in place. graphc.distributed installs
+    graphc.mpi's at import; the IR only declares this slot, since it may not import the layers
+    above it.
     """
     global _runtime
     _runtime = (job_size, sum_)
