@@ -1,59 +1,22 @@
 """Autograd's user side: no_grad, Tensor.backward() inside a trace, and custom Functions.
 
 backward() does not differentiate anything itself: it records a `grad` node, which the autodiff
-pass (passes/autodiff.py) expands symbolically using each op's gradient rule.
+pass (passes/autodiff.py) expands symbolically using each op's gradient rule. This module
+installs `Tensor.backward` (graphc.tensor does not import it: that would be a circle); the grad
+mode (no_grad, enable_grad, is_grad_enabled) lives in graphc/grad_mode.py and is re-exported.
 """
 from __future__ import annotations
 
-import functools
 import itertools
-import threading
 
 from .driver import tracing
 from .errors import GraphcError
+from .grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (re-exported)
 from .ir.builder import Builder
 from .ir.graph import Value
 from .ir.ops import OPS, defvjp
 from .tensor import Tensor, apply, lift
 from .driver.tracing import user_loc, user_where
-
-_state = threading.local()
-
-
-def is_grad_enabled() -> bool:
-    """True unless inside no_grad on this thread (as torch.is_grad_enabled)."""
-    return getattr(_state, "enabled", True)
-
-
-class _GradMode:
-    enabled = True
-
-    def __enter__(self):
-        self._prev = is_grad_enabled()
-        _state.enabled = self.enabled
-
-    def __exit__(self, *exc):
-        _state.enabled = self._prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with type(self)():
-                return fn(*args, **kwargs)
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Context manager / decorator: ops inside record no gradient (as torch.no_grad)."""
-
-    enabled = False
-
-
-class enable_grad(_GradMode):
-    """Context manager / decorator: ops inside record gradients again (as torch.enable_grad)."""
-
-    enabled = True
-
 
 def _leaf_value(tr, t: Tensor) -> Value:
     return tr.current(t) if not t.is_traced else t._value
@@ -104,6 +67,14 @@ def backward(y: Tensor, gradient=None) -> None:
         for t, v in zip(leaves, node.outputs):
             g = Tensor._symbolic(v, tr)
             t.grad = g if t.grad is None else t.grad + g
+
+
+def _tensor_backward(self, gradient=None) -> None:
+    """Fill `.grad` of every parameter this tensor depends on (inside graphc.compile)."""
+    backward(self, gradient)
+
+
+Tensor.backward = _tensor_backward   # installed here: graphc.tensor cannot import autograd
 
 
 # ---- custom Functions with their own backward ---------------------------------------------------

@@ -1,6 +1,8 @@
 """Torch-named tensor functions, written as compositions of the IR's primitives.
 
-Each is available as `graphc.<name>(x, ...)` and, where PyTorch has it, as `x.<name>(...)`.
+Each is available as `graphc.<name>(x, ...)` and, where PyTorch has it, as `x.<name>(...)`:
+functions.py installs the Tensor methods that are compositions (x.sum(), x @ y, x.zero_(), ...),
+since graphc.tensor may not import this module (it builds on graphc.tensor: a circle).
 """
 from __future__ import annotations
 
@@ -472,7 +474,19 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
 
 # ---- Tensor methods -------------------------------------------------------------------------------
 
+def _zero_(self) -> Tensor:
+    """In place: fill self with zeros; returns self."""
+    return self._assign(full_like(self, 0))
+
+
+def _fill_(self, value) -> Tensor:
+    """In place: fill self with `value`; returns self."""
+    return self._assign(full_like(self, value))
+
+
 def _install_methods() -> None:
+    """Attach the compositions above as Tensor methods (graphc.tensor imports no function of
+    this module: it would be an import circle)."""
     simple = ["exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "erf", "abs", "neg", "sign", "square",
               "reciprocal", "relu", "sigmoid", "sum", "mean", "amax", "amin", "argmax", "argmin",
               "max", "min", "cumsum", "softmax", "log_softmax", "reshape", "permute", "transpose",
@@ -497,6 +511,10 @@ def _install_methods() -> None:
     Tensor.view_as = lambda self, other: reshape(self, other.shape)
     Tensor.reshape_as = Tensor.view_as
     Tensor.contiguous = lambda self: self
+    Tensor.zero_ = _zero_
+    Tensor.fill_ = _fill_
+    Tensor.__matmul__ = lambda self, o: matmul(self, o)
+    Tensor.__rmatmul__ = lambda self, o: matmul(o, self)
 
 
 _install_methods()

@@ -14,6 +14,7 @@ from . import dtypes
 from .driver import tracing
 from .dtypes import DType
 from .errors import GraphcError, InputError, ShapeError, TraceError
+from .grad_mode import is_grad_enabled
 from .ir.interpreter import run
 from .ir.builder import Builder
 from .ir.graph import Graph, TensorType, Value
@@ -179,10 +180,7 @@ class Tensor:
             self._trace.grad_leaves.append(self)
         return self
 
-    def backward(self, gradient=None) -> None:
-        """Fill `.grad` of every parameter this tensor depends on (inside graphc.compile)."""
-        from .autograd import backward
-        backward(self, gradient)
+    # backward(gradient=None) is installed by graphc/autograd.py, which builds on this module
 
     @property
     def data(self) -> "Tensor":
@@ -247,13 +245,7 @@ class Tensor:
         """In place: copy src into self (cast and broadcast to self's type); returns self."""
         return self._assign(src)
 
-    def zero_(self) -> "Tensor":
-        """In place: fill self with zeros; returns self."""
-        return self._assign(_full_like(self, 0))
-
-    def fill_(self, value) -> "Tensor":
-        """In place: fill self with `value`; returns self."""
-        return self._assign(_full_like(self, value))
+    # zero_() and fill_(value) are compositions: functions.py installs them (with full_like)
 
     def clamp_(self, min=None, max=None) -> "Tensor":  # noqa: A002
         """In place: clamp self into [min, max]; returns self."""
@@ -339,7 +331,6 @@ def apply(op: str, *args: Any, **attrs: Any) -> Tensor:
     tr = tracing.current()
     if tr is None:
         return _eager(op, args, attrs)
-    from .autograd import is_grad_enabled
     grad_on = is_grad_enabled()
     vals = [lift(tr, a, grad_on) for a in args]
     v = tr.builder.emit(op, *vals, loc=user_loc(), **attrs)
@@ -396,11 +387,6 @@ def _is_one(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == 1
 
 
-def _full_like(t: Tensor, value) -> Tensor:
-    from .functions import full_like
-    return full_like(t, value)
-
-
 def is_tensor_like(x) -> bool:
     """True for a graphc Tensor or a NumPy array."""
     return isinstance(x, (Tensor, np.ndarray))
@@ -448,13 +434,8 @@ Tensor.__neg__ = lambda self: apply("neg", self)
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = lambda self: apply("abs", self)
 Tensor.__invert__ = lambda self: apply("not", self)
-Tensor.__matmul__ = lambda self, o: _functions().matmul(self, o)
-Tensor.__rmatmul__ = lambda self, o: _functions().matmul(o, self)
-
-
-def _functions():
-    from . import functions
-    return functions
+# @ (matmul), zero_, fill_, backward and the other methods that are compositions are installed by
+# the modules defining them (functions.py, autograd.py): this module imports neither (no circle)
 
 
 def check(cond: bool, msg: str) -> None:
