@@ -135,9 +135,8 @@ class Graph:
         self.nodes.append(node)
         return node
 
-    def __str__(self) -> str:
-        from .printer import print_graph
-        return print_graph(self)
+    # str(graph) is its IR text: printer.py installs Graph.__str__ (this module holds no printing;
+    # the printer builds on it, so importing it here would make a circle)
 
     def users(self) -> dict[Value, list[Node]]:
         """Map each value to the nodes that read it (in order)."""

@@ -131,3 +131,10 @@ def print_graph(g: Graph, indent: str = "") -> str:
     lines.append(ret)
     lines.append(indent + "}")
     return "\n".join(lines) + "\n"
+
+
+def _graph_str(g: Graph) -> str:
+    return print_graph(g)
+
+
+Graph.__str__ = _graph_str   # str(graph): its text (graph.py cannot import the printer)
