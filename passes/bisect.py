@@ -16,7 +16,7 @@ from graphc.ir.interpreter import run as interpret
 from graphc.ir import Graph, verify
 
 from .autodiff import autodiff
-from .manager import DEFAULT_PIPELINE, PASSES
+from .manager import PASSES, pipeline as compose
 
 
 @dataclass
@@ -77,7 +77,8 @@ def bisect(graph: Graph, inputs: Sequence[np.ndarray], state: dict[str, np.ndarr
            run: Callable = interpret) -> BisectResult:
     """Run `pipeline` pass by pass over `graph`; report each stage's error and the first bad pass."""
     state = state or {}
-    names = [p for p in (DEFAULT_PIPELINE if pipeline is None else pipeline) if p != "autodiff"]
+    # the pipeline as passes/manager.py composes it; autodiff runs first, before the reference
+    names = [p for p in compose(pipeline) if p != "autodiff"]
 
     def execute(g: Graph, runner) -> dict:
         outs, ups = runner(g, list(inputs), {k: np.array(v) for k, v in state.items()})

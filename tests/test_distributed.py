@@ -1,10 +1,11 @@
 """graphc.distributed and compile(data_parallel=True).
 
 In this process (no MPI): shards, the allreduce op and pass, the one-rank lowering, the
-no-MPI notice. Under `mpiexec -n 2 ... python -m mpi4py` (skipped without mpi4py/mpiexec): two
-ranks follow one process on the full batch for 10 steps on every backend, shards are disjoint
-and complete, broadcasts and checkpoints, the seed example on 2 ranks, and a rank that raises
-aborts the job within seconds without leaving shared-memory segments behind.
+no-MPI notice, the composed pipeline (allreduce before autodiff with a custom pass list). Under
+`mpiexec -n 2 ... python -m mpi4py` (skipped without mpi4py/mpiexec): two ranks follow one
+process on the full batch for 10 steps on every backend, and with passes=["fuse"] / passes=[],
+shards are disjoint and complete, broadcasts and checkpoints, the seed example on 2 ranks, and
+a rank that raises aborts the job within seconds without leaving shared-memory segments behind.
 """
 from __future__ import annotations
 
