@@ -519,7 +519,9 @@ def compile(fn=None, *, backend: str | None = None, passes=None,
     the list of pass names to run (default: passes.DEFAULT_PIPELINE); the autodiff pass always runs
     when the function calls backward(), since a recorded `grad` node cannot execute unexpanded.
     `data_parallel=True` averages the parameter gradients over the ranks of an MPI job before the
-    optimizer update (see graphc.distributed); without MPI it is a no-op with a notice.
+    optimizer update (see graphc.distributed), with any `passes`: the `allreduce` pass is then
+    required and runs before autodiff (passes.manager.pipeline); without MPI it is a no-op
+    with a notice.
     """
     if fn is None:
         return lambda f: Compiled(f, backend=backend, passes=passes, data_parallel=data_parallel)
