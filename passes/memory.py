@@ -1,7 +1,7 @@
 """Memory planning: liveness of every intermediate buffer and their placement in one arena.
 
 Runs last, on the final node order. Each top-level result gets a location, recorded in
-`graph.meta["buffers"]` and printed after its type:
+`graph.meta["buffers"]` as a typed description (graphc/ir/buffers.py) and printed after its type:
 
 - `@arena+OFFSET` — an intermediate in the shared arena; buffers whose lifetimes do not overlap
   share bytes (best-fit by lifetime, largest first, 64-byte aligned);
@@ -15,24 +15,22 @@ and against the liveness lower bound (the most bytes live at any one point).
 """
 from __future__ import annotations
 
-from graphc.ir import OPS, Graph, Node, Value
-
-ALIGN = 64
-
-
-def _align(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
+from graphc.ir import Fusion, Graph, Node, Value, fusion_of
+from graphc.ir.buffers import Arena, Buffer, InputBuffer, StateBuffer, align
+from graphc.ir.ops import NO_KERNEL
 
 
 def _reads_elementwise_only(node: Node, operand: Value) -> bool:
-    """True if `node` reads `operand` only at the index it writes (safe to overwrite in place)."""
-    if node.op != "fused":
-        return OPS[node.op].kind == "elementwise" and node.outputs[0].shape == operand.shape
+    """True if `node` reads `operand` only at the index it writes (safe to overwrite in place).
+
+    Only the ELEMENTWISE class counts: a broadcast or gather reads elsewhere than it writes."""
+    if fusion_of(node) is not Fusion.KERNEL:
+        return fusion_of(node) is Fusion.ELEMENTWISE and node.outputs[0].shape == operand.shape
     body = node.attrs["body"]
     inner = [b for v, b in zip(node.inputs, body.inputs) if v is operand]
     for n in body.nodes:
         if any(v in inner for v in n.inputs):
-            if OPS[n.op].kind != "elementwise" or n.outputs[0].shape != operand.shape:
+            if fusion_of(n) is not Fusion.ELEMENTWISE or n.outputs[0].shape != operand.shape:
                 return False
     return True
 
@@ -50,9 +48,10 @@ def plan_memory(g: Graph) -> Graph:
     for v in list(g.outputs) + list(g.updates.values()):
         last_use[v] = end
 
-    buffers: dict[Value, str] = {}
+    buffers: dict[Value, Buffer] = {}
     alias_root: dict[Value, Value] = {}
-    names = {v: v.name for v in g.inputs} | {v: k for k, v in g.state.items()}
+    names = {v: InputBuffer(v.name) for v in g.inputs} | \
+        {v: StateBuffer(k) for k, v in g.state.items()}
 
     def root(v: Value) -> Value:
         while v in alias_root:
@@ -61,7 +60,7 @@ def plan_memory(g: Graph) -> Graph:
 
     # reshapes alias their operand: extend the operand's life to the alias's last use
     for n in g.nodes:
-        if n.op == "reshape":
+        if fusion_of(n) is Fusion.VIEW:
             src = root(n.inputs[0])
             alias_root[n.outputs[0]] = src
             last_use[src] = max(last_use.get(src, 0), last_use.get(n.outputs[0], 0))
@@ -71,7 +70,7 @@ def plan_memory(g: Graph) -> Graph:
     outputs = set(g.outputs)
     for v, name in state_value.items():
         p = v.producer
-        if p is None or v in outputs or v in alias_root or p.op in ("constant", "reshape"):
+        if p is None or v in outputs or v in alias_root or fusion_of(p) in NO_KERNEL:
             continue
         old = g.state[name]
         if any(root(x) is old for x in alias_root if last_use.get(x, -1) > index[p]):
@@ -79,18 +78,18 @@ def plan_memory(g: Graph) -> Graph:
         later = last_use.get(old, -1)
         if later > index[p] or (later == index[p] and not _reads_elementwise_only(p, old)):
             continue
-        buffers[v] = name
+        buffers[v] = StateBuffer(name)
 
     # everything else that a kernel produces lives in the arena
     intervals = []
     for i, n in enumerate(g.nodes):
-        if n.op in ("constant", "reshape"):
+        if fusion_of(n) in NO_KERNEL:
             continue
         for v in n.outputs:
             if v in buffers or v in outputs:
                 continue
             start, stop = i, last_use.get(v, i)
-            intervals.append((v, start, stop, _align(v.type.nbytes)))
+            intervals.append((v, start, stop, align(v.type.nbytes)))
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, stop)
     arena = 0
     for v, start, stop, size in sorted(intervals, key=lambda t: (-t[3], t[1])):
@@ -102,7 +101,7 @@ def plan_memory(g: Graph) -> Graph:
             offset = max(offset, o + s)
         placed.append((offset, size, start, stop))
         arena = max(arena, offset + size)
-        buffers[v] = f"arena+{offset}"
+        buffers[v] = Arena(offset)
     for v, src in alias_root.items():
         if src in buffers:
             buffers[v] = buffers[src]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import ParseError, ShapeError
+from .buffers import Buffer, parse_buffer
 from .graph import Graph, Node, TensorType, Value, tensor_type
 from .ops import OPS
 
@@ -187,7 +188,7 @@ class _Parser:
             tok = self.expect(kind="value")
             self.expect(":")
             results.append((tok, self.parse_type()))
-            buffers.append(self.next().text[1:] if self.peek().kind == "global" else None)
+            buffers.append(self.next() if self.peek().kind == "global" else None)
             if not self.accept(","):
                 break
         self.expect("=")
@@ -239,7 +240,14 @@ class _Parser:
         for (tok, _), v, buf in zip(results, node.outputs, buffers):
             self.define(tok.text, v, tok)
             if buf is not None:
-                g.meta.setdefault("buffers", {})[v] = buf
+                g.meta.setdefault("buffers", {})[v] = self.buffer(buf, g)
+
+    def buffer(self, tok: _Tok, g: Graph) -> Buffer:
+        """A result's `@location` (after its type) as a Buffer of graph `g`."""
+        try:
+            return parse_buffer(tok.text[1:], g.state, [v.name for v in g.inputs])
+        except ValueError as e:
+            raise self.error(tok, str(e)) from None
 
     def constant_value(self, raw, t: TensorType, tok: _Tok) -> np.ndarray:
         """A constant's literals as an array of type `t` (each of the dtype's kind, in range)."""
