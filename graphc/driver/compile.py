@@ -285,7 +285,11 @@ class Compiled:
 
     def _native_runner(self, entry: Entry):
         from ..backend.llvm import compile_graph
-        exe = entry.exe = compile_graph(entry.graph)
+        graph = entry.graph
+        if "buffers" not in graph.meta:  # a pass list without plan-memory: the backend needs a
+            from passes.memory import plan_memory   # plan (it runs no passes); not a stage
+            graph = plan_memory(graph)
+        exe = entry.exe = compile_graph(graph)
         entry.seconds.update(exe.seconds)
         graph, state = exe.graph, entry.state
         checks = index_checks(graph)
