@@ -14,6 +14,8 @@ import threading
 import warnings
 from collections import OrderedDict
 
+from ... import config
+
 MAGIC = b"GRAPHC-OBJ-1\n"
 MEMORY_BYTES = 64 << 20  # the in-memory cache keeps the most recently used objects up to this
 _memory: OrderedDict[str, bytes] = OrderedDict()
@@ -24,16 +26,12 @@ _warned = set()
 
 def enabled() -> bool:
     """Whether the on-disk object cache is on (GRAPHC_CACHE is not 0, false, off or empty)."""
-    return os.environ.get("GRAPHC_CACHE", "1") not in ("0", "false", "off", "")
+    return config.cache_enabled()
 
 
 def directory() -> str:
     """The cache directory: GRAPHC_CACHE_DIR, else graphc under XDG_CACHE_HOME or ~/.cache."""
-    d = os.environ.get("GRAPHC_CACHE_DIR")
-    if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "graphc")
+    return config.cache_dir()
 
 
 def key(llvm_ir: str, parts: tuple) -> str:

@@ -14,11 +14,11 @@ GRAPHC_NUM_THREADS sets the number of threads (default: all cores); 1 disables t
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 
 import llvmlite.ir as ir
 
+from ... import config
 from . import irhelp as H
 from . import target
 
@@ -203,11 +203,7 @@ def _build() -> ir.Module:
 
 def num_threads() -> int:
     """Threads to use: GRAPHC_NUM_THREADS if positive, else the CPU count."""
-    try:
-        n = int(os.environ.get("GRAPHC_NUM_THREADS", "0") or 0)
-    except ValueError:
-        n = 0
-    return n if n > 0 else (os.cpu_count() or 1)
+    return config.num_threads()
 
 
 def parallel_for_address() -> int:

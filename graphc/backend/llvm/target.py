@@ -1,4 +1,4 @@
-"""Every llvmlite 0.50 / LLVM 22 idiom graphc relies on, in one place (see shared/LLVMLITE.md).
+"""Every llvmlite 0.50 / LLVM 22 idiom graphc relies on, in one place.
 
 - initialise the native target *and* asm printer (plain `llvm.initialize()` raises);
 - a fresh host TargetMachine per use (engines take ownership of theirs);
@@ -12,11 +12,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import itertools
-import os
 import threading
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from ... import config
 
 _lock = threading.RLock()
 _state: dict = {}
@@ -57,12 +58,12 @@ def host() -> dict:
             # 256-bit u8 x s8 dot products in one instruction (vpdpbusd); GRAPHC_INT8_VNNI=0
             # forces the AVX2 pmaddubsw path (to test it, or to match a machine without VNNI)
             "vnni": bool(feats.get("avx512vnni")) and bool(feats.get("avx512vl"))
-            and os.environ.get("GRAPHC_INT8_VNNI", "1") != "0",
+            and config.int8_vnni(),
             # 512-bit float registers for the fp32/fp64 matmul tiles (32 registers: 12 x 32 tile);
             # GRAPHC_AVX512=0 keeps the 256-bit 6 x 16 tile (to test it, or to avoid AVX-512
             # frequency drops on CPUs where they are large)
             "avx512": bool(feats.get("avx512f")) and bool(feats.get("avx512vl"))
-            and os.environ.get("GRAPHC_AVX512", "1") != "0",
+            and config.avx512(),
             "libmvec": _state["libmvec"], "triple": llvm.get_process_triple()}
 
 
