@@ -28,3 +28,7 @@ class VerifyError(GraphcError):
 
 class ExecutionError(GraphcError, RuntimeError):
     """A node failed while running; the message names the op and the user's line."""
+
+
+class CompileError(GraphcError):
+    """A backend was given a graph it cannot compile as it is; the message says what to run first."""

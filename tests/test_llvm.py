@@ -32,8 +32,11 @@ from graphc import dtypes, nn, optim
 from graphc.ir import interpreter
 from graphc.backend.llvm import cache as llvm_cache
 from graphc.backend.llvm import compile_graph, target
-from graphc.backend.llvm import elementwise as lowering  # fills OPS[...].lower
-from graphc.ir import OPS, Builder, Graph, print_graph, tensor_type
+from graphc.backend.llvm import elementwise as lowering  # the elementwise rules (RULES)
+from graphc.backend.llvm.kernels import BODY_KERNELS, KERNELS, kernel_for
+from graphc.ir import OPS, Builder, Fusion, Graph, Node, print_graph, tensor_type
+from graphc.ir.ops import NO_KERNEL
+from graphc.ir.ops.fused import KINDS
 
 TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow"}
 SIGNED_ZERO_OK = {"maximum", "minimum"}
@@ -153,10 +156,27 @@ LOWERED_OPS = {name: op for name, op in OPS.items() if op.kind != "special"}
 def test_every_op_has_samples_and_every_elementwise_op_a_lowering_rule():
     missing = [n for n, op in LOWERED_OPS.items() if not op.samples]
     assert not missing, f"ops without samples (so without LLVM tests): {missing}"
-    no_rule = [n for n, op in OPS.items() if op.kind == "elementwise" and op.lower is None]
-    assert not no_rule, f"elementwise ops without an LLVM `lower` rule: {no_rule}"
-    for name, rule in lowering.RULES.items():
-        assert OPS[name].lower is rule, f"{name}: registry slot not filled from lowering.RULES"
+    no_rule = [n for n, op in OPS.items()
+               if op.fusion is Fusion.ELEMENTWISE and n not in lowering.RULES]
+    assert not no_rule, f"elementwise ops without an LLVM rule in elementwise.RULES: {no_rule}"
+    stale = [n for n in lowering.RULES if n not in OPS]
+    assert not stale, f"elementwise.RULES has rules for ops that do not exist: {stale}"
+
+
+def test_every_op_reaching_the_backend_has_a_kernel():
+    """OPAQUE ops by name in the kernel table; the others through their fusion class's kernel;
+    every fused kind has a body kernel."""
+    no_kernel = [n for n, op in OPS.items()
+                 if op.fusion is Fusion.OPAQUE and op.samples and n not in KERNELS]
+    assert not no_kernel, f"OPAQUE ops without a kernel in kernels.KERNELS: {no_kernel}"
+    for name, op in OPS.items():
+        if op.samples and op.fusion not in NO_KERNEL:
+            node = Node(name, [], {}, [])
+            assert kernel_for(node) is not None, name
+    for kind in KINDS:
+        assert kind in BODY_KERNELS, f"fused kind {kind!r} has no body kernel"
+    assert {Fusion.ELEMENTWISE, Fusion.BROADCAST, Fusion.GATHER, Fusion.REDUCE,
+            Fusion.MATMUL} <= set(BODY_KERNELS)
 
 
 def _tol_for(op: str, dtype) -> object:
@@ -848,6 +868,17 @@ def _cache_graph(tag: float) -> tuple[Graph, list]:
     x = g.add_input("x", tensor_type((5, 9), "f32"))
     g.outputs.append(b.emit("sum", b.emit("exp", b.emit("mul", x, tag)), axis=(1,)))
     return passes.plan_memory(g), [np.linspace(-1, 1, 45, dtype=np.float32).reshape(5, 9)]
+
+
+def test_compile_graph_needs_a_memory_plan():
+    """The backend runs no passes: an unplanned graph is an error that says what to run."""
+    g = Graph("unplanned")
+    b = Builder(g)
+    g.outputs.append(b.emit("exp", g.add_input("x", tensor_type((4,), "f32"))))
+    with pytest.raises(graphc.errors.CompileError, match=r"passes\.plan_memory\(g\)"):
+        compile_graph(g)
+    (out,) = compile_graph(passes.plan_memory(g)).run([np.zeros(4, np.float32)], [])
+    np.testing.assert_array_equal(out, np.ones(4, np.float32))
 
 
 def _objects(d) -> list:

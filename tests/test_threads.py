@@ -150,6 +150,54 @@ def test_two_threads_compiling_different_graphs_at_once(tmp_path, monkeypatch):
     assert _run_threads(2, work) == [0, 0]
 
 
+def _bounds_graph(i: int):
+    """A graph of many small unfused kernels (loops, reductions, a matmul, data movement),
+    different for each i, and its inputs."""
+    import passes
+    from graphc.ir import Builder, Graph, tensor_type
+    rng = np.random.default_rng(i)
+    g = Graph(f"bounds{i}")
+    b = Builder(g)
+    m, n = 5 + 2 * i, 17 + 8 * i
+    xa = rng.standard_normal((m, n)).astype(np.float32)
+    wa = rng.standard_normal((n, 9)).astype(np.float32)
+    x, w = g.add_input("x", tensor_type(xa.shape, "f32")), g.add_input("w", tensor_type(wa.shape,
+                                                                                        "f32"))
+    for k in range(6):
+        mx = b.emit("max", x, axis=(1,), keepdims=True)
+        e = b.emit("exp", b.emit("sub", x, mx))
+        g.outputs.append(b.emit("div", e, b.emit("sum", e, axis=(1,), keepdims=True)))
+        g.outputs.append(b.emit("transpose", b.emit("mul", x, 1.0 + k), perm=(1, 0)))
+        g.outputs.append(b.emit("tanh", b.emit("matmul", x, w)))
+        g.outputs.append(b.emit("argmax", x, axis=1))
+    return passes.plan_memory(g), [xa, wa]
+
+
+def test_two_threads_building_bounds_checked_kernels_at_once(monkeypatch):
+    """GRAPHC_BOUNDS_CHECK=1: each build checks the pointers of the kernel it is emitting, not
+    another thread's (the table was once one global dict, which a concurrent build cleared):
+    builds from two threads at once give the same LLVM IR as each build alone, and results
+    equal the interpreter's."""
+    from graphc.backend.llvm import compile_graph
+    from graphc.ir import interpreter
+    monkeypatch.setenv("GRAPHC_BOUNDS_CHECK", "1")
+    cases = [_bounds_graph(i) for i in range(2)]
+    alone = [compile_graph(g).llvm_ir for g, _ in cases]
+    assert all("store i32 2" in text for text in alone)  # the checks are there
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over often: the builds interleave finely
+    try:
+        exes = _run_threads(2, lambda i: [compile_graph(cases[i][0]) for _ in range(3)])
+    finally:
+        sys.setswitchinterval(switch)
+    for (g, inputs), want_ir, runs in zip(cases, alone, exes):
+        want, _ = interpreter.run(g, inputs, {})
+        for exe in runs:
+            assert exe.llvm_ir == want_ir, f"@{g.name}: a concurrent build lost or gained checks"
+            for got, ref in zip(exe.run(inputs, []), want):
+                np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
 SMALL_STACK = r"""
 import threading, numpy as np, graphc
 a, b = np.ones((300, 8000), np.float32), np.ones((64, 8000), np.float32)

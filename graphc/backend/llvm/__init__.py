@@ -1,23 +1,27 @@
 """The LLVM backend: a planned Graph -> one native function, called once per step through ctypes.
 
-    exe = compile_graph(graph)                   # codegen, O3, object cache, JIT load
-    outs, err = exe.run(inputs, state_arrays)    # one native call
+    exe = compile_graph(passes.plan_memory(graph))   # codegen, O3, object cache, JIT load
+    outs, err = exe.run(inputs, state_arrays)        # one native call
+
+The graph's memory must be planned (`graph.meta["buffers"]`, passes/memory.py); the backend
+never runs passes itself.
 """
 from __future__ import annotations
 
 import atexit
 import ctypes
-import os
 import sys
 import threading
 import time
 
 import numpy as np
 
-from ...errors import ExecutionError
+from ... import config
+from ...errors import CompileError, ExecutionError
 from ...ir.graph import Graph
-from . import cache, target
+from . import allreduce, cache, target
 from .codegen import ENTRY, Layout, build_module
+from .pool import parallel_for_address
 
 _ENTRY_T = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p)
 SMALL = 16384  # bytes: inputs/outputs up to this size go through per-thread fixed buffers
@@ -33,11 +37,9 @@ class Executable:
         self.kernel_ns = np.zeros(len(layout.kernels), np.int64)
         self.calls = 0
         self.seconds = seconds
-        from .pool import parallel_for_address
         imports = {"graphc_parallel_for": parallel_for_address()}
-        from .allreduce import SYMBOL, address, needs_mpi
-        if needs_mpi(graph):  # data parallelism: the MPI all-reduce of this process
-            imports[SYMBOL] = address()
+        if allreduce.SYMBOL in layout.imports:  # data parallelism: this process's MPI all-reduce
+            imports[allreduce.SYMBOL] = allreduce.address()
         self._loaded = target.Loaded(obj, [ENTRY], imports=imports)
         self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])
         self.n_in, self.n_state = len(layout.inputs), len(layout.state)
@@ -156,14 +158,15 @@ class Executable:
 
 
 def compile_graph(graph: Graph) -> Executable:
-    """Plan memory if needed, generate LLVM IR, optimise, and load (through the object cache)."""
-    from passes.memory import plan_memory
-    t0 = time.perf_counter()
+    """Generate LLVM IR for a memory-planned graph, optimise, and load (through the object cache)."""
     if "buffers" not in graph.meta:
-        graph = plan_memory(graph)
+        raise CompileError(f"graph @{graph.name} has no memory plan: plan the graph's memory "
+                           "first: passes.plan_memory(g) (the plan-memory pass of the default "
+                           "pipeline)")
+    t0 = time.perf_counter()
     h = target.host()
     timing = debug_level() >= 1
-    checks = os.environ.get("GRAPHC_BOUNDS_CHECK", "0") not in ("0", "")
+    checks = config.bounds_check()
     mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"], timing=timing,
                                bounds_check=checks)
     llvm_ir = str(mod)
@@ -184,10 +187,7 @@ def compile_graph(graph: Graph) -> Executable:
 
 def debug_level() -> int:
     """GRAPHC_DEBUG: 1 = time every kernel and print a summary at exit; 2 = print every call."""
-    try:
-        return int(os.environ.get("GRAPHC_DEBUG", "0") or 0)
-    except ValueError:
-        return 1
+    return config.debug_level()
 
 
 _debug_executables: list = []

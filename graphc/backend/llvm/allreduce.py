@@ -7,18 +7,20 @@ compiled object stays cacheable): by default a tiny LLVM shim calling libmpi's `
 directly with mpi4py's handles for graphc's communicator; `GRAPHC_ALLREDUCE=python` makes it a
 ctypes callback into mpi4py instead (slower by the GIL hand-off; kept for comparison and as the
 fallback where libmpi's symbol cannot be found).
+
+A whole kernel (kernels.py): it builds its own function and scratch buffer.
 """
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 
 from llvmlite import ir
 
+from ... import config, mpi
 from . import irhelp as H
 from . import target
-from .movement import memcpy
+from .kernels import register_kernel
 
 SYMBOL = "graphc_allreduce"
 _lock = threading.Lock()
@@ -26,31 +28,24 @@ _state: dict = {}
 _CALLBACK_T = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32)
 
 
-def emit_allreduce(mb, b, slots, node, err, k: int) -> None:
-    """One internal kernel `k<k>_allreduce` for `node`, called from the entry with its buffers."""
-    from .codegen import ALIGN
+@register_kernel("allreduce", whole=True)
+def emit_allreduce(mb, b, slots, node, err, name: str) -> None:
+    """One internal kernel `name` for `node`, called from the entry with its buffers."""
     dt = node.inputs[0].dtype
     total = sum(v.type.size for v in node.inputs)
-    off = mb.arena_bytes + mb.scratch_bytes
-    mb.scratch_bytes += (total * dt.np.itemsize + ALIGN - 1) // ALIGN * ALIGN
+    off = mb.reserve(total * dt.np.itemsize)
     args = [mb.pointer(b, slots, v) for v in list(node.inputs) + list(node.outputs)]
-    args.append(b.gep(slots[mb.arena_slot], [H.i64(off)], source_etype=H.I8))
-    name = f"k{k}_allreduce"
-    mb.kernel_names.append(name)
-    kf = ir.Function(mb.module, ir.FunctionType(H.VOID, [H.PTR] * len(args)), name)
-    kf.linkage = "internal"
-    kf.attributes.add("noinline")
-    kb = ir.IRBuilder(kf.append_basic_block("entry"))
+    args.append(mb.arena_pointer(b, slots, off))
+    kf, kb = mb.kernel_function(name, len(args))
     n = len(node.inputs)
     ins, outs, flat = kf.args[:n], kf.args[n:2 * n], kf.args[2 * n]
     at = 0
     for v, p in zip(node.inputs, ins):   # pack: one buffer, so one MPI call
         dst = kb.gep(flat, [H.i64(at)], source_etype=H.mem_type(dt))
-        memcpy(kb, mb.module, dst, p, v.type.nbytes)
+        H.memcpy(kb, mb.module, dst, p, v.type.nbytes)
         at += v.type.size
     if node.attrs["world"] > 1:  # one rank: a copy (no MPI needed to run the graph)
-        fn = mb.module.globals.get(SYMBOL) or ir.Function(
-            mb.module, ir.FunctionType(H.I32, [H.PTR, H.I64, H.I32]), SYMBOL)
+        fn = mb.runtime_function(SYMBOL, ir.FunctionType(H.I32, [H.PTR, H.I64, H.I32]))
         kb.call(fn, [flat, H.i64(total), ir.Constant(H.I32, int(dt.np.itemsize == 8))])
     scale = H.const(dt, 1.0 / node.attrs["world"])
     at = 0
@@ -69,12 +64,11 @@ def emit_allreduce(mb, b, slots, node, err, k: int) -> None:
 
 def mode() -> str:
     """GRAPHC_ALLREDUCE: "native" (default: MPI_Allreduce called from native code) or "python"."""
-    m = os.environ.get("GRAPHC_ALLREDUCE", "native").strip().lower() or "native"
-    return m if m in ("native", "python") else "native"
+    return config.allreduce_mode()
 
 
 def address() -> int:
-    """Address of this process's `graphc_allreduce` (built on first use; needs distributed.init)."""
+    """Address of this process's `graphc_allreduce` (built on first use; needs mpi.init)."""
     with _lock:
         m = mode()
         if m not in _state:
@@ -88,12 +82,10 @@ def _python():
     """A ctypes callback: the native step re-enters Python and calls mpi4py."""
     import numpy as np
 
-    from ... import distributed
-
     def allreduce(ptr, count, is_f64):
         ctype = ctypes.c_double if is_f64 else ctypes.c_float
         buf = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), (count,))
-        distributed.allreduce_sum_(buf)
+        mpi.allreduce_sum_(buf)
         return 0
     cb = _CALLBACK_T(allreduce)
     return ctypes.cast(cb, ctypes.c_void_p).value, cb
@@ -115,11 +107,10 @@ def _native():
     work. Built per process (handles are process values), never cached."""
     from mpi4py import MPI
 
-    from ... import distributed
     fn_addr = _libmpi_allreduce()
     if fn_addr is None:
         return None
-    comm = distributed.communicator()
+    comm = mpi.communicator()
     ht = ir.IntType(8 * MPI._sizeof(MPI.Comm))
     dtt = ir.IntType(8 * MPI._sizeof(MPI.Datatype))
     opt = ir.IntType(8 * MPI._sizeof(MPI.Op))
@@ -138,8 +129,3 @@ def _native():
     obj = target.emit_object(target.optimize(str(m), opt=2))
     loaded = target.Loaded(obj, [SYMBOL], imports={"MPI_Allreduce": fn_addr})
     return loaded.addresses[SYMBOL], loaded
-
-
-def needs_mpi(graph) -> bool:
-    """True if the graph calls `graphc_allreduce` (an allreduce over more than one rank)."""
-    return any(n.op == "allreduce" and n.attrs["world"] > 1 for n in graph.nodes)

@@ -1,7 +1,9 @@
-"""Elementwise lowering rules: each op's `lower` slot, emitting LLVM IR on scalars or vectors.
+"""Elementwise lowering rules: the RULES table (op name -> rule), emitting LLVM IR on scalars or
+vectors inside loop kernels and matmul epilogues.
 
 A rule is `rule(cx, args, node) -> ir.Value` where `args` are operand values already converted
-to the op's computation dtype, of vector width `cx.w` (1 = scalar). Vector math (exp, log, tanh,
+to the op's computation dtype (the result's, unless COMPUTE_DTYPE says otherwise; operands
+listed in UNCONVERTED arrive as they are), of vector width `cx.w` (1 = scalar). Vector math (exp, log, tanh,
 erf, log1p, pow) calls glibc's libmvec (`_ZGVdN8v_expf`, ...) when this CPU has AVX2 and the
 library is present; otherwise each lane calls scalar libm (the portable path).
 
@@ -14,7 +16,6 @@ import llvmlite.ir as ir
 
 from ... import dtypes
 from ...dtypes import DType
-from ...ir.ops import OPS
 from . import irhelp as H
 
 FLAGS = ("contract",)
@@ -249,35 +250,33 @@ RULES = {
 }
 RULES.update({op: _compare(op) for op in _FCMP})
 
-for _name, _rule in RULES.items():  # fill the registry's lowering slots
-    OPS[_name].lower = _rule
+# ops whose one operand reaches the rule as it is, computed in the operand's own dtype: a cast
+# converts by itself, the others pass the value on
+_AS_IS = ("cast", "stop_gradient", "custom_vjp", "broadcast")
+
+# the dtype operands are converted to before the rule runs, where it is not the result's
+COMPUTE_DTYPE = {
+    **{op: lambda node: dtypes.promote(*[v.dtype for v in node.inputs]) for op in _FCMP},
+    **{op: lambda node: node.inputs[0].dtype for op in _AS_IS},
+}
+# operand positions passed to the rule unconverted: the _AS_IS ops' operand, where's condition
+UNCONVERTED = {**{op: (0,) for op in _AS_IS}, "where": (0,)}
 
 
 def compute_dtype(node) -> DType:
     """The dtype operands are converted to before the rule runs."""
-    op = node.op
-    if op in _FCMP:
-        return dtypes.promote(*[v.dtype for v in node.inputs])
-    if op in ("cast", "stop_gradient", "custom_vjp", "broadcast"):
-        return node.inputs[0].dtype
-    if op == "where":
-        return node.outputs[0].dtype
-    return node.outputs[0].dtype
+    rule = COMPUTE_DTYPE.get(node.op)
+    return node.outputs[0].dtype if rule is None else rule(node)
 
 
 def lower_elementwise(cx: Ctx, node, args: list[ir.Value]) -> ir.Value:
     """Convert operands to the computation dtype, then apply the op's rule."""
     cd = compute_dtype(node)
     cx.compute_dtype = cd
-    conv = []
-    for k, (v, a) in enumerate(zip(node.inputs, args)):
-        if node.op == "where" and k == 0:
-            conv.append(a)
-        elif node.op in ("cast", "stop_gradient", "custom_vjp", "broadcast"):
-            conv.append(a)
-        else:
-            conv.append(convert(cx.b, a, v.dtype, cd, cx.w))
-    rule = OPS[node.op].lower
+    keep = UNCONVERTED.get(node.op, ())
+    conv = [a if k in keep else convert(cx.b, a, v.dtype, cd, cx.w)
+            for k, (v, a) in enumerate(zip(node.inputs, args))]
+    rule = RULES.get(node.op)
     if rule is None:
         raise NotImplementedError(f"no LLVM lowering for elementwise op {node.op}")
     return rule(cx, conv, node)

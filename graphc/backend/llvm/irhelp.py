@@ -4,6 +4,8 @@ Kernels are written against these so they read as their math (Numba's cgutils do
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable, Sequence
 
 import llvmlite.ir as ir
@@ -70,13 +72,26 @@ def gep(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value) -> ir.Value:
     return b.gep(ptr, [index], source_etype=mem_type(dt))
 
 
-# GRAPHC_BOUNDS_CHECK=1: codegen registers each kernel buffer's element count here; every load
-# and store through a registered pointer then checks its index (error code 2, access clamped)
-BOUNDS: dict = {}
+# GRAPHC_BOUNDS_CHECK=1: while codegen emits one kernel, the table maps id(pointer) of each of
+# its buffers to (element count, error flag); every load and store through such a pointer then
+# checks its index (error code 2, access clamped). A context variable, so each thread (each
+# compilation) sees only the table of the kernel it is emitting.
+_BOUNDS: ContextVar[dict | None] = ContextVar("graphc_bounds", default=None)
 
 
-def _checked(b: ir.IRBuilder, ptr: ir.Value, index: ir.Value, w: int) -> ir.Value:
-    entry = BOUNDS.get(id(ptr))
+@contextmanager
+def bounds_checked(table: dict):
+    """Check loads and stores through the pointers in `table` while the block runs (this thread
+    only): `table[id(ptr)] = (element count, i32 error flag pointer)`."""
+    token = _BOUNDS.set(table)
+    try:
+        yield
+    finally:
+        _BOUNDS.reset(token)
+
+
+def _checked(b: ir.IRBuilder, bounds: dict, ptr: ir.Value, index: ir.Value, w: int) -> ir.Value:
+    entry = bounds.get(id(ptr))
     if entry is None or not isinstance(index.type, ir.IntType):
         return index
     n, err = entry
@@ -89,8 +104,9 @@ def _checked(b: ir.IRBuilder, ptr: ir.Value, index: ir.Value, w: int) -> ir.Valu
 
 def load(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value, w: int = 1) -> ir.Value:
     """Load w consecutive elements starting at `index` (unaligned; NumPy gives 16-byte alignment)."""
-    if BOUNDS:
-        index = _checked(b, ptr, index, w)
+    bounds = _BOUNDS.get()
+    if bounds:
+        index = _checked(b, bounds, ptr, index, w)
     mt = mem_type(dt)
     p = b.gep(ptr, [index], source_etype=mt)
     t = mt if w == 1 else ir.VectorType(mt, w)
@@ -104,8 +120,9 @@ def load(b: ir.IRBuilder, ptr: ir.Value, dt: DType, index: ir.Value, w: int = 1)
 def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dt: DType, index: ir.Value,
           w: int = 1) -> None:
     """Store `value` (w lanes) at element `index` of `ptr`; bools widen to bytes."""
-    if BOUNDS:
-        index = _checked(b, ptr, index, w)
+    bounds = _BOUNDS.get()
+    if bounds:
+        index = _checked(b, bounds, ptr, index, w)
     mt = mem_type(dt)
     if dt.is_bool:
         value = b.zext(value, mt if w == 1 else ir.VectorType(mt, w))
@@ -172,3 +189,69 @@ def hreduce(b: ir.IRBuilder, v: ir.Value, w: int, combine: Callable) -> ir.Value
         v = combine(lo, hi)
         w = half
     return b.extract_element(v, ir.Constant(I32, 0))
+
+
+def memcpy(b: ir.IRBuilder, module: ir.Module, dst, src, nbytes: int) -> None:
+    """Emit llvm.memcpy of `nbytes` from `src` to `dst` (nothing if nbytes <= 0)."""
+    if nbytes <= 0:
+        return
+    name = "llvm.memcpy.p0.p0.i64"
+    fn = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(VOID, [PTR, PTR, I64, I1]), name)
+    b.call(fn, [dst, src, i64(nbytes), ir.Constant(I1, 0)])
+
+
+def memset0(b: ir.IRBuilder, module: ir.Module, dst, nbytes: int) -> None:
+    """Emit llvm.memset zeroing `nbytes` at `dst` (nothing if nbytes <= 0)."""
+    if nbytes <= 0:
+        return
+    name = "llvm.memset.p0.i64"
+    fn = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(VOID, [PTR, I8, I64, I1]), name)
+    b.call(fn, [dst, ir.Constant(I8, 0), i64(nbytes), ir.Constant(I1, 0)])
+
+
+def transpose8(b: ir.IRBuilder, rows: list) -> list:
+    """The 8 columns of 8 row vectors of 8 lanes (i32 or float): three rounds of two-input
+    shuffles (interleave 32-bit pairs, then 64-bit pairs, then swap 128-bit halves)."""
+    def shuf(x, y, idx):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(I32, 8), idx))
+    lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
+    t = [f(rows[i], rows[i + 1]) for i in range(0, 8, 2)
+         for f in (lambda x, y: shuf(x, y, lo), lambda x, y: shuf(x, y, hi))]
+    lo, hi = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
+    u = []
+    for q in (0, 4):
+        u += [shuf(t[q], t[q + 2], lo), shuf(t[q], t[q + 2], hi),
+              shuf(t[q + 1], t[q + 3], lo), shuf(t[q + 1], t[q + 3], hi)]
+    lo, hi = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
+    return [shuf(u[m], u[m + 4], lo) for m in range(4)] + \
+        [shuf(u[m], u[m + 4], hi) for m in range(4)]
+
+
+def row_major(shape) -> list[int]:
+    """Element strides of a contiguous row-major array of `shape`."""
+    out, acc = [0] * len(shape), 1
+    for d in reversed(range(len(shape))):
+        out[d] = acc
+        acc *= shape[d]
+    return out
+
+
+def loop_nest(b: ir.IRBuilder, shape, fn: Callable, idx=(), name: str = "m") -> None:
+    """Call fn(list of i64 indices) inside one loop per dimension of `shape` (outermost first)."""
+    if len(idx) == len(shape):
+        fn(list(idx))
+        return
+    d = len(idx)
+    loop(b, shape[d], lambda i, c: (loop_nest(b, shape, fn, idx + (i,), name), [])[1],
+         name=f"{name}{d}")
+
+
+def offset(b: ir.IRBuilder, idx, strides, base: int = 0) -> ir.Value:
+    """base + sum(idx[d] * strides[d]) as an i64 (dimensions of stride 0 cost nothing)."""
+    off = i64(base)
+    for i, s in zip(idx, strides):
+        if s:
+            off = b.add(off, b.mul(i, i64(s)))
+    return off

@@ -1,25 +1,87 @@
-"""The LLVM backend's kernel table: which code emits each op, filled next to each kernel's code.
+"""The LLVM backend's kernel tables: which code emits each node, filled next to each kernel's code.
 
-    @register_kernel("transpose")
-    def emit_transpose(b, module, node, ins, out, err): ...
+Codegen asks `kernel_for(node)` and never tests op names itself. A node's kernel is its op's own
+(registered by op name), else the body kernel of its fusion class (for a `fused` node: of its
+kind). There are three flavours:
 
-A plain kernel is called inside the kernel function codegen made for `node`, with `ins` (one
-pointer per operand), `out` (the result's pointer) and `err` (the i32 error flag: store 1 for an
-index out of range). Codegen looks kernels up here by op name; it never tests op names itself.
+- **plain**, by op name: `@register_kernel("transpose")` on
+  `emit(b, module, node, ins, out, err)`. Codegen makes the kernel function (one `noalias`
+  pointer per distinct buffer, then the error flag) and calls `emit` inside it: `b` is that
+  function's builder, `module` the ir.Module, `node` the op's node (shapes, dtypes, attrs),
+  `ins` one pointer per operand (in `node.inputs` order; an operand that is a constant points
+  at a constant global), `out` the pointer of the single result, and `err` the i32 error flag:
+  store 1 for an index out of range. Use irhelp's load/store (bounds-checked under
+  GRAPHC_BOUNDS_CHECK); emit straight-line code or loops, and leave `b` where the function may
+  continue (codegen adds the `ret`).
+- **whole**, by op name: `@register_kernel("qlinear", whole=True)` on
+  `emit(mb, b, slots, node, err, name)`, for kernels that build their own function and pool
+  tasks. `mb` is the ModuleBuilder, `b` the entry function's builder at this node's place,
+  `slots` the entry's slot pointers, `err` the entry's i32 error flag and `name` the kernel's
+  function name (`k<index>_<op>`, already listed for GRAPHC_DEBUG timing). `emit` makes one
+  internal function called `name` (`mb.kernel_function`), passes it the buffers it needs
+  (`mb.pointer(b, slots, v)`; scratch from `mb.reserve` + `mb.arena_pointer`) and calls it once
+  from `b`; tasks for the thread pool come from `mb.pool_task` and `mb.run_on_pool`.
+- **body**, by fusion class and fused kind: `@register_body_kernel(Fusion.MATMUL,
+  kinds=("matmul",))` on a class emitting a body graph (a fused node's, or one node wrapped as
+  one) into the function codegen made, with classmethods `tasks(body)` (pool tasks, 1 = no
+  split) and `panel_bytes(body, tasks)` (arena bytes of packed panels, 0 = none), and
+  `cls(cx_factory, b, body, operands, results, err, part, uniform_only, panels).emit()`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
-KERNELS: dict[str, Callable] = {}
+from ...ir import Fusion, fusion_of
+
+PLAIN, WHOLE, BODY = "plain", "whole", "body"
 
 
-def register_kernel(*ops: str):
-    """Decorator: `fn` emits the kernel of each op in `ops` (each op has at most one)."""
+@dataclass(frozen=True)
+class Kernel:
+    """A table entry: the code that emits a node's kernel and how codegen calls it."""
+
+    flavour: str          # PLAIN, WHOLE or BODY (see the module docstring)
+    emit: Callable        # the function (PLAIN, WHOLE) or the kernel class (BODY)
+
+
+KERNELS: dict[str, Kernel] = {}                # op name -> the op's own kernel
+BODY_KERNELS: dict[Fusion | str, Kernel] = {}  # fusion class (one node) or fused kind -> kernel
+
+
+def register_kernel(*ops: str, whole: bool = False):
+    """Decorator: `fn` emits the kernel of each op in `ops` (a plain kernel, or with
+    whole=True one that builds its own function); each op has at most one kernel."""
     def deco(fn: Callable) -> Callable:
         for op in ops:
-            if op in KERNELS:
-                raise ValueError(f"a kernel for op {op!r} is registered twice")
-            KERNELS[op] = fn
+            _add(KERNELS, op, Kernel(WHOLE if whole else PLAIN, fn))
         return fn
     return deco
+
+
+def register_body_kernel(*classes: Fusion, kinds: tuple[str, ...] = ()):
+    """Class decorator: `cls` emits single nodes of each fusion class in `classes` and fused
+    nodes of each kind in `kinds`."""
+    def deco(cls: type) -> type:
+        for key in (*classes, *kinds):
+            _add(BODY_KERNELS, key, Kernel(BODY, cls))
+        return cls
+    return deco
+
+
+def _add(table: dict, key, kernel: Kernel) -> None:
+    if key in table:
+        raise ValueError(f"a kernel for {key!r} is registered twice")
+    table[key] = kernel
+
+
+def kernel_for(node) -> Kernel:
+    """The kernel that emits top-level node `node` (NotImplementedError if it has none)."""
+    own = KERNELS.get(node.op)
+    if own is not None:
+        return own
+    f = fusion_of(node)
+    body = BODY_KERNELS.get(node.attrs["kind"] if f is Fusion.KERNEL else f)
+    if body is None:
+        raise NotImplementedError(f"no LLVM kernel for op {node.op}")
+    return body

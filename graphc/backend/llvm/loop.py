@@ -3,7 +3,8 @@
 A kernel body (a `fused` node's graph, or one plain op wrapped as one) is split into
 - uniform nodes: 0-d values that depend on nothing per-element (bias corrections): computed once;
 - loop nodes: values of the iteration shape S, computed per element in the main loop nest;
-- reductions (sum/max over axes R): accumulated in the main loop into their result buffers;
+- reductions (the REDUCE class: sum/max over axes R): accumulated in the main loop into their
+  result buffers, each op's identity and combine step from the ACCUMULATE table;
 - epilogue nodes: values of the reduced shape computed after the reductions, in a second loop.
 
 Adjacent dimensions along which every operand is either contiguous or broadcast merge into one,
@@ -14,14 +15,18 @@ in registers and add them up in a fixed order (results do not depend on the thre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import llvmlite.ir as ir
 import numpy as np
 
 from ...dtypes import DType
+from ...ir import Fusion, fusion_of
+from ...ir.ops import FUSIBLE
 from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
-from .elementwise import lower_elementwise
+from .elementwise import convert, lower_elementwise
+from .kernels import register_body_kernel
 
 
 @dataclass
@@ -68,14 +73,27 @@ def _collapse(full: tuple, stride_sets: list[list[int]], keep: set[int] = frozen
     return dims, sets
 
 
+@register_body_kernel(*FUSIBLE, kinds=("elementwise", "reduce"))
 class LoopKernel:
-    """Emit one elementwise/reduce kernel body into the current function."""
+    """Emit one elementwise/reduce kernel body into the current function (always one task)."""
 
-    def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph, kind: str,
-                 operands: dict[Value, Operand], results: dict[Value, Operand], err: ir.Value):
-        self.cx_factory, self.b, self.body, self.kind = cx_factory, b, body, kind
+    @classmethod
+    def tasks(cls, body: Graph) -> int:
+        """Pool tasks of this kernel: loop kernels are never split."""
+        return 1
+
+    @classmethod
+    def panel_bytes(cls, body: Graph, tasks: int) -> int:
+        """Arena bytes for packed panels: none."""
+        return 0
+
+    def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
+                 operands: dict[Value, Operand], results: dict[Value, Operand], err: ir.Value,
+                 part=None, uniform_only: bool = False, panels=None):
+        assert part is None and not uniform_only and panels is None, "a loop kernel is one task"
+        self.cx_factory, self.b, self.body = cx_factory, b, body
         self.operands, self.results, self.err = operands, results, err
-        reds = [n for n in body.nodes if n.op in ("sum", "max")]
+        reds = [n for n in body.nodes if fusion_of(n) is Fusion.REDUCE]
         self.reductions = reds
         if reds:
             self.S = reds[0].inputs[0].shape
@@ -93,10 +111,10 @@ class LoopKernel:
         after_red: set[Value] = set()
         self.uniform, self.loop, self.epi = [], [], []
         for n in self.body.nodes:
-            if n.op == "constant":
+            if fusion_of(n) is Fusion.SOURCE:
                 continue
             deps_red = any(v in after_red for v in n.inputs)
-            if n.op in ("sum", "max"):
+            if fusion_of(n) is Fusion.REDUCE:
                 after_red.update(n.outputs)
                 continue
             shape = n.outputs[0].shape
@@ -109,9 +127,6 @@ class LoopKernel:
                 self.loop.append(n)
 
     # -- values ---------------------------------------------------------------------------------
-    def _is_inline_const(self, v: Value) -> bool:
-        return _scalar_const(v)
-
     def _const_value(self, v: Value, w: int):
         arr = v.producer.attrs["value"]
         return H.const(v.dtype, arr.reshape(-1)[0], w)
@@ -140,7 +155,7 @@ class LoopKernel:
     def _uniform_arg(self, v: Value) -> ir.Value:
         if v in self.uvals:
             return self.uvals[v]
-        if _scalar_const(v):
+        if scalar_const(v):
             return self._const_value(v, 1)
         op = self.operands[v]
         return H.load(self.b, op.ptr, v.dtype, H.i64(0))
@@ -152,7 +167,7 @@ class LoopKernel:
 
     # -- the main loop ------------------------------------------------------------------------
     def _width(self, values) -> int:
-        if any(n.op == "gather" for n in self.body.nodes):
+        if any(fusion_of(n) is Fusion.GATHER for n in self.body.nodes):
             return 1
         big = any(v.dtype.itemsize > 4 for v in values)
         return 4 if big else 8
@@ -161,7 +176,7 @@ class LoopKernel:
         S = self.S
         loop_vals = [v for n in self.loop for v in n.outputs]
         ext = [v for n in self.loop + self.reductions for v in n.inputs
-               if v in self.operands and not _scalar_const(v)]
+               if v in self.operands and not scalar_const(v)]
         ext = list(dict.fromkeys(ext))
         outs = [v for v in loop_vals if v in self.results]
         red_outs = [n.outputs[0] for n in self.reductions]
@@ -172,7 +187,7 @@ class LoopKernel:
                 strides.append(_strides(self.rkeep, S))
             else:
                 strides.append(_strides(v.shape, S))
-        has_gather = any(n.op == "gather" for n in self.loop)
+        has_gather = any(fusion_of(n) is Fusion.GATHER for n in self.loop)
         keep = set(range(len(S))) if has_gather else set()
         red_mask = [1 if d in self.R else 0 for d in range(len(S))]
         dims, sets = _collapse(S, strides + [[m for m in red_mask]], keep)
@@ -240,7 +255,7 @@ class LoopKernel:
                 return vals[v]
             if v in self.uvals:
                 return H.splat(b, self.uvals[v], w)
-            if _scalar_const(v):
+            if scalar_const(v):
                 return self._const_value(v, w)
             op = self.operands[v]
             off, contiguous = offset(v)
@@ -254,9 +269,10 @@ class LoopKernel:
 
         stores = []
         for n in self.loop:
-            if n.op == "broadcast":  # operands are read with broadcast strides anyway
+            f = fusion_of(n)
+            if f is Fusion.BROADCAST:  # operands are read with broadcast strides anyway
                 vals[n.outputs[0]] = arg(n.inputs[0])
-            elif n.op == "gather":
+            elif f is Fusion.GATHER:
                 vals[n.outputs[0]] = self._gather(n, idx, j, arg(n.inputs[1]))
             else:
                 vals[n.outputs[0]] = lower_elementwise(cx, n, [arg(v) for v in n.inputs])
@@ -306,33 +322,19 @@ class LoopKernel:
     # -- reductions -------------------------------------------------------------------------
     def _identity(self, r: Node, w: int):
         dt = r.outputs[0].dtype
-        if r.op == "sum":
-            return H.const(dt, 0, w)
-        if dt.is_bool:
-            return H.const(dt, 0, w)
-        return H.const(dt, -np.inf if dt.is_float else np.iinfo(dt.np).min, w)
+        return H.const(dt, _accumulate(r).identity(dt), w)
 
     def _to_acc(self, r: Node, x):
         """An operand value converted to the accumulator dtype (sum of ints/bools is i64)."""
         src, dt = r.inputs[0].dtype, r.outputs[0].dtype
         if src == dt:
             return x
-        from .elementwise import convert
         w = x.type.count if isinstance(x.type, ir.VectorType) else 1
         return convert(self.b, x, src, dt, w)
 
     def _combine(self, r: Node, a, x):
         """Combine two values already in the accumulator dtype."""
-        b = self.b
-        dt = r.outputs[0].dtype
-        if r.op == "sum":
-            return b.fadd(a, x, flags=("reassoc", "contract")) if dt.is_float else b.add(a, x)
-        if dt.is_float:
-            cx = self.cx_factory(b, 1)
-            return b.call(cx.intrinsic("maximum", a.type, 2), [a, x])
-        if dt.is_bool or dt.name == "u8":  # unsigned: i1 true is -1 when read as signed
-            return b.select(b.icmp_unsigned(">", a, x), a, x)
-        return b.select(b.icmp_signed(">", a, x), a, x)
+        return _accumulate(r).combine(self.cx_factory(self.b, 1), r.outputs[0].dtype, a, x)
 
     def _hreduce(self, r: Node, v, w: int):
         return H.hreduce(self.b, v, w, lambda p, q: self._combine(r, p, q))
@@ -357,7 +359,7 @@ class LoopKernel:
         vals_ext = list(dict.fromkeys(
             v for n in self.epi for v in n.inputs
             if (v in self.operands or v in self.results) and v not in produced
-            and not _scalar_const(v)))
+            and not scalar_const(v)))
         outs = [n.outputs[0] for n in self.epi if n.outputs[0] in self.results]
         access = vals_ext + outs
         strides = [_strides(v.shape, shape) for v in access]
@@ -377,7 +379,7 @@ class LoopKernel:
                     return vals[v]
                 if v in self.uvals:
                     return H.splat(b, self.uvals[v], w)
-                if _scalar_const(v):
+                if scalar_const(v):
                     return self._const_value(v, w)
                 s = self.estrides[v][-1] if self.estrides[v] else 0
                 ptr = (self.operands.get(v) or self.results[v]).ptr
@@ -421,6 +423,55 @@ class LoopKernel:
         nest(0, {v: H.i64(0) for v in access})
 
 
-def _scalar_const(v: Value) -> bool:
+def is_const(v: Value) -> bool:
+    """Whether `v` is a constant's result (a literal array: a global, or inlined if scalar)."""
+    return v.producer is not None and fusion_of(v.producer) is Fusion.SOURCE
+
+
+def scalar_const(v: Value) -> bool:
     """A one-element constant: inlined as an immediate instead of read from memory."""
-    return v.producer is not None and v.producer.op == "constant" and v.type.size == 1
+    return is_const(v) and v.type.size == 1
+
+
+# ---- how each reduction op accumulates ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Accumulate:
+    """A reduction op's accumulator: `identity(dtype)` (a Python scalar) starts it and
+    `combine(cx, dtype, a, x)` folds in one value (scalars or vectors in the accumulator dtype)."""
+
+    identity: Callable
+    combine: Callable
+
+
+def _sum_combine(cx, dt: DType, a, x):
+    b = cx.b
+    return b.fadd(a, x, flags=("reassoc", "contract")) if dt.is_float else b.add(a, x)
+
+
+def _max_identity(dt: DType):
+    if dt.is_bool:
+        return 0
+    return -np.inf if dt.is_float else np.iinfo(dt.np).min
+
+
+def _max_combine(cx, dt: DType, a, x):
+    b = cx.b
+    if dt.is_float:  # llvm.maximum propagates NaN, as np.max
+        return b.call(cx.intrinsic("maximum", a.type, 2), [a, x])
+    if dt.is_bool or dt.name == "u8":  # unsigned: i1 true is -1 when read as signed
+        return b.select(b.icmp_unsigned(">", a, x), a, x)
+    return b.select(b.icmp_signed(">", a, x), a, x)
+
+
+ACCUMULATE: dict[str, Accumulate] = {
+    "sum": Accumulate(lambda dt: 0, _sum_combine),
+    "max": Accumulate(_max_identity, _max_combine),
+}
+
+
+def _accumulate(r: Node) -> Accumulate:
+    try:
+        return ACCUMULATE[r.op]
+    except KeyError:
+        raise NotImplementedError(f"no LLVM accumulator for reduction {r.op}") from None

@@ -23,13 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
-import numpy as np
 
-from ...ir.graph import Graph, Value
+from ...ir import Fusion, fusion_of
+from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
 from . import target
-from .loop import Operand, _strides
 from .elementwise import lower_elementwise
+from .kernels import register_body_kernel
+from .loop import Operand, _strides, scalar_const
 
 DOT_MR, DOT_NR = 3, 3      # dot form tile
 PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form
@@ -44,6 +45,8 @@ PANEL_ROW = 128            # the widest panel row (32 floats, 16 doubles): packi
 EPILOGUE_LOOP_MIN_OPS = 4  # epilogues this long run as a loop over the tile's rows
 SLOT_HEADER = 64           # the panel region starts with an i32 mask of the slices in use
 PACK_MIN_BLOCKS = 4        # an untransposed B is packed when a task reuses its panel this often
+PARALLEL_MACS = 1 << 20    # matmuls with at least this many multiply-adds use the thread pool
+MAX_TASKS = 8              # ... split into at most this many tasks
 
 
 def geometry(dt) -> tuple[int, int, int]:
@@ -108,17 +111,35 @@ def _grid(col_units: int, row_units: int, max_tasks: int) -> tuple[int, int]:
     return best[1], best[2]
 
 
+def matmul_node(body: Graph) -> Node:
+    """The matmul of a matmul kernel's body (the node of the MATMUL class)."""
+    return next(n for n in body.nodes if fusion_of(n) is Fusion.MATMUL)
+
+
+@register_body_kernel(Fusion.MATMUL, kinds=("matmul",))
 class MatmulKernel:
     """Emit one matmul kernel, its elementwise epilogue fused in, into the current function."""
 
-    @staticmethod
-    def task_count(mm, max_tasks: int) -> int:
-        """How many pool tasks the kernel for matmul node `mm` is split into."""
-        return plan(mm, max_tasks).tasks
+    @classmethod
+    def tasks(cls, body: Graph) -> int:
+        """How many pool tasks the kernel of `body` is split into: only large matmuls, never
+        batched ones. The count does not depend on the number of threads, so neither do the
+        results."""
+        mm = matmul_node(body)
+        c = mm.outputs[0]
+        a = mm.inputs[0]
+        if len(c.shape) != 2 or not c.dtype.is_float:
+            return 1
+        K = a.shape[0] if mm.attrs.get("transpose_a") else a.shape[1]
+        M, N = c.shape
+        if M * N * K < PARALLEL_MACS:
+            return 1
+        return plan(mm, MAX_TASKS).tasks
 
-    @staticmethod
-    def panel_bytes(mm, tasks: int) -> int:
-        """Bytes of packed panels the kernel for `mm` in `tasks` tasks needs (one per task)."""
+    @classmethod
+    def panel_bytes(cls, body: Graph, tasks: int) -> int:
+        """Bytes of packed panels the kernel of `body` in `tasks` tasks needs (one per task)."""
+        mm = matmul_node(body)
         p = plan(mm, tasks)
         if p.form != "broadcast" or not p.pack:
             return 0
@@ -137,11 +158,10 @@ class MatmulKernel:
         self.uniform_only = uniform_only
         self.cx_factory, self.b, self.body = cx_factory, b, body
         self.operands, self.results = operands, results
-        self.mm = body.nodes[0] if body.nodes[0].op == "matmul" else \
-            next(n for n in body.nodes if n.op == "matmul")
+        self.mm = matmul_node(body)
         self.C = self.mm.outputs[0]
         self.S = self.C.shape
-        rest = [n for n in body.nodes if n is not self.mm and n.op != "constant"]
+        rest = [n for n in body.nodes if n is not self.mm and fusion_of(n) is not Fusion.SOURCE]
         self.uniform = [n for n in rest if n.outputs[0].shape == () and
                         all(v.shape == () for v in n.inputs) and not self._depends_on_c(n)]
         self.epi = [n for n in rest if n not in self.uniform]
@@ -184,7 +204,7 @@ class MatmulKernel:
         batch = self.S[:-2]
         self.epi_operands = list(dict.fromkeys(
             v for n in self.epi for v in n.inputs
-            if v in self.operands and not _is_const(v)))
+            if v in self.operands and not scalar_const(v)))
         access = [A, B] + self.epi_operands + [v for v in self._stored()]
         self.bstrides = {}
         for v in access:  # A and B: only their batch strides are used
@@ -242,7 +262,7 @@ class MatmulKernel:
     def _scalar(self, v: Value):
         if v in self.uvals:
             return self.uvals[v]
-        if _is_const(v):
+        if scalar_const(v):
             return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0])
         return H.load(self.b, self.operands[v].ptr, v.dtype, H.i64(0))
 
@@ -446,7 +466,7 @@ class MatmulKernel:
             for c0 in range(0, pw, 8):
                 rows = [H.load(b, src, self.dt, b.add(base[B], b.add(
                     b.mul(b.add(j0, H.i64(c0 + r)), H.i64(K)), k)), 8) for r in range(8)]
-                for m, v in enumerate(_transpose8(b, rows)):
+                for m, v in enumerate(H.transpose8(b, rows)):
                     H.store(b, v, buf, self.dt,
                             b.add(b.mul(b.add(k, H.i64(m)), H.i64(pw)), H.i64(c0)), 8)
             return []
@@ -558,7 +578,7 @@ class MatmulKernel:
                 return vals[v]
             if v in self.uvals:
                 return H.splat(b, self.uvals[v], w)
-            if _is_const(v):
+            if scalar_const(v):
                 return H.const(v.dtype, v.producer.attrs["value"].reshape(-1)[0], w)
             o, sj = offset(v)
             if sj == 1:
@@ -577,27 +597,3 @@ class MatmulKernel:
             o, _ = offset(v)
             H.store(b, vals[v], self.results[v].ptr, v.dtype, o, w)
         del N
-
-
-def _transpose8(b: ir.IRBuilder, rows: list) -> list:
-    """The 8 columns of 8 row vectors of 8 lanes: three rounds of two-input shuffles."""
-    def shuf(x, y, idx):
-        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(H.I32, 8), idx))
-    lo, hi = [0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]
-    t = [f(rows[i], rows[i + 1]) for i in range(0, 8, 2)
-         for f in (lambda x, y: shuf(x, y, lo), lambda x, y: shuf(x, y, hi))]
-    lo, hi = [0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15]
-    u = []
-    for q in (0, 4):
-        u += [shuf(t[q], t[q + 2], lo), shuf(t[q], t[q + 2], hi),
-              shuf(t[q + 1], t[q + 3], lo), shuf(t[q + 1], t[q + 3], hi)]
-    lo, hi = [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]
-    return [shuf(u[m], u[m + 4], lo) for m in range(4)] + \
-        [shuf(u[m], u[m + 4], hi) for m in range(4)]
-
-
-def _is_const(v: Value) -> bool:
-    return v.producer is not None and v.producer.op == "constant" and v.type.size == 1
-
-
-__all__ = ["MatmulKernel", "np"]

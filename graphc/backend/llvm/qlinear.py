@@ -1,4 +1,7 @@
-"""`qlinear`: dynamic int8 Linear in one kernel (see shared/QUANTIZATION.md for the semantics).
+"""`qlinear`: dynamic int8 Linear in one kernel, the semantics of torch's quantize_dynamic
+Linear (fbgemm): `y = x @ w.T + bias` with x quantized per call to u8 (asymmetric, 7-bit range,
+scale and zero point from x's min and max) and w stored as s8 (symmetric, per tensor or per
+output channel) with its column sums precomputed; graphc/ir/ops/quant.py holds the reference.
 
 1. one pass over the whole batch: min, max, and whether every element is finite;
 2. the activation scale and zero point, in double precision, exactly as fbgemm computes them;
@@ -18,21 +21,24 @@
 5. epilogue: fma(float(acc - z * colsum[n]), fl(s_x * s_w[n]), bias[n]), optional ReLU.
 Rows are coupled only through step 1, and every form sums exact integers, so the result is the
 same bits for any number of threads and either GEMM form.
+
+A whole kernel (kernels.py): `emit_qlinear` builds the kernel function, its pool tasks and its
+scratch memory (the quantized rows, then the packed panels) after the planned arena.
 """
 from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
 
+from ...ir.buffers import align
 from . import irhelp as H
-from .elementwise import Ctx
+from .kernels import register_kernel
 
 MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
 ROWS_PER_TASK = 16
 SMALL_SCALE = np.float32(6.1e-5)  # a float32, as in torch
 PACK_MIN_M = 64          # batches of at least this many rows use packed weights (broadcast form)
 NV = 4                   # panels per register tile of the broadcast form
-ALIGN = 64
 
 
 def _rows(node) -> int:
@@ -61,7 +67,7 @@ def _k4(K: int) -> int:
 
 
 def _q_bytes(node) -> int:
-    return (_rows(node) * _kpad(node.inputs[0].shape[-1]) + ALIGN - 1) // ALIGN * ALIGN
+    return align(_rows(node) * _kpad(node.inputs[0].shape[-1]))
 
 
 def scratch_bytes(node, avx2: bool = False) -> int:
@@ -349,7 +355,7 @@ class QLinearKernel:
                     i32x8 = ir.VectorType(H.I32, 8)
                     vs = [b.load(b.gep(wq, [b.add(r, k)], source_etype=H.I8), typ=i32x8,
                                  align=1) for r in rows]
-                    for kq, v in enumerate(_transpose8(b, vs)):
+                    for kq, v in enumerate(H.transpose8(b, vs)):
                         at = b.add(base, b.add(b.mul(k, H.i64(stride // 4)),
                                                H.i64(stride * kq + 32 * half)))
                         b.store(v, b.gep(dst, [at], source_etype=H.I8), align=32)
@@ -640,26 +646,6 @@ class QLinearKernel:
         H.loop(b, self.M, row, name="fm")
 
 
-def _transpose8(b, rows):
-    """The 8 x 8 transpose of eight <8 x i32> rows (unpack lo/hi, then 128-bit lane swaps)."""
-    def sh(x, y, idx):
-        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(H.I32, 8), idx))
-    t = []
-    for i in range(0, 8, 2):  # interleave 32-bit pairs
-        t += [sh(rows[i], rows[i + 1], [0, 8, 1, 9, 4, 12, 5, 13]),
-              sh(rows[i], rows[i + 1], [2, 10, 3, 11, 6, 14, 7, 15])]
-    u = []
-    for i in (0, 4):  # interleave 64-bit pairs
-        for j in (0, 1):
-            u += [sh(t[i + j], t[i + j + 2], [0, 1, 8, 9, 4, 5, 12, 13]),
-                  sh(t[i + j], t[i + j + 2], [2, 3, 10, 11, 6, 7, 14, 15])]
-    out = [None] * 8
-    for j in range(4):  # swap 128-bit halves
-        out[j] = sh(u[j], u[j + 4], [0, 1, 2, 3, 8, 9, 10, 11])
-        out[j + 4] = sh(u[j], u[j + 4], [4, 5, 6, 7, 12, 13, 14, 15])
-    return out
-
-
 def _f32():
     from ... import dtypes
     return dtypes.float32
@@ -677,4 +663,108 @@ def tasks_for(node) -> int:
     return max(1, -(-M // ROWS_PER_TASK))
 
 
-__all__ = ["Ctx", "QLinearKernel", "scratch_bytes", "tasks_for"]
+def rows_of_task(tb, t, rows: int, M: int):
+    """[r0, r1): the rows task t handles, `rows` per task, clipped to M."""
+    r0 = tb.mul(t, H.i64(rows))
+    r1 = tb.add(r0, H.i64(rows))
+    return r0, tb.select(tb.icmp_signed("<", r1, H.i64(M)), r1, H.i64(M))
+
+
+_NAMES = ["x", "w_q", "w_scale", "w_colsum", "bias", "w"]  # the node's operands, in order
+
+
+def _ptrs_of(vals):
+    """The kernel's arguments -> (operand and "out" pointers by name, scratch, error flag)."""
+    d = dict(zip(_NAMES, vals[:6]))
+    d["out"] = vals[6]
+    return d, vals[7], vals[8]
+
+
+@register_kernel("qlinear", whole=True)
+def emit_qlinear(mb, b, slots, node, err, name: str) -> None:
+    """Dynamic int8 Linear: serial min/max and parameters, parallel quantize + GEMM."""
+    avx2 = mb.vector_math  # vector_math is set only when the CPU has AVX2 (+ libmvec)
+    off = mb.reserve(scratch_bytes(node, avx2))
+    args = [mb.pointer(b, slots, v) for v in node.inputs]
+    args.append(mb.pointer(b, slots, node.outputs[0]))
+    args.append(mb.arena_pointer(b, slots, off))
+    kf, kb = mb.kernel_function(name, len(args) + 1)
+
+    ptrs, scratch, kerr = _ptrs_of(list(kf.args))
+    qk = QLinearKernel(mb.cx, mb.module, kb, node, ptrs, scratch, kerr, avx2)
+    mn, mx, finite = _minmax(mb, kb, kf, node, name, avx2, qk)
+    with kb.if_else(finite) as (then, otherwise):
+        with then:
+            s_x, inv, z = qk.params(mn, mx)
+            n_tasks = tasks_for(node)
+            n_ptr = len(kf.args)
+            task, tb, vals = mb.pool_task(name + "_task", n_ptr + 1)
+            tptrs, tscratch, terr = _ptrs_of(vals[:n_ptr])
+            params = vals[n_ptr]
+            ts_x = tb.load(tb.gep(params, [H.i64(0)], source_etype=H.F32), typ=H.F32)
+            tinv = tb.load(tb.gep(params, [H.i64(1)], source_etype=H.F32), typ=H.F32)
+            tz = tb.bitcast(tb.load(tb.gep(params, [H.i64(2)], source_etype=H.F32),
+                                    typ=H.F32), H.I32)
+            tq = QLinearKernel(mb.cx, mb.module, tb, node, tptrs, tscratch, terr, avx2)
+            r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, qk.M)
+            tq.quantize_rows(r0, r1, tinv, tz)
+            (tq.gemm_rows_packed if tq.packed else tq.gemm_rows)(r0, r1, ts_x, tz)
+            tb.ret_void()
+            pblock = kb.alloca(H.F32, size=H.i64(4))  # s_x, 1/s_x, z (bits) for the tasks
+            kb.store(s_x, kb.gep(pblock, [H.i64(0)], source_etype=H.F32))
+            kb.store(inv, kb.gep(pblock, [H.i64(1)], source_etype=H.F32))
+            kb.store(kb.bitcast(z, H.F32), kb.gep(pblock, [H.i64(2)], source_etype=H.F32))
+            mb.run_on_pool(kb, task, list(kf.args) + [pblock], n_tasks)
+        with otherwise:
+            qk.fallback()
+    kb.ret_void()
+    b.call(kf, args + [err])
+
+
+def _minmax(mb, kb, kf, node, name, avx2, qk):
+    """Step 1 split over the pool: each task reduces a block of rows into its own slot, then
+    the slots are combined here (min/max are exact, so the order is irrelevant). For the
+    broadcast-form GEMM the same pool run also packs the weight panels (the first tasks, as
+    they are the longest)."""
+    n, n_pack = tasks_for(node), pack_tasks(node, avx2)
+    if n == 1 and not n_pack:
+        return qk.minmax()
+    n_ptr = len(kf.args)
+    task, tb, vals = mb.pool_task(name + "_mm", n_ptr + 1)
+    tptrs, tscratch, terr = _ptrs_of(vals[:n_ptr])
+    slots = vals[n_ptr]
+    tq = QLinearKernel(mb.cx, mb.module, tb, node, tptrs, tscratch, terr, avx2)
+    K, M = qk.K, qk.M
+    t = task.args[1]
+    if n_pack:
+        per = -(-qk.P // n_pack)
+        with tb.if_then(tb.icmp_signed("<", t, H.i64(n_pack))):
+            p0 = tb.mul(t, H.i64(per))
+            p1 = tb.add(p0, H.i64(per))
+            tq.pack_panels(p0, tb.select(tb.icmp_signed("<", p1, H.i64(qk.P)), p1,
+                                         H.i64(qk.P)))
+            tb.ret_void()
+        t = tb.sub(t, H.i64(n_pack))
+    r0, r1 = rows_of_task(tb, t, ROWS_PER_TASK, M)
+    mn, mx, fin = tq.minmax(tb.mul(r0, H.i64(K)), tb.mul(r1, H.i64(K)))
+    base = tb.mul(t, H.i64(3))
+    tb.store(mn, tb.gep(slots, [base], source_etype=H.F32))
+    tb.store(mx, tb.gep(slots, [tb.add(base, H.i64(1))], source_etype=H.F32))
+    tb.store(tb.uitofp(fin, H.F32), tb.gep(slots, [tb.add(base, H.i64(2))],
+                                           source_etype=H.F32))
+    tb.ret_void()
+    part = kb.alloca(H.F32, size=H.i64(3 * n))
+    mb.run_on_pool(kb, task, list(kf.args) + [part], n + n_pack)
+    mnf = mb.cx(kb, 1).intrinsic("minnum", H.F32, 2)
+    mxf = mb.cx(kb, 1).intrinsic("maxnum", H.F32, 2)
+
+    def combine(t, c):
+        at = kb.mul(t, H.i64(3))
+        pm = kb.load(kb.gep(part, [at], source_etype=H.F32), typ=H.F32)
+        pM = kb.load(kb.gep(part, [kb.add(at, H.i64(1))], source_etype=H.F32), typ=H.F32)
+        pf_ = kb.load(kb.gep(part, [kb.add(at, H.i64(2))], source_etype=H.F32), typ=H.F32)
+        ok = kb.fcmp_ordered("!=", pf_, ir.Constant(H.F32, 0.0))
+        return [kb.call(mnf, [c[0], pm]), kb.call(mxf, [c[1], pM]), kb.and_(c[2], ok)]
+    init = [ir.Constant(H.F32, float("inf")), ir.Constant(H.F32, float("-inf")),
+            ir.Constant(H.I1, 1)]
+    return H.loop(kb, n, combine, init, name="mmc")
