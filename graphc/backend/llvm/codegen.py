@@ -218,14 +218,13 @@ class ModuleBuilder:
         name = f"k{k}_{node.attrs['kind'] if fused else node.op}"
         self.kernel_names.append(name)
         if kern.flavour == WHOLE:
-            kern.emit(self, b, slots, node, err, name)
+            kern.impl(self, b, slots, node, err, name)
             return
+        body = _body(node, f"k{k}")
         if fused:
-            body = node.attrs["body"]
             outer_in = dict(zip(body.inputs, node.inputs))
             outer_out = dict(zip(body.outputs, node.outputs))
         else:
-            body = _single(node, f"k{k}")
             outer_in = {v: v for v in node.inputs}
             outer_out = {v: v for v in node.outputs}
         # distinct buffers this kernel touches, in a stable order
@@ -242,9 +241,9 @@ class ModuleBuilder:
             if key not in where:
                 where[key] = len(args)
                 args.append(outer)
-        tasks = kern.emit.tasks(body) if kern.flavour == BODY else 1
+        tasks = kern.impl.tasks(body) if kern.flavour == BODY else 1
         # after the buffers, before the error flag: where a matmul's tasks pack B's panels
-        panels = kern.flavour == BODY and kern.emit.panel_bytes(body, tasks) > 0
+        panels = kern.flavour == BODY and kern.impl.panel_bytes(body, tasks) > 0
         kf, kb = self.kernel_function(name, len(args) + 1 + panels)
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
@@ -276,9 +275,8 @@ class ModuleBuilder:
                     continue
                 kern = kernel_for(node)
                 if kern.flavour == BODY:
-                    body = node.attrs["body"] if fusion_of(node) is Fusion.KERNEL else \
-                        _single(node, "k")
-                    need = max(need, kern.emit.panel_bytes(body, kern.emit.tasks(body)))
+                    body = _body(node, "k")
+                    need = max(need, kern.impl.panel_bytes(body, kern.impl.tasks(body)))
             self.panel_offset = self.reserve(need)
         return self.arena_pointer(b, slots, self.panel_offset)
 
@@ -335,10 +333,10 @@ class ModuleBuilder:
     def _dispatch(self, kb, kern: Kernel, node, body, operands, results, kerr, part,
                   uniform_only, panels=None):
         if kern.flavour == PLAIN:
-            kern.emit(kb, self.module, node, [operands[v].ptr for v in node.inputs],
+            kern.impl(kb, self.module, node, [operands[v].ptr for v in node.inputs],
                       results[node.outputs[0]].ptr, kerr)
         else:
-            kern.emit(self.cx, kb, body, operands, results, kerr, part, uniform_only,
+            kern.impl(self.cx, kb, body, operands, results, kerr, part, uniform_only,
                       panels).emit()
 
     def finish(self, b, slots):
@@ -365,8 +363,11 @@ class ModuleBuilder:
                 H.memcpy(b, self.module, dst, self.pointer(b, slots, v), v.type.nbytes)
 
 
-def _single(node: Node, name: str) -> Graph:
-    """One node wrapped as a kernel body (its operands are the body's free values)."""
+def _body(node: Node, name: str) -> Graph:
+    """The kernel body of a top-level node: a fused node's own, else the node wrapped as one
+    (named `name`; its operands are the body's free values)."""
+    if fusion_of(node) is Fusion.KERNEL:
+        return node.attrs["body"]
     return Graph(name, [], {}, [node], list(node.outputs))
 
 

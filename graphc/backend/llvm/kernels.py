@@ -42,7 +42,7 @@ class Kernel:
     """A table entry: the code that emits a node's kernel and how codegen calls it."""
 
     flavour: str          # PLAIN, WHOLE or BODY (see the module docstring)
-    emit: Callable        # the function (PLAIN, WHOLE) or the kernel class (BODY)
+    impl: Callable        # the emit function (PLAIN, WHOLE) or the kernel class (BODY)
 
 
 KERNELS: dict[str, Kernel] = {}                # op name -> the op's own kernel
