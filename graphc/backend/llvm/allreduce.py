@@ -115,16 +115,17 @@ def _native():
     dtt = ir.IntType(8 * MPI._sizeof(MPI.Datatype))
     opt = ir.IntType(8 * MPI._sizeof(MPI.Op))
     m = ir.Module("graphc_allreduce")
-    mpi = ir.Function(m, ir.FunctionType(H.I32, [H.PTR, H.PTR, H.I32, dtt, opt, ht]),
-                      "MPI_Allreduce")
+    mpi_allreduce = ir.Function(
+        m, ir.FunctionType(H.I32, [H.PTR, H.PTR, H.I32, dtt, opt, ht]), "MPI_Allreduce")
     f = ir.Function(m, ir.FunctionType(H.I32, [H.PTR, H.I64, H.I32]), SYMBOL)
     b = ir.IRBuilder(f.append_basic_block("entry"))
     in_place = b.inttoptr(ir.Constant(H.I64, int(MPI.IN_PLACE) & (2 ** 64 - 1)), H.PTR)
     dtype = b.select(b.icmp_signed("!=", f.args[2], ir.Constant(H.I32, 0)),
                      ir.Constant(dtt, MPI._handleof(MPI.DOUBLE)),
                      ir.Constant(dtt, MPI._handleof(MPI.FLOAT)))
-    rc = b.call(mpi, [in_place, f.args[0], b.trunc(f.args[1], H.I32), dtype,
-                      ir.Constant(opt, MPI._handleof(MPI.SUM)), ir.Constant(ht, MPI._handleof(comm))])
+    rc = b.call(mpi_allreduce, [in_place, f.args[0], b.trunc(f.args[1], H.I32), dtype,
+                                ir.Constant(opt, MPI._handleof(MPI.SUM)),
+                                ir.Constant(ht, MPI._handleof(comm))])
     b.ret(rc)
     obj = target.emit_object(target.optimize(str(m), opt=2))
     loaded = target.Loaded(obj, [SYMBOL], imports={"MPI_Allreduce": fn_addr})
