@@ -8,8 +8,8 @@ traces the step into a typed IR graph, transforms it, and runs it on a backend.
 from . import dtypes
 from .dtypes import (bool_, double, float32, float64, int8, int32, int64, long, qint8,  # noqa: F401
                      uint8)
-from .errors import (ExecutionError, GraphcError, InputError, ParseError, ShapeError,  # noqa: F401
-                     TraceError, VerifyError)
+from .errors import (CompileError, ExecutionError, GraphcError, InputError,  # noqa: F401
+                     ParseError, ShapeError, TraceError, VerifyError)
 from .tensor import Tensor  # noqa: F401
 from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, clamp, cumsum,
                         erf,  # noqa: F401,A004

@@ -113,7 +113,8 @@ class Graph:
     outputs: list[Value] = field(default_factory=list)
     updates: dict[str, Value] = field(default_factory=dict)
     # analysis results that travel with the graph and print with it: "arena" (bytes) and
-    # "buffers" (Value -> "arena+OFFSET" or a state name), set by the memory planner
+    # "buffers" (Value -> a graphc.ir.buffers location: Arena, StateBuffer or InputBuffer), set
+    # by the memory planner
     meta: dict = field(default_factory=dict, compare=False)
 
     def add_input(self, name: str, type: TensorType) -> Value:

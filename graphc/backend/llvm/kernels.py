@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ...errors import CompileError
 from ...ir import Fusion, fusion_of
 
 PLAIN, WHOLE, BODY = "plain", "whole", "body"
@@ -76,12 +77,15 @@ def _add(table: dict, key, kernel: Kernel) -> None:
 
 
 def kernel_for(node) -> Kernel:
-    """The kernel that emits top-level node `node` (NotImplementedError if it has none)."""
+    """The kernel that emits top-level node `node` (a CompileError naming the op if none)."""
     own = KERNELS.get(node.op)
     if own is not None:
         return own
     f = fusion_of(node)
     body = BODY_KERNELS.get(node.attrs["kind"] if f is Fusion.KERNEL else f)
     if body is None:
-        raise NotImplementedError(f"no LLVM kernel for op {node.op}")
+        types = ", ".join(str(v.type) for v in node.inputs)
+        raise CompileError(f"the LLVM backend has no kernel for op {node.op} ({types})"
+                           f"{' at ' + node.loc if node.loc else ''}; run it with "
+                           "backend='interpreter', or register one (graphc/backend/llvm/kernels.py)")
     return body
