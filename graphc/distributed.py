@@ -22,23 +22,44 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from collections.abc import Iterator
 
 import numpy as np
 
-from . import mpi
+from . import config, mpi
 from .data import DataLoader
 from .errors import GraphcError
 from .ir.ops import collective
 # the MPI runtime itself (state, init, ranks, the in-place sum) lives in graphc/mpi.py, shared
 # with the allreduce op and the backend; `_state` is its state (the data-parallel notice too)
 from .mpi import (_state, active_world_size, allreduce_sum_, barrier,  # noqa: F401
-                  communicator, default_threads, init, is_initialized, local_rank, local_size,
+                  communicator, default_threads, is_initialized, local_rank, local_size,
                   mpi_available, rank, world_size)
 
 # the IR's `allreduce` reference (the interpreter) sums over the ranks through graphc.mpi: the IR
 # declares the slot (it imports nothing above it), this module, above both, fills it
 collective.set_collective(mpi.job_size, mpi.allreduce_sum_)
+
+
+def init(threads: int | None = None) -> None:
+    """Join the MPI job (idempotent): graphc's own communicator, abort-on-exception, threads.
+
+    `threads` sets GRAPHC_NUM_THREADS for this rank; by default, when it is not set already, the
+    cores are split between the ranks on this host (2 ranks on 2 cores: 1 thread each, so ranks
+    do not fight over cores). Call it before the first compiled call: the LLVM thread pool reads
+    the variable once (a notice says so when it already runs with another count). An exception
+    that reaches the top of any rank aborts every rank.
+    """
+    if "comm" in _state:   # joined already (is_initialized() is also true under `-m mpi4py`)
+        return
+    mpi.init(threads)
+    from .backend.llvm import pool
+    running = pool.started_threads()
+    if running is not None and running != config.num_threads():
+        print(f"[graphc] rank {rank()}: the LLVM thread pool already runs {running} threads; "
+              f"GRAPHC_NUM_THREADS={config.num_threads()} applies only when "
+              "graphc.distributed.init() comes before the first compiled call", file=sys.stderr)
 
 
 def is_main_process() -> bool:

@@ -71,13 +71,6 @@ def init(threads: int | None = None) -> None:
         config.set_num_threads(int(threads))
     elif not config.num_threads_set():
         config.set_num_threads(default_threads(_state["local_size"]))
-    pool = sys.modules.get("graphc.backend.llvm.pool")   # read, never imported: no upward import
-    if pool is not None and "workers" in pool._state and \
-            pool._state["workers"] + 1 != pool.num_threads():
-        print(f"[graphc] rank {comm.Get_rank()}: the LLVM thread pool already runs "
-              f"{pool._state['workers'] + 1} threads; GRAPHC_NUM_THREADS="
-              f"{config.num_threads()} applies only when graphc.distributed.init() "
-              "comes before the first compiled call", file=sys.stderr)
     _install_abort_hook()
 
 

@@ -222,6 +222,11 @@ def parallel_for_address() -> int:
         return _state["pf"]
 
 
+def started_threads() -> int | None:
+    """Threads the running pool uses (its workers and the caller), or None before its first use."""
+    return _state["workers"] + 1 if "workers" in _state else None
+
+
 def workers() -> int:
     """How many worker threads the pool started (building and starting it on first use)."""
     parallel_for_address()
