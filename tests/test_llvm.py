@@ -32,7 +32,7 @@ from graphc import dtypes, nn, optim
 from graphc.ir import interpreter
 from graphc.backend.llvm import cache as llvm_cache
 from graphc.backend.llvm import compile_graph, target
-from graphc.backend.llvm import elementwise as lowering  # the elementwise rules (RULES)
+from graphc.backend.llvm.kernels import elementwise as lowering  # the elementwise rules (RULES)
 from graphc.backend.llvm.kernels import BODY_KERNELS, KERNELS, kernel_for
 from graphc.ir import OPS, Builder, Fusion, Graph, Node, print_graph, tensor_type
 from graphc.ir.ops import NO_KERNEL
@@ -598,7 +598,7 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
 def test_matmul_plan_does_not_depend_on_the_vector_width(monkeypatch):
     """Form and packing follow from the shapes alone (their sums are ordered differently); the
     task grid covers at most 8 tasks."""
-    from graphc.backend.llvm.matmul import plan
+    from graphc.backend.llvm.kernels.matmul import plan
     for ta in (False, True):
         for tb in (False, True):
             for m in (1, 15, 16, 255, 256, 1000):

@@ -175,7 +175,7 @@ def test_replaced_parameter_arrays_are_seen_by_every_thread():
 def test_packed_broadcast_form_is_bit_exact_for_odd_sizes(monkeypatch, vnni, k, n):
     """Batches >= PACK_MIN_M use packed weight panels (8 columns x 4 k): K not a multiple of
     4 or 32, N not a multiple of 8 or 32 (a partial last panel), per-tensor and per-channel."""
-    from graphc.backend.llvm.qlinear import PACK_MIN_M
+    from graphc.backend.llvm.kernels.qlinear import PACK_MIN_M
     monkeypatch.setenv("GRAPHC_INT8_VNNI", vnni)
     graphc.manual_seed(k * 100 + n)
     for per_channel in (False, True):

@@ -19,6 +19,8 @@ import numpy as np
 
 import graphc
 from graphc import nn, optim
+from graphc.ir import fusion_of
+from graphc.ir.ops import NO_KERNEL
 
 
 @dataclass
@@ -185,7 +187,7 @@ def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool
                                     "same with a warm compile cache s": round(warm_s, 3),
                                     "arena bytes": c.graph.meta.get("arena"),
                                     "kernels": sum(1 for n in c.graph.nodes
-                                                   if n.op not in ("constant", "reshape"))}
+                                                   if fusion_of(n) not in NO_KERNEL)}
         best, med = timeit(lambda: c(x, y), repeat)
         results[f"graphc {backend}"] = (best, med)
     ws = [(np.array(p.weight.data), np.array(p.bias.data)) for p in Net(sizes).layers]

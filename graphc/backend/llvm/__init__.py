@@ -19,7 +19,8 @@ import numpy as np
 from ... import config
 from ...errors import CompileError, ExecutionError
 from ...ir.graph import Graph
-from . import allreduce, cache, target
+from . import cache, target
+from .kernels import allreduce
 from .codegen import ENTRY, Layout, build_module
 from .pool import parallel_for_address
 

@@ -22,11 +22,9 @@ from ...ir.ops import NO_KERNEL
 from ...ir.buffers import Arena, InputBuffer, StateBuffer, align
 from ...ir.graph import Graph, Node, Value
 from . import irhelp as H
-from .elementwise import Ctx
 from .kernels import BODY, PLAIN, WHOLE, Kernel, kernel_for
-from .loop import Operand, is_const
-# every module that registers kernels: importing them fills the tables (a new one goes here)
-from . import allreduce, index, loop, matmul, movement, qlinear, scan  # noqa: F401
+from .kernels.elementwise import Ctx
+from .kernels.loop import Operand, is_const
 
 ENTRY = "graphc_main"
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ...ir import Fusion, fusion_of
-from ...ir.graph import Graph, Node, Value
-from . import irhelp as H
-from . import target
+from ....ir import Fusion, fusion_of
+from ....ir.graph import Graph, Node, Value
+from .. import irhelp as H
+from .. import target
 from .elementwise import lower_elementwise
-from .kernels import register_body_kernel
+from . import register_body_kernel
 from .loop import Operand, _strides, scalar_const
 
 DOT_MR, DOT_NR = 3, 3      # dot form tile

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from ... import dtypes
-from ...dtypes import DType
-from . import irhelp as H
+from .... import dtypes
+from ....dtypes import DType
+from .. import irhelp as H
 
 FLAGS = ("contract",)
 

@@ -17,10 +17,10 @@ import threading
 
 from llvmlite import ir
 
-from ... import config, mpi
-from . import irhelp as H
-from . import target
-from .kernels import register_kernel
+from .... import config, mpi
+from .. import irhelp as H
+from .. import target
+from . import register_kernel
 
 SYMBOL = "graphc_allreduce"
 _lock = threading.Lock()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from ...ir.graph import Node
-from . import irhelp as H
-from .kernels import register_kernel
+from ....ir.graph import Node
+from .. import irhelp as H
+from . import register_kernel
 
 
 @register_kernel("reshape")

@@ -1,5 +1,8 @@
 """The LLVM backend's kernel tables: which code emits each node, filled next to each kernel's code.
 
+Every module in this folder is a kernel file: importing the package imports them all, and each
+registers its kernels with the decorators below. Adding a kernel is adding a file here.
+
 Codegen asks `kernel_for(node)` and never tests op names itself. A node's kernel is its op's own
 (registered by op name), else the body kernel of its fusion class (for a `fused` node: of its
 kind). There are three flavours:
@@ -29,11 +32,13 @@ kind). There are three flavours:
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
-from ...errors import CompileError
-from ...ir import Fusion, fusion_of
+from ....errors import CompileError
+from ....ir import Fusion, fusion_of
 
 PLAIN, WHOLE, BODY = "plain", "whole", "body"
 
@@ -89,3 +94,12 @@ def kernel_for(node) -> Kernel:
                            f"{' at ' + node.loc if node.loc else ''}; run it with "
                            "backend='interpreter', or register one (graphc/backend/llvm/kernels.py)")
     return body
+
+
+def _load_kernel_files() -> None:
+    """Import every module of this package, so each registers its kernels."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_kernel_files()

@@ -12,11 +12,11 @@ import math
 
 import llvmlite.ir as ir
 
-from ... import dtypes
-from ...ir.graph import Node
-from . import irhelp as H
+from .... import dtypes
+from ....ir.graph import Node
+from .. import irhelp as H
 from .elementwise import convert
-from .kernels import register_kernel
+from . import register_kernel
 
 W = 8  # inner positions per vector step: 8 floats in, 2 x 4 doubles of running sums
 

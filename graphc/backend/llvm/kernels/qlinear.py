@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 
-from ...ir.buffers import align
-from . import irhelp as H
-from .kernels import register_kernel
+from ....ir.buffers import align
+from .. import irhelp as H
+from . import register_kernel
 
 MR, NR = 2, 4            # rows of x by rows of W per register tile (8 i32x8 accumulators)
 ROWS_PER_TASK = 16
@@ -54,7 +54,7 @@ def packed(node, avx2: bool) -> bool:
 def panel_width(avx2: bool) -> int:
     """Output columns per packed panel: 16 (one zmm accumulator: AVX-512 VNNI's `vpdpbusd` on
     zmm does about 1.6x the work per cycle of the ymm form here) or 8 (one ymm)."""
-    from .target import host
+    from ..target import host
     return 16 if avx2 and host()["vnni"] else 8
 
 
@@ -101,7 +101,7 @@ class QLinearKernel:
         self.Kp = _kpad(self.K)
         self.per_channel = node.inputs[2].shape != ()
         self.relu = bool(node.attrs.get("relu", False))
-        from .target import host
+        from ..target import host
         self.vnni = avx2 and host()["vnni"]
         # VNNI implies AVX-512VL: 32 vector registers hold a 4 x 4 tile of accumulators
         self.MR = 4 if self.vnni else MR
@@ -647,12 +647,12 @@ class QLinearKernel:
 
 
 def _f32():
-    from ... import dtypes
+    from .... import dtypes
     return dtypes.float32
 
 
 def _i32():
-    from ... import dtypes
+    from .... import dtypes
     return dtypes.int32
 
 

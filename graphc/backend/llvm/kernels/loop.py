@@ -20,13 +20,13 @@ from typing import Callable
 import llvmlite.ir as ir
 import numpy as np
 
-from ...dtypes import DType
-from ...ir import Fusion, fusion_of
-from ...ir.ops import FUSIBLE
-from ...ir.graph import Graph, Node, Value
-from . import irhelp as H
+from ....dtypes import DType
+from ....ir import Fusion, fusion_of
+from ....ir.ops import FUSIBLE
+from ....ir.graph import Graph, Node, Value
+from .. import irhelp as H
 from .elementwise import convert, lower_elementwise
-from .kernels import register_body_kernel
+from . import register_body_kernel
 
 
 @dataclass
