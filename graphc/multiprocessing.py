@@ -43,9 +43,8 @@ import numpy as np
 
 from . import config
 from .errors import GraphcError
+from .ir.buffers import ALIGN, align
 from .mpi import default_threads
-
-ALIGN = 64
 
 
 def _layout(arrays: list[np.ndarray]) -> tuple[list[tuple[int, tuple, str]], int]:
@@ -53,7 +52,7 @@ def _layout(arrays: list[np.ndarray]) -> tuple[list[tuple[int, tuple, str]], int
     out, at = [], 0
     for a in arrays:
         out.append((at, a.shape, a.dtype.str))
-        at += (a.nbytes + ALIGN - 1) // ALIGN * ALIGN
+        at += align(a.nbytes)
     return out, max(at, ALIGN)
 
 
