@@ -12,6 +12,7 @@ every later call, and what it depended on must be checked (guarded) before reusi
 """
 from __future__ import annotations
 
+import dis
 import inspect
 import operator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ..nn.parameter import Buffer, Parameter
 from ..tensor import Tensor
 
 MISSING = object()
+REBOUND = object()   # guard_key() after a watched global/closure variable was rebound
 
 
 def _globals_and_cells(fn, depth: int = 0, seen=None) -> list[tuple[str, Any]]:
@@ -62,6 +64,124 @@ def _globals_and_cells(fn, depth: int = 0, seen=None) -> list[tuple[str, Any]]:
             if inspect.isfunction(obj) or inspect.ismethod(obj):
                 out += _globals_and_cells(obj, depth + 1, seen)
     return out
+
+
+def _global_loads(code) -> list[str]:
+    """Names a code object (and the functions/lambdas/comprehensions inside it) loads as
+    globals: LOAD_GLOBAL/LOAD_NAME only, not attribute names (co_names holds both)."""
+    names = [i.argval for i in dis.get_instructions(code)
+             if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
+    for c in code.co_consts:
+        if inspect.iscode(c):
+            names += _global_loads(c)
+    return names
+
+
+def _watched(v) -> bool:
+    """Bindings whose identity a trace depends on: rebinding one retraces."""
+    from ..optim.optimizer import Optimizer
+    return v is None or isinstance(v, (Module, Optimizer, Tensor)) or inspect.isfunction(v) \
+        or inspect.ismethod(v)
+
+
+def binding_watch(fn) -> Callable[[], bool] | None:
+    """A cheap check that the global names, closure cells and defaults `fn` (and the helpers it
+    calls, as `_globals_and_cells` follows them) read still hold the same modules, optimizers,
+    tensors and functions, as torch.compile guards them: `model = Net()` or
+    `model, opt = get_model()` after compiling must retrace, not keep training the old objects.
+
+    Runs on every call, so it is one `itemgetter(*names)(globals) == values` per globals dict
+    (tuple equality compares identity first; values whose type defines __eq__, such as tensors,
+    are compared with `is` instead), plus `is` checks of closure cells. None when nothing is
+    watched."""
+    groups: dict[int, tuple[dict, list, list]] = {}   # id(globals) -> (globals, names, values)
+    strict: list[tuple[dict, str, Any]] = []           # (globals, name, value) compared with `is`
+    absent: list[tuple[dict, str]] = []                # names defined later: retrace once bound
+    cells: list[tuple[Any, Any]] = []
+    defaults: list[tuple[Any, Any, Any]] = []
+    seen: set[int] = set()
+
+    def walk(f, depth):
+        if inspect.ismethod(f):
+            f = f.__func__
+        code = getattr(f, "__code__", None)
+        if code is None or id(code) in seen:
+            return
+        seen.add(id(code))
+        found = []
+        for c in f.__closure__ or ():
+            try:
+                v = c.cell_contents
+            except ValueError:   # assigned later in the enclosing function
+                cells.append((c, MISSING))
+                continue
+            if _watched(v):
+                cells.append((c, v)); found.append(v)  # noqa: E702
+        g = getattr(f, "__globals__", None)
+        if g is not None:
+            b = g.get("__builtins__", {})
+            b = b if isinstance(b, dict) else vars(b)
+            for name in dict.fromkeys(_global_loads(code)):
+                if name in g:
+                    v = g[name]
+                    if not _watched(v):
+                        continue
+                    found.append(v)
+                    if type(v).__eq__ is object.__eq__:
+                        grp = groups.setdefault(id(g), (g, [], []))
+                        grp[1].append(name); grp[2].append(v)  # noqa: E702
+                    else:
+                        strict.append((g, name, v))
+                elif name not in b:
+                    absent.append((g, name))
+        for attr in ("__defaults__", "__kwdefaults__"):
+            d = getattr(f, attr, None)
+            vals = d.values() if isinstance(d, dict) else (d or ())
+            if any(_watched(v) and v is not None for v in vals):
+                defaults.append((f, attr, d))
+        if depth < 3:
+            for v in found:
+                if inspect.isfunction(v) or inspect.ismethod(v):
+                    walk(v, depth + 1)
+
+    walk(fn, 0)
+    checks, may_raise = [], False
+    for g, names, vals in groups.values():
+        if len(names) == 1:
+            checks.append(lambda get=g.get, n=names[0], want=vals[0]: get(n, MISSING) is want)
+        else:
+            may_raise = True   # KeyError when a watched global is deleted
+            checks.append(lambda get=operator.itemgetter(*names), g=g, want=tuple(vals):
+                          get(g) == want)
+    if strict:
+        checks.append(lambda: all([g.get(n, MISSING) is v for g, n, v in strict]))
+    if absent:
+        checks.append(lambda: not any([n in g for g, n in absent]))
+    if cells:
+        def cells_same():
+            for c, v in cells:
+                try:
+                    if c.cell_contents is not v:
+                        return False
+                except ValueError:
+                    if v is not MISSING:
+                        return False
+            return True
+        checks.append(cells_same)
+    if defaults:
+        checks.append(lambda: all([getattr(f, a, None) is d for f, a, d in defaults]))
+    if not checks:
+        return None
+
+    def same() -> bool:
+        try:
+            for check in checks:
+                if not check():
+                    return False
+            return True
+        except KeyError:   # a watched global was deleted
+            return False
+    return checks[0] if len(checks) == 1 and not may_raise else same
 
 
 def _names(code) -> list[str]:
@@ -131,6 +251,9 @@ class PyState:
         self.all_modules = [m for _, root in self.modules for m in root.modules()]
         self._key_epoch, self._key = None, ()
         self.versions = self._versions()
+        # the globals/cells/defaults the step read still hold the same objects (None: nothing
+        # read); checked first by guard_key, on every call
+        self.bound = binding_watch(fn) if module is None else None
 
     def _module_key(self) -> tuple:
         return tuple(map(_TRAINING_VERSION, self.all_modules))
@@ -140,8 +263,9 @@ class PyState:
 
     def stale(self) -> bool:
         """True when a parameter, buffer or sub-module was replaced, added or removed since this
-        PyState looked at the modules (its parameter list and names are then out of date)."""
-        return self._versions() != self.versions
+        PyState looked at the modules (its parameter list and names are then out of date), or
+        a global/closure variable the step reads was rebound to another object."""
+        return (self.bound is not None and not self.bound()) or self._versions() != self.versions
 
     def _param_names(self) -> dict[int, str]:
         """id(parameter) -> a readable state name (`fc1.weight`), prefixed only to avoid clashes."""
@@ -172,6 +296,8 @@ class PyState:
         and `.grad` slots only: it is reused while Module.epoch and Parameter.grad_epoch (bumped
         by every such assignment) are unchanged.
         """
+        if self.bound is not None and not self.bound():
+            return REBOUND   # equal to no key: the caller rebuilds this PyState and retraces
         if not self.optimizers:
             epoch = (Module.epoch, Parameter.grad_epoch)
             if self._key_epoch != epoch:

@@ -1,0 +1,133 @@
+"""Rebinding a global or closure variable that a compiled step reads retraces (as torch.compile's
+guards do): PyTorch's nn tutorial does `model, opt = get_model()` four times, and each section
+must train its own new model, never silently the old one."""
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn, optim
+
+
+def _data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 6), dtype=np.float32), rng.integers(0, 3, n)
+
+
+def get_model():
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    return model, optim.SGD(model.parameters(), lr=0.1)
+
+
+loss_func = nn.CrossEntropyLoss()
+model, opt = get_model()
+
+
+@graphc.compile
+def train_step(xb, yb):
+    loss = loss_func(model(xb), yb)
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+    return loss
+
+
+def _snap(m):
+    return {k: np.array(v) for k, v in m.state_dict().items()}
+
+
+def test_tutorial_get_model_twice_trains_the_new_model():
+    global model, opt
+    x, y = _data()
+    for _ in range(3):
+        train_step(x, y)
+    old_model = model
+    old = _snap(old_model)
+    model, opt = get_model()             # the tutorial's second section
+    fresh = _snap(model)
+    for _ in range(3):
+        train_step(x, y)
+    # the old model is untouched, the new one trained
+    for k, v in _snap(old_model).items():
+        np.testing.assert_array_equal(v, old[k])
+    assert any(not np.array_equal(v, fresh[k]) for k, v in _snap(model).items())
+
+
+def test_rebound_model_matches_a_fresh_compile():
+    global model, opt
+    x, y = _data(seed=1)
+    model, opt = get_model()
+    train_step(x, y)
+    model, opt = get_model()
+    start = _snap(model)
+    losses = [float(train_step(x, y)) for _ in range(3)]
+
+    ref, ref_opt = get_model()
+    ref.load_state_dict({k: v.copy() for k, v in start.items()})
+
+    @graphc.compile
+    def ref_step(xb, yb):
+        loss = loss_func(ref(xb), yb)
+        loss.backward()
+        ref_opt.step()
+        ref_opt.zero_grad()
+        return loss
+    ref_losses = [float(ref_step(x, y)) for _ in range(3)]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
+    for k, v in _snap(ref).items():
+        np.testing.assert_allclose(_snap(model)[k], v, rtol=1e-6)
+
+
+def test_rebinding_only_the_optimizer_retraces():
+    global model, opt
+    x, y = _data(seed=2)
+    model, opt = get_model()
+    train_step(x, y)
+    opt = optim.SGD(model.parameters(), lr=0.0)   # a new optimizer on the same model
+    before = _snap(model)
+    train_step(x, y)
+    train_step(x, y)
+    for k, v in _snap(model).items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_closure_rebind_retraces():
+    def main():
+        net = nn.Linear(4, 2)
+        step = graphc.compile(lambda x: net(x))
+        x = np.ones((1, 4), np.float32)
+        a = step(x)
+        net = nn.Linear(4, 2)            # rebinds the cell the lambda reads
+        np.testing.assert_allclose(step(x), net(x).numpy(), rtol=1e-6)
+        assert not np.allclose(a, step(x))
+    main()
+
+
+def test_global_tensor_rebind_retraces():
+    g = {"graphc": graphc}
+    exec("W = graphc.tensor([[1.0, 2.0]])\ndef f(x):\n    return x * W\n", g)
+    f = graphc.compile(g["f"])
+    x = np.ones((1, 2), np.float32)
+    np.testing.assert_allclose(f(x), [[1, 2]])
+    g["W"] = graphc.tensor([[3.0, 4.0]])
+    np.testing.assert_allclose(f(x), [[3, 4]])
+
+
+def test_model_defined_after_compile():
+    g = {"graphc": graphc, "nn": nn}
+    exec("def f(x):\n    return net(x)\n", g)
+    f = graphc.compile(g["f"])
+    g["net"] = nn.Linear(3, 2)
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)
+    g["net"] = nn.Linear(3, 2)
+    np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)
+
+
+def test_unrelated_globals_do_not_retrace(monkeypatch):
+    x, y = _data(seed=3)
+    train_step(x, y); train_step(x, y)  # noqa: E702
+    n = len(train_step._cache)
+    global _unrelated
+    _unrelated = object()
+    train_step(x, y)
+    assert len(train_step._cache) == n
