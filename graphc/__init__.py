@@ -18,8 +18,11 @@ from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, c
                         permute, relu, reshape, rsqrt, sigmoid, sign, softmax, sqrt, square,
                         squeeze, sum, tanh, tensor, transpose, unsqueeze, where, zeros,
                         zeros_like)
-from .random import manual_seed  # noqa: F401
+from .random import (Generator, bernoulli, default_generator, get_rng_state,  # noqa: F401
+                     initial_seed, manual_seed, multinomial, normal, rand, rand_like, randint,
+                     randint_like, randn, randn_like, randperm, seed, set_rng_state)
 from . import ir, nn, data, optim, autograd  # noqa: F401,E402
+from . import utils  # noqa: F401,E402  (graphc.utils.data: torch.utils.data's layout)
 from . import quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402

@@ -4,3 +4,4 @@ from .registry import (FUSIBLE, LOOP, NO_KERNEL, NONDIFF, OPS, Fusion, OpDef, Sa
 # one module per op family; importing them registers their ops
 from . import elementwise, reduce, movement, linalg, index, constant  # noqa: F401,E402
 from . import autodiff_markers, fused, quant, collective  # noqa: F401,E402
+from . import random  # noqa: F401,E402
