@@ -1,7 +1,8 @@
 """graphc.nn: Module, Parameter, layers and losses with PyTorch's names."""
 from . import functional  # noqa: F401
-from .layers import (GELU, Dropout, Flatten, Identity, Linear, LogSoftmax, ReLU,  # noqa: F401
-                     Sigmoid, Softmax, Tanh)
+from .layers import (GELU, AlphaDropout, Dropout, Dropout1d, Dropout2d, Flatten,  # noqa: F401
+                     Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
+from . import init  # noqa: F401,E402
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401

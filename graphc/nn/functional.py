@@ -106,10 +106,78 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean",
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
-    """Identity when not training; train-mode dropout is not implemented yet and raises."""
+def _check_p(p, what: str) -> float:
+    from ..errors import InputError
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise InputError(f"{what} probability has to be between 0 and 1, but got {p!r}")
+    return float(p)
+
+
+def _keep_mask(x: Tensor, p: float, shape) -> Tensor:
+    """1.0 with probability 1 - p, else 0.0, of `shape` in x's dtype (a Philox draw)."""
+    from .. import random as R
+    u = R.draw(tuple(shape), x.dtype, "uniform")
+    return G.cast(u >= p, x.dtype)
+
+
+def _dropout(x, p: float, training: bool, inplace: bool, what: str, channel_dims=None) -> Tensor:
+    p = _check_p(p, what)
+    x = G._t(x)
     if not training or p == 0.0:
         return x
-    from ..errors import GraphcError
-    raise GraphcError(f"dropout with p={p} in training mode is not supported yet; call model.eval() "
-                      "or use p=0 (graphc will not silently skip it)")
+    check(x.dtype.is_float, f"{what} needs a float tensor, got {x.dtype}")
+    if p == 1.0:
+        out = x * 0.0
+    else:
+        shape = x.shape if channel_dims is None else \
+            tuple(x.shape[:channel_dims]) + (1,) * (x.ndim - channel_dims)
+        out = x * (_keep_mask(x, p, shape) * (1.0 / (1.0 - p)))
+    return x._assign(out) if inplace else out
+
+
+def dropout(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (training); identity
+    otherwise. The mask is a Philox draw from the default generator (fresh on each call)."""
+    return _dropout(x, p, training, inplace, "dropout")
+
+
+def _feature_dims(x, batched_ndim: int, what: str) -> int:
+    """How many leading dims a channel-wise mask spans: (N, C) for batched input, (C,) else."""
+    x = G._t(x)
+    check(x.ndim in (batched_ndim - 1, batched_ndim),
+          f"{what} expects a {batched_ndim - 1}-D or {batched_ndim}-D input, got {x.ndim}-D")
+    return 2 if x.ndim == batched_ndim else 1
+
+
+def dropout1d(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input with probability p (torch's Dropout1d)."""
+    return _dropout(x, p, training, inplace, "dropout1d", _feature_dims(x, 3, "dropout1d"))
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability p (Dropout2d).
+
+    As torch, a 3-D input is taken as (N, C, L) (channel-wise 1-D dropout)."""
+    x = G._t(x)
+    check(x.ndim in (3, 4), f"dropout2d expects a 3-D or 4-D input, got {x.ndim}-D")
+    return _dropout(x, p, training, inplace, "dropout2d", 2)
+
+
+_SELU_ALPHA = 1.7580993408473766   # -SELU's negative saturation (lambda * alpha), as ATen
+
+
+def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:
+    """Dropout keeping SELU's self-normalisation (ATen's formula): a kept element becomes
+    a*x + b, a dropped one a*(-alpha') + b, with a = 1/sqrt((alpha'^2 p + 1)(1 - p))."""
+    p = _check_p(p, "alpha_dropout")
+    x = G._t(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        out = x * 0.0
+    else:
+        keep = _keep_mask(x, p, x.shape)
+        a = 1.0 / ((_SELU_ALPHA ** 2 * p + 1.0) * (1.0 - p)) ** 0.5
+        b = (keep - 1.0) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p
+        out = x * (keep * a) + b
+    return x._assign(out) if inplace else out

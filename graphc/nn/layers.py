@@ -96,12 +96,36 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Identity in eval mode; in train mode (p > 0) it raises until train-mode dropout exists."""
+    """Train mode: zero each element with probability p, scale the rest by 1/(1-p); eval: identity."""
 
-    def __init__(self, p: float = 0.5):
+    _fn = staticmethod(F.dropout)
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        self.p = p
+        F._check_p(p, type(self).__name__)
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
-        """x unchanged in eval mode or when p == 0; train-mode dropout raises GraphcError."""
-        return F.dropout(x, self.p, self.training)
+        """x with dropout applied in train mode (a fresh mask per call), x itself in eval mode."""
+        return type(self)._fn(x, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) / (C, L) input with probability p in train mode."""
+
+    _fn = staticmethod(F.dropout1d)
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) / (C, H, W) input with probability p in train mode."""
+
+    _fn = staticmethod(F.dropout2d)
+
+
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks: keeps mean and variance (torch.nn.AlphaDropout)."""
+
+    _fn = staticmethod(F.alpha_dropout)
