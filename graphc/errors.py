@@ -32,3 +32,19 @@ class ExecutionError(GraphcError, RuntimeError):
 
 class CompileError(GraphcError):
     """A backend was given a graph it cannot compile as it is; the message says what to run first."""
+
+
+class NotSupportedError(GraphcError, AttributeError):
+    """A torch name (function, module, layer, Tensor method) graphc does not implement yet.
+
+    Also an AttributeError, so `hasattr(graphc.nn, "Conv3d")` is False and `getattr(obj, name,
+    default)` works as with any missing attribute."""
+
+
+class GraphcWarning(UserWarning):
+    """Base class of the warnings graphc gives (a likely mistake it can still run)."""
+
+
+class TraceTimeRandomnessWarning(GraphcWarning):
+    """Python's `random` or NumPy's random functions were called while a compiled function was
+    traced: the value was drawn once and is baked into the graph as a constant."""

@@ -97,6 +97,10 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __getattr__(self, name: str):  # only for names Tensor lacks: a torch method graphc lacks
+        from .unsupported import missing_method
+        raise missing_method(self, name)
+
     # ---- leaving the tensor world ----------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (concrete tensors only; shares memory)."""

@@ -6,3 +6,6 @@ from . import init  # noqa: F401,E402
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
+
+from ..unsupported import module_getattr as _module_getattr  # noqa: E402
+__getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError

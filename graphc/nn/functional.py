@@ -181,3 +181,6 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = Fal
         b = (keep - 1.0) * (_SELU_ALPHA * a) + _SELU_ALPHA * a * p
         out = x * (keep * a) + b
     return x._assign(out) if inplace else out
+
+from ..unsupported import module_getattr as _module_getattr  # noqa: E402
+__getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError

@@ -1,0 +1,138 @@
+"""Clear errors for the torch names graphc does not have yet.
+
+Programs written for PyTorch run with `import graphc as torch`, so a name graphc lacks must say so
+plainly, at the user's line, instead of a raw AttributeError (or a NumPy error further on):
+
+- `module_getattr(modname, namespace)` makes a PEP 562 module `__getattr__` for graphc, graphc.nn,
+  graphc.nn.functional, graphc.optim: it fires only for names the module does not define, so it
+  never shadows a real one, and raises `NotSupportedError` (a GraphcError and an AttributeError,
+  so `hasattr(graphc.nn, "Conv3d")` is simply False and `getattr(x, name, default)` works);
+- torch namespaces graphc lacks entirely (`graphc.fft`, `graphc.special`, `graphc.jit`, ...) are
+  stub modules made on import by a finder placed *last* on sys.meta_path: a real graphc/fft.py
+  (or package) added later always wins, and the stub's every attribute is a NotSupportedError;
+- `Tensor.__getattr__` uses `missing_method`.
+
+`from graphc.nn import Conv3d` is Python's ImportError "cannot import name 'Conv3d'" (the import
+statement turns any AttributeError into that).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+
+from .errors import NotSupportedError
+
+_PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
+README = "see README.md, 'What is supported'"
+
+# torch namespaces graphc has no module for: stub modules (name -> a few real attributes)
+STUBS: dict[str, dict] = {
+    "graphc.fft": {}, "graphc.linalg": {}, "graphc.special": {}, "graphc.distributions": {},
+    "graphc.jit": {}, "graphc.onnx": {}, "graphc.sparse": {}, "graphc.hub": {},
+    "graphc.profiler": {}, "graphc.amp": {}, "graphc.backends": {}, "graphc.testing": {},
+    "graphc.cuda": {"is_available": lambda: False, "device_count": lambda: 0},
+    "graphc.mps": {"is_available": lambda: False},
+    "graphc.nn.init": {}, "graphc.nn.utils": {}, "graphc.optim.lr_scheduler": {},
+    "graphc.utils": {}, "graphc.utils.data": {},
+    "graphc.autograd.functional": {},
+}
+NOTES = {
+    "graphc.cuda": "graphc compiles for the CPU (one process uses every core)",
+    "graphc.mps": "graphc compiles for the CPU (one process uses every core)",
+    "graphc.jit": "use graphc.compile to compile a function or Module",
+    "graphc.onnx": "graphc has no ONNX export",
+}
+
+
+def user_where() -> str:
+    """`file:line` of the innermost frame outside graphc (the user's code)."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (os.path.abspath(fn).startswith(_PKG) or fn.startswith("<frozen")):
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+def _suggest(name: str, names) -> str:
+    close = difflib.get_close_matches(name, [n for n in names if not n.startswith("_")], n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def not_supported(what: str, name: str, names=(), note: str | None = None) -> NotSupportedError:
+    """The NotSupportedError for `what` (e.g. graphc.nn.Conv3d)."""
+    torch_name = "torch" + what[len("graphc"):] if what.startswith("graphc") else what
+    msg = (f"{what} is not supported yet (graphc implements part of PyTorch's API, and "
+           f"{torch_name} is not in it; {note or README}){_suggest(name, names)} "
+           f"(at {user_where()})")
+    return NotSupportedError(msg, name=name)
+
+
+def module_getattr(modname: str, namespace: dict):
+    """A module __getattr__ (PEP 562): stub submodules load, any other public name raises."""
+    def __getattr__(name: str):
+        if name.startswith("_"):
+            raise AttributeError(f"module {modname!r} has no attribute {name!r}")
+        full = f"{modname}.{name}"
+        if full in STUBS:
+            return importlib.import_module(full)   # the real module if one exists, else a stub
+        raise not_supported(full, name, list(namespace), NOTES.get(modname))
+    return __getattr__
+
+
+def missing_method(obj, name: str):
+    """For Tensor.__getattr__: a torch Tensor method or attribute graphc lacks."""
+    cls = type(obj).__name__
+    if name.startswith("_"):
+        return AttributeError(f"{cls!r} object has no attribute {name!r}")
+    return not_supported(f"Tensor.{name}", name, dir(type(obj)))
+
+
+class _StubLoader(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        name = module.__name__
+        module.__doc__ = f"Stub: {name} is not supported by graphc yet (torch{name[6:]})."
+        module.__dict__.update(STUBS[name])
+        module.__getattr__ = module_getattr(name, module.__dict__)
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            setattr(sys.modules[parent], child, module)
+
+
+class _StubFinder(importlib.abc.MetaPathFinder):
+    """Last on sys.meta_path: only names no real module answers for reach it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in STUBS:
+            return importlib.machinery.ModuleSpec(fullname, _StubLoader(), is_package=True)
+        return None
+
+
+def _type_call(self, dtype=None, non_blocking=False, **kwargs):
+    """`t.type()`: graphc's `Tensor.type` is the static TensorType (shape and dtype), so torch's
+    `t.type()` lands here: with no argument it gives torch's type name ('torch.FloatTensor'),
+    as torch does; `t.type(dtype)` is an error pointing at `t.to(dtype)`."""
+    from .errors import GraphcError
+    if dtype is None and not kwargs:
+        name = {"f32": "Float", "f64": "Double", "i64": "Long", "i32": "Int", "i8": "Char",
+                "u8": "Byte", "bool": "Bool"}.get(self.dtype.name, self.dtype.name)
+        return f"torch.{name}Tensor"
+    raise GraphcError(f"Tensor.type({dtype!r}) is not supported: in graphc `t.type` is the "
+                      f"tensor's static type ({self}); convert with t.to(dtype) or t.float(), "
+                      f"t.long(), t.double() (at {user_where()})")
+
+
+def install() -> None:
+    if not any(isinstance(f, _StubFinder) for f in sys.meta_path):
+        sys.meta_path.append(_StubFinder())
+    from .ir.graph import TensorType
+    if "__call__" not in vars(TensorType):   # only ever reached through torch's t.type(...)
+        TensorType.__call__ = _type_call
+

@@ -1,0 +1,91 @@
+"""A torch name graphc lacks is a NotSupportedError naming it and the user's line, never a raw
+AttributeError or a NumPy error from deeper down."""
+import sys
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import NotSupportedError
+
+
+def _line():
+    return sys._getframe(1).f_lineno
+
+
+MISSING = [
+    lambda: graphc.nn.Conv3d, lambda: graphc.fft.fft, lambda: graphc.linalg.svd,
+    lambda: graphc.nn.functional.conv2d, lambda: graphc.distributions.Normal,
+    lambda: graphc.special.xlogy, lambda: graphc.optim.LBFGS, lambda: graphc.jit.script,
+    lambda: graphc.tensor([1.0]).stft,
+]
+NAMES = ["graphc.nn.Conv3d", "graphc.fft.fft", "graphc.linalg.svd",
+         "graphc.nn.functional.conv2d", "graphc.distributions.Normal", "graphc.special.xlogy",
+         "graphc.optim.LBFGS", "graphc.jit.script", "Tensor.stft"]
+
+
+@pytest.mark.parametrize("get,name", list(zip(MISSING, NAMES)), ids=NAMES)
+def test_missing_name_is_a_clear_error(get, name):
+    with pytest.raises(NotSupportedError) as e:
+        get()
+    msg = str(e.value)
+    assert name in msg and "not supported yet" in msg
+    assert __file__ in msg            # the user's line (the lambda's line in this file)
+    assert isinstance(e.value, graphc.GraphcError) and isinstance(e.value, AttributeError)
+
+
+def test_points_at_the_users_line():
+    with pytest.raises(NotSupportedError) as e:
+        line = _line(); graphc.nn.Conv3d(1, 1, 3)  # noqa: E702
+    assert f"{__file__}:{line}" in str(e.value)
+
+
+def test_hasattr_and_getattr_default_keep_working():
+    assert not hasattr(graphc.nn, "Conv3d")
+    assert getattr(graphc, "no_such_thing", 42) == 42
+    assert hasattr(graphc.nn, "Linear") and hasattr(graphc, "relu")
+    assert not hasattr(graphc.tensor([1.0]), "stft")
+
+
+def test_typo_suggests_the_real_name():
+    with pytest.raises(NotSupportedError, match="did you mean Linear"):
+        graphc.nn.Lienar
+
+
+def test_stub_namespaces_import():
+    import graphc.fft
+    import graphc.special as special
+    with pytest.raises(NotSupportedError, match="graphc.special.xlogy"):
+        special.xlogy(1, 2)
+    with pytest.raises(NotSupportedError, match="graphc.fft.rfft"):
+        graphc.fft.rfft
+
+
+def test_private_names_stay_plain_attribute_errors():
+    with pytest.raises(AttributeError) as e:
+        graphc.nn._no_such
+    assert not isinstance(e.value, NotSupportedError)
+    t = graphc.tensor([1.0])
+    with pytest.raises(AttributeError) as e:
+        t.__array_foo__
+    assert not isinstance(e.value, NotSupportedError)
+
+
+def test_existing_names_are_not_shadowed():
+    assert graphc.nn.Linear is graphc.nn.layers.Linear
+    assert callable(graphc.nn.functional.relu) and callable(graphc.optim.Adam)
+
+
+def test_tensor_type_is_torchs():
+    t = graphc.tensor(np.ones((2, 3), np.float32))
+    assert t.type() == "torch.FloatTensor"
+    assert graphc.tensor(np.ones(2, np.int64)).type() == "torch.LongTensor"
+    with pytest.raises(graphc.GraphcError, match=r"t\.to\(dtype\)"):
+        t.type(graphc.float64)
+
+
+def test_numpy_functions_on_tensors_work_as_torch():
+    t = graphc.tensor(np.array([[1.0, 2.0]], np.float32))
+    np.testing.assert_allclose(np.exp(t), np.exp([[1.0, 2.0]]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(t), [[1.0, 2.0]])
+    assert float(np.float32(graphc.tensor(2.0))) == 2.0
