@@ -94,9 +94,11 @@ def missing_method(obj, name: str):
 
 class _StubLoader(importlib.abc.Loader):
     def create_module(self, spec):
+        """The default module object."""
         return None
 
     def exec_module(self, module):
+        """Fill a stub: its few real attributes and a __getattr__ raising NotSupportedError."""
         name = module.__name__
         module.__doc__ = f"Stub: {name} is not supported by graphc yet (torch{name[6:]})."
         module.__dict__.update(STUBS[name])
@@ -110,6 +112,7 @@ class _StubFinder(importlib.abc.MetaPathFinder):
     """Last on sys.meta_path: only names no real module answers for reach it."""
 
     def find_spec(self, fullname, path=None, target=None):
+        """A stub's spec for the names in STUBS (reached only when no real module exists)."""
         if fullname in STUBS:
             return importlib.machinery.ModuleSpec(fullname, _StubLoader(), is_package=True)
         return None
@@ -130,6 +133,7 @@ def _type_call(self, dtype=None, non_blocking=False, **kwargs):
 
 
 def install() -> None:
+    """Put the stub finder last on sys.meta_path and make torch's `t.type()` a clear answer."""
     if not any(isinstance(f, _StubFinder) for f in sys.meta_path):
         sys.meta_path.append(_StubFinder())
     from .ir.graph import TensorType
