@@ -72,6 +72,23 @@ class _QInt8:
 qint8 = _QInt8()
 
 
+_default_float = [float32]
+
+
+def get_default_dtype() -> DType:
+    """The dtype Python floats and float factories (zeros, ones, arange(0.5), ...) take:
+    float32 unless set_default_dtype changed it (as torch.get_default_dtype)."""
+    return _default_float[0]
+
+
+def set_default_dtype(d) -> None:
+    """Make `d` (float32 or float64) the default floating-point dtype (as torch's)."""
+    dt = as_dtype(d)
+    if not dt.is_float:
+        raise TypeError(f"only floating-point types are supported as the default type, not {dt!r}")
+    _default_float[0] = dt
+
+
 def from_name(name: str) -> DType:
     """The DType whose IR name is `name` (f32, i64, ...)."""
     try:

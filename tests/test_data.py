@@ -1,4 +1,5 @@
-"""graphc.data: TensorDataset and DataLoader over NumPy arrays."""
+"""graphc.data (an alias of graphc.utils.data): TensorDataset and DataLoader over NumPy arrays;
+batches are graphc Tensors, as torch's are torch Tensors."""
 import numpy as np
 import pytest
 
@@ -37,11 +38,11 @@ def test_batch_sizes_len_and_drop_last(n, bs, drop_last, sizes):
     assert len(dl) == len(sizes)
     assert [len(b[0]) for b in batches] == sizes
     for xb, yb in batches:
-        assert isinstance(xb, np.ndarray) and isinstance(yb, np.ndarray)
-        assert xb.dtype == np.float32 and yb.dtype == np.int64
+        assert isinstance(xb, graphc.Tensor) and isinstance(yb, graphc.Tensor)
+        assert xb.dtype == graphc.float32 and yb.dtype == graphc.int64
         assert xb.shape[1:] == (3,)
         assert len(xb) == len(yb)
-        assert xb.flags.c_contiguous
+        assert np.asarray(xb).flags.c_contiguous
 
 
 def test_unshuffled_order_is_the_dataset_order():
@@ -119,11 +120,23 @@ def test_mismatched_lengths_raise():
         TensorDataset()
 
 
-@pytest.mark.parametrize("bs", [0, -1, 2.5, None])
+@pytest.mark.parametrize("bs", [0, -1, 2.5, True])
 def test_bad_batch_size_raises(bs):
     x, y = make(4)
     with pytest.raises(graphc.GraphcError, match="batch_size"):
         DataLoader(TensorDataset(x, y), batch_size=bs)
+
+
+def test_batch_size_none_yields_samples():
+    x, y = make(3)
+    items = list(DataLoader(TensorDataset(x, y), batch_size=None))   # torch: no auto-batching
+    assert len(items) == 3 and int(items[2][1]) == 2
+    np.testing.assert_array_equal(items[1][0], x[1])
+
+
+def test_graphc_data_is_graphc_utils_data():
+    import graphc.utils.data as ud
+    assert graphc.data.DataLoader is ud.DataLoader and graphc.data.TensorDataset is ud.TensorDataset
 
 
 def test_loader_feeds_a_compiled_function():
