@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from .driver import tracing
 from .errors import GraphcError
 from .grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (re-exported)
@@ -36,11 +38,19 @@ def _ancestors(v: Value) -> set[Value]:
     return seen
 
 
-def backward(y: Tensor, gradient=None) -> None:
-    """Record d(y)/d(leaf) for every leaf requiring grad that y depends on; accumulate into .grad."""
+def backward(y: Tensor, gradient=None, retain_graph: bool | None = None) -> None:
+    """Record d(y)/d(leaf) for every leaf requiring grad that y depends on; accumulate into .grad.
+
+    Inside a trace it records a `grad` node (expanded by the autodiff pass); eagerly it
+    differentiates the recorded tape at once (see eager_gradients)."""
     if not y.is_traced:
-        raise GraphcError(f"backward() at {user_where()} runs only inside a graphc.compile'd function "
-                          "(graphc derives the backward graph symbolically when tracing)")
+        if tracing.current() is not None:
+            raise GraphcError(f"backward() at {user_where()} on a tensor computed outside the "
+                              "compiled function; compute the loss inside it")
+        seed = _eager_seed(y, gradient)
+        leaves, grads = eager_gradients([y], [seed], None, retain_graph=bool(retain_graph))
+        _accumulate(leaves, grads)
+        return
     tr = y._trace
     if not y.requires_grad:
         raise GraphcError(f"backward() on a tensor {y.type} that depends on no parameter requiring "
@@ -69,12 +79,187 @@ def backward(y: Tensor, gradient=None) -> None:
             t.grad = g if t.grad is None else t.grad + g
 
 
-def _tensor_backward(self, gradient=None) -> None:
-    """Fill `.grad` of every parameter this tensor depends on (inside graphc.compile)."""
-    backward(self, gradient)
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None
+                     ) -> None:
+    """Fill `.grad` of every leaf requiring grad this tensor depends on (eagerly or traced)."""
+    if create_graph:
+        raise GraphcError("backward(create_graph=True): higher-order gradients are not supported")
+    if inputs is not None:
+        if self.is_traced:
+            raise GraphcError("backward(inputs=...) is supported eagerly only")
+        ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        leaves, grads = eager_gradients([self], [_eager_seed(self, gradient)], ins,
+                                        retain_graph=bool(retain_graph))
+        _accumulate(leaves, grads)
+        return
+    backward(self, gradient, retain_graph)
 
 
 Tensor.backward = _tensor_backward   # installed here: graphc.tensor cannot import autograd
+
+
+# ---- eager autograd: the recorded tape becomes a graph, differentiated by passes.autodiff ----------
+
+def _eager_seed(y: Tensor, gradient) -> np.ndarray:
+    if not y.requires_grad:
+        raise GraphcError(f"backward() on a tensor {y.type} that does not require grad (at "
+                          f"{user_where()}): it depends on no tensor with requires_grad=True, or "
+                          "was computed under no_grad or from detach()")
+    if gradient is None:
+        if y.shape != ():
+            raise GraphcError(f"backward() on a non-scalar tensor {y.type} needs gradient= of the "
+                              f"same shape (at {user_where()}); or call it on a scalar, e.g. .sum()")
+        return np.ones((), y.dtype.np)
+    g = gradient.numpy() if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if g.shape != y.shape:
+        raise GraphcError(f"backward(): gradient {list(g.shape)} must have the shape of the output "
+                          f"{y.type} (at {user_where()})")
+    return np.ascontiguousarray(g, dtype=y.dtype.np) if g.ndim else g.astype(y.dtype.np)
+
+
+_FREED = ("Trying to backward through the graph a second time (or to use its intermediate "
+          "results after they were freed): the first backward() freed them. Specify "
+          "retain_graph=True in the first backward() call (as in PyTorch) to backward twice")
+
+
+def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list[Tensor] | None,
+                    retain_graph: bool = False) -> tuple[list[Tensor], list[np.ndarray]]:
+    """d(sum_i <seed_i, output_i>)/d(input) for concrete tensors, from the recorded tape.
+
+    The TapeNodes the outputs depend on become one Graph (leaves and other operands are graph
+    inputs, each node's recorded result its value), `passes.autodiff.gradients` appends the
+    gradient nodes from the ops' vjp rules (the same as in compiled code), and only those run on
+    the interpreter's run_node. `inputs` None: every leaf requiring grad reached. Returns
+    (the tensors differentiated, their gradient arrays)."""
+    from passes.autodiff import gradients
+    from .ir.graph import Graph, Node
+    from .ir.interpreter import run_node
+    from .tensor import _type_of
+    recs, stack = {}, [y._node for y in outputs if y._node is not None]
+    while stack:
+        r = stack.pop()
+        if id(r) in recs:
+            continue
+        if r.freed:
+            raise GraphcError(f"{_FREED} (at {user_where()})")
+        recs[id(r)] = r
+        stack.extend(p for _, p, _ in r.inputs if p is not None)
+    order = sorted(recs.values(), key=lambda r: r.seq)
+    g = Graph("eager_backward")
+    env: dict = {}
+    node_val: dict = {}   # id(TapeNode) -> its result Value
+    leaf_val: dict = {}   # id(leaf tensor) -> (its Value, the tensor)
+    for r in order:
+        vals = []
+        for leaf, parent, arr in r.inputs:
+            if parent is not None:
+                v = node_val[id(parent)]
+            elif leaf is not None:
+                hit = leaf_val.get(id(leaf))
+                if hit is None:
+                    v = g.add_input(f"leaf{len(leaf_val)}", _type_of(arr))
+                    env[v] = arr
+                    leaf_val[id(leaf)] = (v, leaf)
+                else:
+                    v = hit[0]
+            else:
+                v = g.add_input(f"c{len(g.inputs)}", _type_of(arr))
+                env[v] = arr
+            vals.append(v)
+        node = g.add_node(Node(r.op, vals, r.attrs, [r.type], None))
+        node_val[id(r)] = node.outputs[0]
+        env[node.outputs[0]] = r.out
+    if inputs is None:
+        targets = [t for _, t in leaf_val.values()]
+        targets += [y for y in outputs if y._node is None and y.requires_grad and
+                    all(t is not y for t in targets)]
+        if not targets:
+            raise GraphcError(f"backward() at {user_where()}: the output depends on no tensor "
+                              "that requires grad")
+    else:
+        targets = list(inputs)
+    wrt = []
+    for t in targets:
+        if not isinstance(t, Tensor) or t.is_traced:
+            raise GraphcError("autograd.grad: inputs must be concrete tensors")
+        if t._node is not None and id(t._node) in node_val:
+            wrt.append(node_val[id(t._node)])
+        elif id(t) in leaf_val:
+            wrt.append(leaf_val[id(t)][0])
+        else:  # not reached from the outputs (or an output itself): a graph input of its own
+            v = g.add_input(f"x{len(g.inputs)}", _type_of(t._data))
+            env[v] = t._data
+            wrt.append(v)
+    n_forward = len(g.nodes)
+    total = None
+    from .ir.builder import Builder
+    for y, seed in zip(outputs, seeds):
+        sv = g.add_input(f"seed{len(g.inputs)}", _type_of(seed))
+        env[sv] = seed
+        if y._node is not None:
+            yv = node_val[id(y._node)]
+        else:
+            yv = wrt[next((i for i, t in enumerate(targets) if t is y), None)] \
+                if any(t is y for t in targets) else None
+            if yv is None:
+                continue
+        gs = gradients(g, yv, sv, wrt)
+        total = gs if total is None else [Builder(g).add(a, b) for a, b in zip(total, gs)]
+    if total is None:
+        total = [Builder(g).zeros(w.type) for w in wrt]
+    for node in g.nodes[n_forward:]:
+        for v, res in zip(node.outputs, run_node(node, [env[x] for x in node.inputs])):
+            env[v] = res
+    given = [env[v] for v in g.inputs]
+    grads = []
+    for v in total:
+        a = env[v]
+        if a.base is not None or any(a is x for x in given) or \
+                any(a is recs_out for recs_out in (r.out for r in order)):
+            a = a.copy()
+        grads.append(a)
+    if not retain_graph:
+        for r in order:
+            r.freed = True
+            r.inputs, r.out = (), None
+            if r.op == "custom_vjp":
+                _FUNCTIONS.pop(r.attrs["fn"], None)
+    return targets, grads
+
+
+def _accumulate(leaves: list[Tensor], grads: list[np.ndarray]) -> None:
+    """leaf.grad += grad (in place when it already holds an array of that type), else set it."""
+    for t, g in zip(leaves, grads):
+        cur = t.grad
+        if cur is None:
+            t.grad = Tensor(g)
+        elif isinstance(cur, Tensor) and not cur.is_traced and cur.shape == g.shape and \
+                cur.dtype.np == g.dtype and cur._data.flags.writeable:
+            np.add(cur._data, g, out=cur._data)
+        else:
+            with no_grad():
+                t.grad = cur + Tensor(g)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """torch.autograd.grad, eagerly: the gradients of `outputs` w.r.t. `inputs` (no .grad set)."""
+    if create_graph:
+        raise GraphcError("autograd.grad(create_graph=True): higher-order gradients are not "
+                          "supported")
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins_single = isinstance(inputs, Tensor)
+    ins = [inputs] if ins_single else list(inputs)
+    if any(o.is_traced for o in outs):
+        raise GraphcError("autograd.grad inside graphc.compile is not supported yet; use "
+                          "loss.backward() and .grad")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    seeds = [_eager_seed(o, g) for o, g in zip(outs, grad_outputs)]
+    _, grads = eager_gradients(outs, seeds, ins, retain_graph=bool(retain_graph))
+    return tuple(Tensor(g) for g in grads)
 
 
 # ---- custom Functions with their own backward ---------------------------------------------------
@@ -129,8 +314,7 @@ class Function:
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)
-        tr = tracing.current()
-        if tr is None or not any(t.requires_grad for t in tensors) or not is_grad_enabled():
+        if not any(t.requires_grad for t in tensors) or not is_grad_enabled():
             return out
         if not isinstance(out, Tensor):
             raise GraphcError(f"{cls.__name__}.forward must return one Tensor (got "

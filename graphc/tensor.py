@@ -1,8 +1,12 @@
 """graphc.Tensor: concrete (eager, holds a NumPy array) or symbolic (a Value in the active trace).
 
 Every operation goes through `apply(op, ...)`: inside `graphc.compile` it appends a node to the
-trace; outside it builds a one-node graph and runs it on the interpreter, so eager and compiled
-code share one set of shape rules and one set of NumPy references.
+trace; outside it calls the op's shape rule (`OPS[op].result_types`) and NumPy reference directly
+(casting results as the interpreter does), so eager and compiled code share one set of shape rules
+and one set of NumPy references. Eagerly, an op on tensors requiring grad (with grad enabled)
+also records a `TapeNode` (op, operands, attrs, result) in the result's `grad_fn`: backward()
+(graphc/autograd.py) turns the recorded nodes into a Graph and differentiates it with the same
+gradient rules as compiled code (passes.autodiff.gradients).
 """
 from __future__ import annotations
 
@@ -15,9 +19,11 @@ from .driver import tracing
 from .dtypes import DType
 from .errors import GraphcError, InputError, ShapeError, TraceError
 from .grad_mode import is_grad_enabled
-from .ir.interpreter import run
-from .ir.builder import Builder
-from .ir.graph import Graph, TensorType, Value
+import itertools
+
+from .ir.builder import weak_scalar_dtype
+from .ir.graph import TensorType, Value
+from .ir.ops import OPS
 from .driver.tracing import control_flow_error, user_loc
 
 Number = (bool, int, float, np.number, np.bool_)
@@ -27,7 +33,10 @@ class Tensor:
     """A tensor as in PyTorch: operators, torch-named methods, `.grad`, `.requires_grad`."""
 
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
-    __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_stop", "__weakref__")
+    __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_stop", "_node", "_base",
+                 "__weakref__")
+    _is_state = False       # Parameters and buffers: graph state inside a trace
+    _state_hint = "tensor"  # the state name of a plain requires-grad tensor a trace reads
 
     def __init__(self, data: Any, dtype=None, requires_grad: bool = False):
         self._data = as_array(data, dtype)
@@ -39,12 +48,23 @@ class Tensor:
         self.requires_grad = requires_grad
         self.grad = None
         self._stop = None
+        self._node = None   # the TapeNode that computed it (eager autograd), None for leaves
+        self._base = None   # for `.data` of a traced tensor: the tensor in-place updates also update
 
     @classmethod
     def _symbolic(cls, value: Value, trace, requires_grad: bool = False) -> "Tensor":
         t = cls.__new__(cls)
         t._data, t._value, t._trace = None, value, trace
         t.requires_grad, t.grad, t._stop = requires_grad, None, None
+        t._node = t._base = None
+        return t
+
+    @classmethod
+    def _wrap(cls, arr: np.ndarray) -> "Tensor":
+        """A concrete tensor on `arr` as is (no conversion, no checks): the eager fast path."""
+        t = Tensor.__new__(Tensor)
+        t._data, t._value, t._trace = arr, None, None
+        t.requires_grad, t.grad, t._stop, t._node, t._base = False, None, None, None, None
         return t
 
     # ---- what it is ----------------------------------------------------------------------------
@@ -58,12 +78,12 @@ class Tensor:
         """The tensor's TensorType: its shape and dtype."""
         if self._value is not None:
             return self._value.type
-        return TensorType(self._data.shape, dtypes.from_numpy(self._data.dtype))
+        return _type_of(self._data)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, as a tuple of ints."""
-        return self.type.shape
+        return self._data.shape if self._value is None else self._value.type.shape
 
     @property
     def dtype(self) -> DType:
@@ -73,7 +93,7 @@ class Tensor:
     @property
     def ndim(self) -> int:
         """The number of dimensions."""
-        return len(self.shape)
+        return self._data.ndim if self._value is None else len(self._value.type.shape)
 
     def dim(self) -> int:
         """The number of dimensions (torch's Tensor.dim())."""
@@ -157,10 +177,28 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype!r})"
 
     # ---- autograd-facing helpers (the autodiff itself lives in passes/autodiff.py) --------------
+    @property
+    def is_leaf(self) -> bool:
+        """True unless the tensor was computed (with grad enabled) from tensors requiring grad."""
+        if self._value is not None:
+            return not self.requires_grad or any(t is self for t in self._trace.grad_leaves)
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The recorded op that computed this tensor (eagerly), or None for a leaf."""
+        if self._value is not None:
+            return None if self.is_leaf else _TracedGradFn(self._value)
+        return self._node
+
+    def _trainable(self) -> bool:
+        """A concrete leaf requiring grad: inside a trace it is state, like a Parameter."""
+        return self.requires_grad and self._node is None and self._value is None
+
     def detach(self) -> "Tensor":
         """The same values, cut off from gradient computation."""
         if self._value is None and tracing.current() is None:
-            return Tensor(self._data)
+            return Tensor._wrap(self._data)
         out = apply("stop_gradient", self)
         out.requires_grad, out._stop = False, None
         return out
@@ -178,6 +216,9 @@ class Tensor:
         """Set `requires_grad` in place (floating-point tensors only); returns self."""
         if flag and not self.dtype.is_float:
             raise GraphcError(f"only floating-point tensors can require gradients, not {self.dtype}")
+        if not flag and self._value is None and self._node is not None:
+            raise GraphcError("requires_grad_(False) on a tensor computed from tensors requiring "
+                              f"grad (at {tracing.user_where()}); use detach() instead")
         self.requires_grad = flag
         if flag and self._value is not None and \
                 not any(t is self for t in self._trace.grad_leaves):
@@ -188,8 +229,28 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        """The same tensor without gradient tracking semantics (in-place ops on it update it)."""
-        return self
+        """The same values, detached from gradient computation, sharing memory (as in PyTorch):
+        in-place ops on it update this tensor. Inside a trace a tensor that is state (a plain
+        requires-grad tensor the step reads) is returned itself, so `t.data.add_(...)` updates it."""
+        if self._value is not None:
+            out = self.detach()
+            out._base = self
+            return out
+        if self._node is None and self.requires_grad and tracing.current() is not None:
+            return self
+        return Tensor._wrap(self._data)
+
+    @data.setter
+    def data(self, value) -> None:
+        """Make this tensor hold `value` (eagerly: rebinds its array, as in PyTorch)."""
+        tr = tracing.current()
+        if tr is not None and (self._value is not None or self._trainable()):
+            self._assign(value)
+            return
+        if isinstance(value, Tensor) and value._value is not None:
+            raise TraceError(f"a traced tensor was assigned to .data outside its compiled function "
+                             f"(at {tracing.user_where()})")
+        self._data = contiguous(as_array(value))
 
     # ---- in-place updates (PyTorch's trailing-underscore methods) --------------------------------
     def _assign(self, new) -> "Tensor":
@@ -204,12 +265,25 @@ class Tensor:
             if self._value is not None or new._value is not None:
                 raise TraceError(f"in-place update of a traced tensor outside its compiled function "
                                  f"(at {tracing.user_where()})")
+            if (new.requires_grad or self.requires_grad) and is_grad_enabled() and \
+                    not self._is_state:
+                if self.requires_grad and self._node is None:
+                    raise GraphcError(
+                        f"in-place update of a leaf tensor that requires grad at "
+                        f"{tracing.user_where()}: wrap it in `with graphc.no_grad():` (as PyTorch "
+                        "requires), e.g. for a manual SGD step")
+                # recorded: this tensor now stands for the new value (and its tape node)
+                self._data, self._node = new._data, new._node
+                self.requires_grad = new.requires_grad
+                return self
             np.copyto(self._data, new._data)
             return self
         if self._value is not None:
             self._value, self._stop = lift(tr, new), new._stop
             self.requires_grad = new.requires_grad
-        elif getattr(self, "_is_state", False):
+            if self._base is not None:  # `.data` of a traced tensor: update the tensor too
+                self._base._assign(new)
+        elif self._is_state or self._trainable():
             tr.assign(self, lift(tr, new))
         else:
             raise TraceError(f"in-place update of a tensor created outside the compiled function "
@@ -358,8 +432,8 @@ def lift(tr, a: Any, grad_on: bool = False):
             if a._stop is True and grad_on:  # made under no_grad, now used with grad enabled
                 a._stop = tr.builder.emit("stop_gradient", a._value, loc=user_loc())
             return a._stop if isinstance(a._stop, Value) and grad_on else a._value
-        if getattr(a, "_is_state", False):
-            return tr.current(a)
+        if a._is_state or (a.requires_grad and a._node is None):  # a Parameter, a buffer, or a
+            return tr.current(a)           # plain tensor requiring grad: state of the graph
         return tr.constant(a._data)
     if isinstance(a, Number):
         return a
@@ -368,23 +442,166 @@ def lift(tr, a: Any, grad_on: bool = False):
     raise TraceError(f"cannot use a {type(a).__name__} as a tensor operand at {tracing.user_where()}")
 
 
+class TapeNode:
+    """One eagerly recorded op (a tensor's `grad_fn`): what backward() rebuilds as a graph node.
+
+    `inputs` holds, per operand, (leaf tensor requiring grad or None, the operand's TapeNode or
+    None, the operand's array as used); `out` is the result array and `type` its TensorType.
+    """
+
+    __slots__ = ("op", "attrs", "inputs", "out", "type", "seq", "freed", "__weakref__")
+
+    def __init__(self, op, attrs, inputs, out, type_):
+        self.op, self.attrs, self.inputs, self.out, self.type = op, attrs, inputs, out, type_
+        self.seq = next(_seq)
+        self.freed = False
+
+    def name(self) -> str:
+        """PyTorch-style name of the backward function, e.g. `MatmulBackward`."""
+        return "".join(w.capitalize() for w in self.op.split("_")) + "Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """((TapeNode or None, 0), ...) per operand, as torch's grad_fn.next_functions."""
+        return tuple((p, 0) for _, p, _ in (self.inputs or ()))
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class _TracedGradFn:
+    """grad_fn of a traced non-leaf tensor: names the producing op."""
+
+    def __init__(self, value: Value):
+        self.op = value.producer.op if value.producer is not None else "input"
+
+    def name(self) -> str:
+        return "".join(w.capitalize() for w in self.op.split("_")) + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+_seq = itertools.count()
+_from_np = dtypes._BY_NP
+_types: dict = {}  # (shape, numpy dtype) -> TensorType: eager ops reuse the frozen types
+
+
+def _type_of(arr: np.ndarray) -> TensorType:
+    key = (arr.shape, arr.dtype)
+    t = _types.get(key)
+    if t is None:
+        try:
+            dt = _from_np[arr.dtype]
+        except KeyError:
+            dt = dtypes.from_numpy(arr.dtype)  # the named error
+        t = TensorType(arr.shape, dt)
+        if len(_types) < 4096:
+            _types[key] = t
+    return t
+
+
+_rules: dict = {}  # (op, operand shapes and dtypes, attrs) -> result TensorType
+
+
+def _result_type(op, opdef, arrays, attrs) -> TensorType:
+    """The op's result type from its shape rule; errors worded as Builder.emit_node's."""
+    types = [_type_of(x) for x in arrays]
+    try:
+        out_types = opdef.result_types(types, attrs)
+    except (ShapeError, KeyError, TypeError) as e:
+        loc = user_loc()
+        where = f" at {loc}" if loc else ""
+        what = e if isinstance(e, ShapeError) else f"bad or missing attribute {e}"
+        types_s = ", ".join(str(t) for t in types) or "no operands"
+        raise ShapeError(f"{op}: {what} (operands: {types_s}){where}") from None
+    if len(out_types) != 1:
+        raise GraphcError(f"{op} has {len(out_types)} results; eager mode runs single-result ops")
+    return out_types[0]
+
+
 def _eager(op: str, args, attrs) -> Tensor:
-    g = Graph("eager")
-    b = Builder(g, user_loc())
-    vals, arrays = [], []
+    """Run one op on concrete operands: its shape rule, its NumPy reference, results cast to the
+    rule's dtype (as graphc.ir.interpreter.run_node); record a TapeNode if it needs a gradient."""
+    arrays = []
+    record = False
+    numbers = False
     for a in args:
-        if isinstance(a, Tensor) and a._value is not None:
-            raise TraceError(f"a traced tensor ({a.type}) was used outside its compiled function at "
-                             f"{tracing.user_where()}; return it from the function instead")
-        if isinstance(a, Number):
-            vals.append(a)
-            continue
-        arr = as_array(a)
-        arrays.append(arr)
-        vals.append(g.add_input(f"a{len(arrays)}", TensorType(arr.shape, dtypes.from_numpy(arr.dtype))))
-    g.outputs.append(b.emit(op, *vals, **attrs))
-    (out,), _ = run(g, arrays)
-    return Tensor(out)
+        if isinstance(a, Tensor):
+            if a._value is not None:
+                raise TraceError(f"a traced tensor ({a.type}) was used outside its compiled "
+                                 f"function at {tracing.user_where()}; return it from the "
+                                 "function instead")
+            arrays.append(a._data)
+            if a.requires_grad:
+                record = True
+        elif isinstance(a, Number):
+            arrays.append(a)
+            numbers = True
+        else:
+            arrays.append(as_array(a))
+    if numbers:  # Python numbers: weakly typed constants, as Builder._operands makes them
+        tensors = [x for x in arrays if isinstance(x, np.ndarray)]
+        if not tensors:
+            raise ShapeError("an op needs at least one tensor operand")
+        dts = {x.dtype for x in tensors}
+        dt = _type_of(tensors[0]).dtype if len(dts) == 1 else \
+            dtypes.promote(*[_type_of(x).dtype for x in tensors])
+        has_float = any(isinstance(v, (float, np.floating)) for v in arrays)
+        for i, v in enumerate(arrays):
+            if isinstance(v, np.ndarray):
+                if has_float and not dt.is_float:  # int tensor * 2.5 -> f32, as in PyTorch
+                    arrays[i] = v.astype(np.float32)
+            else:
+                arrays[i] = np.asarray(v, dtype=weak_scalar_dtype(v, dt).np)
+    opdef = OPS.get(op)
+    if opdef is None:
+        raise ShapeError(f"unknown op {op!r}")
+    # shape rules are pure functions of the operand types and attrs: cache their results (a
+    # rule costs 3-6 us, formatting its error messages; a dict lookup well under 1 us)
+    key = (op, *[(x.shape, x.dtype) for x in arrays], *attrs.items()) if attrs else \
+        (op, *[(x.shape, x.dtype) for x in arrays])
+    try:
+        rt = _rules.get(key)
+    except TypeError:  # an unhashable attr (a constant's array): no caching
+        rt, key = None, None
+    if rt is None:
+        rt = _result_type(op, opdef, arrays, attrs)
+        if key is not None:
+            if len(_rules) > 8192:
+                _rules.clear()
+            _rules[key] = rt
+    if opdef.fusion.name in ("KERNEL", "MARKER") and op != "custom_vjp":
+        raise GraphcError(f"op {op!r} cannot run eagerly")
+    try:
+        with np.errstate(all="ignore"):  # NaN/Inf propagate as in NumPy, silently
+            r = opdef.ref(*arrays, **attrs)
+    except GraphcError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any NumPy failure becomes a named error
+        from .errors import ExecutionError
+        types_s = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
+        loc = user_loc()
+        raise ExecutionError(f"{op}{' at ' + loc if loc else ''} failed on operands "
+                             f"({types_s}): {e}") from None
+    if type(r) is not np.ndarray:
+        r = np.asarray(r)
+    if r.dtype != rt.dtype.np:
+        r = r.astype(rt.dtype.np)
+    if r.shape != rt.shape:
+        from .errors import ExecutionError
+        raise ExecutionError(f"internal error: {op} returned shape {r.shape}, its rule promised {rt}")
+    out = Tensor._wrap(r)
+    if record and rt.dtype.is_float and is_grad_enabled():
+        ins = []
+        for a, arr in zip(args, arrays):
+            if isinstance(a, Tensor) and a.requires_grad:
+                ins.append((a if a._node is None else None, a._node, arr))
+            else:
+                ins.append((None, None, arr))
+        out._node = TapeNode(op, attrs, ins, r, rt)
+        out.requires_grad = True
+    return out
 
 
 def _is_one(x) -> bool:

@@ -227,7 +227,8 @@ class PyState:
         from ..optim.optimizer import Optimizer
         self.modules: list[tuple[str, Module]] = [("", module)] if module is not None else []
         self.optimizers: list[tuple[str, Optimizer]] = []
-        seen = {id(module)}
+        self.tensors: list[tuple[str, Tensor]] = []  # plain requires-grad leaves: trained like
+        seen = {id(module)}                            # parameters (state of the graph)
         # a compiled Module is inference: its parameters are all it touches
         for name, obj in ([] if module is not None else _globals_and_cells(fn)):
             if id(obj) in seen:
@@ -236,6 +237,10 @@ class PyState:
                 self.modules.append((name, obj)); seen.add(id(obj))  # noqa: E702
             elif isinstance(obj, Optimizer):
                 self.optimizers.append((name, obj)); seen.add(id(obj))  # noqa: E702
+            else:
+                for tname, t in _trainable_tensors(name, obj):
+                    if id(t) not in seen:
+                        self.tensors.append((tname, t)); seen.add(id(t))  # noqa: E702
         self.names = self._param_names()
         self.params: list[Parameter] = []
         ids = set()
@@ -248,6 +253,11 @@ class PyState:
                 for p in g["params"]:
                     if id(p) not in ids:
                         ids.add(id(p)); self.params.append(p)  # noqa: E702
+        for _, t in self.tensors:
+            if id(t) not in ids:
+                ids.add(id(t)); self.params.append(t)  # noqa: E702
+        # .grad of a plain tensor is a slot no epoch counts: guard_key then checks every call
+        self.plain = any(not isinstance(p, Parameter) for p in self.params)
         self.all_modules = [m for _, root in self.modules for m in root.modules()]
         self._key_epoch, self._key = None, ()
         self.versions = self._versions()
@@ -277,6 +287,10 @@ class PyState:
                     name = local if local not in used else f"{var}.{local}"
                     names[id(p)] = name
                     used.add(name)
+        for var, t in self.tensors:
+            if id(t) not in names and var not in used:
+                names[id(t)] = var
+                used.add(var)
         k = 0
         for _, opt in self.optimizers:
             for g in opt.param_groups:
@@ -298,7 +312,7 @@ class PyState:
         """
         if self.bound is not None and not self.bound():
             return REBOUND   # equal to no key: the caller rebuilds this PyState and retraces
-        if not self.optimizers:
+        if not self.optimizers and not self.plain:
             epoch = (Module.epoch, Parameter.grad_epoch)
             if self._key_epoch != epoch:
                 self._key_epoch = epoch
@@ -349,11 +363,13 @@ class PyState:
         effects = []
         known = {id(p) for p in self.params}
         for obj in tr.params.values():  # parameters reached some other way (attributes, ...)
-            if isinstance(obj, Parameter) and id(obj) not in known and \
+            if isinstance(obj, Tensor) and id(obj) not in known and \
                     isinstance(obj.grad, Tensor) and obj.grad.is_traced:
                 self.params.append(obj)
                 known.add(id(obj))
                 snap.grads[id(obj)] = None
+                if not isinstance(obj, Parameter):
+                    self.plain = True
         for p in self.params:
             pname = self.names.get(id(p), "param")
             slot = ("attr", p, "grad")
@@ -409,6 +425,21 @@ class PyState:
                 "as a constant. Keep it as a tensor instead, e.g. state['step'] = "
                 "graphc.tensor(0.0) and state['step'].add_(1)")
         return [(slot, cur)]
+
+
+def _trainable_tensors(name: str, obj) -> list[tuple[str, Tensor]]:
+    """Plain (non-Parameter) leaf tensors requiring grad in `obj`: itself, or the items of a
+    list/tuple/dict of them (`params = [a, b, c, d]`), named after the variable."""
+    def ok(t):
+        return isinstance(t, Tensor) and not isinstance(t, Parameter) and t.requires_grad and \
+            not t.is_traced and t.is_leaf
+    if ok(obj):
+        return [(name or "tensor", obj)]
+    if isinstance(obj, (list, tuple)) and len(obj) <= 1024:
+        return [(f"{name}{i}", t) for i, t in enumerate(obj) if ok(t)]
+    if isinstance(obj, dict) and len(obj) <= 1024:
+        return [(f"{name}.{k}", t) for k, t in obj.items() if ok(t)]
+    return []
 
 
 def _get(slot):

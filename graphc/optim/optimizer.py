@@ -52,9 +52,13 @@ class Optimizer:
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in ps:
-            if not isinstance(p, Parameter):
-                raise GraphcError(f"{type(self).__name__} can only optimize nn.Parameter objects, "
-                                  f"got {type(p).__name__}")
+            if not isinstance(p, Tensor):
+                raise GraphcError(f"{type(self).__name__} can only optimize Tensors, got "
+                                  f"{type(p).__name__}")
+            if not p.is_leaf or p.is_traced:
+                raise GraphcError(f"{type(self).__name__}: can't optimize a non-leaf Tensor "
+                                  "(one computed from others); pass a parameter or a tensor "
+                                  "made with requires_grad=True")
             if not p.dtype.is_float:
                 raise GraphcError(f"{type(self).__name__}: parameter of dtype {p.dtype} cannot be "
                                   "optimized (only floating-point parameters have gradients)")
