@@ -23,6 +23,12 @@ from .random import (Generator, bernoulli, default_generator, get_rng_state,  # 
                      randint_like, randn, randn_like, randperm, seed, set_rng_state)
 from . import ir, nn, data, optim, autograd  # noqa: F401,E402
 from . import utils  # noqa: F401,E402  (graphc.utils.data: torch.utils.data's layout)
+from .functions import (as_tensor, empty, empty_like, eye, from_numpy, is_tensor,  # noqa: F401,E402
+                        linspace, logspace, numel)
+from .dtypes import get_default_dtype, set_default_dtype  # noqa: F401,E402
+from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
+from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
+from .serialization import load, save  # noqa: F401,E402
 from . import quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import dtypes
 from .driver import tracing
+from .device import check_device
 from .tensor import Tensor, apply, as_array, check
 
 _pymax = builtins.max  # this module defines torch's max/min/sum/abs
@@ -23,7 +24,7 @@ _pymax = builtins.max  # this module defines torch's max/min/sum/abs
 
 
 def _t(x) -> Tensor:
-    return x if isinstance(x, Tensor) else tensor(x)
+    return x if isinstance(x, Tensor) else as_tensor(x)  # an array operand is not copied
 
 
 def _axes(dim, ndim: int):
@@ -409,13 +410,62 @@ def one_hot(index, num_classes: int, dtype=dtypes.int64) -> Tensor:
 
 
 # ---- creation -------------------------------------------------------------------------------------
+# Every factory takes torch's keywords: dtype= (None: the default dtype for floats, see
+# graphc.get_default_dtype), device= (None or the CPU; any other device raises a DeviceError) and
+# requires_grad=.
 
-def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
-    """A tensor from data (inside a trace: a constant of the graph)."""
-    arr = as_array(data, dtype)
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _default_float():
+    return dtypes.get_default_dtype()
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (as torch.tensor: Python floats take the default
+    dtype, NumPy arrays keep theirs); inside a trace, a constant of the graph."""
+    check_device(device)
+    if dtype is None and dtypes.get_default_dtype() is not dtypes.float32 and \
+            not isinstance(data, (Tensor, np.ndarray, np.generic)):
+        arr = np.asarray(data)           # Python floats: float64 by default dtype, kept so
+        arr = as_array(arr if arr.dtype.kind == "f" else data)
+    else:
+        arr = as_array(data, dtype)
     if tracing.current() is not None:
-        return apply_constant(arr)
+        return _finish(apply_constant(arr), requires_grad)
+    if isinstance(data, (Tensor, np.ndarray)) and np.may_share_memory(arr, np.asarray(data)):
+        arr = arr.copy()                 # torch.tensor copies; as_tensor/from_numpy share
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` as a tensor without a copy where it can be (as torch.as_tensor): a Tensor of that
+    dtype is returned itself, a NumPy array of a graphc dtype is shared; others are converted."""
+    check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None else cast(data, dtype)
+    if isinstance(data, np.ndarray) and tracing.current() is None:
+        return Tensor(as_array(data, dtype))
+    return tensor(data, dtype)
+
+
+def from_numpy(a) -> Tensor:
+    """A tensor sharing `a`'s memory (as torch.from_numpy): writes through either show in both."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(a).__name__})")
+    return Tensor(as_array(a))
+
+
+def is_tensor(obj) -> bool:
+    """True if `obj` is a graphc Tensor (as torch.is_tensor)."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x) -> int:
+    """The number of elements of tensor `x`."""
+    return _t(x).numel()
 
 
 def apply_constant(arr: np.ndarray) -> Tensor:
@@ -424,52 +474,107 @@ def apply_constant(arr: np.ndarray) -> Tensor:
     return Tensor._symbolic(tr.constant(arr), tr)
 
 
-def full(size, fill_value, dtype=None) -> Tensor:
-    """A tensor of shape `size` filled with `fill_value` (dtype from the value if not given)."""
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of shape `size` filled with `fill_value` (dtype from the value if not given: the
+    default dtype for a float, int64 for an int, bool for a bool)."""
+    check_device(device)
     size = _shape_arg(size if isinstance(size, (tuple, list)) else (size,))
     check(builtins.all(s >= 0 for s in size), f"negative size in {list(size)}")
     if dtype is None:
-        dtype = dtypes.float32 if isinstance(fill_value, float) else (
+        dtype = _default_float() if isinstance(fill_value, float) else (
             dtypes.bool_ if isinstance(fill_value, bool) else dtypes.int64)
     dt = dtypes.as_dtype(dtype)
-    if tracing.current() is not None and size:
+    if tracing.current() is not None:
+        if not size:
+            return _finish(apply_constant(np.array(fill_value, dt.np)), requires_grad)
         scalar = apply_constant(np.array(fill_value, dt.np))
-        return apply("broadcast", scalar, shape=size)
-    return tensor(np.full(size, fill_value, dt.np))
+        return _finish(apply("broadcast", scalar, shape=size), requires_grad)
+    return Tensor(np.full(size, fill_value, dt.np), requires_grad=requires_grad)
 
 
-def zeros(*size, dtype=dtypes.float32) -> Tensor:
-    """A tensor of zeros of the given size (float32 unless `dtype` is given)."""
-    return full(_shape_arg(size), 0, dtype)
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of the given size (the default dtype, float32, unless `dtype` is given)."""
+    return full(_shape_arg(size), 0, dtype or _default_float(), device, requires_grad)
 
 
-def ones(*size, dtype=dtypes.float32) -> Tensor:
-    """A tensor of ones of the given size (float32 unless `dtype` is given)."""
-    return full(_shape_arg(size), 1, dtype)
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of the given size (the default dtype, float32, unless `dtype` is given)."""
+    return full(_shape_arg(size), 1, dtype or _default_float(), device, requires_grad)
 
 
-def zeros_like(x, dtype=None) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor in torch; in graphc it is zero-filled (deterministic)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad: bool = False,
+               memory_format=None) -> Tensor:
     """Zeros of x's shape, in x's dtype unless `dtype` is given."""
-    return full(_t(x).shape, 0, dtype or _t(x).dtype)
+    return full(_t(x).shape, 0, dtype or _t(x).dtype, device, requires_grad)
 
 
-def ones_like(x, dtype=None) -> Tensor:
+def ones_like(x, dtype=None, device=None, requires_grad: bool = False,
+              memory_format=None) -> Tensor:
     """Ones of x's shape, in x's dtype unless `dtype` is given."""
-    return full(_t(x).shape, 1, dtype or _t(x).dtype)
+    return full(_t(x).shape, 1, dtype or _t(x).dtype, device, requires_grad)
 
 
-def full_like(x, fill_value, dtype=None) -> Tensor:
+def empty_like(x, dtype=None, device=None, requires_grad: bool = False,
+               memory_format=None) -> Tensor:
+    """An uninitialised tensor of x's shape in torch; zero-filled in graphc."""
+    return zeros_like(x, dtype, device, requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad: bool = False,
+              memory_format=None) -> Tensor:
     """`fill_value` in x's shape, in x's dtype unless `dtype` is given."""
-    return full(_t(x).shape, fill_value, dtype or _t(x).dtype)
+    return full(_t(x).shape, fill_value, dtype or _t(x).dtype, device, requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
-    """Values in [start, end) spaced by `step` (arange(n): 0..n-1); int64 unless one is a float."""
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values in [start, end) spaced by `step` (arange(n): 0..n-1); int64 unless one is a float
+    (then the default dtype)."""
+    check_device(device)
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = dtypes.float32 if any(isinstance(v, float) for v in (start, end, step)) else dtypes.int64
-    return tensor(np.arange(start, end, step, dtype=dtypes.as_dtype(dtype).np))
+        dtype = _default_float() if any(isinstance(v, float) for v in (start, end, step)) \
+            else dtypes.int64
+    dt = dtypes.as_dtype(dtype)
+    n = builtins.max(0, math.ceil((end - start) / step))
+    arr = (start + np.arange(n, dtype=np.float64) * step).astype(dt.np) if dt.is_float \
+        else np.arange(start, end, step, dtype=dt.np)
+    return _finish(tensor(arr), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """`steps` values evenly spaced from start to end inclusive (torch's two-sided formula)."""
+    check_device(device)
+    dt = dtypes.as_dtype(dtype or _default_float())
+    steps = operator.index(steps)
+    check(steps >= 0, f"linspace: number of steps must be non-negative, got {steps}")
+    i = np.arange(steps, dtype=np.float64)
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    vals = np.where(i < steps // 2, start + i * step, end - (steps - 1 - i) * step)
+    if not dt.is_float:
+        vals = np.trunc(vals)
+    return _finish(tensor(vals.astype(dt.np)), requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """`steps` values base**linspace(start, end, steps)."""
+    check_device(device)
+    dt = dtypes.as_dtype(dtype or _default_float())
+    exps = linspace(start, end, steps, dtype=dtypes.float64).numpy()
+    return _finish(tensor(np.power(float(base), exps).astype(dt.np)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix (m = n if not given)."""
+    check_device(device)
+    dt = dtypes.as_dtype(dtype or _default_float())
+    return _finish(tensor(np.eye(n, n if m is None else m, dtype=dt.np)), requires_grad)
 
 
 # ---- Tensor methods -------------------------------------------------------------------------------

@@ -79,6 +79,37 @@ def unflatten(tree, leaves):
     return build(tree)
 
 
+def _has_tensor(x) -> bool:
+    """True if a graphc Tensor is anywhere in `x` (nested tuples/lists/dicts)."""
+    if isinstance(x, Tensor):
+        return True
+    if isinstance(x, (tuple, list)):
+        return any(_has_tensor(v) for v in x)
+    if isinstance(x, dict):
+        return any(_has_tensor(v) for v in x.values())
+    return False
+
+
+_wrap = getattr(Tensor, "_wrap", None) or Tensor
+
+
+def as_tensors(x):
+    """A compiled call's result with every NumPy array (or NumPy scalar) as a graphc Tensor
+    sharing its memory; the structure (tuples, lists, dicts, namedtuples) and Python values stay."""
+    if isinstance(x, np.ndarray):
+        return _wrap(x)
+    if isinstance(x, np.generic):
+        return _wrap(np.asarray(x))
+    if isinstance(x, list):
+        return [as_tensors(v) for v in x]
+    if isinstance(x, tuple):
+        items = [as_tensors(v) for v in x]
+        return type(x)(*items) if hasattr(type(x), "_fields") else tuple(items)
+    if isinstance(x, dict):
+        return {k: as_tensors(v) for k, v in x.items()}
+    return x
+
+
 def _seq_kind(x):
     """"list", "tuple", or the class of a namedtuple (rebuilt with its fields)."""
     if isinstance(x, list):
@@ -151,10 +182,14 @@ class Compiled:
             return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
+        # called with graphc Tensors, it returns Tensors (on the output arrays, no copy); called
+        # with NumPy arrays, arrays (0-d results as NumPy scalars), as before
         fast = None
-        if not kwargs:  # fast path: positional C-contiguous NumPy arrays, a signature seen before
+        if not kwargs:  # fast path: positional C-contiguous arrays/Tensors, a signature seen before
+            wrap = any(type(a) is Tensor for a in args)
+            arrays = [a._data if type(a) is Tensor else a for a in args] if wrap else args
             try:
-                fast = tuple((a.shape, a.dtype.char) for a in args
+                fast = tuple((a.shape, a.dtype.char) for a in arrays
                              if type(a) is np.ndarray and a.flags.c_contiguous)
             except AttributeError:
                 fast = None
@@ -162,13 +197,19 @@ class Compiled:
                 hit = self._fast.get(fast)
                 if hit is not None and hit[1] == self.pystate.guard_key():
                     self._last = hit[0]
-                    return hit[0].runner(args)
+                    out = hit[0].runner(arrays)   # a Tensor's own array: no copy
+                    return as_tensors(out) if wrap else out
             else:
                 fast = None
+        else:
+            wrap = _has_tensor(kwargs) or _has_tensor(args)
+        if not wrap and fast is None:
+            wrap = _has_tensor(args)
         entry, leaves = self._lookup(args, kwargs)
         if fast is not None:
             self._fast[fast] = (entry, self.pystate.guard_key())
-        return entry.runner(leaves)
+        out = entry.runner(leaves)
+        return as_tensors(out) if wrap else out
 
     def trace(self, *args, **kwargs) -> Entry:
         """Trace and compile for these arguments without running (nothing is updated)."""
