@@ -32,6 +32,7 @@ from .serialization import load, save  # noqa: F401,E402
 from . import quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
+from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401,E402
 from .driver.compile import Compiled, compile  # noqa: F401,E402,A004
 
 bool = bool_  # noqa: A001  (graphc.bool, as torch.bool)

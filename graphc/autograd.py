@@ -13,7 +13,8 @@ import numpy as np
 
 from .driver import tracing
 from .errors import GraphcError
-from .grad_mode import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (re-exported)
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: F401
+                        is_inference_mode_enabled, no_grad)  # (re-exported)
 from .ir.builder import Builder
 from .ir.graph import Value
 from .ir.ops import OPS, defvjp
@@ -96,6 +97,15 @@ def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False,
 
 
 Tensor.backward = _tensor_backward   # installed here: graphc.tensor cannot import autograd
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802
+    """torch.autograd.Variable, the legacy wrapper: returns `data` as a tensor (itself when it is
+    one), with `requires_grad` set when asked."""
+    t = data if isinstance(data, Tensor) else Tensor(data)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 # ---- eager autograd: the recorded tape becomes a graph, differentiated by passes.autodiff ----------

@@ -45,3 +45,34 @@ class enable_grad(_GradMode):
     """Context manager / decorator: ops inside record gradients again (as torch.enable_grad)."""
 
     enabled = True
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: as no_grad in graphc (`inference_mode(False)` leaves grad mode on);
+    usable as a context manager, `@inference_mode()` or a bare `@inference_mode`."""
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):  # bare @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _state.enabled = self._prev and not self.mode
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside inference_mode (graphc: whenever grad mode is off)."""
+    return not is_grad_enabled()

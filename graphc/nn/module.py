@@ -167,12 +167,44 @@ class Module:
             np.copyto(p.data, arr.astype(p.data.dtype, copy=False))
         return missing, unexpected
 
-    def to(self, dtype) -> "Module":
-        """Convert every parameter and float buffer to `dtype` (e.g. graphc.float64 for checks)."""
+    def to(self, *args, **kwargs) -> "Module":
+        """As torch's Module.to: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`.
+
+        A device must be the CPU (anything else raises a DeviceError); a dtype must be floating
+        and converts every floating-point parameter and buffer (same objects, new arrays)."""
+        from ..device import check_device, device
+        kwargs.pop("non_blocking", None), kwargs.pop("memory_format", None)
+        dtype, dev = kwargs.pop("dtype", None), kwargs.pop("device", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, device, int)) and not isinstance(a, bool):
+                dev = a
+            elif a is not None:
+                dtype = a
+        check_device(dev)
+        if dtype is None:
+            return self
         dt = dtypes.as_dtype(dtype)
+        if not dt.is_float:
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
+                            f"dtype={dt!r}")
         for p in list(self.parameters()) + list(self.buffers()):
-            if p.data.dtype.kind == "f":
+            if p._data.dtype.kind == "f" and p._data.dtype != dt.np:
                 p._data = contiguous(p._data.astype(dt.np))  # same object, new array
+        return self
+
+    def cpu(self) -> "Module":
+        """The module itself: its tensors are on the CPU already."""
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        """Raises a DeviceError: graphc has no CUDA (graphc.cuda.is_available() is False)."""
+        from ..device import check_device
+        check_device("cuda" if device is None else device if not isinstance(device, int)
+                     else f"cuda:{device}")
         return self
 
     def double(self) -> "Module":
