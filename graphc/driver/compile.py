@@ -23,6 +23,7 @@ from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from ..ir.verifier import verify
 from .guards import PyState, apply_effects
+from . import rngwatch
 from ..tensor import Tensor, contiguous
 
 BACKENDS = ("llvm", "interpreter")
@@ -244,7 +245,9 @@ class Compiled:
         call_args = inspect.BoundArguments(bound.signature, arguments)
         snap, scalar_inputs = self.pystate.begin(tr)
         try:
-            with tracing.tracing(tr):
+            # rngwatch: a warning for each random.* / np.random.* value drawn while tracing
+            with tracing.tracing(tr), rngwatch.watching(
+                    self.name, self._sig_fn, [m for _, m in self.pystate.modules]):
                 result = self.fn(*call_args.args, **call_args.kwargs)
                 outs: list = []
                 out_tree = self._flatten_output(result, tr, outs)
