@@ -17,6 +17,7 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, OpDef, Sample, tensor_type, 
 from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sample_arrays,
                       type_of)
 import quant_model
+from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
 
 KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
 
@@ -312,6 +313,8 @@ NUMPY_ORACLE = {
     "custom_vjp": lambda out, *inputs, fn: out,
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
         quant_model.qlinear(x, q, s, cs, b if has_bias else None, w, relu),
+    "philox": lambda state, shape, dtype=dtypes.float32, dist="uniform":
+        np_philox(state, shape, dtype, dist),
 }
 NO_ORACLE = {"grad": UNSAMPLED["grad"], "allreduce": UNSAMPLED["allreduce"]}
 
@@ -486,7 +489,10 @@ def _torch_qlinear(torch, x, q, s, cs, b, w, relu=False, has_bias=True):
 
 
 TORCH_LACKS = {"pad": "torch has no interior (dilated) padding",
-               "fused": "a graphc kernel; its body ops are each compared with torch", **NO_ORACLE}
+               "fused": "a graphc kernel; its body ops are each compared with torch",
+               "philox": "torch's CPU generator is a Mersenne Twister, not Philox: different "
+                         "streams (distributions are checked in tests/test_random.py)",
+               **NO_ORACLE}
 
 
 def test_torch_table_covers_every_op():

@@ -46,7 +46,7 @@ def scalar_philox(ctr, key, rounds: int = 10):
 
 def np_philox(state, shape, dtype="f32", dist="uniform"):
     """The `philox` op from its spec, element by element."""
-    f32 = str(dtype) in ("f32", "graphc.float32")
+    f32 = graphc.dtypes.as_dtype(dtype) == graphc.float32
     seed, offset = (int(v) % 2 ** 64 for v in np.asarray(state))
     key = (seed & 0xFFFFFFFF, seed >> 32)
     n = math.prod(shape)
