@@ -61,6 +61,7 @@ class Generator:
 
     @property
     def device(self) -> str:
+        """Where the generator's numbers are made: always "cpu"."""
         return "cpu"
 
     def manual_seed(self, seed) -> "Generator":

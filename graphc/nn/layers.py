@@ -110,6 +110,7 @@ class Dropout(Module):
         return type(self)._fn(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
+        """`p=0.5, inplace=False`, as torch prints it."""
         return f"p={self.p}, inplace={self.inplace}"
 
 
