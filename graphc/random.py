@@ -256,8 +256,11 @@ def _ints(shape, low: int, high: int, dtype, generator) -> Tensor:
     if span <= 0:
         raise InputError(f"random integers need low < high, got [{low}, {high})")
     u = draw(shape, dtypes.float64, "uniform", generator)
-    k = G.minimum(apply("floor", u * float(span)), float(span - 1)) + float(low)
-    return G.cast(k, dtype)
+    top = float(span - 1)
+    if top >= float(span):    # span - 1 rounds up to span (> 2^53): stay below it
+        top = float(np.nextafter(float(span), 0.0))
+    k = G.minimum(apply("floor", u * float(span)), top)
+    return G.cast(k, dtype) + low if low else G.cast(k, dtype)
 
 
 def randint(*args, size=None, generator=None, dtype=None, device=None,

@@ -265,6 +265,16 @@ def test_integers_bernoulli_permutations_and_multinomial():
     _within(t._data, 0.8, 0.16, "bernoulli_")
     t.random_(10)
     assert t._data.min() == 0 and t._data.max() == 9
+    t.random_(-4, 2)
+    assert t._data.min() == -4 and t._data.max() == 1
+    for dt, top in [(graphc.int64, 2 ** 63), (graphc.int32, 2 ** 31), (graphc.uint8, 2 ** 8),
+                    (graphc.float32, 2 ** 24 + 1)]:   # random_(): the dtype's range, as torch
+        t = graphc.Tensor(np.zeros(4000, dt.np))
+        t.random_()
+        assert t._data.min() >= 0 and top * 0.99 < float(t._data.max()) < top, dt
+    k = graphc.randint(-2 ** 40, 2 ** 40, (N,))._data
+    assert k.min() < -0.99 * 2 ** 40 and k.max() > 0.99 * 2 ** 40 and k.max() < 2 ** 40
+    assert graphc.randint(3, 9, (50,), dtype=graphc.int32)._data.dtype == np.int32
     p = graphc.randperm(1000)._data
     assert sorted(p) == list(range(1000)) and not np.array_equal(p, np.arange(1000))
     w = np.array([1.0, 0.0, 3.0, 6.0], np.float32)
