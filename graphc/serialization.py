@@ -25,7 +25,7 @@ import numpy as np
 
 from . import dtypes
 from .device import check_device, device
-from .tensor import Tensor
+from .tensor import Tensor, contiguous
 
 HEADER = {"format": "graphc-pickle", "version": 1}
 PROTOCOL = 4
@@ -46,7 +46,7 @@ def _rebuild(kind: str, dtype_name: str, shape, raw: bytes, requires_grad: bool)
 
 def _reduce_tensor(t: Tensor):
     from .nn.parameter import Buffer, Parameter
-    arr = np.ascontiguousarray(t.numpy())  # a traced tensor raises here: it has no data
+    arr = contiguous(t.numpy())  # a traced tensor raises here: it has no data
     kind = "buffer" if isinstance(t, Buffer) else "param" if isinstance(t, Parameter) else "tensor"
     raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
     return (_rebuild, (kind, dtypes.from_numpy(arr.dtype).name, arr.shape, raw,
