@@ -5,6 +5,8 @@ from .layers import (GELU, AlphaDropout, Dropout, Dropout1d, Dropout2d, Flatten,
 from . import init  # noqa: F401,E402
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
+from . import parallel  # noqa: F401,E402
+from .parallel import DataParallel  # noqa: F401,E402
 from .parameter import Buffer, Parameter  # noqa: F401
 
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
