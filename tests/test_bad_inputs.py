@@ -288,7 +288,11 @@ def test_huge_shape_that_cannot_be_allocated_is_an_error_not_a_crash():
     lambda: graphc.relu(np.ones(3, np.complex64)),
     lambda: graphc.tensor(np.ones(3, np.float32)).reshape(4),
     lambda: graphc.tensor(np.ones((2, 3), np.float32))[[0, 1]],
-    lambda: nn.Dropout(0.5).train()(graphc.tensor(np.ones(3, np.float32))),
+    lambda: nn.Dropout(1.5),                                          # p outside [0, 1]
+    lambda: nn.functional.dropout(graphc.tensor(np.ones(3, np.float32)), -0.1),
+    lambda: nn.functional.dropout(graphc.tensor(np.ones(3, np.int64)), 0.5),
+    lambda: graphc.rand(2, device="cuda"),
+    lambda: graphc.randint(5, 2, (3,)),
     lambda: Net().load_state_dict({"fc1.weight": np.ones((2, 2))}),
     lambda: Net().load_state_dict({k: np.ones((1,)) for k in Net().state_dict()}),
     lambda: optim.Adam(Net().parameters()).load_state_dict({"param_groups": [], "state": {}}),
