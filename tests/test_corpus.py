@@ -72,7 +72,9 @@ def quickstart_mlp(torch, compile):
     x, y = _data()
     data = torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))
     loader = torch.utils.data.DataLoader(data, batch_size=16)
-    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4))
+    device = ("cuda" if torch.cuda.is_available()
+              else "mps" if torch.backends.mps.is_available() else "cpu")
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 4)).to(device)
     rng = np.random.default_rng(1)
     _set_linear(torch, model[0], rng)
     _set_linear(torch, model[2], rng)
@@ -92,6 +94,7 @@ def quickstart_mlp(torch, compile):
     for epoch in range(2):
         model.train()
         for X, t in loader:
+            X, t = X.to(device), t.to(device)
             loss = train_step(X, t)
             out.append(loss.item())
             shown.append(f"loss: {loss:>7f}")
@@ -203,8 +206,84 @@ def rebound_model(torch, compile):
     return out
 
 
+def legendre_function(torch, compile):
+    """'Defining new autograd functions': P3 as a torch.autograd.Function with its own backward."""
+
+    class LegendrePolynomial3(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return 0.5 * (5 * input ** 3 - 3 * input)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            input, = ctx.saved_tensors
+            return grad_output * 1.5 * (5 * input ** 2 - 1)
+
+    x = torch.linspace(-1.0, 1.0, 100)
+    y = torch.tanh(3 * x)
+    a = torch.full((), 0.0, requires_grad=True)
+    b = torch.full((), -1.0, requires_grad=True)
+    c = torch.full((), 0.0, requires_grad=True)
+    d = torch.full((), 0.3, requires_grad=True)
+
+    @compile
+    def step():
+        P3 = LegendrePolynomial3.apply
+        y_pred = a + b * P3(c + d * x)
+        loss = (y_pred - y).pow(2).sum()
+        loss.backward()
+        with torch.no_grad():
+            for p in (a, b, c, d):
+                p -= 5e-4 * p.grad
+                p.grad = None
+        return loss
+
+    return [step().item() for _ in range(20)]
+
+
+class _ScaledSGD:
+    """A custom optimizer written the PyTorch way (subclassing torch.optim.Optimizer)."""
+
+    @staticmethod
+    def make(torch):
+        class ScaledSGD(torch.optim.Optimizer):
+            def __init__(self, params, lr=0.1, scale=0.5):
+                super().__init__(params, dict(lr=lr, scale=scale))
+
+            @torch.no_grad()
+            def step(self, closure=None):
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is not None:
+                            p.add_(p.grad, alpha=-group["lr"] * group["scale"])
+        return ScaledSGD
+
+
+def custom_optimizer(torch, compile):
+    """A user's Optimizer subclass with @torch.no_grad() step, on an MSE regression."""
+    nn = torch.nn
+    model = nn.Linear(20, 1)
+    _set_linear(torch, model, np.random.default_rng(9))
+    opt = _ScaledSGD.make(torch)(model.parameters(), lr=0.2)
+    x, _ = _data(seed=10)
+    X = torch.tensor(x)
+    Y = torch.tensor(np.tanh(x[:, :1] * 2).astype(np.float32))
+    loss_fn = nn.MSELoss()
+
+    @compile
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(X), Y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return [step().item() for _ in range(6)]
+
+
 PROGRAMS = [polynomial_autograd, quickstart_mlp, module_adam_nll, focal_loss_with_data,
-            rebound_model]
+            rebound_model, legendre_function, custom_optimizer]
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.__name__)
