@@ -174,6 +174,22 @@ def test_compiled_calls_draw_fresh_values_and_manual_seed_reproduces_them(backen
     assert graphc.rand(8)._data.tobytes() == first[1].tobytes()
 
 
+def test_the_generator_state_is_graph_state_updated_in_place():
+    f = graphc.compile(lambda x: x * graphc.rand(4) + graphc.randn(4))
+    x = np.ones(4, np.float32)
+    graphc.manual_seed(0)
+    f(x)
+    (name,) = [k for k, v in f.graph.state.items() if str(v.type) == "i64[2]"]
+    assert name in f.graph.updates
+    assert [int(v) for v in graphc.get_rng_state()._data] == [0, 2]   # 1 block + 1 block
+    arr = graphc.default_generator._state._data
+    f(x)
+    graphc.manual_seed(5)     # reseeding between calls writes the same array: no retrace
+    f(x)
+    assert graphc.default_generator._state._data is arr
+    assert len(f._cache) == 1 and [int(v) for v in arr] == [5, 2]
+
+
 def test_eager_manual_seed_state_and_seed():
     graphc.manual_seed(42)
     assert graphc.initial_seed() == 42
