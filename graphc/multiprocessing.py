@@ -25,10 +25,17 @@ data-parallel training.
 When it returns (or fails), the model owns private arrays again holding the trained weights and
 the segment is unlinked. A worker that raises stops the others; the error names it and carries
 its traceback.
+
+torch.multiprocessing's way works too (pytorch/examples' mnist_hogwild runs with the import
+swapped): `set_start_method`, `get_start_method`, `Process`, `Queue`, `cpu_count`, `spawn`, ...
+are Python's multiprocessing (plus `spawn`, as torch's), and `model.share_memory()` moves the
+parameters into shared memory so that a `Process(target=train, args=(model,))` child trains the
+parent's one copy (graphc.sharing registers the pickling that sends the segment, not the bytes).
+Each child uses every core by default: with N training processes on C cores set
+GRAPHC_NUM_THREADS=C//N (hogwild() does this for its workers).
 """
 from __future__ import annotations
 
-import mmap
 import multiprocessing
 import os
 import pickle
@@ -43,38 +50,18 @@ import numpy as np
 
 from . import config
 from .errors import GraphcError
-from .ir.buffers import ALIGN, align
 from .mpi import default_threads
+from .sharing import attach as _attach, layout as _layout, views as _views
 
-
-def _layout(arrays: list[np.ndarray]) -> tuple[list[tuple[int, tuple, str]], int]:
-    """(byte offset, shape, dtype) of each array packed into one buffer, and its size."""
-    out, at = [], 0
-    for a in arrays:
-        out.append((at, a.shape, a.dtype.str))
-        at += align(a.nbytes)
-    return out, max(at, ALIGN)
-
-
-def _views(buf, layout) -> list[np.ndarray]:
-    return [np.ndarray(shape, np.dtype(dt), buffer=buf, offset=off) for off, shape, dt in layout]
+# torch.multiprocessing's names: Python's own (with graphc's shared-memory pickling registered)
+from multiprocessing import (Array, Barrier, Event, Lock, Manager, Pipe, Pool,  # noqa: F401,E402
+                             Process, Queue, SimpleQueue, Value, active_children, cpu_count,
+                             current_process, get_all_start_methods, get_context,
+                             get_start_method, set_start_method)
 
 
 def _params(model) -> list:
     return [p for _, p in model.named_parameters()]
-
-
-def _attach(name: str, size: int):
-    """Map an existing segment without registering it with this process's resource tracker.
-
-    (Before Python 3.13, attaching registers the segment again, and the tracker then unlinks or
-    warns about it when the worker exits; on Linux the segment is a file under /dev/shm.)
-    """
-    path = f"/dev/shm/{name.lstrip('/')}"
-    if os.path.exists(path):
-        with open(path, "r+b") as f:
-            return mmap.mmap(f.fileno(), size)
-    return shared_memory.SharedMemory(name).buf  # other systems: the tracker may warn
 
 
 _worker: dict[str, Any] = {}
@@ -185,3 +172,35 @@ def shard_loader(dataset, batch_size: int, worker: int, n_workers: int, shuffle:
     from .distributed import DistributedDataLoader
     return DistributedDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed,
                                  drop_last=drop_last, num_replicas=n_workers, rank=worker)
+
+
+def _spawn_main(fn, i, args, errors):
+    try:
+        fn(i, *args)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        errors.put((i, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+        raise SystemExit(1) from None
+
+
+def spawn(fn: Callable[..., Any], args: tuple = (), nprocs: int = 1, join: bool = True,
+          daemon: bool = False, start_method: str = "spawn"):
+    """torch.multiprocessing.spawn: run `fn(i, *args)` in `nprocs` processes; with `join`, wait
+    and raise GraphcError carrying the first failing process's traceback. Returns the
+    processes when `join` is False."""
+    ctx = multiprocessing.get_context(start_method)
+    errors = ctx.SimpleQueue()
+    procs = [ctx.Process(target=_spawn_main, args=(fn, i, args, errors), daemon=daemon)
+             for i in range(nprocs)]
+    for p in procs:
+        p.start()
+    if not join:
+        return procs
+    for p in procs:
+        p.join()
+    if not errors.empty():
+        i, tb = errors.get()
+        raise GraphcError(f"process {i} of spawn({getattr(fn, '__name__', fn)}) failed: {tb}")
+    bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
+    if bad:
+        raise GraphcError(f"spawn: process {bad[0][0]} exited with code {bad[0][1]}")
+    return None

@@ -80,6 +80,10 @@ def module_getattr(modname: str, namespace: dict):
         full = f"{modname}.{name}"
         if full in STUBS:
             return importlib.import_module(full)   # the real module if one exists, else a stub
+        pkg = sys.modules.get(modname)
+        if getattr(pkg, "__path__", None) and importlib.machinery.PathFinder.find_spec(
+                full, pkg.__path__) is not None:
+            return importlib.import_module(full)   # a real submodule not imported yet
         raise not_supported(full, name, list(namespace), NOTES.get(modname))
     return __getattr__
 
@@ -118,25 +122,8 @@ class _StubFinder(importlib.abc.MetaPathFinder):
         return None
 
 
-def _type_call(self, dtype=None, non_blocking=False, **kwargs):
-    """`t.type()`: graphc's `Tensor.type` is the static TensorType (shape and dtype), so torch's
-    `t.type()` lands here: with no argument it gives torch's type name ('torch.FloatTensor'),
-    as torch does; `t.type(dtype)` is an error pointing at `t.to(dtype)`."""
-    from .errors import GraphcError
-    if dtype is None and not kwargs:
-        name = {"f32": "Float", "f64": "Double", "i64": "Long", "i32": "Int", "i8": "Char",
-                "u8": "Byte", "bool": "Bool"}.get(self.dtype.name, self.dtype.name)
-        return f"torch.{name}Tensor"
-    raise GraphcError(f"Tensor.type({dtype!r}) is not supported: in graphc `t.type` is the "
-                      f"tensor's static type ({self}); convert with t.to(dtype) or t.float(), "
-                      f"t.long(), t.double() (at {user_where()})")
-
-
 def install() -> None:
-    """Put the stub finder last on sys.meta_path and make torch's `t.type()` a clear answer."""
+    """Put the stub finder last on sys.meta_path."""
     if not any(isinstance(f, _StubFinder) for f in sys.meta_path):
         sys.meta_path.append(_StubFinder())
-    from .ir.graph import TensorType
-    if "__call__" not in vars(TensorType):   # only ever reached through torch's t.type(...)
-        TensorType.__call__ = _type_call
 

@@ -278,8 +278,9 @@ class Compiled:
         the MPI job's size with data_parallel=True (1, with a notice, without MPI), decided at
         trace time since distributed.init() may come after compile(); the job's size for an
         `allreduce` the user lists without data_parallel; else 1."""
-        if self.data_parallel:
-            return mpi.active_world_size()
+        from ..nn.parallel import uses_ddp
+        if self.data_parallel or uses_ddp([m for _, m in self.pystate.modules]):
+            return mpi.active_world_size()   # nn.parallel.DistributedDataParallel: as torch's
         if self.passes is not None and "allreduce" in self.passes:
             return mpi.world_size()
         return 1

@@ -207,6 +207,12 @@ class Module:
                      else f"cuda:{device}")
         return self
 
+    def share_memory(self) -> "Module":
+        """Move parameters and buffers into shared memory (torch's share_memory): child
+        processes given this module (graphc.multiprocessing.Process) update one copy."""
+        from ..sharing import share_module
+        return share_module(self)
+
     def double(self) -> "Module":
         """Convert floating-point parameters and buffers to float64; returns self."""
         return self.to(dtypes.float64)
