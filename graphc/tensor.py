@@ -476,6 +476,7 @@ class _TracedGradFn:
         self.op = value.producer.op if value.producer is not None else "input"
 
     def name(self) -> str:
+        """PyTorch-style name of the backward function, e.g. `MatmulBackward`."""
         return "".join(w.capitalize() for w in self.op.split("_")) + "Backward"
 
     def __repr__(self) -> str:

@@ -485,3 +485,30 @@ def test_eager_ops_keep_shape_errors_and_weak_typing():
     assert (i * 2.5).dtype == graphc.float32 and (i + 1).dtype == graphc.int64
     assert (i / 2).dtype == graphc.float32
     np.testing.assert_array_equal((i * 2.5).numpy(), [2.5, 5.0])
+
+
+def test_eager_steps_then_compiled_steps_share_optimizer_state():
+    # Adam state and .grad made by eager steps become graph state of a compiled step
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((8, 5)).astype(np.float32)
+    Y = rng.integers(0, 3, 8)
+    graphc.manual_seed(0)
+    net, ref = nn.Linear(5, 3), nn.Linear(5, 3)
+    ref.load_state_dict(net.state_dict())
+    opt, opt_ref = optim.Adam(net.parameters(), lr=0.01), optim.Adam(ref.parameters(), lr=0.01)
+    crit = nn.CrossEntropyLoss()
+
+    def step(model, o, x, y):
+        o.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        o.step()
+        return loss
+
+    compiled = graphc.compile(lambda x, y: step(net, opt, x, y), backend="interpreter")
+    losses = [float(step(net, opt, graphc.tensor(X), graphc.tensor(Y)))]
+    losses += [float(compiled(X, Y)) for _ in range(3)]
+    losses.append(float(step(net, opt, graphc.tensor(X), graphc.tensor(Y))))
+    expect = [float(step(ref, opt_ref, graphc.tensor(X), graphc.tensor(Y))) for _ in range(5)]
+    np.testing.assert_allclose(losses, expect, rtol=2e-6)
+    assert float(opt.state[net.weight]["step"]) == 5.0

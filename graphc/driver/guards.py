@@ -333,6 +333,14 @@ class PyState:
     def begin(self, tr) -> tuple[Snapshot, list[Callable[[], np.ndarray]]]:
         """Snapshot slots; make every param group's lr a runtime scalar input of the graph."""
         snap = Snapshot()
+        for _, opt in self.optimizers:  # state an eager step() made (plain tensors): buffers
+            for st in opt.state.values():  # sharing their arrays, so the graph updates them
+                for k, v in list(st.items()):
+                    if type(v) is Tensor and not v.is_traced and not v.requires_grad:
+                        st[k] = Buffer(v._data)
+        for p in self.params:  # a .grad an eager backward() left: a buffer too (not a constant)
+            if type(p.grad) is Tensor and not p.grad.is_traced:
+                p.grad = Buffer(p.grad._data)
         snap.grads = {id(p): p.grad for p in self.params}
         for p in self.params:  # name existing grad/optimizer buffers after their parameter
             pname = self.names.get(id(p), "param")
