@@ -8,6 +8,7 @@ mode (no_grad, enable_grad, is_grad_enabled) lives in graphc/grad_mode.py and is
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -332,7 +333,10 @@ class Function:
         saved = [s for s in ctx._saved if isinstance(s, Tensor)]
         key = f"{cls.__name__}.{next(_counter)}"
         _FUNCTIONS[key] = (cls, ctx, args)
-        return apply("custom_vjp", out, *tensors, *saved, fn=key)
+        res = apply("custom_vjp", out, *tensors, *saved, fn=key)
+        if res._node is not None:  # eager: the rule lives as long as the recorded node
+            weakref.finalize(res._node, _FUNCTIONS.pop, key, None)
+        return res
 
 
 def _custom_vjp_rule(b: Builder, g: Value, out: Value, *rest, fn: str):
