@@ -113,6 +113,35 @@ def _new(self, fill, size, dtype, device, requires_grad):
     return F.full(size, fill, dtype or self.dtype, device, requires_grad)
 
 
+def _result_dtype(a, b) -> DType:
+    ts = [x.dtype for x in (a, b) if isinstance(x, Tensor)]
+    dt = dtypes.promote(*ts) if len(ts) > 1 else ts[0]
+    other = b if isinstance(a, Tensor) else a
+    if not dt.is_float and isinstance(other, float):
+        dt = dtypes.get_default_dtype()
+    return dt
+
+
+def floor_divide(a, b) -> Tensor:
+    """a // b as torch: floor(a / b), in the operands' promoted dtype (integers divided in
+    float64, exact below 2**53)."""
+    from .tensor import apply
+    dt = _result_dtype(a, b)
+    if dt.is_float:
+        return F.cast(apply("floor", F.cast(a, dt) / b if isinstance(a, Tensor) else a / F.cast(b, dt)), dt)
+    x = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
+    y = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
+    return F.cast(apply("floor", x / y), dt)
+
+
+def remainder(a, b) -> Tensor:
+    """a % b as torch (Python's sign rule: the result has b's sign): a - (a // b) * b."""
+    dt = _result_dtype(a, b)
+    a = F.cast(a, dt) if isinstance(a, Tensor) else a
+    b = F.cast(b, dt) if isinstance(b, Tensor) else b
+    return a - floor_divide(a, b) * b
+
+
 _numpy = Tensor.numpy
 
 
@@ -139,6 +168,14 @@ def _install() -> None:
     T.is_floating_point = lambda self: self.dtype.is_float
     T.is_contiguous = lambda self, memory_format=None: True
     T.numpy = lambda self, *, force=False: _numpy(self)
+    if "__floordiv__" not in T.__dict__:
+        T.__floordiv__ = lambda self, o: floor_divide(self, o)
+        T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
+        T.floor_divide = T.__floordiv__
+    if "__mod__" not in T.__dict__:
+        T.__mod__ = lambda self, o: remainder(self, o)
+        T.__rmod__ = lambda self, o: remainder(o, self)
+        T.remainder = T.__mod__
     T.new_zeros = lambda self, *size, dtype=None, device=None, requires_grad=False: \
         _new(self, 0, size, dtype, device, requires_grad)
     T.new_ones = lambda self, *size, dtype=None, device=None, requires_grad=False: \

@@ -736,3 +736,17 @@ def test_save_load_state_dict_values_match_a_torch_model():
     x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(m(x)), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+@needs_torch
+def test_floor_divide_and_remainder_match_torch():
+    for a, b in [([7, -7, 5], 2), ([7.5, -7.5], 2), ([7, -7], -2), ([7, -7], 2.5), ([9, -3], [2, 4])]:
+        g, t = graphc.tensor(a), torch.tensor(a)
+        gb, tb = (graphc.tensor(b), torch.tensor(b)) if isinstance(b, list) else (b, b)
+        same(g // gb, t // tb)
+        same(g % gb, t % tb)
+    same(7 // graphc.tensor([2, 3]), 7 // torch.tensor([2, 3]))
+    f = graphc.compile(lambda x: (x // 3, x % 3), backend="interpreter")
+    q, r = f(graphc.arange(7))
+    same(q, torch.arange(7) // 3)
+    same(r, torch.arange(7) % 3)
