@@ -121,6 +121,12 @@ class Tensor:
         from .unsupported import missing_method
         raise missing_method(self, name)
 
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions (np.sum(t), np.mean(t, axis=0)) compute on the arrays, as np.exp(t)
+        does, rather than calling the torch-named method with NumPy's keywords (axis=, out=)."""
+        from .unsupported import numpy_args
+        return func(*numpy_args(args), **numpy_args(kwargs))
+
     # ---- leaving the tensor world ----------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (concrete tensors only; shares memory)."""

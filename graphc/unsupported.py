@@ -96,6 +96,18 @@ def missing_method(obj, name: str):
     return not_supported(f"Tensor.{name}", name, dir(type(obj)))
 
 
+def numpy_args(v):
+    """`v` with every graphc Tensor (in tuples, lists and dicts too) replaced by its array; a
+    traced tensor raises the TraceError that says why its value is not known yet."""
+    if hasattr(v, "numpy") and type(v).__module__.startswith("graphc"):
+        return v.numpy()
+    if isinstance(v, (list, tuple)):
+        return type(v)(numpy_args(x) for x in v)
+    if isinstance(v, dict):
+        return {k: numpy_args(x) for k, x in v.items()}
+    return v
+
+
 class _StubLoader(importlib.abc.Loader):
     def create_module(self, spec):
         """The default module object."""

@@ -131,3 +131,16 @@ def test_unrelated_globals_do_not_retrace(monkeypatch):
     _unrelated = object()
     train_step(x, y)
     assert len(train_step._cache) == n
+
+
+def test_global_holding_a_foreign_object_at_compile_time():
+    # compiled while `net` still held something else (a torch model from an earlier section)
+    g = {"graphc": graphc}
+    exec("def f(x):\n    return net(x)\n", g)
+    g["net"] = object()
+    f = graphc.compile(g["f"])
+    g["net"] = nn.Linear(3, 2)
+    x = np.ones((1, 3), np.float32)
+    np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)
+    g["net"] = nn.Linear(3, 2)
+    np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)

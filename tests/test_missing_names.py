@@ -86,3 +86,19 @@ def test_numpy_functions_on_tensors_work_as_torch():
     np.testing.assert_allclose(np.exp(t), np.exp([[1.0, 2.0]]), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(t), [[1.0, 2.0]])
     assert float(np.float32(graphc.tensor(2.0))) == 2.0
+
+
+def test_numpy_reductions_on_tensors_use_numpy_keywords():
+    # np.sum(t) used to call Tensor.sum(axis=..., out=...): "unexpected keyword argument 'axis'"
+    t = graphc.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert float(np.sum(t)) == 15.0 and float(np.max(t)) == 5.0
+    np.testing.assert_allclose(np.mean(t, axis=0), [1.5, 2.5, 3.5])
+    assert np.concatenate([t, t]).shape == (4, 3)
+
+
+def test_numpy_on_a_traced_tensor_is_a_trace_error():
+    @graphc.compile
+    def f(x):
+        return graphc.tensor(np.sum(x))
+    with pytest.raises(graphc.TraceError, match="numpy"):
+        f(np.ones(3, np.float32))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dis
 import inspect
 import operator
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -77,11 +78,16 @@ def _global_loads(code) -> list[str]:
     return names
 
 
+_UNWATCHED = (types.ModuleType, type, types.BuiltinFunctionType, int, float, complex, str,
+              bytes)
+
+
 def _watched(v) -> bool:
-    """Bindings whose identity a trace depends on: rebinding one retraces."""
-    from ..optim.optimizer import Optimizer
-    return v is None or isinstance(v, (Module, Optimizer, Tensor)) or inspect.isfunction(v) \
-        or inspect.ismethod(v)
+    """Bindings whose identity a trace depends on: rebinding one retraces. Everything but
+    imported modules, classes, builtins and Python numbers/strings (numbers are baked in, as
+    documented); an object of a type graphc does not know (a torch model left over from an
+    earlier run) is watched too, since rebinding it to a graphc Module must be seen."""
+    return not isinstance(v, _UNWATCHED)
 
 
 def binding_watch(fn) -> Callable[[], bool] | None:
