@@ -187,11 +187,15 @@ class Compiled:
         # with NumPy arrays, arrays (0-d results as NumPy scalars), as before
         fast = None
         if not kwargs:  # fast path: positional C-contiguous arrays/Tensors, a signature seen before
-            wrap = any(type(a) is Tensor for a in args)
-            arrays = [a._data if type(a) is Tensor else a for a in args] if wrap else args
+            arrays, wrap = args, False
             try:
-                fast = tuple((a.shape, a.dtype.char) for a in arrays
+                fast = tuple((a.shape, a.dtype.char) for a in args
                              if type(a) is np.ndarray and a.flags.c_contiguous)
+                if len(fast) != len(args) and any(type(a) is Tensor for a in args):
+                    wrap = True   # (checked only then: arrays alone cost nothing more)
+                    arrays = [a._data if type(a) is Tensor else a for a in args]
+                    fast = tuple((a.shape, a.dtype.char) for a in arrays
+                                 if type(a) is np.ndarray and a.flags.c_contiguous)
             except AttributeError:
                 fast = None
             if fast is not None and len(fast) == len(args):
