@@ -36,7 +36,8 @@ STUBS: dict[str, dict] = {
     "graphc.cuda": {"is_available": lambda: False, "device_count": lambda: 0},
     "graphc.mps": {"is_available": lambda: False},
     "graphc.nn.init": {}, "graphc.nn.utils": {}, "graphc.optim.lr_scheduler": {},
-    "graphc.utils": {}, "graphc.utils.data": {},
+    "graphc.utils": {}, "graphc.utils.data": {}, "graphc.utils.tensorboard": {},
+    "graphc.utils.checkpoint": {}, "graphc.nn.utils.rnn": {},
     "graphc.autograd.functional": {},
 }
 NOTES = {

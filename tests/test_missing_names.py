@@ -102,3 +102,13 @@ def test_numpy_on_a_traced_tensor_is_a_trace_error():
         return graphc.tensor(np.sum(x))
     with pytest.raises(graphc.TraceError, match="numpy"):
         f(np.ones(3, np.float32))
+
+
+def test_utils_namespaces():
+    with pytest.raises(NotSupportedError, match="graphc.utils.checkpoint.checkpoint"):
+        graphc.utils.checkpoint.checkpoint
+    with pytest.raises(NotSupportedError, match="graphc.utils.data.NoSuchSampler"):
+        graphc.utils.data.NoSuchSampler
+    import graphc.utils.tensorboard as tb
+    with pytest.raises(NotSupportedError, match="SummaryWriter"):
+        tb.SummaryWriter

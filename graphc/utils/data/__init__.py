@@ -9,3 +9,6 @@ from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Sub
                       TensorDataset, random_split)
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  # noqa: F401
                       SubsetRandomSampler, WeightedRandomSampler)
+
+from ...unsupported import module_getattr as _module_getattr  # noqa: E402
+__getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError
