@@ -134,3 +134,19 @@ def test_ddp_without_mpi_is_transparent():
     x = np.ones((1, 3), np.float32)
     np.testing.assert_allclose(np.asarray(ddp(x)), np.asarray(m(x)), rtol=1e-6)
     assert list(ddp.state_dict()) == ["module.weight", "module.bias"]
+
+
+from test_distributed import job_env, launch, needs_mpi  # noqa: E402,F401
+
+
+@needs_mpi
+def test_ddp_wrapper_on_two_ranks_follows_one_process(tmp_path, job_env):  # noqa: F811
+    out = tmp_path / "report.json"
+    r, _ = launch([os.path.join(HERE, "mpi_ddp_wrapper_check.py"), str(out)], job_env,
+                  timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(out.read_text())
+    assert rep["world"] == 2 and rep["broadcast"]       # rank 0's weights on every rank
+    assert rep["allreduce"]                             # the compiled step averages gradients
+    assert rep["max_diff"] < 1e-5, rep                  # = one process on the whole batch
+    assert "under @graphc.compile" in rep["eager_error"]
