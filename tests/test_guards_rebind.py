@@ -144,3 +144,15 @@ def test_global_holding_a_foreign_object_at_compile_time():
     np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)
     g["net"] = nn.Linear(3, 2)
     np.testing.assert_allclose(f(x), g["net"](x).numpy(), rtol=1e-6)
+
+
+def test_rebinding_every_call_warns_once():
+    g = {"graphc": graphc}
+    exec("def f(x):\n    return x * W\n", g)
+    f = graphc.compile(g["f"], backend="interpreter")
+    x = np.ones(2, np.float32)
+    with pytest.warns(graphc.GraphcWarning, match="retraced 8 times") as rec:
+        for i in range(10):
+            g["W"] = graphc.tensor([float(i), 1.0])
+            np.testing.assert_allclose(f(x), [i, 1.0])
+    assert sum("retraced" in str(r.message) for r in rec) == 1

@@ -173,6 +173,7 @@ class Compiled:
         # call needs (first step or later) depends on state the previous call created
         self._lock = threading.RLock()
         self._serial: bool | None = None  # None until the first trace; False: pure inference
+        self._rebinds = 0  # retraces because a global/closure variable the step reads was rebound
         functools.update_wrapper(self, self._sig_fn, updated=())
 
     # -- calling ----------------------------------------------------------------------------------
@@ -216,6 +217,19 @@ class Compiled:
         out = entry.runner(leaves)
         return as_tensors(out) if wrap else out
 
+    def _rebound(self) -> None:
+        """Count a retrace caused by a rebound global/closure variable; warn once at the 8th (a
+        variable rebound every call retraces every call: pass it as an argument instead)."""
+        self._rebinds += 1
+        if self._rebinds == 8:
+            import warnings
+            from ..errors import GraphcWarning
+            warnings.warn(
+                f"{self.name} was retraced 8 times because a global or closure variable it reads "
+                f"(a model, optimizer, tensor, ...) was rebound each time (called at "
+                f"{tracing.user_where()}); each rebinding compiles it again. Pass values that "
+                "change from call to call as arguments.", GraphcWarning, stacklevel=4)
+
     def trace(self, *args, **kwargs) -> Entry:
         """Trace and compile for these arguments without running (nothing is updated)."""
         with self._lock:  # a trace swaps Python slots: never while a step of this function runs
@@ -231,6 +245,8 @@ class Compiled:
         tree = flatten(dict(bound.arguments), "", leaves, paths)
         with self._lock:
             if self.pystate.stale():  # a parameter or layer was replaced: find them again
+                if self.pystate.bound is not None and not self.pystate.bound():
+                    self._rebound()
                 self.pystate = PyState(self._sig_fn, self.module)
                 self._cache.clear()
                 self._fast.clear()
