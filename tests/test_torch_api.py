@@ -505,6 +505,11 @@ def test_random_samplers_permute_and_reproduce():
     assert sorted(sub) == [3, 5, 7, 9]
     w = list(gdata.WeightedRandomSampler([0.0, 1.0, 0.0], 10))
     assert w == [1] * 10
+    counts = np.bincount(list(gdata.WeightedRandomSampler([1.0, 3.0], 4000)), minlength=2)
+    assert 800 < counts[0] < 1200 and counts.sum() == 4000
+    assert sorted(gdata.WeightedRandomSampler([1, 1, 0, 2], 3, replacement=False)) == [0, 1, 3]
+    s = gdata.RandomSampler(ds, replacement=True, num_samples=30, generator=gen)
+    assert list(s) != list(s)                       # a generator's stream moves on per epoch
 
 
 def test_shuffled_loader_rows_stay_paired_and_reproduce():

@@ -45,6 +45,16 @@ def randperm(n: int, generator=None) -> list[int]:
     return _np_rng(generator).permutation(n).tolist()
 
 
+def uniforms(k: int, generator=None) -> np.ndarray:
+    """k float64 uniforms in [0, 1) from `generator` (as randperm: graphc's generator when graphc
+    has graphc.random.rand and `generator` is not a NumPy Generator)."""
+    rand = getattr(_random, "rand", None)
+    if rand is not None and not isinstance(generator, np.random.Generator):
+        from ... import dtypes
+        return np.asarray(rand(int(k), generator=generator, dtype=dtypes.float64).numpy())
+    return _np_rng(generator).random(int(k))
+
+
 class Sampler:
     """Base class: an iterable of dataset indices (or of lists of them, for batch samplers)."""
 
@@ -92,8 +102,8 @@ class RandomSampler(Sampler):
     def __iter__(self):
         n, total = len(self.data_source), self.num_samples
         if self.replacement:
-            rng = _np_rng(self.generator)
-            yield from rng.integers(0, n, size=total).tolist()
+            u = uniforms(total, self.generator)
+            yield from np.minimum((u * n).astype(np.int64), n - 1).tolist()
             return
         gen = self.generator
         if gen is None and getattr(_random, "randperm", None) is None:
@@ -136,10 +146,19 @@ class WeightedRandomSampler(Sampler):
         self.replacement, self.generator = replacement, generator
 
     def __iter__(self):
-        p = self.weights / self.weights.sum()
-        rng = _np_rng(self.generator)
-        yield from rng.choice(len(p), size=self.num_samples, replace=self.replacement,
-                              p=p).tolist()
+        w, k = self.weights, self.num_samples
+        u = uniforms(k if self.replacement else len(w), self.generator)
+        if self.replacement:   # inverse cdf
+            cdf = np.cumsum(w)
+            idx = np.searchsorted(cdf, u * cdf[-1], side="right")
+            yield from np.minimum(idx, len(w) - 1).tolist()
+            return
+        if k > np.count_nonzero(w > 0):
+            raise ValueError("WeightedRandomSampler: not enough categories with a non-zero weight "
+                             f"to draw {k} without replacement")
+        with np.errstate(divide="ignore"):   # the exponential race: smallest -log(1-u)/w first
+            keys = np.where(w > 0, -np.log1p(-u) / np.where(w > 0, w, 1.0), np.inf)
+        yield from np.argsort(keys, kind="stable")[:k].tolist()
 
     def __len__(self) -> int:
         return self.num_samples
