@@ -55,6 +55,9 @@ class TypeOf(TensorType):
 
     __hash__ = TensorType.__hash__
 
+    def __reduce__(self):  # pickles and copies as the plain TensorType (not the tensor)
+        return (TensorType, (self.shape, self.dtype))
+
 
 _base_type = Tensor.__dict__["type"].fget
 
