@@ -602,6 +602,13 @@ def test_subset_concat_and_random_split_match_torch():
     assert a == b
     same(list(gdata.DataLoader(gdata.Subset(gds, [2, 8, 5]), batch_size=3))[0],
          list(tdata.DataLoader(tdata.Subset(tds, [2, 8, 5]), batch_size=3))[0])
+    nested_g = gdata.Subset(gdata.Subset(gds, [9, 8, 7, 6, 5, 4]), [5, 0, 2])
+    nested_t = tdata.Subset(tdata.Subset(tds, [9, 8, 7, 6, 5, 4]), [5, 0, 2])
+    same(list(gdata.DataLoader(nested_g, batch_size=2))[0], list(tdata.DataLoader(nested_t, batch_size=2))[0])
+    g_split, t_split = gdata.random_split(gds, [0.8, 0.2]), tdata.random_split(tds, [0.8, 0.2])
+    for gs, ts in zip(g_split, t_split):            # same rows as the torch loader over our indices
+        same(list(gdata.DataLoader(gs, batch_size=4))[0],
+             list(tdata.DataLoader(tdata.Subset(tds, gs.indices), batch_size=4))[0])
 
 
 def test_graphc_data_alias_and_old_seed_keyword():

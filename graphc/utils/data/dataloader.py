@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import GraphcError
 from ...tensor import Tensor
 from .collate import default_collate, default_convert
-from .dataset import IterableDataset, TensorDataset
+from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 
@@ -154,9 +154,14 @@ class DataLoader:
     def _batch(self, indices):
         """The collated batch of the samples at `indices` (a list or an integer array)."""
         ds = self.dataset
-        if self._default_collate and type(ds).__getitem__ is TensorDataset.__getitem__:
-            idx = np.asarray(indices, dtype=np.int64)   # one fancy index per tensor
-            return [Tensor(np.ascontiguousarray(t.numpy()[idx])) for t in ds.tensors]
+        if self._default_collate:   # a TensorDataset, or a Subset (of a Subset...) of one
+            base, rows = ds, indices
+            while isinstance(base, Subset) and type(base).__getitem__ is Subset.__getitem__ and \
+                    type(base).__getitems__ is Subset.__getitems__:
+                rows, base = [base.indices[int(i)] for i in rows], base.dataset
+            if type(base).__getitem__ is TensorDataset.__getitem__:
+                idx = np.asarray(rows, dtype=np.int64)   # one fancy index per tensor
+                return [Tensor(np.ascontiguousarray(t.numpy()[idx])) for t in base.tensors]
         if callable(getattr(ds, "__getitems__", None)):
             data = ds.__getitems__([int(i) for i in indices])
         else:
