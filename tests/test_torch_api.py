@@ -350,6 +350,9 @@ def test_device_objects_match_torch():
     dev = graphc.device("cuda" if graphc.cuda.is_available() else "cpu")
     assert graphc.ones(2).to(dev).device == dev
     graphc.backends.cudnn.deterministic = True        # torch programs set these flags
+    graphc.backends.cuda.matmul.allow_tf32 = True
+    assert graphc.backends.cuda.is_built() is torch.backends.cuda.is_built() is False or \
+        graphc.backends.cuda.is_built() is False
     graphc.cuda.manual_seed_all(0)
     with pytest.raises(graphc.GraphcError):
         graphc.cuda.current_device()

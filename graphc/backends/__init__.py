@@ -1,2 +1,2 @@
 """graphc.backends: torch.backends' flags and queries (no MPS, no cuDNN; the flags are kept)."""
-from . import cudnn, mps  # noqa: F401
+from . import cuda, cudnn, mps  # noqa: F401
