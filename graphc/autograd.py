@@ -140,10 +140,10 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
     The TapeNodes the outputs depend on become one Graph (leaves and other operands are graph
     inputs, each node's recorded result its value), `passes.autodiff.gradients` appends the
     gradient nodes from the ops' vjp rules (the same as in compiled code), and only those run on
-    the interpreter's run_node. `inputs` None: every leaf requiring grad reached. Returns
-    (the tensors differentiated, their gradient arrays)."""
-    from passes.autodiff import gradients
-    from .ir.graph import Graph, Node
+    the interpreter's run_node. A training loop records the same tape every step: the graph and
+    its gradient nodes are cached by the tape's structure (ops, attrs, wiring, types), so a step
+    only binds arrays and runs the gradient nodes. `inputs` None: every leaf requiring grad
+    reached. Returns (the tensors differentiated, their gradient arrays)."""
     from .ir.interpreter import run_node
     from .tensor import _type_of
     recs, stack = {}, [y._node for y in outputs if y._node is not None]
@@ -156,32 +156,27 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
         recs[id(r)] = r
         stack.extend(p for _, p, _ in r.inputs if p is not None)
     order = sorted(recs.values(), key=lambda r: r.seq)
-    g = Graph("eager_backward")
-    env: dict = {}
-    node_val: dict = {}   # id(TapeNode) -> its result Value
-    leaf_val: dict = {}   # id(leaf tensor) -> (its Value, the tensor)
+    pos = {id(r): i for i, r in enumerate(order)}
+    feeds: list[np.ndarray] = []   # graph inputs, in order
+    leaf_at: dict = {}             # id(leaf) -> (feed index, leaf)
+    specs = []
     for r in order:
-        vals = []
+        ops = []
         for leaf, parent, arr in r.inputs:
             if parent is not None:
-                v = node_val[id(parent)]
+                ops.append(("n", pos[id(parent)]))
             elif leaf is not None:
-                hit = leaf_val.get(id(leaf))
+                hit = leaf_at.get(id(leaf))
                 if hit is None:
-                    v = g.add_input(f"leaf{len(leaf_val)}", _type_of(arr))
-                    env[v] = arr
-                    leaf_val[id(leaf)] = (v, leaf)
-                else:
-                    v = hit[0]
+                    hit = leaf_at[id(leaf)] = (len(feeds), leaf)
+                    feeds.append(arr)
+                ops.append(("i", hit[0]))
             else:
-                v = g.add_input(f"c{len(g.inputs)}", _type_of(arr))
-                env[v] = arr
-            vals.append(v)
-        node = g.add_node(Node(r.op, vals, r.attrs, [r.type], None))
-        node_val[id(r)] = node.outputs[0]
-        env[node.outputs[0]] = r.out
+                ops.append(("i", len(feeds)))
+                feeds.append(arr)
+        specs.append((r.op, r.attrs, tuple(ops), r.type))
     if inputs is None:
-        targets = [t for _, t in leaf_val.values()]
+        targets = [t for _, t in leaf_at.values()]
         targets += [y for y in outputs if y._node is None and y.requires_grad and
                     all(t is not y for t in targets)]
         if not targets:
@@ -193,40 +188,47 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
     for t in targets:
         if not isinstance(t, Tensor) or t.is_traced:
             raise GraphcError("autograd.grad: inputs must be concrete tensors")
-        if t._node is not None and id(t._node) in node_val:
-            wrt.append(node_val[id(t._node)])
-        elif id(t) in leaf_val:
-            wrt.append(leaf_val[id(t)][0])
-        else:  # not reached from the outputs (or an output itself): a graph input of its own
-            v = g.add_input(f"x{len(g.inputs)}", _type_of(t._data))
-            env[v] = t._data
-            wrt.append(v)
-    n_forward = len(g.nodes)
-    total = None
-    from .ir.builder import Builder
-    for y, seed in zip(outputs, seeds):
-        sv = g.add_input(f"seed{len(g.inputs)}", _type_of(seed))
-        env[sv] = seed
+        if t._node is not None and id(t._node) in pos:
+            wrt.append(("n", pos[id(t._node)]))
+        elif id(t) in leaf_at:
+            wrt.append(("i", leaf_at[id(t)][0]))
+        else:  # not reached from the outputs: a graph input of its own (its gradient is zero)
+            wrt.append(("i", len(feeds)))
+            feeds.append(t._data)
+    ys = []
+    for y in outputs:
         if y._node is not None:
-            yv = node_val[id(y._node)]
+            ys.append(("n", pos[id(y._node)]))
         else:
-            yv = wrt[next((i for i, t in enumerate(targets) if t is y), None)] \
-                if any(t is y for t in targets) else None
-            if yv is None:
-                continue
-        gs = gradients(g, yv, sv, wrt)
-        total = gs if total is None else [Builder(g).add(a, b) for a, b in zip(total, gs)]
-    if total is None:
-        total = [Builder(g).zeros(w.type) for w in wrt]
+            ys.append(next((w for t, w in zip(targets, wrt) if t is y), None))
+    feeds.extend(seeds)
+    key = (tuple((op, id(OPS[op].vjp), tuple(sorted(at.items())), o, rt)  # a rule patched
+                 for op, at, o, rt in specs),                                 # later: a new graph
+           tuple(wrt), tuple(ys), tuple(_type_of(a) for a in feeds))
+    try:
+        entry = _BACKWARD_GRAPHS.get(key)
+    except TypeError:  # an unhashable attr (a constant's array): build without caching
+        entry, key = None, None
+    if entry is None:
+        entry = _backward_graph(specs, wrt, ys, [_type_of(a) for a in feeds], len(seeds))
+        if key is not None and not any(op == "custom_vjp" for op, *_ in specs):
+            if len(_BACKWARD_GRAPHS) >= 64:
+                _BACKWARD_GRAPHS.pop(next(iter(_BACKWARD_GRAPHS)))
+            _BACKWARD_GRAPHS[key] = entry
+    g, fwd_vals, total, n_forward = entry
+    env = dict(zip(g.inputs, feeds))
+    for v, r in zip(fwd_vals, order):
+        env[v] = r.out
     for node in g.nodes[n_forward:]:
         for v, res in zip(node.outputs, run_node(node, [env[x] for x in node.inputs])):
             env[v] = res
-    given = [env[v] for v in g.inputs]
+    # a gradient may alias an operand, a recorded result or the seed (vjp rules return views,
+    # `add`'s rule returns g itself): copy those, and non-contiguous ones; fresh arrays are kept
+    protected = {id(_root(a)) for a in feeds} | {id(_root(r.out)) for r in order}
     grads = []
     for v in total:
         a = env[v]
-        if a.base is not None or any(a is x for x in given) or \
-                any(a is recs_out for recs_out in (r.out for r in order)):
+        if not a.flags.c_contiguous or id(_root(a)) in protected:
             a = a.copy()
         grads.append(a)
     if not retain_graph:
@@ -236,6 +238,44 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
             if r.op == "custom_vjp":
                 _FUNCTIONS.pop(r.attrs["fn"], None)
     return targets, grads
+
+
+_BACKWARD_GRAPHS: dict = {}  # tape structure -> (graph, forward values, gradient values, n_forward)
+
+
+def _backward_graph(specs, wrt, ys, feed_types, n_seeds):
+    """The Graph of a recorded tape plus the gradient nodes of passes.autodiff.gradients."""
+    from passes.autodiff import gradients
+    from .ir.builder import Builder
+    from .ir.graph import Graph, Node
+    g = Graph("eager_backward")
+    ins = [g.add_input(f"a{i}", t) for i, t in enumerate(feed_types)]
+    fwd = []
+
+    def val(ref):
+        return fwd[ref[1]] if ref[0] == "n" else ins[ref[1]]
+    for op, attrs, ops, rt in specs:
+        node = g.add_node(Node(op, [val(o) for o in ops], attrs, [rt], None))
+        fwd.append(node.outputs[0])
+    n_forward = len(g.nodes)
+    wrt_vals = [val(w) for w in wrt]
+    seeds = ins[len(ins) - n_seeds:]
+    total = None
+    for y, sv in zip(ys, seeds):
+        if y is None:
+            continue
+        gs = gradients(g, val(y), sv, wrt_vals)
+        total = gs if total is None else [Builder(g).add(a, b) for a, b in zip(total, gs)]
+    if total is None:
+        total = [Builder(g).zeros(w.type) for w in wrt_vals]
+    return g, fwd, total, n_forward
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    """The array owning `a`'s memory (following .base through views)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 def _accumulate(leaves: list[Tensor], grads: list[np.ndarray]) -> None:

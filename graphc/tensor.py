@@ -88,7 +88,7 @@ class Tensor:
     @property
     def dtype(self) -> DType:
         """The element type, a graphc DType."""
-        return self.type.dtype
+        return _type_of(self._data).dtype if self._value is None else self._value.type.dtype
 
     @property
     def ndim(self) -> int:
@@ -509,6 +509,7 @@ def _type_of(arr: np.ndarray) -> TensorType:
 
 
 _rules: dict = {}  # (op, operand shapes and dtypes, attrs) -> result TensorType
+_promoted: dict = {}  # operand NumPy dtypes -> their promoted DType (next to Python numbers)
 
 
 def _result_type(op, opdef, arrays, attrs) -> TensorType:
@@ -532,7 +533,7 @@ def _eager(op: str, args, attrs) -> Tensor:
     rule's dtype (as graphc.ir.interpreter.run_node); record a TapeNode if it needs a gradient."""
     arrays = []
     record = False
-    numbers = False
+    numbers = has_float = False
     for a in args:
         if isinstance(a, Tensor):
             if a._value is not None:
@@ -545,19 +546,23 @@ def _eager(op: str, args, attrs) -> Tensor:
         elif isinstance(a, Number):
             arrays.append(a)
             numbers = True
+            if isinstance(a, (float, np.floating)):
+                has_float = True
         else:
             arrays.append(as_array(a))
     if numbers:  # Python numbers: weakly typed constants, as Builder._operands makes them
-        tensors = [x for x in arrays if isinstance(x, np.ndarray)]
-        if not tensors:
+        npdts = tuple([x.dtype for x in arrays if isinstance(x, np.ndarray)])
+        if not npdts:
             raise ShapeError("an op needs at least one tensor operand")
-        dts = {x.dtype for x in tensors}
-        dt = _type_of(tensors[0]).dtype if len(dts) == 1 else \
-            dtypes.promote(*[_type_of(x).dtype for x in tensors])
-        has_float = any(isinstance(v, (float, np.floating)) for v in arrays)
+        dt = _promoted.get(npdts)
+        if dt is None:
+            dt = _promoted[npdts] = dtypes.promote(*[_from_np[d] for d in npdts]) \
+                if all(d in _from_np for d in npdts) else dtypes.promote(
+                    *[dtypes.from_numpy(d) for d in npdts])
+        to_f32 = has_float and not dt.is_float  # int tensor * 2.5 -> f32, as in PyTorch
         for i, v in enumerate(arrays):
             if isinstance(v, np.ndarray):
-                if has_float and not dt.is_float:  # int tensor * 2.5 -> f32, as in PyTorch
+                if to_f32:
                     arrays[i] = v.astype(np.float32)
             else:
                 arrays[i] = np.asarray(v, dtype=weak_scalar_dtype(v, dt).np)
