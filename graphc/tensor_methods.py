@@ -59,7 +59,9 @@ class TypeOf(TensorType):
         return (TensorType, (self.shape, self.dtype))
 
 
-_base_type = Tensor.__dict__["type"].fget
+_base_type = getattr(Tensor.__dict__.get("type"), "fget", None) or \
+    (lambda self: self._value.type if self._value is not None else
+     TensorType(self._data.shape, dtypes.from_numpy(self._data.dtype)))
 
 
 def _type(self) -> TypeOf:
