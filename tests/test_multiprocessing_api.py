@@ -150,3 +150,35 @@ def test_ddp_wrapper_on_two_ranks_follows_one_process(tmp_path, job_env):  # noq
     assert rep["allreduce"]                             # the compiled step averages gradients
     assert rep["max_diff"] < 1e-5, rep                  # = one process on the whole batch
     assert "under @graphc.compile" in rep["eager_error"]
+
+
+def _child_compiled_train(model, q):
+    opt = graphc.optim.SGD(model.parameters(), lr=0.5)
+    crit = nn.CrossEntropyLoss()
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    x, y = np.ones((4, 3), np.float32), np.array([0, 1, 2, 0])
+    for _ in range(3):
+        step(x, y)
+    q.put([np.array(p.data) for p in model.parameters()])
+
+
+def test_a_compiled_step_in_a_child_trains_the_shared_model():
+    ctx = mp.get_context("spawn")
+    net = nn.Linear(3, 3).share_memory()
+    before = [np.array(p.data) for p in net.parameters()]
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_compiled_train, args=(net, q))
+    p.start()
+    child = q.get(timeout=120)
+    p.join(60)
+    assert p.exitcode == 0
+    for b, c, mine in zip(before, child, net.parameters()):
+        assert not np.array_equal(b, c)                 # the child trained
+        np.testing.assert_array_equal(np.array(mine.data), c)   # ... the parent's copy
