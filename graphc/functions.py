@@ -422,6 +422,11 @@ def _default_float():
     return dtypes.get_default_dtype()
 
 
+def _fresh(arr: np.ndarray) -> Tensor:
+    """A tensor on a newly made array (no defensive copy); a constant inside a trace."""
+    return apply_constant(arr) if tracing.current() is not None else Tensor(arr)
+
+
 def tensor(data, dtype=None, device=None, requires_grad: bool = False,
            pin_memory: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (as torch.tensor: Python floats take the default
@@ -544,7 +549,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     n = builtins.max(0, math.ceil((end - start) / step))
     arr = (start + np.arange(n, dtype=np.float64) * step).astype(dt.np) if dt.is_float \
         else np.arange(start, end, step, dtype=dt.np)
-    return _finish(tensor(arr), requires_grad)
+    return _finish(_fresh(arr), requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -558,7 +563,7 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: boo
     vals = np.where(i < steps // 2, start + i * step, end - (steps - 1 - i) * step)
     if not dt.is_float:
         vals = np.trunc(vals)
-    return _finish(tensor(vals.astype(dt.np)), requires_grad)
+    return _finish(_fresh(vals.astype(dt.np)), requires_grad)
 
 
 def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None,
@@ -567,14 +572,14 @@ def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None
     check_device(device)
     dt = dtypes.as_dtype(dtype or _default_float())
     exps = linspace(start, end, steps, dtype=dtypes.float64).numpy()
-    return _finish(tensor(np.power(float(base), exps).astype(dt.np)), requires_grad)
+    return _finish(_fresh(np.power(float(base), exps).astype(dt.np)), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """The n x m identity matrix (m = n if not given)."""
     check_device(device)
     dt = dtypes.as_dtype(dtype or _default_float())
-    return _finish(tensor(np.eye(n, n if m is None else m, dtype=dt.np)), requires_grad)
+    return _finish(_fresh(np.eye(n, n if m is None else m, dtype=dt.np)), requires_grad)
 
 
 # ---- Tensor methods -------------------------------------------------------------------------------
