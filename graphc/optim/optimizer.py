@@ -14,7 +14,7 @@ import numpy as np
 
 from ..driver import tracing
 from ..errors import GraphcError
-from ..nn.parameter import Buffer, Parameter
+from ..nn.parameter import Buffer
 from ..tensor import Tensor
 
 
@@ -24,7 +24,7 @@ class Optimizer:
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
         self._check_hyperparameters(self.defaults)
-        self.state: dict[Parameter, dict[str, Any]] = defaultdict(dict)
+        self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         params = list(params)
         if not params:
@@ -82,7 +82,7 @@ class Optimizer:
         """Update the parameters from their gradients; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
-    def _params_with_grad(self, group) -> list[Parameter]:
+    def _params_with_grad(self, group) -> list[Tensor]:
         """The group's parameters that have a gradient (PyTorch skips the others)."""
         return [p for p in group["params"] if p.grad is not None]
 
@@ -122,7 +122,7 @@ class Optimizer:
                 if hasattr(v, "detach"):
                     v = v.detach().cpu().numpy()
                 if isinstance(v, np.ndarray):
-                    v = Buffer(np.array(v, dtype=p.data.dtype if v.ndim else np.float32))
+                    v = Buffer(np.array(v, dtype=p.dtype.np if v.ndim else np.float32))
                 new_state[p][k] = v
         self.state = new_state
         for g, saved in zip(self.param_groups, groups):
