@@ -764,3 +764,9 @@ def test_floor_divide_and_remainder_match_torch():
     q, r = f(graphc.arange(7))
     same(q, torch.arange(7) // 3)
     same(r, torch.arange(7) % 3)
+
+
+@needs_torch
+def test_a_list_of_arrays_is_a_list_of_samples_as_torch():
+    samples = [np.full(3, i, np.float32) for i in range(5)]
+    same(list(gdata.DataLoader(samples, batch_size=2)), list(tdata.DataLoader(samples, batch_size=2)))

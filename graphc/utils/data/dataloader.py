@@ -49,9 +49,10 @@ class DataLoader:
                  worker_init_fn=None, multiprocessing_context=None, generator=None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", in_order: bool = True, seed: int | None = None):
-        if isinstance(dataset, (tuple, list)) and dataset and \
-                all(isinstance(a, (np.ndarray, Tensor)) for a in dataset):
-            dataset = TensorDataset(*dataset)   # graphc's shorthand: DataLoader((x, y), ...)
+        if isinstance(dataset, tuple) and dataset and \
+                all(isinstance(a, (np.ndarray, Tensor)) and a.ndim for a in dataset):
+            dataset = TensorDataset(*dataset)   # graphc's shorthand: DataLoader((x, y), ...);
+            # a list stays a list of samples, as in torch
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or
                                        isinstance(batch_size, bool) or batch_size < 1):
             raise DataError(f"DataLoader batch_size should be a positive integer value (or None), "
