@@ -61,7 +61,10 @@ try:
     model(graphc.tensor(x[mine]))
 except graphc.GraphcError as e:
     eager_error = str(e)
+with graphc.no_grad():
+    evaluated = model(graphc.tensor(x[mine])).shape == (4, 3)   # evaluation is fine eagerly
 report = {
+    "eager_eval": bool(evaluated),
     "world": world,
     "broadcast": all(np.array_equal(a, b) for a, b in zip(w0, all_w0)),
     "max_diff": max(float(np.abs(a - b).max()) for a, b in zip(got, want)),

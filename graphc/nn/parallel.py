@@ -9,8 +9,9 @@ prefix (load a DataParallel checkpoint into a bare model with `dp.module.load_st
 DistributedDataParallel is torch's DDP on graphc.distributed (MPI): constructing it broadcasts
 rank 0's parameters, and a compiled step that trains a DDP-wrapped model averages its gradients
 over the ranks (as `graphc.compile(..., data_parallel=True)`: one all-reduce inside the step).
-Eager (uncompiled) backward has no all-reduce, so a DDP forward outside graphc.compile on more
-than one rank raises rather than letting the ranks diverge silently.
+Eager (uncompiled) backward has no all-reduce, so a training-mode DDP forward with gradients
+enabled outside graphc.compile on more than one rank raises rather than letting the ranks
+diverge silently (eval() or no_grad evaluation runs).
 """
 from __future__ import annotations
 
@@ -61,10 +62,13 @@ class DistributedDataParallel(Module):
             distributed.broadcast_parameters(module)
 
     def forward(self, *inputs, **kwargs):
-        """The wrapped module's forward; outside graphc.compile on several ranks, an error."""
+        """The wrapped module's forward; training outside graphc.compile on several ranks (train
+        mode with gradients enabled) is an error, evaluation (eval() or no_grad) is not."""
         from ..driver import tracing
+        from ..grad_mode import is_grad_enabled
         from .. import mpi
-        if tracing.current() is None and mpi.is_initialized() and mpi.world_size() > 1:
+        if tracing.current() is None and self.training and is_grad_enabled() and \
+                mpi.is_initialized() and mpi.world_size() > 1:
             raise GraphcError(
                 "DistributedDataParallel averages gradients inside a compiled step only: put the "
                 "training step (forward, backward, optimizer.step) under @graphc.compile "
