@@ -309,8 +309,31 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
     seeds = [_eager_seed(o, g) for o, g in zip(outs, grad_outputs)]
+    used = _reached(outs)
+    for i, t in enumerate(ins):
+        if not allow_unused and id(t) not in used and (t._node is None or id(t._node) not in used):
+            raise GraphcError(f"autograd.grad: input {i} ({t.type}) was not used to compute the "
+                              "outputs; pass allow_unused=True to get None for it")
     _, grads = eager_gradients(outs, seeds, ins, retain_graph=bool(retain_graph))
-    return tuple(Tensor(g) for g in grads)
+    return tuple(Tensor(g) if id(t) in used or (t._node is not None and id(t._node) in used)
+                 else None for t, g in zip(ins, grads))
+
+
+def _reached(outputs) -> set[int]:
+    """ids of the TapeNodes and leaf tensors the outputs were computed from."""
+    seen: set[int] = {id(y) for y in outputs}
+    stack = [y._node for y in outputs if y._node is not None]
+    while stack:
+        r = stack.pop()
+        if id(r) in seen:
+            continue
+        seen.add(id(r))
+        for leaf, parent, _ in r.inputs or ():
+            if leaf is not None:
+                seen.add(id(leaf))
+            if parent is not None:
+                stack.append(parent)
+    return seen
 
 
 # ---- custom Functions with their own backward ---------------------------------------------------

@@ -512,3 +512,17 @@ def test_eager_steps_then_compiled_steps_share_optimizer_state():
     expect = [float(step(ref, opt_ref, graphc.tensor(X), graphc.tensor(Y))) for _ in range(5)]
     np.testing.assert_allclose(losses, expect, rtol=2e-6)
     assert float(opt.state[net.weight]["step"]) == 5.0
+
+
+def test_autograd_grad_unused_inputs_and_non_leaf_inputs():
+    x, tx = _pair([0.5, 1.5])
+    u, _ = _pair([1.0, 1.0])
+    h = x * 3.0
+    y = (h * h).sum()
+    with pytest.raises(graphc.GraphcError, match="allow_unused"):
+        graphc.autograd.grad(y, [x, u], retain_graph=True)
+    gh, gu = graphc.autograd.grad(y, [h, u], allow_unused=True)
+    th = tx * 3.0
+    (tgh,) = torch.autograd.grad((th * th).sum(), [th])
+    np.testing.assert_allclose(gh.numpy(), tgh.numpy(), rtol=1e-6)
+    assert gu is None
