@@ -39,7 +39,8 @@ bool = bool_  # noqa: A001  (graphc.bool, as torch.bool)
 float = float32  # noqa: A001
 __version__ = "0.1.0"
 
-from .errors import GraphcWarning, NotSupportedError, TraceTimeRandomnessWarning  # noqa: F401,E402
+from .errors import (GraphcWarning, NotSupportedError, NotSupportedImportError,  # noqa: F401,E402
+                     TraceTimeRandomnessWarning)
 from . import unsupported as _unsupported  # noqa: E402  (last: real names always win)
 _unsupported.install()   # graphc.fft, graphc.special, ...: stub modules unless a real one exists
 __getattr__ = _unsupported.module_getattr(__name__, globals())  # missing torch names: a clear error

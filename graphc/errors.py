@@ -41,6 +41,11 @@ class NotSupportedError(GraphcError, AttributeError):
     default)` works as with any missing attribute."""
 
 
+class NotSupportedImportError(GraphcError, ImportError):
+    """`from graphc.nn import Conv3d` of a name graphc does not implement yet (an ImportError, so
+    `try: from ... import ... except ImportError` fallbacks keep working)."""
+
+
 class GraphcWarning(UserWarning):
     """Base class of the warnings graphc gives (a likely mistake it can still run)."""
 

@@ -12,18 +12,20 @@ plainly, at the user's line, instead of a raw AttributeError (or a NumPy error f
   (or package) added later always wins, and the stub's every attribute is a NotSupportedError;
 - `Tensor.__getattr__` uses `missing_method`.
 
-`from graphc.nn import Conv3d` is Python's ImportError "cannot import name 'Conv3d'" (the import
-statement turns any AttributeError into that).
+`from graphc.nn import Conv3d` would be Python's bare ImportError "cannot import name 'Conv3d'"
+(the import statement turns any AttributeError into that), so when the caller is executing
+IMPORT_FROM the error is a NotSupportedImportError (GraphcError + ImportError) instead.
 """
 from __future__ import annotations
 
 import difflib
+import dis
 import importlib.abc
 import importlib.machinery
 import os
 import sys
 
-from .errors import NotSupportedError
+from .errors import NotSupportedError, NotSupportedImportError
 
 _PKG = os.path.dirname(os.path.abspath(__file__)) + os.sep
 README = "see README.md, 'What is supported'"
@@ -85,8 +87,24 @@ def module_getattr(modname: str, namespace: dict):
         if getattr(pkg, "__path__", None) and importlib.machinery.PathFinder.find_spec(
                 full, pkg.__path__) is not None:
             return importlib.import_module(full)   # a real submodule not imported yet
-        raise not_supported(full, name, list(namespace), NOTES.get(modname))
+        err = not_supported(full, name, list(namespace), NOTES.get(modname))
+        if _importing_from(sys._getframe(1)):
+            # `from graphc.nn import Conv3d`: Python turns any AttributeError into a bare "cannot
+            # import name"; an ImportError subclass keeps this message
+            raise NotSupportedImportError(str(err), name=modname) from None
+        raise err
     return __getattr__
+
+
+def _importing_from(frame) -> bool:
+    """True when `frame` is executing a `from module import name` (IMPORT_FROM) right now."""
+    try:
+        return frame.f_code.co_code[frame.f_lasti] == _IMPORT_FROM
+    except (AttributeError, IndexError):
+        return False
+
+
+_IMPORT_FROM = dis.opmap.get("IMPORT_FROM", -1)
 
 
 def missing_method(obj, name: str):

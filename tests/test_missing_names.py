@@ -112,3 +112,16 @@ def test_utils_namespaces():
     import graphc.utils.tensorboard as tb
     with pytest.raises(NotSupportedError, match="SummaryWriter"):
         tb.SummaryWriter
+
+
+def test_from_import_keeps_the_message_and_is_an_import_error():
+    with pytest.raises(graphc.NotSupportedImportError) as e:
+        line = _line(); from graphc.nn import Conv3d  # noqa: E702,F401
+    assert "graphc.nn.Conv3d is not supported yet" in str(e.value)
+    assert f"{__file__}:{line}" in str(e.value)
+    assert isinstance(e.value, ImportError) and isinstance(e.value, graphc.GraphcError)
+    try:
+        from graphc.special import xlogy  # noqa: F401
+    except ImportError:
+        pass
+    from graphc.nn import Linear  # noqa: F401  (real names import as always)
