@@ -1,9 +1,13 @@
-"""Autograd's user side: no_grad, Tensor.backward() inside a trace, and custom Functions.
+"""Autograd's user side: no_grad, Tensor.backward() (traced and eager), autograd.grad, custom
+Functions.
 
-backward() does not differentiate anything itself: it records a `grad` node, which the autodiff
-pass (passes/autodiff.py) expands symbolically using each op's gradient rule. This module
-installs `Tensor.backward` (graphc.tensor does not import it: that would be a circle); the grad
-mode (no_grad, enable_grad, is_grad_enabled) lives in graphc/grad_mode.py and is re-exported.
+Inside a trace backward() differentiates nothing itself: it records a `grad` node, which the
+autodiff pass (passes/autodiff.py) expands symbolically using each op's gradient rule. Eagerly,
+ops on tensors requiring grad record TapeNodes (graphc/tensor.py); backward() turns the tape
+into a Graph and calls the same `passes.autodiff.gradients`, then runs only the gradient nodes
+on the interpreter's run_node, so eager and compiled gradients come from the same rules. This
+module installs `Tensor.backward` (graphc.tensor does not import it: that would be a circle); the
+grad mode (no_grad, enable_grad, is_grad_enabled) lives in graphc/grad_mode.py and is re-exported.
 """
 from __future__ import annotations
 
