@@ -526,3 +526,42 @@ def test_autograd_grad_unused_inputs_and_non_leaf_inputs():
     (tgh,) = torch.autograd.grad((th * th).sum(), [th])
     np.testing.assert_allclose(gh.numpy(), tgh.numpy(), rtol=1e-6)
     assert gu is None
+
+
+def test_requires_grad_tensor_arguments_are_trained_in_place_compiled():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((8, 3)).astype(np.float32)
+    w0 = rng.standard_normal((3, 2)).astype(np.float32)
+
+    @graphc.compile(backend="interpreter")
+    def step(w, x):
+        loss = (graphc.tanh(x @ w) ** 2).sum()
+        loss.backward()
+        with graphc.no_grad():
+            w -= 0.1 * w.grad
+        w.grad = None
+        return loss
+
+    w, w2 = graphc.tensor(w0, requires_grad=True), graphc.tensor(w0 * 2, requires_grad=True)
+    tw = torch.tensor(w0, requires_grad=True)
+    for _ in range(3):
+        loss = float(step(w, X))
+        tl = (torch.tanh(torch.from_numpy(X) @ tw) ** 2).sum()
+        tl.backward()
+        with torch.no_grad():
+            tw -= 0.1 * tw.grad
+        tw.grad = None
+        assert loss == pytest.approx(tl.item(), rel=2e-6)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert w.grad is None
+    step(w2, X)                        # another tensor: its own state, w is left alone
+    assert not np.array_equal(w2.numpy(), w0 * 2)
+    np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    # a tensor that does not require grad stays data
+    c = graphc.tensor(w0)
+
+    @graphc.compile(backend="interpreter")
+    def f(c, x):
+        return (x @ c).sum()
+
+    assert float(f(c, X)) == pytest.approx(float((X @ w0).sum()), rel=1e-6)

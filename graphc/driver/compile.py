@@ -8,6 +8,7 @@ import inspect
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +33,15 @@ BACKENDS = ("llvm", "interpreter")
 
 
 def flatten(x: Any, path: str, leaves: list, paths: list):
-    """Split `x` into array leaves and a hashable structure; static Python values stay in it."""
+    """Split `x` into array leaves and a hashable structure; static Python values stay in it.
+
+    A leaf tensor requiring grad is not data but state (as a parameter): the structure names it
+    by identity (a different tensor is a new trace), the trace reads and updates it in place and
+    backward() fills its `.grad`."""
     if isinstance(x, Tensor):
+        if x.requires_grad and not x.is_traced and x.is_leaf:
+            _ARG_TENSORS[id(x)] = x
+            return ("tensor", id(x))
         x = x.numpy()
     if isinstance(x, (np.ndarray, np.generic)) and not isinstance(x, (np.str_, np.bytes_)):
         arr = contiguous(np.asarray(x))
@@ -69,6 +77,8 @@ def unflatten(tree, leaves):
         kind = t[0]
         if kind == "array":
             return next(it)
+        if kind == "tensor":  # a requires-grad argument: the tensor itself (state of the graph)
+            return _ARG_TENSORS[t[1]]
         if kind == "static":
             return t[2]
         if kind == "dict":
@@ -109,6 +119,11 @@ def as_tensors(x):
     if isinstance(x, dict):
         return {k: as_tensors(v) for k, v in x.items()}
     return x
+
+
+_ARG_TENSORS: "weakref.WeakValueDictionary[int, Tensor]" = weakref.WeakValueDictionary()
+# id -> requires-grad tensor passed as an argument; a trace's entry keeps its tensors alive
+# (Entry.state), so an id in a cached key always names the same tensor
 
 
 def _seq_kind(x):
@@ -194,7 +209,8 @@ class Compiled:
                              if type(a) is np.ndarray and a.flags.c_contiguous)
                 if len(fast) != len(args) and any(type(a) is Tensor for a in args):
                     wrap = True   # (checked only then: arrays alone cost nothing more)
-                    arrays = [a._data if type(a) is Tensor else a for a in args]
+                    arrays = [a._data if type(a) is Tensor and not a.requires_grad else a
+                              for a in args]  # (a requires-grad Tensor is state: see flatten)
                     fast = tuple((a.shape, a.dtype.char) for a in arrays
                                  if type(a) is np.ndarray and a.flags.c_contiguous)
             except AttributeError:
