@@ -157,6 +157,13 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
             continue
         if r.freed:
             raise GraphcError(f"{_FREED} (at {user_where()})")
+        for t, version in r.versions:
+            if t._version != version:
+                raise GraphcError(
+                    f"backward() at {user_where()}: a tensor {t.type} that the {r.op} op read "
+                    "was modified by an in-place operation after it was used (its version is "
+                    f"{t._version}, {version} when used), so its gradient would be wrong; as in "
+                    "PyTorch, update it after backward() or use an out-of-place op (or .clone())")
         recs[id(r)] = r
         stack.extend(p for _, p, _ in r.inputs if p is not None)
     order = sorted(recs.values(), key=lambda r: r.seq)
@@ -238,7 +245,7 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
     if not retain_graph:
         for r in order:
             r.freed = True
-            r.inputs, r.out = (), None
+            r.inputs, r.out, r.versions = (), None, ()
             if r.op == "custom_vjp":
                 _FUNCTIONS.pop(r.attrs["fn"], None)
     return targets, grads

@@ -34,7 +34,7 @@ class Tensor:
 
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
     __slots__ = ("_data", "_value", "_trace", "requires_grad", "grad", "_stop", "_node", "_base",
-                 "__weakref__")
+                 "_version", "__weakref__")
     _is_state = False       # Parameters and buffers: graph state inside a trace
     _state_hint = "tensor"  # the state name of a plain requires-grad tensor a trace reads
 
@@ -49,6 +49,7 @@ class Tensor:
         self.grad = None
         self._stop = None
         self._node = None   # the TapeNode that computed it (eager autograd), None for leaves
+        self._version = 0   # eager in-place updates so far (a recorded operand must not change)
         self._base = None   # for `.data` of a traced tensor: the tensor in-place updates also update
 
     @classmethod
@@ -57,6 +58,7 @@ class Tensor:
         t._data, t._value, t._trace = None, value, trace
         t.requires_grad, t.grad, t._stop = requires_grad, None, None
         t._node = t._base = None
+        t._version = 0
         return t
 
     @classmethod
@@ -65,6 +67,7 @@ class Tensor:
         t = Tensor.__new__(Tensor)
         t._data, t._value, t._trace = arr, None, None
         t.requires_grad, t.grad, t._stop, t._node, t._base = False, None, None, None, None
+        t._version = 0
         return t
 
     # ---- what it is ----------------------------------------------------------------------------
@@ -283,6 +286,7 @@ class Tensor:
                 self.requires_grad = new.requires_grad
                 return self
             np.copyto(self._data, new._data)
+            self._version += 1
             return self
         if self._value is not None:
             self._value, self._stop = lift(tr, new), new._stop
@@ -455,12 +459,13 @@ class TapeNode:
     None, the operand's array as used); `out` is the result array and `type` its TensorType.
     """
 
-    __slots__ = ("op", "attrs", "inputs", "out", "type", "seq", "freed", "__weakref__")
+    __slots__ = ("op", "attrs", "inputs", "out", "type", "seq", "freed", "versions", "__weakref__")
 
-    def __init__(self, op, attrs, inputs, out, type_):
+    def __init__(self, op, attrs, inputs, out, type_, versions=()):
         self.op, self.attrs, self.inputs, self.out, self.type = op, attrs, inputs, out, type_
         self.seq = next(_seq)
         self.freed = False
+        self.versions = versions  # (operand tensor, its _version when recorded), ...
 
     def name(self) -> str:
         """PyTorch-style name of the backward function, e.g. `MatmulBackward`."""
@@ -611,7 +616,8 @@ def _eager(op: str, args, attrs) -> Tensor:
                 ins.append((a if a._node is None else None, a._node, arr))
             else:
                 ins.append((None, None, arr))
-        out._node = TapeNode(op, attrs, ins, r, rt)
+        out._node = TapeNode(op, attrs, ins, r, rt,
+                             tuple([(a, a._version) for a in args if isinstance(a, Tensor)]))
         out.requires_grad = True
     return out
 

@@ -565,3 +565,17 @@ def test_requires_grad_tensor_arguments_are_trained_in_place_compiled():
         return (x @ c).sum()
 
     assert float(f(c, X)) == pytest.approx(float((X @ w0).sum()), rel=1e-6)
+
+
+def test_in_place_change_of_a_used_tensor_before_backward_raises():
+    w = graphc.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    x = graphc.tensor(np.array([3.0, 4.0], np.float32))
+    loss = (w * x).sum()
+    x.mul_(2.0)                        # d loss / d w would read the changed x
+    with pytest.raises(graphc.GraphcError, match="in-place"):
+        loss.backward()
+    loss = (w * x).sum()
+    loss.backward()
+    with graphc.no_grad():
+        w.sub_(w.grad * 0.1)           # after backward: fine, as in torch
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.6, 2.0 - 0.8], rtol=1e-6)
