@@ -51,7 +51,7 @@ def report_speed_and_int8(net, train_step, optimizer, x_train, y_train, x_test, 
     out = {}
     xb, yb = x_train[:args.batch_size], y_train[:args.batch_size]
     if args.backend != "interpreter":
-        snapshot = [p.data.copy() for p in net.parameters()]
+        snapshot = [p.numpy().copy() for p in net.parameters()]
         opt_state = optimizer.state_dict()
         interp = graphc.compile(train_step.fn, backend="interpreter")
         t_native, t_interp = best_ms(lambda: train_step(xb, yb)), best_ms(lambda: interp(xb, yb),

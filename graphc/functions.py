@@ -15,6 +15,7 @@ import numpy as np
 
 from . import dtypes
 from .driver import tracing
+from .grad_mode import is_grad_enabled
 from .device import check_device
 from .tensor import Tensor, apply, as_array, check
 
@@ -351,8 +352,8 @@ def cast(x, dtype) -> Tensor:
     return x if x.dtype is dt else apply("cast", x, dtype=dt)
 
 
-def getitem(x: Tensor, index) -> Tensor:
-    """Basic slicing: ints, slices (positive steps), None and Ellipsis."""
+def _basic_index(x: Tensor, index):
+    """(start, stop, step, result shape) of a basic index: ints, slices (positive steps), None, ..."""
     if not isinstance(index, tuple):
         index = (index,)
     for i in index:
@@ -383,10 +384,57 @@ def getitem(x: Tensor, index) -> Tensor:
             i = int(i) % d
             start.append(i), stop.append(i + 1), step.append(1)
         axis += 1
+    return tuple(start), tuple(stop), tuple(step), tuple(out_shape)
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """Basic slicing: ints, slices (positive steps), None and Ellipsis."""
+    start, stop, step, out_shape = _basic_index(x, index)
     y = x
-    if (tuple(start), tuple(stop), tuple(step)) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
-        y = apply("slice", x, start=tuple(start), stop=tuple(stop), step=tuple(step))
-    return reshape(y, tuple(out_shape))
+    if (start, stop, step) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
+        y = apply("slice", x, start=start, stop=stop, step=step)
+    return reshape(y, out_shape)
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """`x[index] = value` for basic indices, in place, with torch's broadcasting of `value`.
+
+    Eagerly on a tensor outside autograd it writes the array; otherwise (inside a trace, or when
+    gradients flow) it is `where(region, pad(value), x)`, so it compiles and differentiates."""
+    start, stop, step, out_shape = _basic_index(x, index)
+    lens = tuple(_pymax(0, (b - a + st - 1) // st) for a, b, st in zip(start, stop, step))
+    v = value if isinstance(value, Tensor) else tensor(np.asarray(value), dtype=x.dtype)
+    if v.dtype != x.dtype:
+        v = cast(v, x.dtype)
+    check(_broadcastable(v.shape, out_shape),
+          f"cannot assign a tensor of shape {list(v.shape)} to x{_index_str(index)} of shape "
+          f"{list(out_shape)}")
+    if 0 in lens:
+        return
+    recorded = tracing.current() is not None or (
+        is_grad_enabled() and (x.requires_grad or v.requires_grad))
+    if not recorded:
+        region = tuple(slice(a, b, st) for a, b, st in zip(start, stop, step))
+        x._data[region] = np.broadcast_to(v.numpy(), out_shape).reshape(lens)
+        x._version += 1
+        return
+    v = reshape(broadcast_to(v, out_shape), lens)
+    hi = tuple(d - (a + (n - 1) * st + 1) for d, a, n, st in zip(x.shape, start, lens, step))
+    placed = apply("pad", v, lo=start, hi=hi, interior=tuple(st - 1 for st in step))
+    mask = np.zeros(x.shape, bool)
+    mask[tuple(slice(a, b, st) for a, b, st in zip(start, stop, step))] = True
+    x._assign(where(tensor(mask), placed, x))
+
+
+def _broadcastable(src: tuple, dst: tuple) -> bool:
+    if len(src) > len(dst):
+        return all(d == 1 for d in src[:len(src) - len(dst)]) and \
+            _broadcastable(src[len(src) - len(dst):], dst)
+    return all(a in (1, b) for a, b in zip(src[::-1], dst[::-1]))
+
+
+def _index_str(index) -> str:
+    return f"[{index!r}]" if not isinstance(index, tuple) else f"[{', '.join(map(repr, index))}]"
 
 
 def gather(x, dim: int, index) -> Tensor:
@@ -607,6 +655,7 @@ def _install_methods() -> None:
     Tensor.view = reshape
     Tensor.cumsum_ = lambda self, dim, *, dtype=None: self._assign(cumsum(self, dim, dtype=dtype))
     Tensor.__getitem__ = getitem
+    Tensor.__setitem__ = setitem
     Tensor.pow = lambda self, e: self ** e
     Tensor.T = property(lambda self: permute(self, tuple(reversed(range(self.ndim)))))
     Tensor.mT = property(lambda self: transpose(self, -2, -1))

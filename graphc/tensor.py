@@ -183,7 +183,13 @@ class Tensor:
                 if v.producer else f" %{v.name}"
             return f"Tensor(traced {v.type}{src})"
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
-        return f"tensor({body}, dtype={self.dtype!r})"
+        extra = [] if self.dtype in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_) \
+            else [f"dtype={self.dtype!r}"]  # as torch: the default dtypes go unsaid
+        if self._node is not None:
+            extra.append(f"grad_fn={self._node!r}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extra) + ")"
 
     # ---- autograd-facing helpers (the autodiff itself lives in passes/autodiff.py) --------------
     @property

@@ -724,10 +724,10 @@ class _MLP(nn.Module):
 def _torch_twin(torch, net, act):
     t = torch.nn.Sequential(torch.nn.Linear(5, 6), act, torch.nn.Linear(6, 3))
     sd = net.state_dict()
-    t.load_state_dict({"0.weight": torch.tensor(sd["fc1.weight"]),
-                       "0.bias": torch.tensor(sd["fc1.bias"]),
-                       "2.weight": torch.tensor(sd["fc2.weight"]),
-                       "2.bias": torch.tensor(sd["fc2.bias"])})
+    t.load_state_dict({"0.weight": torch.tensor(sd["fc1.weight"].numpy()),
+                       "0.bias": torch.tensor(sd["fc1.bias"].numpy()),
+                       "2.weight": torch.tensor(sd["fc2.weight"].numpy()),
+                       "2.bias": torch.tensor(sd["fc2.bias"].numpy())})
     return t
 
 
@@ -943,8 +943,8 @@ def test_custom_function_matches_torch(fn):
     x = np.random.default_rng(8).standard_normal((5, 4)).astype(np.float32)
     gw, gb = step(x)
     tl = torch.nn.Linear(4, 3)
-    tl.load_state_dict({"weight": torch.tensor(lin.weight.data),
-                        "bias": torch.tensor(lin.bias.data)})
+    tl.load_state_dict({"weight": torch.tensor(lin.weight.numpy()),
+                        "bias": torch.tensor(lin.bias.numpy())})
     h = tl(torch.tensor(x))
     ((h * h if fn is Square else torch.relu(h)) * 0.5).sum().backward()
     np.testing.assert_allclose(gw, tl.weight.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -180,10 +180,10 @@ def test_bad_parameter_array_is_refused_before_any_update(trained, what):
     p = net.fc2.weight
     before = snapshot(net, opt)
     if what == "read-only":
-        p.data.flags.writeable = False
+        p.numpy().flags.writeable = False
         _fails_cleanly(net, opt, lambda: step(x, y), match="read-only")
         return
-    new = {"wrong shape": np.zeros((3, 3), np.float32), "wrong dtype": p.data.astype(np.float64),
+    new = {"wrong shape": np.zeros((3, 3), np.float32), "wrong dtype": p.numpy().astype(np.float64),
            "fortran": np.asfortranarray(np.array(p.data)), "list": p.data.tolist()}[what]
     if what.startswith("wrong"):
         with pytest.raises(GraphcError):
@@ -191,7 +191,7 @@ def test_bad_parameter_array_is_refused_before_any_update(trained, what):
         assert_unchanged(before, snapshot(net, opt))
     else:
         p.data = new
-        assert p.data.flags.c_contiguous
+        assert p.numpy().flags.c_contiguous
         assert_unchanged(before, snapshot(net, opt))
     step(x, y)
 
@@ -200,7 +200,7 @@ def test_read_only_optimizer_state_is_refused_before_any_update(trained):
     net, opt, step = trained
     x, y = batch()
     st_ = next(iter(opt.state.values()))
-    st_["exp_avg_sq"].data.flags.writeable = False if hasattr(st_["exp_avg_sq"], "data") else None
+    st_["exp_avg_sq"].numpy().flags.writeable = False if hasattr(st_["exp_avg_sq"], "data") else None
     _fails_cleanly(net, opt, lambda: step(x, y))
 
 
@@ -514,9 +514,9 @@ def test_input_that_is_a_parameter_updated_in_place(view):
         step(x0)
         losses = []
         for _ in range(3):
-            w = lin.weight.data if view == "whole" else lin.weight.data[:64]
+            w = lin.weight.numpy() if view == "whole" else lin.weight.numpy()[:64]
             losses.append(float(step(w if alias else w.copy())))
-        results.append((losses, lin.weight.data.copy()))
+        results.append((losses, lin.weight.numpy().copy()))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
 

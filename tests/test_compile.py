@@ -60,7 +60,7 @@ def test_compile_module_matches_eager_and_torch():
     np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-6, atol=1e-6)
     torch = pytest.importorskip("torch")
     t = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    t.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): torch.from_numpy(v.copy())
+    t.load_state_dict({k.replace("fc1", "0").replace("fc2", "2"): torch.from_numpy(v.numpy().copy())
                        for k, v in net.state_dict().items()})
     np.testing.assert_allclose(got, t(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
@@ -267,7 +267,7 @@ def test_parsed_graph_runs_to_the_same_result():
     x = randn(3, 784)
     want = infer(x)
     g = parse(infer.ir())
-    (out,), _ = run(g, [x], {k: v for k, v in net.state_dict().items()})
+    (out,), _ = run(g, [x], {k: v.numpy() for k, v in net.state_dict().items()})
     np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
 
 

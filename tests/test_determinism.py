@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent("""
             x = rng.random((64, 784), dtype=np.float32)
             h.update(np.asarray(step(x, rng.integers(0, 10, 64))).tobytes())
         for p in net.parameters():
-            h.update(p.data.tobytes())
+            h.update(p.numpy().tobytes())
         big = rng.standard_normal((1024, 784)).astype(np.float32)  # split over the pool
         h.update(graphc.compile(net, backend="llvm")(big).tobytes())
         h.update(graphc.compile(lambda a: graphc.exp(a).sum(1), backend="llvm")(big).tobytes())

@@ -102,7 +102,7 @@ def _train(net, step, n=3):
     rng = np.random.default_rng(0)
     for _ in range(n):
         step(rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 3, 8))
-    return [p.data.copy() for p in net.parameters()] + [p.grad.numpy() for p in net.parameters()]
+    return [p.numpy().copy() for p in net.parameters()] + [p.grad.numpy() for p in net.parameters()]
 
 
 def test_data_parallel_without_mpi_is_a_no_op_with_one_notice(capsys, monkeypatch):

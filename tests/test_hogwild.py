@@ -37,7 +37,7 @@ def test_two_workers_reach_single_process_accuracy(monkeypatch, tmp_path):
 
     graphc.manual_seed(0)
     net = hw.Net()
-    start = [p.data.copy() for p in net.parameters()]
+    start = [p.numpy().copy() for p in net.parameters()]
     before = shm_files()
     stats = hogwild(hw.train, 2, net, args=(x, y, epochs), timeout=120)
     acc_hog = accuracy(net, x_test, y_test)
@@ -48,7 +48,7 @@ def test_two_workers_reach_single_process_accuracy(monkeypatch, tmp_path):
     assert acc_single > 0.85
     assert acc_hog >= acc_single - 0.02
     assert all(not np.array_equal(a, p.data) for a, p in zip(start, net.parameters()))
-    assert all(p.data.base is None or isinstance(p.data.base, np.ndarray)
+    assert all(p.numpy().base is None or isinstance(p.numpy().base, np.ndarray)
                for p in net.parameters())               # private arrays again
     assert shm_files() <= before, "a shared-memory segment was left behind"
 
@@ -56,7 +56,7 @@ def test_two_workers_reach_single_process_accuracy(monkeypatch, tmp_path):
 def test_a_failing_worker_stops_the_others_and_cleans_up():
     import hogwild_train as hw
     net = graphc.nn.Linear(3, 2)
-    w = net.weight.data.copy()
+    w = net.weight.numpy().copy()
     before = shm_files()
     t0 = time.monotonic()
     with pytest.raises(graphc.GraphcError, match="worker 1 failed: ValueError: worker 1 fails"):

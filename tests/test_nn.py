@@ -26,7 +26,7 @@ def randn(*shape):
 
 def copy_to_torch(gmodel, tmodel):
     """graphc -> torch: torch.from_numpy over graphc's state_dict, strict load."""
-    sd = {k: torch.from_numpy(v.copy()) for k, v in gmodel.state_dict().items()}
+    sd = {k: torch.from_numpy(v.numpy().copy()) for k, v in gmodel.state_dict().items()}
     tmodel.load_state_dict(sd, strict=True)
     return tmodel
 
@@ -95,8 +95,8 @@ def test_state_dict_keys_shapes_and_sharing():
               "fc2.bias": (10,)}                      # torch's keys, order and shapes
     assert list(sd) == list(shapes)
     for k in sd:
-        assert sd[k].shape == shapes[k] and sd[k].dtype == np.float32
-    assert sd["fc1.weight"] is net.fc1.weight.data   # the live arrays compiled code updates
+        assert sd[k].shape == shapes[k] and sd[k].dtype == graphc.float32
+    assert sd["fc1.weight"].numpy() is net.fc1.weight.numpy()   # the live arrays compiled code updates
 
 
 @needs_torch
@@ -116,13 +116,13 @@ def test_state_dict_from_torch_loads_into_graphc():
 @needs_torch
 def test_load_state_dict_updates_in_place_so_compiled_code_sees_it():
     net = Net()
-    w = net.fc1.weight.data
+    w = net.fc1.weight.numpy()
     infer = graphc.compile(net, backend="interpreter")
     x = randn(2, 784)
     infer(x)
     tnet = TorchNet()
     net.load_state_dict(tnet.state_dict())
-    assert net.fc1.weight.data is w
+    assert net.fc1.weight.numpy() is w
     assert_close(infer(x), tnet(torch.from_numpy(x)))
     assert len(infer._cache) == 1
 
@@ -138,7 +138,7 @@ def test_state_dict_round_trip_graphc_torch_graphc():
 @needs_torch
 def test_load_state_dict_rejects_bad_keys_and_shapes_without_writing():
     net = Net()
-    before = {k: v.copy() for k, v in net.state_dict().items()}
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
     sd = dict(TorchNet().state_dict())
     del sd["fc2.bias"]
     with pytest.raises(graphc.GraphcError, match="fc2.bias"):
@@ -425,7 +425,7 @@ def test_float64_model_matches_torch_double():
     g = nn.Sequential(nn.Linear(5, 4), nn.GELU(), nn.Linear(4, 2)).double()
     t = tnn.Sequential(tnn.Linear(5, 4), tnn.GELU(), tnn.Linear(4, 2)).double()
     copy_to_torch(g, t)
-    assert g[0].weight.data.dtype == np.float64
+    assert g[0].weight.dtype == graphc.float64
     x = RNG.standard_normal((3, 5))
     eager, compiled = run_both(g, x)
     want = t(torch.from_numpy(x)).detach().numpy()

@@ -574,7 +574,7 @@ def seed_runs():
     for key, pipeline in (("none", []), ("default", None)):
         step, net, opt = make_seed_step(pipeline)
         losses = [float(step(*seed_batch(0))) for _ in range(3)]  # one batch: loss must fall
-        params = {k: v.copy() for k, v in net.state_dict().items()}
+        params = {k: v.numpy().copy() for k, v in net.state_dict().items()}
         for name, p in net.named_parameters():
             for k, t in opt.state[p].items():
                 params[f"{name}.{k}"] = np.array(t.numpy(), copy=True)

@@ -44,9 +44,9 @@ def linear(k: int, n: int, bias: bool = True, seed: int = 0) -> nn.Linear:
 
 def model_of(layer, x, relu=False):
     """The NumPy model's output for one (fp32) Linear layer."""
-    q, s, cs = M.weight_params(layer.weight.data, per_channel=False)
-    b = None if layer.bias is None else layer.bias.data
-    return M.qlinear(x, q, s, cs, b, layer.weight.data, relu)
+    q, s, cs = M.weight_params(layer.weight.numpy(), per_channel=False)
+    b = None if layer.bias is None else layer.bias.numpy()
+    return M.qlinear(x, q, s, cs, b, layer.weight.numpy(), relu)
 
 
 # ---- torch, the second oracle --------------------------------------------------------------------
@@ -58,9 +58,9 @@ def torch_int8(torch, layers, x, per_channel=False, relu_between=False):
     for i, lin in enumerate(layers):
         t = torch.nn.Linear(lin.in_features, lin.out_features, bias=lin.bias is not None)
         with torch.no_grad():
-            t.weight.copy_(torch.from_numpy(lin.weight.data))
+            t.weight.copy_(torch.from_numpy(lin.weight.numpy()))
             if lin.bias is not None:
-                t.bias.copy_(torch.from_numpy(lin.bias.data))
+                t.bias.copy_(torch.from_numpy(lin.bias.numpy()))
         mods.append(t)
         if relu_between and i + 1 < len(layers):
             mods.append(torch.nn.ReLU())
@@ -118,8 +118,8 @@ def test_weight_half_way_codes_round_to_even(torch):
 @pytest.mark.parametrize("k, n", SHAPES)
 def test_weight_parameters_match_model_and_torch(k, n, per_channel, torch):
     lin = linear(k, n, seed=k)
-    q, s, cs = quantize_weight(lin.weight.data, per_channel)
-    mq, ms, mcs = M.weight_params(lin.weight.data, per_channel)
+    q, s, cs = quantize_weight(lin.weight.numpy(), per_channel)
+    mq, ms, mcs = M.weight_params(lin.weight.numpy(), per_channel)
     assert_bitwise_equal(q, mq, "w_q")
     assert_bitwise_equal(s, ms, "w_scale")
     assert_bitwise_equal(cs, mcs, "colsum")
@@ -207,8 +207,8 @@ def test_3d_inputs_no_bias_and_per_channel(per_channel, torch):
             x = make_input("uniform", shape, rng)
             got = graphc.compile(qnet, backend="interpreter")(x)
             assert got.shape == shape[:-1] + (13,)
-            q, s, cs = M.weight_params(lin.weight.data, per_channel)
-            want = M.qlinear(x, q, s, cs, lin.bias.data if bias else None)
+            q, s, cs = M.weight_params(lin.weight.numpy(), per_channel)
+            want = M.qlinear(x, q, s, cs, lin.bias.numpy() if bias else None)
             assert_bitwise_equal(got, want, f"{shape} bias={bias}")
             if len(shape) > 1:  # torch's dynamic linear wants >= 2 dims
                 assert_bitwise_equal(got, torch_int8(torch, [lin], x, per_channel)[0], "torch")
@@ -253,7 +253,7 @@ def test_edge_inputs_match_torch(torch):
         assert_bitwise_equal(got, model_of(lin, x), name)
         assert_bitwise_equal(got, torch_int8(torch, [lin], x)[0], f"{name} vs torch")
         if name in ("zeros", "~1e-30 positive", "~1e-30 negative"):
-            assert_bitwise_equal(got, np.broadcast_to(lin.bias.data, got.shape), f"{name}: y = b")
+            assert_bitwise_equal(got, np.broadcast_to(lin.bias.numpy(), got.shape), f"{name}: y = b")
         assert np.isfinite(got).all()
 
 
@@ -278,7 +278,7 @@ def test_saturation_probe(torch):
     got = graphc.compile(quantize_dynamic(nn.Sequential(lin)), backend="interpreter")(x)
     assert_bitwise_equal(got, model_of(lin, x), "model")
     assert_bitwise_equal(got, torch_int8(torch, [lin], x)[0], "torch")
-    exact = x.astype(np.float64) @ w.T.astype(np.float64) + lin.bias.data
+    exact = x.astype(np.float64) @ w.T.astype(np.float64) + lin.bias.numpy()
     assert np.abs(got - exact).max() < 0.01 * np.abs(exact).max()
     # the same probe through an 8-bit-range quantization with a saturating pmaddubsw is far off
     s8 = (float(x.max()) - min(float(x.min()), 0.0)) / 255
@@ -286,7 +286,7 @@ def test_saturation_probe(torch):
     xq8 = np.clip(np.rint(x / s8) + z8, 0, 255)
     q, s, cs = quantize_weight(w)
     acc = _pmaddubsw_8bit(xq8, q) - z8 * cs.astype(np.int64)
-    sat = acc * s8 * float(s) + lin.bias.data
+    sat = acc * s8 * float(s) + lin.bias.numpy()
     assert np.abs(sat - exact).max() > 0.3 * np.abs(exact).max()
 
 
@@ -449,7 +449,7 @@ class Deep(nn.Module):
 def test_quantize_dynamic_copies_replaces_nested_and_reports_every_layer():
     graphc.manual_seed(1)
     net = Deep()
-    before = {k: v.copy() for k, v in net.state_dict().items()}
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
     qnet = quantize_dynamic(net, {nn.Linear}, dtype=graphc.qint8, keep_fp32={"fc2"})
     assert qnet is not net and type(qnet) is Deep
     assert all(type(m) is nn.Linear for m in (net.enc[0], net.enc[2], net.heads[0], net.fc2))
@@ -470,8 +470,8 @@ def test_quantize_dynamic_copies_replaces_nested_and_reports_every_layer():
     eager = qnet(x)
     for a, e in zip(outs, eager):
         assert_bitwise_equal(a, e.numpy(), "compiled vs eager")
-    assert np.array_equal(qnet.fc2.weight.data, net.fc2.weight.data)
-    assert qnet.fc2.weight.data is not net.fc2.weight.data
+    assert np.array_equal(qnet.fc2.weight.numpy(), net.fc2.weight.numpy())
+    assert qnet.fc2.weight.numpy() is not net.fc2.weight.numpy()
     assert np.abs(outs[0] - net(x)[0].numpy()).max() < 0.05
     assert list(qnet.parameters()) == list(qnet.fc2.parameters())   # int8 layers hold buffers
 
@@ -488,9 +488,9 @@ def test_state_dict_round_trip_between_quantized_models():
     graphc.manual_seed(4)
     b = quantize_dynamic(Net(37, 16, 5))
     sd = a.state_dict()
-    assert all(type(v) is np.ndarray for v in sd.values())
-    assert sd["fc1.weight_q"].dtype == np.int8 and sd["fc1.w_colsum"].dtype == np.int32
-    assert sd["fc1.w_scale"].dtype == f32 and sd["fc1.bias"].dtype == f32
+    assert all(type(v) is graphc.Tensor for v in sd.values())
+    assert sd["fc1.weight_q"].dtype == graphc.int8 and sd["fc1.w_colsum"].dtype == graphc.int32
+    assert sd["fc1.w_scale"].dtype == graphc.float32 and sd["fc1.bias"].dtype == graphc.float32
     x = make_input("randn", (4, 37), np.random.default_rng(0))
     infer_b = graphc.compile(b, backend="interpreter")
     assert not np.array_equal(infer_b(x), graphc.compile(a, backend="interpreter")(x))
@@ -519,7 +519,7 @@ def test_quantize_dynamic_errors():
 
 def test_qconfig_spec_by_name_and_layers_kept_for_a_reason():
     net = Deep()
-    net.heads[0].weight.data[0, 0] = np.nan
+    net.heads[0].weight.numpy()[0, 0] = np.nan
     qnet = quantize_dynamic(net, {"enc", "heads"})
     recs = {r.name: r for r in qnet.quantization_summary.records}
     assert recs["enc.0"].quantized and recs["enc.2"].quantized and recs["heads.1"].quantized

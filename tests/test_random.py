@@ -423,28 +423,28 @@ def test_initialisers_follow_torch_bounds_and_stds():
     fan_in, fan_out = 128 * 9, 256 * 9
     w = nn.Parameter(np.zeros(shape, np.float32))
     nn.init.kaiming_uniform_(w, a=math.sqrt(5))
-    _bound_checks(w.data, math.sqrt(3) * math.sqrt(2 / (1 + 5)) / math.sqrt(fan_in))
+    _bound_checks(w.numpy(), math.sqrt(3) * math.sqrt(2 / (1 + 5)) / math.sqrt(fan_in))
     nn.init.kaiming_uniform_(w, mode="fan_out", nonlinearity="relu")
-    _bound_checks(w.data, math.sqrt(6 / fan_out))
+    _bound_checks(w.numpy(), math.sqrt(6 / fan_out))
     nn.init.kaiming_normal_(w, nonlinearity="relu")
-    assert abs(w.data.std() / math.sqrt(2 / fan_in) - 1) < 0.01
-    assert abs(w.data.mean()) < 0.01 * math.sqrt(2 / fan_in)
+    assert abs(w.numpy().std() / math.sqrt(2 / fan_in) - 1) < 0.01
+    assert abs(w.numpy().mean()) < 0.01 * math.sqrt(2 / fan_in)
     nn.init.xavier_uniform_(w, gain=2.0)
-    _bound_checks(w.data, 2.0 * math.sqrt(6 / (fan_in + fan_out)))
+    _bound_checks(w.numpy(), 2.0 * math.sqrt(6 / (fan_in + fan_out)))
     nn.init.xavier_normal_(w)
-    assert abs(w.data.std() / math.sqrt(2 / (fan_in + fan_out)) - 1) < 0.01
+    assert abs(w.numpy().std() / math.sqrt(2 / (fan_in + fan_out)) - 1) < 0.01
     nn.init.normal_(w, 1.0, 0.5)
-    assert abs(w.data.std() / 0.5 - 1) < 0.01 and abs(w.data.mean() - 1) < 0.01
+    assert abs(w.numpy().std() / 0.5 - 1) < 0.01 and abs(w.numpy().mean() - 1) < 0.01
     nn.init.uniform_(w, -0.25, 0.75)
-    assert w.data.min() >= -0.25 and w.data.max() < 0.75
+    assert w.numpy().min() >= -0.25 and w.numpy().max() < 0.75
     nn.init.trunc_normal_(w, mean=0.1, std=1.0, a=-0.5, b=0.6)
-    assert w.data.min() >= -0.5 and w.data.max() <= 0.6 and w.data.min() < -0.49
+    assert w.numpy().min() >= -0.5 and w.numpy().max() <= 0.6 and w.numpy().min() < -0.49
     nn.init.constant_(w, 0.3)
-    assert (w.data == np.float32(0.3)).all()
+    assert (w.numpy() == np.float32(0.3)).all()
     nn.init.zeros_(w)
-    assert (w.data == 0).all()
+    assert (w.numpy() == 0).all()
     nn.init.ones_(w)
-    assert (w.data == 1).all()
+    assert (w.numpy() == 1).all()
     for shape in [(20, 50), (50, 20), (8, 4, 3)]:
         q = nn.Parameter(np.zeros(shape, np.float32))
         nn.init.orthogonal_(q, gain=1.5)
@@ -455,9 +455,9 @@ def test_initialisers_follow_torch_bounds_and_stds():
 
 def test_init_is_reproducible_under_manual_seed_and_works_in_a_compiled_step():
     graphc.manual_seed(9)
-    a = nn.init.kaiming_normal_(nn.Parameter(np.zeros((30, 40), np.float32))).data.copy()
+    a = nn.init.kaiming_normal_(nn.Parameter(np.zeros((30, 40), np.float32))).numpy().copy()
     graphc.manual_seed(9)
-    b = nn.init.kaiming_normal_(nn.Parameter(np.zeros((30, 40), np.float32))).data
+    b = nn.init.kaiming_normal_(nn.Parameter(np.zeros((30, 40), np.float32))).numpy()
     assert a.tobytes() == b.tobytes()
     lin = nn.Linear(40, 30)
 
@@ -467,7 +467,7 @@ def test_init_is_reproducible_under_manual_seed_and_works_in_a_compiled_step():
         return x + 1
 
     reinit(np.zeros(1, np.float32))
-    w1 = lin.weight.data.copy()
+    w1 = lin.weight.numpy().copy()
     reinit(np.zeros(1, np.float32))
     bound = math.sqrt(6 / 70)
     assert np.abs(lin.weight.data).max() <= bound and not np.array_equal(w1, lin.weight.data)

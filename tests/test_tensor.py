@@ -376,7 +376,7 @@ def test_linear_init_bounds_are_one_over_sqrt_fan_in(fan_in):
     graphc.manual_seed(7)
     layer = nn.Linear(fan_in, 200)
     bound = 1.0 / math.sqrt(fan_in)
-    w, b = layer.weight.data, layer.bias.data
+    w, b = layer.weight.numpy(), layer.bias.numpy()
     assert w.shape == (200, fan_in) and b.shape == (200,)
     assert w.dtype == np.float32 and b.dtype == np.float32
     for p in (w, b):

@@ -282,7 +282,7 @@ def train_float64(opt_name, lr=None):
 def test_float64_training_matches_torch_to_double_precision(opt_name):
     """In float64 the update rules must be PyTorch's to ~1e-15 (no float32 on the way)."""
     net, tnet, losses, tlosses = train_float64(opt_name)
-    assert all(v.dtype == np.float64 for v in net.state_dict().values())
+    assert all(v.dtype == graphc.float64 for v in net.state_dict().values())
     np.testing.assert_allclose(losses, tlosses, rtol=1e-12)
     assert_params_match(net, tnet, rtol=1e-12, atol=1e-14)
 

@@ -175,7 +175,7 @@ def bench_train(report: Report, sizes, batch: int, repeat: int, frameworks: bool
         c(x, y)
         compile_s = time.perf_counter() - t0
         if backend == "llvm":
-            snapshot = [p.data.copy() for p in net.parameters()]
+            snapshot = [p.numpy().copy() for p in net.parameters()]
             again = graphc.compile(step, backend=backend)  # same IR: served by the object cache
             t0 = time.perf_counter()
             again(x, y)

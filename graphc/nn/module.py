@@ -138,11 +138,12 @@ class Module:
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     # ---- state -------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Parameters and buffers by dotted name, as the NumPy arrays compiled code updates."""
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Parameters and buffers by dotted name, as detached Tensors sharing the arrays compiled
+        code updates (as PyTorch's: `np.asarray(v)` is the live array, `v.clone()` a copy)."""
         out = OrderedDict(self.named_parameters())
         out.update(self.named_buffers())
-        return OrderedDict((k, v.data) for k, v in out.items())
+        return OrderedDict((k, Tensor._wrap(v._data)) for k, v in out.items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (NumPy, graphc or torch tensors) into this model's parameters, in place."""
@@ -159,12 +160,12 @@ class Module:
                 continue
             v = state_dict[k]
             arr = np.asarray(v.detach().cpu().numpy() if hasattr(v, "cpu") else v)
-            if arr.shape != p.data.shape:
+            if arr.shape != p._data.shape:
                 raise GraphcError(f"load_state_dict: {k} has shape {list(arr.shape)} in the "
-                                  f"state dict but {list(p.data.shape)} in the model")
+                                  f"state dict but {list(p._data.shape)} in the model")
             staged.append((p, arr))
         for p, arr in staged:  # all checked before anything is written
-            np.copyto(p.data, arr.astype(p.data.dtype, copy=False))
+            np.copyto(p._data, arr.astype(p._data.dtype, copy=False))
         return missing, unexpected
 
     def to(self, *args, **kwargs) -> "Module":

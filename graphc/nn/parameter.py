@@ -9,7 +9,7 @@ from ..tensor import Tensor, as_array, contiguous
 
 
 class Parameter(Tensor):
-    """A learnable tensor. `p.data` is its NumPy array; inside a trace it becomes graph state."""
+    """A learnable tensor held in a NumPy array (`p.numpy()`); inside a trace it is graph state."""
 
     _is_state = True
     _state_hint = "param"
@@ -29,9 +29,11 @@ class Parameter(Tensor):
 
     @property
     def data(self):
-        """The NumPy array outside a trace; inside one, the parameter itself (so `p.data.add_(...)`
-        and `p.data = expr` update it in the graph instead of baking in today's values)."""
-        return self if tracing.current() is not None else self._data
+        """The same values as a Tensor that shares the parameter's memory and is detached from
+        autograd, as PyTorch's `p.data` (in-place ops on it, `p.data[...] = v`, `p.data.mul_(0.9)`,
+        update the parameter). Inside a trace, the parameter itself, so `p.data.add_(...)` and
+        `p.data = expr` update it in the graph instead of baking in today's values."""
+        return self if tracing.current() is not None else Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value) -> None:
