@@ -23,7 +23,7 @@ import itertools
 
 from .ir.builder import weak_scalar_dtype
 from .ir.graph import TensorType, Value
-from .ir.ops import OPS
+from .ir.ops import OPS, Fusion
 from .driver.tracing import control_flow_error, user_loc
 
 Number = (bool, int, float, np.number, np.bool_)
@@ -539,6 +539,9 @@ def _result_type(op, opdef, arrays, attrs) -> TensorType:
     return out_types[0]
 
 
+_NOT_EAGER = frozenset({Fusion.KERNEL, Fusion.MARKER})  # graph-only ops (fused kernels, grad)
+
+
 def _eager(op: str, args, attrs) -> Tensor:
     """Run one op on concrete operands: its shape rule, its NumPy reference, results cast to the
     rule's dtype (as graphc.ir.interpreter.run_node); record a TapeNode if it needs a gradient."""
@@ -594,7 +597,7 @@ def _eager(op: str, args, attrs) -> Tensor:
             if len(_rules) > 8192:
                 _rules.clear()
             _rules[key] = rt
-    if opdef.fusion.name in ("KERNEL", "MARKER") and op != "custom_vjp":
+    if opdef.fusion in _NOT_EAGER and op != "custom_vjp":
         raise GraphcError(f"op {op!r} cannot run eagerly")
     try:
         with np.errstate(all="ignore"):  # NaN/Inf propagate as in NumPy, silently
