@@ -107,3 +107,133 @@ def test_optimizer_defaults_match_torch():
         theirs = getattr(torch.optim, cls)(tnet.parameters()).defaults
         for k, v in ours.items():
             assert theirs[k] == v, (cls, k)
+
+
+# ---- lr schedulers ------------------------------------------------------------------------------
+
+def _sched(lib, opt, name):
+    L = lib.optim.lr_scheduler
+    return {
+        "step": lambda: L.StepLR(opt, step_size=4, gamma=0.5),
+        "multistep": lambda: L.MultiStepLR(opt, milestones=[3, 7, 7, 20], gamma=0.3),
+        "exponential": lambda: L.ExponentialLR(opt, gamma=0.9),
+        "cosine": lambda: L.CosineAnnealingLR(opt, T_max=10, eta_min=0.001),
+        "lambda": lambda: L.LambdaLR(opt, lambda e: 1.0 / (1 + e)),
+        "multiplicative": lambda: L.MultiplicativeLR(opt, lambda e: 0.95),
+        "linear": lambda: L.LinearLR(opt, start_factor=0.25, total_iters=8),
+        "constant": lambda: L.ConstantLR(opt, factor=0.5, total_iters=6),
+        "onecycle": lambda: L.OneCycleLR(opt, max_lr=0.5, total_steps=40),
+        "onecycle-linear-3phase": lambda: L.OneCycleLR(
+            opt, max_lr=[0.5, 0.2], total_steps=35, anneal_strategy="linear", three_phase=True,
+            cycle_momentum=False),
+        "warm-restarts": lambda: L.CosineAnnealingWarmRestarts(opt, T_0=5, T_mult=2, eta_min=0.01),
+        "polynomial": lambda: L.PolynomialLR(opt, total_iters=12, power=2.0),
+        "sequential": lambda: L.SequentialLR(opt, [L.LinearLR(opt, 0.1, total_iters=5),
+                                                   L.ExponentialLR(opt, 0.8)], milestones=[5]),
+        "chained": lambda: L.ChainedScheduler([L.ConstantLR(opt, 0.5, total_iters=4),
+                                               L.ExponentialLR(opt, 0.9)]),
+        "cyclic": lambda: L.CyclicLR(opt, 0.01, 0.1, step_size_up=4, mode="triangular2"),
+    }[name]()
+
+
+def _two_group_opts():
+    net, tnet = pair()
+    ps, tps = list(net.parameters()), list(tnet.parameters())
+    opt = optim.SGD([{"params": ps[:2]}, {"params": ps[2:], "lr": 0.05}], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([{"params": tps[:2]}, {"params": tps[2:], "lr": 0.05}], lr=0.1,
+                           momentum=0.9)
+    return opt, topt
+
+
+SCHEDULERS = ["step", "multistep", "exponential", "cosine", "lambda", "multiplicative", "linear",
+              "constant", "onecycle", "onecycle-linear-3phase", "warm-restarts", "polynomial",
+              "sequential", "chained", "cyclic"]
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_scheduler_lr_sequence_matches_torch(name):
+    import warnings
+    opt, topt = _two_group_opts()
+    sched, tsched = _sched(graphc, opt, name), _sched(torch, topt, name)
+    seen = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(30):
+            ours = [g["lr"] for g in opt.param_groups]
+            theirs = [g["lr"] for g in topt.param_groups]
+            assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-15), (i, ours, theirs)
+            assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+            assert [g.get("momentum") for g in opt.param_groups] == pytest.approx(
+                [g.get("momentum") for g in topt.param_groups])
+            seen.add(round(ours[0], 12))
+            if name.startswith("onecycle") and i >= 34:
+                break
+            sched.step()
+            tsched.step()
+    assert len(seen) >= 2   # the schedule changed the lr
+
+
+def test_scheduler_state_dict_round_trip_and_last_epoch():
+    opt, topt = _two_group_opts()
+    s = optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+    for _ in range(4):
+        s.step()
+    sd = s.state_dict()
+    assert "optimizer" not in sd and sd["last_epoch"] == 4
+    opt2, _ = _two_group_opts()
+    s2 = optim.lr_scheduler.StepLR(opt2, step_size=3, gamma=0.5)
+    s2.load_state_dict(sd)
+    assert s2.last_epoch == 4 and s2.get_last_lr() == s.get_last_lr()
+    with pytest.raises(KeyError, match="initial_lr"):
+        optim.lr_scheduler.StepLR(_two_group_opts()[0], step_size=3, last_epoch=5)
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    opt, topt = _two_group_opts()
+    kw = dict(mode="min", factor=0.5, patience=2, threshold=0.01, cooldown=1, min_lr=[0.0, 0.02])
+    s = optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    metrics = [1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]
+    lrs = []
+    for m in metrics:
+        s.step(graphc.tensor(np.float32(m)))
+        ts.step(m)
+        lrs.append([g["lr"] for g in opt.param_groups])
+        assert lrs[-1] == [g["lr"] for g in topt.param_groups]
+    assert lrs[-1] != lrs[0]
+
+
+@pytest.mark.parametrize("opt_name", ["sgd", "adam", "adagrad"])
+def test_compiled_step_with_scheduler_does_not_retrace(opt_name):
+    net, tnet = pair(3)
+    make = {"sgd": lambda m, ps: m.optim.SGD(ps, lr=0.1, momentum=0.9),
+            "adam": lambda m, ps: m.optim.Adam(ps, lr=0.01),
+            "adagrad": lambda m, ps: m.optim.Adagrad(ps, lr=0.1, lr_decay=0.01)}[opt_name]
+    opt, topt = make(graphc, net.parameters()), make(torch, tnet.parameters())
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=12, cycle_momentum=False)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.2, total_steps=12,
+                                                 cycle_momentum=False)
+
+    @graphc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    traces, lrs = [], []
+    for x, y in batches(12, seed=4):
+        loss = step(graphc.tensor(x), graphc.tensor(y))
+        topt.zero_grad()
+        tl = tF.mse_loss(tnet(torch.tensor(x)), torch.tensor(y))
+        tl.backward()
+        topt.step()
+        sched.step()
+        tsched.step()
+        traces.append(len(step._cache))
+        lrs.append(opt.param_groups[0]["lr"])
+        np.testing.assert_allclose(float(loss), tl.item(), rtol=2e-5)
+        assert_params(net, tnet, atol=2e-6)
+    assert len(set(lrs)) == len(lrs)                       # lr changed every step
+    assert traces[-1] <= 2 and traces[1:] == [traces[1]] * (len(traces) - 1), traces
