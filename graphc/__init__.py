@@ -18,6 +18,12 @@ from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, c
                         permute, relu, reshape, rsqrt, sigmoid, sign, softmax, sqrt, square,
                         squeeze, sum, tanh, tensor, transpose, unsqueeze, where, zeros,
                         zeros_like)
+from .shape_ops import (atleast_1d, atleast_2d, atleast_3d, broadcast_shapes,  # noqa: F401,E402
+                        broadcast_tensors, cat, chunk, column_stack, concat, concatenate, diag,
+                        diagonal, dstack, flip, fliplr, flipud, hstack, meshgrid, moveaxis,
+                        movedim, narrow, repeat_interleave, roll, row_stack, split, squeeze, stack,
+                        swapaxes, swapdims, t, tensor_split, tile, tril, triu, unbind, unflatten,
+                        vstack)
 from .random import (Generator, bernoulli, default_generator, get_rng_state,  # noqa: F401
                      initial_seed, manual_seed, multinomial, normal, rand, rand_like, randint,
                      randint_like, randn, randn_like, randperm, seed, set_rng_state)

@@ -237,3 +237,70 @@ def test_compiled_step_with_scheduler_does_not_retrace(opt_name):
         assert_params(net, tnet, atol=2e-6)
     assert len(set(lrs)) == len(lrs)                       # lr changed every step
     assert traces[-1] <= 2 and traces[1:] == [traces[1]] * (len(traces) - 1), traces
+
+
+# ---- gradient clipping --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0])
+def test_clip_grad_norm_matches_torch(norm_type, compiled):
+    net, tnet = pair(5)
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+
+    def f(x):
+        net(x).sum().backward()
+        return nn.utils.clip_grad_norm_(net.parameters(), 0.5, norm_type)
+
+    if compiled:
+        f = graphc.compile(f)
+    total = f(graphc.tensor(x))
+    tnet(torch.tensor(x)).sum().backward()
+    ttotal = torch.nn.utils.clip_grad_norm_(tnet.parameters(), 0.5, norm_type)
+    assert ttotal.item() > 0.5     # clipping happened
+    np.testing.assert_allclose(float(total), ttotal.item(), rtol=1e-5)
+    for p, tp in zip(net.parameters(), tnet.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_grad_norm_no_clip_below_max_and_nonfinite_error():
+    net, tnet = pair(5)
+    x = np.ones((2, 4), np.float32)
+    net(graphc.tensor(x)).sum().backward()
+    g0 = [p.grad.numpy().copy() for p in net.parameters()]
+    total = nn.utils.clip_grad_norm_(net.parameters(), 1e6)
+    for g, p in zip(g0, net.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), g * min(1.0, 1e6 / (float(total) + 1e-6)),
+                                   rtol=1e-6)
+    p = next(iter(net.parameters()))
+    p.grad = graphc.tensor(np.full(p.shape, np.inf, np.float32))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_clip_grad_value_matches_torch(compiled):
+    net, tnet = pair(6)
+    x = np.random.default_rng(2).standard_normal((6, 4)).astype(np.float32)
+
+    def f(x):
+        net(x).sum().backward()
+        nn.utils.clip_grad_value_(net.parameters(), 0.3)
+
+    if compiled:
+        f = graphc.compile(f)
+    f(graphc.tensor(x))
+    tnet(torch.tensor(x)).sum().backward()
+    assert max(tp.grad.abs().max().item() for tp in tnet.parameters()) > 0.3
+    torch.nn.utils.clip_grad_value_(tnet.parameters(), 0.3)
+    for p, tp in zip(net.parameters(), tnet.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
+
+
+def test_parameters_to_vector_round_trip():
+    net, tnet = pair(7)
+    v = nn.utils.parameters_to_vector(net.parameters())
+    tv = torch.nn.utils.parameters_to_vector(tnet.parameters())
+    np.testing.assert_array_equal(v.numpy(), tv.detach().numpy())
+    nn.utils.vector_to_parameters(v * 2.0, net.parameters())
+    torch.nn.utils.vector_to_parameters(tv * 2.0, tnet.parameters())
+    assert_params(net, tnet, atol=0)

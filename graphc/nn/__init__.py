@@ -8,6 +8,7 @@ from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402
 from .parameter import Buffer, Parameter  # noqa: F401
+from . import utils  # noqa: F401,E402
 
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError

@@ -182,5 +182,6 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = Fal
         out = x * (keep * a) + b
     return x._assign(out) if inplace else out
 
+from ..shape_ops import pad  # noqa: F401,E402  (torch.nn.functional.pad: all four modes)
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError
