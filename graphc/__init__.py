@@ -32,6 +32,10 @@ from . import utils  # noqa: F401,E402  (graphc.utils.data: torch.utils.data's l
 from .functions import (as_tensor, empty, empty_like, eye, from_numpy, is_tensor,  # noqa: F401,E402
                         linspace, logspace, numel)
 from .dtypes import get_default_dtype, set_default_dtype  # noqa: F401,E402
+from .math_ops import (ceil, clip, exp2, expm1, fix, float_power, floor, fmod, frac,  # noqa: F401,E402,A004
+                       hypot, isfinite, isinf, isnan, isneginf, isposinf, lerp, log2, log10,
+                       logical_and, logical_not, logical_or, logical_xor, nan_to_num, pow,
+                       reciprocal, remainder, round, sgn, signbit, trunc)
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
 from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402

@@ -99,8 +99,10 @@ def neg(x):
 
 
 def sign(x):
-    """Elementwise sign of x: -1, 0 or 1."""
-    return apply("sign", _t(x))
+    """Elementwise sign of x: -1, 0 or 1 (0 at NaN, as torch.sign)."""
+    x = _t(x)
+    s = apply("sign", x)
+    return where(x != x, 0.0, s) if x.dtype.is_float else s
 
 
 def square(x):

@@ -3,6 +3,9 @@ from . import functional  # noqa: F401
 from .layers import (GELU, AlphaDropout, Dropout, Dropout1d, Dropout2d, Flatten,  # noqa: F401
                      Identity, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh)
 from . import init  # noqa: F401,E402
+from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # noqa: F401,E402
+                         Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SELU, SiLU,
+                         Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from . import parallel  # noqa: F401,E402

@@ -185,3 +185,286 @@ def alpha_dropout(x, p: float = 0.5, training: bool = False, inplace: bool = Fal
 from ..shape_ops import pad  # noqa: F401,E402  (torch.nn.functional.pad: all four modes)
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError
+
+
+# ---- activations (compositions; each `inplace=True` writes its result into x) ---------------------
+
+from .. import math_ops as _M  # noqa: E402
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA0 = 1.6732632423543772848170429916717
+
+
+def _out(x: Tensor, out: Tensor, inplace: bool) -> Tensor:
+    return x._assign(out) if inplace else out
+
+
+def _fl(x) -> Tensor:
+    return G._float(G._t(x))
+
+
+def _stable_sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e^-x), each branch fed only arguments where its exp does not overflow."""
+    pos = x >= 0
+    e = G.exp(-G.where(pos, x, 0.0))      # e^-x for x >= 0
+    n = G.exp(G.where(pos, 0.0, x))       # e^x for x < 0
+    return G.where(pos, 1.0 / (1.0 + e), n / (1.0 + n))
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    x = G._t(input)
+    return _out(x, G.where(x > 0, x, x * negative_slope), inplace)
+
+
+def elu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (e^x - 1)."""
+    x = _fl(input)
+    neg = alpha * _M.expm1(G.where(x > 0, 0.0, x))
+    return _out(G._t(input), G.where(x > 0, x, neg), inplace)
+
+
+def selu(input, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with SELU's constants (self-normalising)."""
+    x = G._t(input)
+    return _out(x, _SELU_SCALE * elu(x, _SELU_ALPHA0), inplace)
+
+
+def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha * (e^(x/alpha) - 1)."""
+    x = _fl(input)
+    neg = alpha * _M.expm1(G.where(x > 0, 0.0, x) * (1.0 / alpha))
+    return _out(G._t(input), G.where(x > 0, x, neg), inplace)
+
+
+def silu(input, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish)."""
+    x = _fl(input)
+    return _out(G._t(input), x * _stable_sigmoid(x), inplace)
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, and x itself where beta * x > threshold (as torch)."""
+    x = _fl(input)
+    big = x * beta > threshold
+    xs = G.where(big, 0.0, x)
+    return G.where(big, x, G.log1p(G.exp(xs * beta)) * (1.0 / beta))
+
+
+def mish(input, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    x = _fl(input)
+    return _out(G._t(input), x * G.tanh(softplus(x)), inplace)
+
+
+def softsign(input) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _fl(input)
+    return x / (1.0 + G.abs(x))
+
+
+def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped into [min_val, max_val]; the gradient is 0 at and beyond the bounds (as torch)."""
+    x = G._t(input)
+    check(max_val >= min_val, f"hardtanh: max_val ({max_val}) must be at least min_val ({min_val})")
+    out = G.where(x <= min_val, min_val, G.where(x >= max_val, max_val, x))
+    return _out(x, G.cast(out, x.dtype), inplace)
+
+
+def relu6(input, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    x = _fl(input)
+    out = G.where(x <= -3.0, 0.0, G.where(x >= 3.0, 1.0, (x + 3.0) / 6.0))
+    return _out(G._t(input), out, inplace)
+
+
+def hardswish(input, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    x = _fl(input)
+    out = x * G.where(x <= -3.0, 0.0, G.where(x >= 3.0, 1.0, (x + 3.0) / 6.0))
+    return _out(G._t(input), out, inplace)
+
+
+def logsigmoid(input) -> Tensor:
+    """log(sigmoid(x)), stable: x - log(1 + e^x) for x < 0, -log(1 + e^-x) otherwise."""
+    x = _fl(input)
+    neg = x < 0
+    xa = G.where(neg, x, 0.0)
+    xb = G.where(neg, 0.0, x)
+    return G.where(neg, xa - G.log1p(G.exp(xa)), -G.log1p(G.exp(-xb)))
+
+
+def _half(x: Tensor, dim: int, which: int) -> Tensor:
+    h = x.shape[dim] // 2
+    idx = (slice(None),) * dim + (slice(which * h, (which + 1) * h),)
+    return x[idx]
+
+
+def glu(input, dim: int = -1) -> Tensor:
+    """a * sigmoid(b) with a, b the two halves of x along `dim`."""
+    x = G._t(input)
+    check(x.ndim > 0, "glu does not support scalars because halving size must be even")
+    d = G._dim(dim, x.ndim)
+    check(x.shape[d] % 2 == 0,
+          f"Halving dimension must be even, but dimension {d} is size {x.shape[d]}")
+    return _half(x, d, 0) * _stable_sigmoid(_fl(_half(x, d, 1)))
+
+
+def prelu(input, weight) -> Tensor:
+    """x if x > 0 else weight * x, weight per channel (dim 1) or one shared value."""
+    x, w = G._t(input), G._t(weight)
+    if w.numel() > 1:
+        check(x.ndim >= 2 and x.shape[1] == w.numel() if x.ndim >= 2 else x.shape[0] == w.numel(),
+              f"prelu: weight has {w.numel()} parameters but input {x.type} has "
+              f"{x.shape[1] if x.ndim >= 2 else (x.shape[0] if x.ndim else 1)} channels")
+        if x.ndim >= 2:
+            w = G.reshape(w, (1, w.numel()) + (1,) * (x.ndim - 2))
+    elif x.ndim == 0:
+        w = G.reshape(w, ())
+    return G.where(x > 0, x, w * x)
+
+
+def tanhshrink(input) -> Tensor:
+    """x - tanh(x)."""
+    x = _fl(input)
+    return x - G.tanh(x)
+
+
+def _softmax_dim(ndim: int) -> int:
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmin(input, dim=None, dtype=None) -> Tensor:
+    """softmax(-x) along `dim` (None: torch's implicit choice, 0 for 0-, 1- and 3-d input)."""
+    x = G._t(input)
+    if dtype is not None:
+        x = G.cast(x, dtype)
+    return softmax(-_fl(x), _softmax_dim(x.ndim) if dim is None else dim)
+
+
+def hardshrink(input, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    x = G._t(input)
+    return G.where((x >= -lambd) & (x <= lambd), 0.0, x)  # NaN stays NaN
+
+
+def softshrink(input, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    x = G._t(input)
+    return G.where(x > lambd, x - lambd, G.where(x < -lambd, x + lambd, G.where(x != x, x, 0.0)))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:  # noqa: F811
+    """x where x > threshold, else value."""
+    x = G._t(input)
+    return _out(x, G.where(x <= threshold, value, x), inplace)  # NaN stays NaN
+
+
+def relu_(input) -> Tensor:
+    """In place relu."""
+    return G._t(input)._assign(relu(input))
+
+
+def elu_(input, alpha: float = 1.0) -> Tensor:
+    """In place elu."""
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input, negative_slope: float = 0.01) -> Tensor:
+    """In place leaky_relu."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In place hardtanh."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+# ---- more losses (torch's formulas, reductions 'mean', 'sum', 'none') -----------------------------
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """-w (y log x + (1 - y) log(1 - x)) of probabilities x, each log clamped to >= -100 (torch)."""
+    x, y = G._t(input), G._t(target)
+    _same_shape(x, y, "binary_cross_entropy")
+    check(y.dtype.is_float, f"binary_cross_entropy: target must be float, got {y.dtype}")
+    loss = -(y * G.maximum(G.log(x), -100.0) + (1.0 - y) * G.maximum(G.log(1.0 - x), -100.0))
+    if weight is not None:
+        loss = loss * G._t(weight)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0: L1."""
+    input, target = G._t(input), G._t(target)
+    _same_shape(input, target, "smooth_l1_loss")
+    check(beta >= 0, "smooth_l1_loss does not support negative values for beta.")
+    d = G.abs(input - target)
+    if beta == 0.0:
+        return _reduce(d, reduction, "smooth_l1_loss")
+    return _reduce(G.where(d < beta, (0.5 / beta) * d * d, d - 0.5 * beta), reduction,
+                   "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
+               weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), as torch.nn.functional.huber_loss."""
+    input, target = G._t(input), G._t(target)
+    _same_shape(input, target, "huber_loss")
+    check(delta > 0, "huber_loss does not support non-positive values for delta.")
+    d = G.abs(input - target)
+    loss = G.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    if weight is not None:
+        loss = loss * G._t(weight)
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """target * (log target - input) pointwise (input: log-probabilities), as torch; reduction
+    'batchmean' divides the sum by the batch size input.size(0)."""
+    x, t = G._t(input), G._t(target)
+    if log_target:
+        loss = G.exp(t) * (t - x)
+    else:   # xlogy(t, t) - t * x, with 0 log 0 = 0
+        pos = t > 0
+        loss = G.where(pos, t * G.log(G.where(pos, t, 1.0)), 0.0) - t * x
+    if reduction == "batchmean":
+        return G.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) (stable), as torch.nn.functional.soft_margin_loss."""
+    x, y = G._t(input), G._t(target)
+    _same_shape(x, y, "soft_margin_loss")
+    z = -y * x
+    return _reduce(G.log1p(G.exp(-G.abs(z))) + G.maximum(z, 0.0), reduction, "soft_margin_loss")
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1/max(|x1|, eps) * x2/max(|x2|, eps)) along dim (ATen's formula), broadcasting."""
+    x1, x2 = G._t(x1), G._t(x2)
+    n1 = G.maximum(G.sqrt(G.sum(x1 * x1, dim, keepdim=True)), eps)
+    n2 = G.maximum(G.sqrt(G.sum(x2 * x2, dim, keepdim=True)), eps)
+    return G.sum((x1 / n1) * (x2 / n2), dim)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps over the last dim, as torch.nn.functional.pairwise_distance."""
+    x1, x2 = G._t(x1), G._t(x2)
+    d = G.abs(x1 - x2 + eps)
+    if p == 2:
+        return G.sqrt(G.sum(d * d, -1, keepdim=keepdim))
+    if p == 1:
+        return G.sum(d, -1, keepdim=keepdim)
+    if p == float("inf"):
+        return G.amax(d, -1, keepdim=keepdim)
+    return G.sum(d ** p, -1, keepdim=keepdim) ** (1.0 / p)

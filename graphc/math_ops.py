@@ -1,0 +1,317 @@
+"""Torch's elementwise math beyond the primitives, as compositions (gradients and native code
+come with them): exp2 log2 log10 expm1 ceil floor trunc frac round fmod remainder hypot
+logical_* isnan isinf isfinite isposinf isneginf nan_to_num sgn signbit float_power clip lerp,
+and the in-place Tensor methods (exp_, round_, ...). Installed as Tensor methods where torch
+has them (never replacing a method a Tensor already has)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import dtypes
+from . import functions as F
+from .tensor import Tensor, apply
+from .tensor_methods import remainder as _remainder
+
+_LN2 = math.log(2.0)
+
+
+def _t(x) -> Tensor:
+    return F._t(x)
+
+
+def _fl(x) -> Tensor:
+    return F._float(_t(x))
+
+
+def exp2(x) -> Tensor:
+    """2 ** x elementwise (exact at integers, as torch.exp2)."""
+    return apply("pow", 2.0, _fl(x))
+
+
+def log2(x) -> Tensor:
+    """Base-2 logarithm elementwise."""
+    return F.log(x) * (1.0 / _LN2)
+
+
+def log10(x) -> Tensor:
+    """Base-10 logarithm elementwise."""
+    return F.log(x) * (1.0 / math.log(10.0))
+
+
+def expm1(x) -> Tensor:
+    """exp(x) - 1, accurate near 0: 2 tanh(x/2) / (1 - tanh(x/2)) for |x| < 1, exp(x) - 1
+    elsewhere (each branch fed only inputs where it is finite, so gradients stay finite)."""
+    x = _fl(x)
+    small = F.abs(x) < 1.0
+    xs = F.where(small, x, 0.0)
+    t = F.tanh(xs * 0.5)
+    near = 2.0 * t / (1.0 - t)
+    xb = F.where(small, 0.0, x)
+    return F.where(small, near, F.exp(xb) - 1.0)
+
+
+reciprocal = F.reciprocal
+
+
+def _zero_grad(x: Tensor, out: Tensor) -> Tensor:
+    """`out` (a step function of x), with a zero gradient to x as torch gives instead of none:
+    where(isnan(x), x, out) has out's values (out is NaN where x is)."""
+    return F.where(x != x, x, out) if x.requires_grad else out
+
+
+def floor(x) -> Tensor:
+    """Round down elementwise (integer tensors are returned as they are)."""
+    x = _t(x)
+    return _zero_grad(x, apply("floor", x)) if x.dtype.is_float else x
+
+
+def ceil(x) -> Tensor:
+    """Round up elementwise: -floor(-x) (integer tensors are returned as they are)."""
+    x = _t(x)
+    return _zero_grad(x, -apply("floor", -x)) if x.dtype.is_float else x
+
+
+def trunc(x) -> Tensor:
+    """Round towards zero elementwise."""
+    x = _t(x)
+    if not x.dtype.is_float:
+        return x
+    return _zero_grad(x, F.where(x < 0, -apply("floor", -x), apply("floor", x)))
+
+
+fix = trunc
+
+
+def frac(x) -> Tensor:
+    """x - trunc(x) (the fractional part, with x's sign)."""
+    x = _t(x)
+    return x - trunc(x)
+
+
+def _round_even(x: Tensor) -> Tensor:
+    f = apply("floor", x)
+    d = x - f
+    even = (f - 2.0 * apply("floor", f * 0.5)) == 0
+    return F.where(d > 0.5, f + 1.0, F.where(d < 0.5, f, F.where(even, f, f + 1.0)))
+
+
+def round(x, *, decimals: int = 0) -> Tensor:  # noqa: A001
+    """Round to the nearest integer, halves to even (as torch.round); `decimals` rounds to that
+    many decimal places (negative: to tens, hundreds, ...), as torch: x*10^d rounded / 10^d."""
+    x = _t(x)
+    if not x.dtype.is_float:
+        return x
+    if decimals == 0:
+        return _zero_grad(x, _round_even(x))
+    s = float(10.0 ** _absn(decimals))
+    if decimals > 0:
+        return _zero_grad(x, _round_even(x * s) / s)
+    return _zero_grad(x, _round_even(x / s) * s)
+
+
+def _absn(v):
+    return v if v >= 0 else -v
+
+
+def _promote(a, b):
+    from .tensor_methods import _result_dtype
+    dt = _result_dtype(a, b)
+    a = F.cast(a, dt) if isinstance(a, Tensor) else a
+    b = F.cast(b, dt) if isinstance(b, Tensor) else b
+    return a, b, dt
+
+
+def fmod(a, b) -> Tensor:
+    """C's fmod elementwise: a - trunc(a / b) * b, with the dividend's sign (torch.fmod);
+    integer operands are computed exactly in float64 (below 2**53)."""
+    a, b, dt = _promote(a, b)
+    if dt.is_float:
+        return a - trunc(a / b) * b
+    a64 = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
+    b64 = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
+    return F.cast(a64 - trunc(a64 / b64) * b64, dt)
+
+
+def remainder(a, b) -> Tensor:
+    """Python's a % b elementwise: the result has the divisor's sign (torch.remainder)."""
+    return _remainder(a, b)
+
+
+def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
+    """x clamped into [min, max]; the bounds may be numbers or tensors (broadcast)."""
+    return F.clamp(x, min, max)
+
+
+clip = clamp
+
+
+def lerp(start, end, weight) -> Tensor:
+    """start + weight * (end - start), computed as torch does (from the nearer end)."""
+    start, end = _t(start), _t(end)
+    d = end - start
+    if isinstance(weight, Tensor):
+        return F.where(F.abs(weight) < 0.5, start + weight * d, end - d * (1.0 - weight))
+    if _absn(weight) < 0.5:
+        return start + d * weight
+    return end - d * (1.0 - weight)
+
+
+def hypot(a, b) -> Tensor:
+    """sqrt(a^2 + b^2) without overflow or underflow (scaled by max(|a|, |b|))."""
+    a, b, _ = _promote(_t(a) if not isinstance(b, Tensor) else a, b)
+    aa, bb = F.abs(_fl(a)), F.abs(_fl(b))
+    m = F.maximum(aa, bb)
+    n = F.minimum(aa, bb)
+    bad = (m == 0) | (m == math.inf)
+    ms = F.where(bad, 1.0, m)
+    r = n / ms
+    out = ms * F.sqrt(1.0 + r * r)
+    return F.where(bad, m, out)
+
+
+def _bool(x) -> Tensor:
+    x = _t(x)
+    return x if x.dtype == dtypes.bool_ else (x != 0)
+
+
+def logical_not(x) -> Tensor:
+    """Elementwise not (nonzero is true), a bool tensor."""
+    return apply("not", _bool(x))
+
+
+def logical_and(a, b) -> Tensor:
+    """Elementwise and (nonzero is true), a bool tensor."""
+    return apply("and", _bool(a), _bool(b))
+
+
+def logical_or(a, b) -> Tensor:
+    """Elementwise or (nonzero is true), a bool tensor."""
+    return apply("or", _bool(a), _bool(b))
+
+
+def logical_xor(a, b) -> Tensor:
+    """Elementwise exclusive or (nonzero is true), a bool tensor."""
+    return apply("ne", _bool(a), _bool(b))
+
+
+def _false(x: Tensor) -> Tensor:
+    return F.cast(F.zeros_like(x), dtypes.bool_)
+
+
+def isnan(x) -> Tensor:
+    """True where x is NaN."""
+    x = _t(x)
+    return (x != x) if x.dtype.is_float else _false(x)
+
+
+def isinf(x) -> Tensor:
+    """True where x is +inf or -inf."""
+    x = _t(x)
+    return (F.abs(x) == math.inf) if x.dtype.is_float else _false(x)
+
+
+def isposinf(x) -> Tensor:
+    """True where x is +inf."""
+    x = _t(x)
+    return (x == math.inf) if x.dtype.is_float else _false(x)
+
+
+def isneginf(x) -> Tensor:
+    """True where x is -inf."""
+    x = _t(x)
+    return (x == -math.inf) if x.dtype.is_float else _false(x)
+
+
+def isfinite(x) -> Tensor:
+    """True where x is neither NaN nor infinite."""
+    x = _t(x)
+    return ((x - x) == 0) if x.dtype.is_float else apply("not", _false(x))
+
+
+def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """NaN -> `nan`, +inf -> `posinf`, -inf -> `neginf` (defaults: 0 and the dtype's largest
+    and lowest finite values, as torch.nan_to_num)."""
+    x = _t(x)
+    if not x.dtype.is_float:
+        return x
+    fi = np.finfo(x.dtype.np)
+    hi = float(fi.max) if posinf is None else float(posinf)
+    lo = float(fi.min) if neginf is None else float(neginf)
+    out = F.where(x == math.inf, hi, x)
+    out = F.where(x == -math.inf, lo, out)
+    return F.where(x != x, float(nan), out)
+
+
+def sgn(x) -> Tensor:
+    """sign(x) (torch.sgn; for real tensors the same as sign: 0 at NaN)."""
+    return F.sign(x)
+
+
+def signbit(x) -> Tensor:
+    """True where x's sign bit is set (x < 0, and -0.0); NaN's sign bit is not read (False)."""
+    x = _t(x)
+    if not x.dtype.is_float:
+        return x < 0
+    return F.where(x == 0, (1.0 / F.where(x == 0, x, 1.0)) < 0, x < 0)
+
+
+def float_power(a, b) -> Tensor:
+    """a ** b computed in float64 (torch.float_power)."""
+    a = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
+    b = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
+    if not isinstance(a, Tensor):
+        a = F.full((), a, dtype=dtypes.float64)
+    return a ** b
+
+
+def pow(a, b) -> Tensor:  # noqa: A001
+    """a ** b elementwise (tensor or number exponent, broadcast)."""
+    return (a if isinstance(a, Tensor) else _t(a)) ** b if isinstance(a, Tensor) or not isinstance(b, Tensor) \
+        else _t(b).__rpow__(a)
+
+
+# ---- Tensor methods ------------------------------------------------------------------------------
+
+def _install() -> None:
+    T = Tensor
+    methods = {
+        "exp2": exp2, "log2": log2, "log10": log10, "expm1": expm1, "floor": floor, "ceil": ceil,
+        "trunc": trunc, "fix": trunc, "frac": frac, "round": round, "fmod": fmod, "hypot": hypot,
+        "logical_not": logical_not, "logical_and": logical_and, "logical_or": logical_or,
+        "logical_xor": logical_xor, "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
+        "isposinf": isposinf, "isneginf": isneginf, "nan_to_num": nan_to_num, "sgn": sgn,
+        "signbit": signbit, "float_power": float_power, "clip": clamp,
+    }
+    for name, fn in methods.items():
+        if name not in T.__dict__:
+            setattr(T, name, fn)
+    inplace = {
+        "sign_": F.sign, "relu_": F.relu, "sigmoid_": F.sigmoid, "tanh_": F.tanh, "exp_": F.exp,
+        "log_": F.log, "sqrt_": F.sqrt, "abs_": F.abs, "neg_": F.neg, "floor_": floor,
+        "ceil_": ceil, "trunc_": trunc, "fix_": trunc, "frac_": frac, "reciprocal_": F.reciprocal,
+        "square_": F.square, "exp2_": exp2, "log2_": log2, "log10_": log10, "expm1_": expm1,
+        "log1p_": F.log1p, "rsqrt_": F.rsqrt, "erf_": F.erf, "sgn_": sgn,
+        "logical_not_": logical_not,
+    }
+    for name, fn in inplace.items():
+        if name not in T.__dict__:
+            setattr(T, name, (lambda f: lambda self: self._assign(f(self)))(fn))
+    two = {"fmod_": fmod, "remainder_": remainder, "hypot_": hypot, "float_power_": float_power,
+           "logical_and_": logical_and, "logical_or_": logical_or, "logical_xor_": logical_xor}
+    for name, fn in two.items():
+        if name not in T.__dict__:
+            setattr(T, name, (lambda f: lambda self, other: self._assign(f(self, other)))(fn))
+    if "round_" not in T.__dict__:
+        T.round_ = lambda self, *, decimals=0: self._assign(round(self, decimals=decimals))
+    if "pow_" not in T.__dict__:
+        T.pow_ = lambda self, e: self._assign(self ** e)
+    if "clip_" not in T.__dict__:
+        T.clip_ = lambda self, min=None, max=None: self._assign(clamp(self, min, max))  # noqa: A002
+    if "nan_to_num_" not in T.__dict__:
+        T.nan_to_num_ = lambda self, nan=0.0, posinf=None, neginf=None: \
+            self._assign(nan_to_num(self, nan, posinf, neginf))
+
+
+_install()
