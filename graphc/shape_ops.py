@@ -287,9 +287,33 @@ def flip(x, *dims) -> Tensor:
     check(len(set(axes)) == len(axes), f"flip: dims {list(dims)} has duplicates")
     for d in axes:
         n = x.shape[d]
-        if n > 1:
+        if 1 < n <= _GATHER_FLIP_MAX:
             x = _take(x, d, np.arange(n - 1, -1, -1))
+        elif n > _GATHER_FLIP_MAX:
+            x = _reverse_by_halves(x, d)
     return x
+
+
+_GATHER_FLIP_MAX = 32   # above this, the O(n^2) gather gives way to O(n log n) half swaps
+
+
+def _reverse_by_halves(x: Tensor, d: int) -> Tensor:
+    """x reversed along d: padded to a power of two P, then at every block size b = P/2 ... 1 the
+    two halves of each 2b-block swapped (index i -> P-1-i), the padding sliced off the front."""
+    n = x.shape[d]
+    k = (n - 1).bit_length()
+    size = 1 << k
+    lo, hi = [0] * x.ndim, [0] * x.ndim
+    hi[d] = size - n
+    y = apply("pad", x, lo=tuple(lo), hi=tuple(hi), interior=(0,) * x.ndim) if size > n else x
+    lead, trail = y.shape[:d], y.shape[d + 1:]
+    b = size // 2
+    while b >= 1:
+        z = reshape(y, lead + (size // (2 * b), 2, b) + trail)
+        z = cat([_narrow(z, d + 1, 1, 1), _narrow(z, d + 1, 0, 1)], d + 1)
+        y = reshape(z, lead + (size,) + trail)
+        b //= 2
+    return _narrow(y, d, size - n, n)
 
 
 def fliplr(x) -> Tensor:
