@@ -18,6 +18,7 @@ from graphc.nn import functional as F
 
 torch = pytest.importorskip("torch")
 tF = torch.nn.functional
+pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")  # torch's kl_div note
 
 
 def pair(seed=0):
@@ -304,3 +305,162 @@ def test_parameters_to_vector_round_trip():
     nn.utils.vector_to_parameters(v * 2.0, net.parameters())
     torch.nn.utils.vector_to_parameters(tv * 2.0, tnet.parameters())
     assert_params(net, tnet, atol=0)
+
+
+# ---- losses -------------------------------------------------------------------------------------
+
+_rng = np.random.default_rng(11)
+LOGITS = _rng.standard_normal((7, 5)).astype(np.float32)
+LABELS = np.array([0, 3, -100, 4, 1, 3, 2], np.int64)
+LABELS_ALT = np.array([0, 3, 2, 4, 1, 1, 2], np.int64)    # with ignore_index=1
+CW = np.array([0.5, 2.0, 1.0, 0.1, 3.0], np.float32)
+PROBS = _rng.uniform(0.02, 0.98, (6, 4)).astype(np.float32)
+BIN = (_rng.uniform(size=(6, 4)) > 0.5).astype(np.float32)
+SOFT = _rng.uniform(size=(6, 4)).astype(np.float32)
+EW = _rng.uniform(0.1, 2.0, (6, 4)).astype(np.float32)
+PW = np.array([0.5, 1.0, 2.0, 3.0], np.float32)
+REG_X = (3 * _rng.standard_normal((6, 4))).astype(np.float32)
+REG_Y = _rng.standard_normal((6, 4)).astype(np.float32)
+SIGN = np.where(_rng.uniform(size=(6, 4)) > 0.5, 1.0, -1.0).astype(np.float32)
+DIST = np.log(_rng.dirichlet(np.ones(4), 6)).astype(np.float32)
+TDIST = _rng.dirichlet(np.ones(4), 6).astype(np.float32)
+TDIST[0, 1] = 0.0                      # 0 log 0 = 0
+
+
+def _c(lib, a):
+    return graphc.tensor(a) if lib is F else torch.tensor(a)
+
+
+# name: (function of (lib, x) with lib = graphc's F or torch's F, input array, finite-difference
+# safe); reductions are parametrized where the function takes one.
+LOSSES = {
+    "ce-ignore": lambda L, x, r: L.cross_entropy(x, _c(L, LABELS), reduction=r),
+    "ce-weight": lambda L, x, r: L.cross_entropy(x, _c(L, LABELS), weight=_c(L, CW), reduction=r),
+    "ce-weight-ignore1": lambda L, x, r: L.cross_entropy(x, _c(L, LABELS_ALT), weight=_c(L, CW),
+                                                         ignore_index=1, reduction=r),
+    "ce-weight-smooth": lambda L, x, r: L.cross_entropy(x, _c(L, LABELS), weight=_c(L, CW),
+                                                        reduction=r, label_smoothing=0.2),
+    "ce-ignore-smooth": lambda L, x, r: L.cross_entropy(x, _c(L, LABELS), reduction=r,
+                                                        label_smoothing=0.1),
+    "ce-probs-weight": lambda L, x, r: L.cross_entropy(x, _c(L, LOGITS.T[:5].T * 0 + np.abs(
+        LOGITS) / np.abs(LOGITS).sum(1, keepdims=True)), weight=_c(L, CW), reduction=r),
+    "nll-weight": lambda L, x, r: L.nll_loss(L.log_softmax(x, 1), _c(L, LABELS),
+                                             weight=_c(L, CW), reduction=r),
+    "nll-ignore": lambda L, x, r: L.nll_loss(L.log_softmax(x, 1), _c(L, LABELS), reduction=r),
+    "bce": lambda L, x, r: L.binary_cross_entropy(L.sigmoid(x), _c(L, SOFT), reduction=r),
+    "bce-weight": lambda L, x, r: L.binary_cross_entropy(L.sigmoid(x), _c(L, BIN),
+                                                         weight=_c(L, EW), reduction=r),
+    "bce-logits-weight-pos": lambda L, x, r: L.binary_cross_entropy_with_logits(
+        x, _c(L, BIN), weight=_c(L, EW), pos_weight=_c(L, PW), reduction=r),
+    "smooth-l1": lambda L, x, r: L.smooth_l1_loss(x, _c(L, REG_Y), reduction=r, beta=0.7),
+    "smooth-l1-beta0": lambda L, x, r: L.smooth_l1_loss(x, _c(L, REG_Y), reduction=r, beta=0.0),
+    "huber": lambda L, x, r: L.huber_loss(x, _c(L, REG_Y), reduction=r, delta=1.5),
+    "kl": lambda L, x, r: L.kl_div(L.log_softmax(x, 1), _c(L, TDIST), reduction=r),
+    "kl-log-target": lambda L, x, r: L.kl_div(L.log_softmax(x, 1), _c(L, DIST), reduction=r,
+                                              log_target=True),
+    "soft-margin": lambda L, x, r: L.soft_margin_loss(x, _c(L, SIGN), reduction=r),
+}
+INPUTS = {k: (LOGITS if k.startswith(("ce", "nll")) else REG_X) for k in LOSSES}
+
+
+def _check_loss(name, reduction, compiled):
+    fn = LOSSES[name]
+    x0 = INPUTS[name]
+
+    def ours(x):
+        out = fn(F, x, reduction)
+        out.sum().backward() if reduction == "none" else out.backward()
+        return out
+
+    if compiled:
+        ours = graphc.compile(ours)
+    x = graphc.tensor(x0, requires_grad=True)
+    if compiled:
+        x = nn.Parameter(graphc.tensor(x0))
+    val = ours(x)
+    tx = torch.tensor(x0, requires_grad=True)
+    tval = fn(tF, tx, reduction)
+    (tval.sum() if reduction == "none" else tval).backward()
+    np.testing.assert_allclose(val.numpy(), tval.detach().numpy(), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=2e-5, atol=2e-6)
+    assert np.abs(tx.grad.numpy()).max() > 0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_loss_matches_torch_eager(name, reduction):
+    _check_loss(name, reduction, compiled=False)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", [k for k in LOSSES if k not in ("ce-ignore", "nll-ignore",
+                                                                  "ce-ignore-smooth")])
+def test_loss_matches_torch_compiled(name, reduction):
+    _check_loss(name, reduction, compiled=True)
+
+
+def test_kl_div_batchmean():
+    inp = np.ascontiguousarray(DIST[::-1])
+    for log_target, t in ((False, TDIST), (True, DIST)):
+        ours = F.kl_div(graphc.tensor(inp), graphc.tensor(t), reduction="batchmean",
+                        log_target=log_target)
+        theirs = tF.kl_div(torch.tensor(inp), torch.tensor(t), reduction="batchmean",
+                           log_target=log_target)
+        np.testing.assert_allclose(float(ours), theirs.item(), rtol=1e-5)
+        assert float(ours) != float(F.kl_div(graphc.tensor(inp), graphc.tensor(t),
+                                             log_target=log_target))
+
+
+def test_bce_clamps_log_at_minus_100():
+    x = np.array([0.0, 1.0, 0.5], np.float32)
+    y = np.array([1.0, 0.0, 1.0], np.float32)
+    ours = F.binary_cross_entropy(graphc.tensor(x), graphc.tensor(y), reduction="none")
+    np.testing.assert_allclose(ours.numpy(), tF.binary_cross_entropy(
+        torch.tensor(x), torch.tensor(y), reduction="none").numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dim", [1, 0, -1])
+def test_cosine_similarity_and_pairwise_distance(dim):
+    a = _rng.standard_normal((5, 6)).astype(np.float32)
+    b = _rng.standard_normal((5, 6)).astype(np.float32)
+    b[2] = 0.0                                       # a zero vector: eps clamps its norm
+    np.testing.assert_allclose(nn.CosineSimilarity(dim)(graphc.tensor(a), graphc.tensor(b)).numpy(),
+                               torch.nn.CosineSimilarity(dim)(torch.tensor(a), torch.tensor(b)).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    for p in (2.0, 1.0, 3.0):
+        np.testing.assert_allclose(
+            nn.PairwiseDistance(p)(graphc.tensor(a), graphc.tensor(b)).numpy(),
+            torch.nn.PairwiseDistance(p)(torch.tensor(a), torch.tensor(b)).numpy(), rtol=1e-5)
+
+
+def test_loss_modules_match_torch():
+    x, y = REG_X, REG_Y
+    pairs = [
+        (nn.SmoothL1Loss(beta=0.5), torch.nn.SmoothL1Loss(beta=0.5), x, y),
+        (nn.HuberLoss(reduction="sum", delta=2.0), torch.nn.HuberLoss(reduction="sum", delta=2.0),
+         x, y),
+        (nn.KLDivLoss(reduction="batchmean"), torch.nn.KLDivLoss(reduction="batchmean"),
+         DIST, TDIST),
+        (nn.BCELoss(weight=graphc.tensor(EW)), torch.nn.BCELoss(weight=torch.tensor(EW)),
+         PROBS, BIN),
+        (nn.BCEWithLogitsLoss(pos_weight=graphc.tensor(PW)),
+         torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(PW)), x, BIN),
+        (nn.SoftMarginLoss(), torch.nn.SoftMarginLoss(), x, SIGN),
+        (nn.CrossEntropyLoss(weight=graphc.tensor(CW), label_smoothing=0.1),
+         torch.nn.CrossEntropyLoss(weight=torch.tensor(CW), label_smoothing=0.1), LOGITS, LABELS),
+        (nn.NLLLoss(ignore_index=3, reduction="sum"),
+         torch.nn.NLLLoss(ignore_index=3, reduction="sum"), LOGITS, LABELS_ALT),
+    ]
+    for ours, theirs, a, b in pairs:
+        np.testing.assert_allclose(float(ours(graphc.tensor(a), graphc.tensor(b))),
+                                   theirs(torch.tensor(a), torch.tensor(b)).item(), rtol=1e-5,
+                                   err_msg=type(ours).__name__)
+
+
+def test_old_positional_reduction_still_works():
+    x, y = graphc.tensor(LOGITS), graphc.tensor(LABELS_ALT)
+    assert float(F.cross_entropy(x, y, "sum")) == pytest.approx(
+        tF.cross_entropy(torch.tensor(LOGITS), torch.tensor(LABELS_ALT), reduction="sum").item(),
+        rel=1e-5)
+    assert nn.CrossEntropyLoss("sum", 0.1).label_smoothing == 0.1
+    assert nn.CrossEntropyLoss("sum").reduction == "sum"

@@ -6,7 +6,9 @@ from . import init  # noqa: F401,E402
 from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # noqa: F401,E402
                          Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SELU, SiLU,
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
-from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss  # noqa: F401
+from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
+                   HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, PairwiseDistance,
+                   SmoothL1Loss, SoftMarginLoss)
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402

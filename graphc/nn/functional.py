@@ -52,14 +52,58 @@ def l1_loss(input, target, reduction: str = "mean") -> Tensor:
     return _reduce(G.abs(input - target), reduction, "l1_loss")
 
 
-def nll_loss(input, target, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class indices `target` (N,) under log-probabilities (N, C)."""
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices `target` (N,) under log-probabilities (N, C),
+    with torch's class `weight` (weighted mean) and `ignore_index` (default -100)."""
+    if isinstance(weight, str):   # graphc's older nll_loss(input, target, reduction)
+        weight, reduction = None, weight
     input, target = G._t(input), G._t(target)
     _check_class_target(input, target, "nll_loss")
     if input.ndim == 1:
         input, target = G.unsqueeze(input, 0), G.unsqueeze(target, 0)
-    picked = G.gather(input, 1, target)
-    return _reduce(-picked, reduction, "nll_loss")
+        loss = _weighted_nll(input, target, weight, ignore_index, reduction)
+        return G.squeeze(loss, 0) if reduction == "none" else loss
+    return _weighted_nll(input, target, weight, ignore_index, reduction)
+
+
+def _needs_mask(target: Tensor, weight, ignore_index: int) -> bool:
+    """Whether the weighted/ignoring formula is needed. A traced target with torch's default
+    ignore_index and no weight keeps the plain gather (its graph unchanged): labels equal to
+    -100 then fail graphc's index check instead of being ignored; pass weight= or another
+    ignore_index to mask in a compiled step."""
+    if weight is not None or ignore_index != -100:
+        return True
+    if target.is_traced:
+        return False
+    import numpy as _np
+    return bool(_np.any(_np.asarray(target.numpy()) == ignore_index))
+
+
+def _masked_target(input: Tensor, target: Tensor, weight, ignore_index: int):
+    """(safe target, per-sample weight w_n: weight[target] or 1, 0 where target == ignore_index)."""
+    keep = target != ignore_index
+    safe = G.where(keep, target, 0)
+    w = G.cast(keep, input.dtype)
+    if weight is not None:
+        weight = G._t(weight)
+        check(weight.ndim == 1 and weight.shape[0] == input.shape[-1],
+              f"weight tensor should be defined either for all {input.shape[-1]} classes or no "
+              f"classes but got weight tensor of shape: {list(weight.shape)}")
+        w = w * G.gather(G.broadcast_to(G.cast(weight, input.dtype), input.shape), 1, safe)
+    return safe, w
+
+
+def _weighted_nll(input: Tensor, target: Tensor, weight, ignore_index: int,
+                  reduction: str) -> Tensor:
+    if not _needs_mask(target, weight, ignore_index):
+        picked = G.gather(input, 1, target)
+        return _reduce(-picked, reduction, "nll_loss")
+    safe, w = _masked_target(input, target, weight, ignore_index)
+    loss = -G.gather(input, 1, safe) * w
+    if reduction == "mean":   # torch: sum of w_n * loss_n over the sum of w_n
+        return G.sum(loss) / G.sum(w)
+    return _reduce(loss, reduction, "nll_loss")
 
 
 def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
@@ -72,8 +116,14 @@ def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
           f"{input.type}")
 
 
-def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log_softmax + nll_loss for class indices, or soft cross-entropy for class probabilities."""
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax + nll_loss for class indices, or soft cross-entropy for class probabilities,
+    with torch's class `weight`, `ignore_index` and `label_smoothing` formulas."""
+    if isinstance(weight, str):   # graphc's older cross_entropy(input, target, reduction, ls)
+        weight, reduction = None, weight
+        if isinstance(size_average, (int, float)) and not isinstance(size_average, bool):
+            label_smoothing, size_average = size_average, None
     input, target = G._t(input), G._t(target)
     logp = log_softmax(input, dim=-1)
     if target.dtype.is_float:
@@ -83,8 +133,25 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
               f"int64 target of shape {list(input.shape[:-1])} (e.g. y.astype(np.int64))")
         if label_smoothing:  # as torch: smooth the probabilities towards uniform
             target = target * (1.0 - label_smoothing) + label_smoothing / input.shape[-1]
+        if weight is not None:
+            logp = logp * G.cast(G._t(weight), logp.dtype)
         return _reduce(-G.sum(target * logp, -1), reduction, "cross_entropy")
     _check_class_target(input, target, "cross_entropy")
+    if _needs_mask(target, weight, ignore_index):
+        one = input.ndim == 1
+        lp, tg = (G.unsqueeze(logp, 0), G.unsqueeze(target, 0)) if one else (logp, target)
+        loss = _weighted_nll(lp, tg, weight, ignore_index, reduction)
+        if label_smoothing:   # ATen's formula (LossNLL.cpp cross_entropy_loss_label_smoothing)
+            safe, w = _masked_target(lp, tg, weight, ignore_index)
+            keep = G.cast(tg != ignore_index, lp.dtype)
+            wl = lp if weight is None else lp * G.cast(G._t(weight), lp.dtype)
+            smooth = -G.sum(wl, -1) * keep
+            if reduction == "mean":
+                smooth = G.sum(smooth) / G.sum(w)
+            elif reduction == "sum":
+                smooth = G.sum(smooth)
+            loss = (1.0 - label_smoothing) * loss + smooth * (label_smoothing / input.shape[-1])
+        return G.squeeze(loss, 0) if one and reduction == "none" else loss
     loss = nll_loss(logp, target, reduction="none")
     if label_smoothing:
         smooth = -G.mean(logp, -1)
@@ -92,9 +159,14 @@ def cross_entropy(input, target, reduction: str = "mean", label_smoothing: float
     return _reduce(loss, reduction, "cross_entropy")
 
 
-def binary_cross_entropy_with_logits(input, target, reduction: str = "mean",
-                                     pos_weight=None) -> Tensor:
-    """Sigmoid + binary cross-entropy in one stable formula, as PyTorch computes it."""
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable formula, as PyTorch computes it, with
+    torch's element `weight` and `pos_weight` (weight of the positive term, per class)."""
+    if isinstance(weight, str):   # graphc's older (input, target, reduction, pos_weight)
+        weight, reduction = None, weight
+        if size_average is not None and not isinstance(size_average, bool):
+            pos_weight, size_average = size_average, None
     x, y = G._t(input), G._t(target)
     _same_shape(x, y, "binary_cross_entropy_with_logits")
     check(y.dtype.is_float, f"binary_cross_entropy_with_logits: target must be float, got {y.dtype}")
@@ -103,6 +175,8 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean",
         loss = (1.0 - y) * x + softplus_neg
     else:
         loss = (1.0 - y) * x + (1.0 + (G._t(pos_weight) - 1.0) * y) * softplus_neg
+    if weight is not None:
+        loss = loss * G._t(weight)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -468,3 +542,124 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     if p == float("inf"):
         return G.amax(d, -1, keepdim=keepdim)
     return G.sum(d ** p, -1, keepdim=keepdim) ** (1.0 / p)
+
+
+# ---- more losses (torch's formulas, reductions 'mean', 'sum', 'none') -----------------------------
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """-w (y log x + (1 - y) log(1 - x)) of probabilities x, each log clamped to >= -100 (torch)."""
+    x, y = G._t(input), G._t(target)
+    _same_shape(x, y, "binary_cross_entropy")
+    check(y.dtype.is_float, f"binary_cross_entropy: target must be float, got {y.dtype}")
+    loss = -(y * G.maximum(G.log(x), -100.0) + (1.0 - y) * G.maximum(G.log(1.0 - x), -100.0))
+    if weight is not None:
+        loss = loss * G._t(weight)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0: L1."""
+    input, target = G._t(input), G._t(target)
+    _same_shape(input, target, "smooth_l1_loss")
+    check(beta >= 0, "smooth_l1_loss does not support negative values for beta.")
+    d = G.abs(input - target)
+    if beta == 0.0:
+        return _reduce(d, reduction, "smooth_l1_loss")
+    return _reduce(G.where(d < beta, (0.5 / beta) * d * d, d - 0.5 * beta), reduction,
+                   "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,
+               weight=None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), as torch.nn.functional.huber_loss."""
+    input, target = G._t(input), G._t(target)
+    _same_shape(input, target, "huber_loss")
+    check(delta > 0, "huber_loss does not support non-positive values for delta.")
+    d = G.abs(input - target)
+    loss = G.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    if weight is not None:
+        loss = loss * G._t(weight)
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """target * (log target - input) pointwise (input: log-probabilities), as torch; reduction
+    'batchmean' divides the sum by the batch size input.size(0)."""
+    x, t = G._t(input), G._t(target)
+    if log_target:
+        loss = G.exp(t) * (t - x)
+    else:   # xlogy(t, t) - t * x, with 0 log 0 = 0
+        pos = t > 0
+        loss = G.where(pos, t * G.log(G.where(pos, t, 1.0)), 0.0) - t * x
+    if reduction == "batchmean":
+        return G.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction, "kl_div")
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-y x)) (stable), as torch.nn.functional.soft_margin_loss."""
+    x, y = G._t(input), G._t(target)
+    _same_shape(x, y, "soft_margin_loss")
+    z = -y * x
+    return _reduce(G.log1p(G.exp(-G.abs(z))) + G.maximum(z, 0.0), reduction, "soft_margin_loss")
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1/max(|x1|, eps) * x2/max(|x2|, eps)) along dim (ATen's formula), broadcasting."""
+    x1, x2 = G._t(x1), G._t(x2)
+    n1 = G.maximum(G.sqrt(G.sum(x1 * x1, dim, keepdim=True)), eps)
+    n2 = G.maximum(G.sqrt(G.sum(x2 * x2, dim, keepdim=True)), eps)
+    return G.sum((x1 / n1) * (x2 / n2), dim)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """The p-norm of x1 - x2 + eps over the last dim, as torch.nn.functional.pairwise_distance."""
+    x1, x2 = G._t(x1), G._t(x2)
+    d = G.abs(x1 - x2 + eps)
+    if p == 2:
+        return G.sqrt(G.sum(d * d, -1, keepdim=keepdim))
+    if p == 1:
+        return G.sum(d, -1, keepdim=keepdim)
+    if p == float("inf"):
+        return G.amax(d, -1, keepdim=keepdim)
+    return G.sum(d ** p, -1, keepdim=keepdim) ** (1.0 / p)
+
+
+def relu(input, inplace: bool = False) -> Tensor:  # noqa: F811
+    """max(x, 0) (graphc.relu), written into x when `inplace`."""
+    x = G._t(input)
+    return _out(x, G.relu(x), inplace)
+
+
+def relu_(input) -> Tensor:  # noqa: F811
+    """In place relu."""
+    return relu(input, inplace=True)
+
+
+def selu_(input) -> Tensor:
+    """In place selu."""
+    return selu(input, inplace=True)
+
+
+def celu_(input, alpha: float = 1.0) -> Tensor:
+    """In place celu."""
+    return celu(input, alpha, inplace=True)
+
+
+def threshold_(input, threshold: float, value: float) -> Tensor:  # noqa: F811
+    """In place threshold."""
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def _install_activation_methods() -> None:
+    """The activations torch also has as Tensor methods (x.prelu(w), x.hardshrink(l), x.relu_())."""
+    for name, fn in (("prelu", prelu), ("hardshrink", hardshrink), ("relu_", relu_)):
+        if name not in Tensor.__dict__:
+            setattr(Tensor, name, fn)
+
+
+_install_activation_methods()
