@@ -86,6 +86,17 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
               f"cat: sizes of tensors must match except in dimension {d} (shapes {_shapes(ts)})")
     live = [cast(t, dt) for t in live]
     nonempty = [t for t in live if t.shape[d] > 0]
+    if len(nonempty) >= 1 and any(t.shape[d] == 0 and t.requires_grad for t in live):
+        # an empty piece's gradient is zeros in torch, not None: keep it in the graph (x * 0
+        # would turn inf into NaN, so a zero-size slice of it is padded to nothing instead)
+        first = nonempty[0]
+        for t in live:
+            if t.shape[d] == 0 and t.requires_grad:
+                lo = [0] * t.ndim
+                hi = [0] * t.ndim
+                hi[d] = first.shape[d]
+                z = apply("pad", t, lo=tuple(lo), hi=tuple(hi), interior=(0,) * t.ndim)
+                nonempty[0] = where(tensor(np.ones((1,) * t.ndim, bool)), nonempty[0], z)
     if len(nonempty) <= 1:
         if nonempty:
             return nonempty[0]
@@ -619,6 +630,8 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
         if value is not None and value != 0:
             mask = np.zeros(out.shape, bool)
             mask[tuple(slice(a, a + n) for a, n in zip(lo, x.shape))] = True
+            if not x.dtype.is_float:   # torch casts value to x's dtype (2.7 -> 2 for ints)
+                value = tensor(np.asarray(value).astype(x.dtype.np))
             out = where(tensor(mask), out, value)
         return out
     for d, l, r in pairs:
