@@ -147,6 +147,16 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
 clip = clamp
 
 
+def clamp_min(x, min) -> Tensor:  # noqa: A002
+    """max(x, min) elementwise (a number or tensor bound)."""
+    return F.clamp(x, min, None)
+
+
+def clamp_max(x, max) -> Tensor:  # noqa: A002
+    """min(x, max) elementwise (a number or tensor bound)."""
+    return F.clamp(x, None, max)
+
+
 def lerp(start, end, weight) -> Tensor:
     """start + weight * (end - start), computed as torch does (from the nearer end)."""
     start, end = _t(start), _t(end)
@@ -282,7 +292,8 @@ def _install() -> None:
         "logical_not": logical_not, "logical_and": logical_and, "logical_or": logical_or,
         "logical_xor": logical_xor, "isnan": isnan, "isinf": isinf, "isfinite": isfinite,
         "isposinf": isposinf, "isneginf": isneginf, "nan_to_num": nan_to_num, "sgn": sgn,
-        "signbit": signbit, "float_power": float_power, "clip": clamp,
+        "signbit": signbit, "float_power": float_power, "clip": clamp, "clamp_min": clamp_min,
+        "clamp_max": clamp_max,
     }
     for name, fn in methods.items():
         if name not in T.__dict__:
@@ -298,7 +309,7 @@ def _install() -> None:
     for name, fn in inplace.items():
         if name not in T.__dict__:
             setattr(T, name, (lambda f: lambda self: self._assign(f(self)))(fn))
-    two = {"fmod_": fmod, "remainder_": remainder, "hypot_": hypot, "float_power_": float_power,
+    two = {"clamp_min_": clamp_min, "clamp_max_": clamp_max, "fmod_": fmod, "remainder_": remainder, "hypot_": hypot, "float_power_": float_power,
            "logical_and_": logical_and, "logical_or_": logical_or, "logical_xor_": logical_xor}
     for name, fn in two.items():
         if name not in T.__dict__:

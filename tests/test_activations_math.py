@@ -212,7 +212,7 @@ MODULES = [
     ("LogSigmoid", (), {}), ("GLU", (), {}), ("GLU", (0,), {}), ("Tanhshrink", (), {}),
     ("Softmin", (), {}), ("Softmin", (1,), {}), ("PReLU", (), {}), ("PReLU", (3,), {}),
     ("GELU", (), {}), ("GELU", ("tanh",), {}), ("Hardshrink", (), {}), ("Softshrink", (0.3,), {}),
-    ("Threshold", (0.1, 20.0), {}),
+    ("Threshold", (0.1, 20.0), {}), ("ReLU", (), {}), ("ReLU", (True,), {}),
 ]
 
 
@@ -220,10 +220,7 @@ MODULES = [
 def test_module_repr_and_forward_match_torch(name, args, kwargs):
     gm = getattr(graphc.nn, name)(*args, **kwargs)
     tm = getattr(torch.nn, name)(*args, **kwargs)
-    if name == "GELU":
-        assert gm.approximate == tm.approximate
-    else:
-        assert repr(gm) == repr(tm)
+    assert repr(gm) == repr(tm)
     for attr in ("negative_slope", "alpha", "inplace", "beta", "threshold", "min_val", "max_val",
                  "dim", "num_parameters", "lambd", "value"):
         if hasattr(tm, attr):
@@ -486,3 +483,30 @@ def test_inplace_methods_inside_compile(backend):
     got = graphc.compile(f, backend=backend)(graphc.tensor(x))
     np.testing.assert_allclose(np.asarray(got), f(graphc.tensor(x)).numpy())
     np.testing.assert_allclose(np.asarray(got), f(torch.tensor(x)).numpy())
+
+
+def test_torch_namespace_activations_and_methods_match_torch():
+    x = _inputs(np.float32)
+    gx, tx = graphc.tensor(x), torch.tensor(x)
+    _close(graphc.selu(gx), torch.selu(tx), np.float32)
+    _close(graphc.celu(gx, 0.7), torch.celu(tx, 0.7), np.float32)
+    _close(graphc.hardshrink(gx, 0.4), torch.hardshrink(tx, 0.4), np.float32)
+    _close(gx.hardshrink(0.4), tx.hardshrink(0.4), np.float32)
+    _close(graphc.threshold(gx, 0.5, 3.0), torch.threshold(tx, 0.5, 3.0), np.float32)
+    w = np.array([0.3], np.float32)
+    _close(graphc.prelu(gx, graphc.tensor(w)), torch.prelu(tx, torch.tensor(w)), np.float32)
+    _close(gx.prelu(graphc.tensor(w)), tx.prelu(torch.tensor(w)), np.float32)
+    b = np.linspace(-2, 2, x.size).astype(np.float32)
+    _close(graphc.clamp_min(gx, 0.5), torch.clamp_min(tx, 0.5), np.float32)
+    _close(gx.clamp_max(graphc.tensor(b)), tx.clamp_max(torch.tensor(b)), np.float32)
+    for name in ("selu_", "celu_", "relu_"):
+        g2, t2 = graphc.tensor(x.copy()), torch.tensor(x.copy())
+        assert getattr(graphc, name)(g2) is g2
+        getattr(torch, name)(t2)
+        _close(g2, t2, np.float32)
+    g2, t2 = graphc.tensor(x.copy()), torch.tensor(x.copy())
+    assert GF.relu(g2, inplace=True) is g2
+    _close(g2, TF.relu(t2), np.float32)
+    g2 = graphc.tensor(x.copy())
+    assert graphc.nn.ReLU(inplace=True)(g2) is g2
+    _close(g2, TF.relu(torch.tensor(x)), np.float32)

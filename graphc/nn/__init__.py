@@ -6,6 +6,7 @@ from . import init  # noqa: F401,E402
 from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # noqa: F401,E402
                          Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SELU, SiLU,
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
+from .activation import GELU, ReLU  # noqa: F401,E402,F811  (torch's inplace= and reprs)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, PairwiseDistance,
                    SmoothL1Loss, SoftMarginLoss)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import dtypes
 from .. import functions as G
 from . import functional as F
+from . import layers as _layers
 from .module import Module
 from .parameter import Parameter
 
@@ -273,3 +274,27 @@ class Threshold(Module):
     def extra_repr(self) -> str:
         """threshold, value (and inplace)."""
         return f"threshold={self.threshold}, value={self.value}{_inplace_str(self)}"
+
+
+class ReLU(_layers.ReLU):
+    """max(x, 0) elementwise (`inplace=True` writes into the input), as torch.nn.ReLU."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        """relu(input) (in place when self.inplace)."""
+        return F.relu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        """'inplace=True' when in place, else nothing."""
+        return _inplace_str(self, "")
+
+
+class GELU(_layers.GELU):
+    """Gaussian error linear unit (`approximate="none"` or `"tanh"`), with torch's repr."""
+
+    def extra_repr(self) -> str:
+        """approximate."""
+        return f"approximate={self.approximate!r}"

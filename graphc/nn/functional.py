@@ -439,11 +439,6 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
     return _out(x, G.where(x <= threshold, value, x), inplace)  # NaN stays NaN
 
 
-def relu_(input) -> Tensor:
-    """In place relu."""
-    return G._t(input)._assign(relu(input))
-
-
 def elu_(input, alpha: float = 1.0) -> Tensor:
     """In place elu."""
     return elu(input, alpha, inplace=True)
