@@ -32,6 +32,8 @@ CASES = [
     ("cat-int", lambda L, a, b: L.cat([(a > 0).long(), (b > 0).int()]), [f32(2), f32(3)]),
     ("concat", lambda L, a, b: L.concat([a, b], 1), [f32(2, 1), f32(2, 2)]),
     ("concatenate", lambda L, a, b: L.concatenate([a, b], -2), [f32(1, 2), f32(2, 2)]),
+    ("cat-many", lambda L, *xs: L.cat(xs, 1), [f32(2, k % 3 + 1) for k in range(11)]),
+    ("stack-many", lambda L, a: L.stack(list(a.unbind(0)), -1), [f32(9, 2)]),
     ("stack", lambda L, a, b: L.stack([a, b]), [f32(2, 3), f32(2, 3)]),
     ("stack-neg", lambda L, a, b: L.stack([a, b], -1), [f32(2, 3), f32(2, 3)]),
     ("stack-mid", lambda L, a, b, c: L.stack([a, b, c], 1), [f32(2, 3), f32(2, 3), f32(2, 3)]),
