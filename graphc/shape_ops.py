@@ -3,18 +3,32 @@
 Every function here is a composition of existing IR primitives (slice, pad, where, reshape,
 broadcast, transpose, gather), so each is eager and compiled alike and gets its gradient from the
 primitives' vjps. Joining is `where`-selection of zero-padded pieces (exact, -0.0 kept); reversing
-an axis is a gather with a constant reversed index (exact, but O(n^2) memory along that axis).
+an axis is a gather with a constant reversed index up to 32 long (exact, O(n^2) memory), above that
+log2(n) rounds of half swaps (exact, O(n log n)).
 """
 from __future__ import annotations
 
 import builtins
+import itertools
 import operator
 
 import numpy as np
 
 from . import dtypes
-from .functions import (_dim, _shape_arg, _t, broadcast_to, cast, expand, permute, reshape,
-                        tensor, transpose, unsqueeze, where)
+from .functions import (
+    _dim,
+    _shape_arg,
+    _t,
+    broadcast_to,
+    cast,
+    expand,
+    permute,
+    reshape,
+    tensor,
+    transpose,
+    unsqueeze,
+    where,
+)
 from .tensor import Tensor, apply, check
 
 _pymax, _pymin = builtins.max, builtins.min
@@ -279,7 +293,7 @@ def tensor_split(x, indices_or_sections, dim: int = 0) -> tuple:
         idx = [operator.index(i) for i in indices_or_sections]
         edges = [0] + idx + [n]
         bounds = []
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in itertools.pairwise(edges):
             a = _pymin(_pymax(a + n if a < 0 else a, 0), n)
             b = _pymin(_pymax(b + n if b < 0 else b, 0), n)
             bounds.append((a, _pymax(a, b)))
@@ -502,7 +516,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     return apply("slice", y, start=start, stop=stop, step=step)
 
 
-def diag(x, diagonal: int = 0) -> Tensor:  # noqa: F811  (torch's keyword name)
+def diag(x, diagonal: int = 0) -> Tensor:
     """A 1-D x as the `diagonal`-th diagonal of a square matrix; a 2-D x's diagonal."""
     x = _t(x)
     check(x.ndim in (1, 2), f"diag: matrix or a vector expected, got shape {list(x.shape)}")
@@ -613,7 +627,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
 
 # ---- F.pad ----------------------------------------------------------------------------------------
 
-def pad(input, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
+def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     """x padded as torch.nn.functional.pad: `pad` pairs (left, right) from the last dim backwards;
     modes 'constant' (value=, negative pads crop), 'reflect', 'replicate', 'circular'."""
     x = _t(input)

@@ -278,26 +278,28 @@ def _two_branch(lib, seed_w):
     return net
 
 
+def _train_three_steps(lib, ws, xs, ys):
+    net = _two_branch(lib, ws)
+    opt = lib.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    if lib is graphc:
+        step = graphc.compile(step, backend="llvm")
+        return [float(np.asarray(step(xs, ys))) for _ in range(3)]
+    return [float(step(torch.tensor(xs), torch.tensor(ys)).detach()) for _ in range(3)]
+
+
 def test_compiled_two_branch_training_matches_torch():
     shapes = [(4, 3), (4,), (4, 3), (4,), (2, 6), (2,)]
     ws = [(0.3 * R.standard_normal(s)).astype(np.float32) for s in shapes]
     xs = f32(5, 3)
     ys = f32(5, 2)
-    losses = {}
-    for lib in (torch, graphc):
-        net = _two_branch(lib, ws)
-        opt = lib.optim.SGD(net.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = ((net(x) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        if lib is graphc:
-            step = graphc.compile(step, backend="llvm")
-        losses[lib.__name__] = [float(np.asarray(
-            step(lib.tensor(xs), lib.tensor(ys)).detach().numpy()
-            if lib is torch else step(xs, ys))) for _ in range(3)]
-    np.testing.assert_allclose(losses["graphc"], losses["torch"], rtol=1e-5, atol=1e-6)
-    assert losses["graphc"][2] < losses["graphc"][0]
+    want = _train_three_steps(torch, ws, xs, ys)
+    got = _train_three_steps(graphc, ws, xs, ys)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert got[2] < got[0]
