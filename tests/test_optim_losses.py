@@ -464,3 +464,56 @@ def test_old_positional_reduction_still_works():
         rel=1e-5)
     assert nn.CrossEntropyLoss("sum", 0.1).label_smoothing == 0.1
     assert nn.CrossEntropyLoss("sum").reduction == "sum"
+
+
+# ---- LBFGS (eager only) -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_matches_torch_eagerly(line_search_fn):
+    """Same closure-call counts and losses; parameters agree to ~1e-4 (L-BFGS amplifies float32
+    dot-product rounding differences over its 5 inner iterations x 4 steps)."""
+    net, tnet = pair()
+    before = {k: np.array(v) for k, v in net.state_dict().items()}
+    kw = dict(lr=0.5, max_iter=5, history_size=3, line_search_fn=line_search_fn)
+    opt, topt = optim.LBFGS(net.parameters(), **kw), torch.optim.LBFGS(tnet.parameters(), **kw)
+    calls = [0, 0]
+    for x, y in batches(4):
+        gx, gy = graphc.tensor(x), graphc.tensor(y)
+
+        def closure():
+            calls[0] += 1
+            opt.zero_grad()
+            loss = F.mse_loss(net(gx), gy)
+            loss.backward()
+            return loss
+
+        def tclosure():
+            calls[1] += 1
+            topt.zero_grad()
+            loss = tF.mse_loss(tnet(torch.tensor(x)), torch.tensor(y))
+            loss.backward()
+            return loss
+
+        np.testing.assert_allclose(float(opt.step(closure)), topt.step(tclosure).item(), rtol=1e-4)
+        assert calls[0] == calls[1] > 1
+    assert_params(net, tnet, atol=3e-4)
+    for k, v in net.state_dict().items():
+        assert np.abs(np.array(v) - before[k]).max() > 1e-2, k
+
+
+def test_lbfgs_inside_compile_raises_a_clear_error():
+    net, _ = pair()
+    opt = optim.LBFGS(net.parameters())
+    x, y = (graphc.tensor(a) for a in batches(1)[0])
+
+    @graphc.compile
+    def step(x, y):
+        def closure():
+            opt.zero_grad()
+            loss = F.mse_loss(net(x), y)
+            loss.backward()
+            return loss
+        return opt.step(closure)
+
+    with pytest.raises(graphc.GraphcError, match="LBFGS.*can't trace"):
+        step(x, y)
