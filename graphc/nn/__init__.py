@@ -7,6 +7,7 @@ from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # 
                          Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SELU, SiLU,
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .activation import GELU, ReLU  # noqa: F401,E402,F811  (torch's inplace= and reprs)
+from .flatten import Unflatten  # noqa: F401,E402
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, PairwiseDistance,
                    SmoothL1Loss, SoftMarginLoss)
