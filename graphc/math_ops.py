@@ -123,19 +123,33 @@ def _promote(a, b):
     return a, b, dt
 
 
+def _wide(a, b, dt, fn) -> Tensor:
+    """fn on float64 copies of a float32/int a, b, cast back to dt: the quotient's rounding then
+    cannot pick the wrong multiple of b, and q * b and a - q * b are exact (quotients < 2**29)."""
+    a64 = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
+    b64 = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
+    return F.cast(fn(a64, b64), dt)
+
+
 def fmod(a, b) -> Tensor:
     """C's fmod elementwise: a - trunc(a / b) * b, with the dividend's sign (torch.fmod);
-    integer operands are computed exactly in float64 (below 2**53)."""
+    float32 and integer operands are computed in float64 (exact for quotients below 2**29)."""
     a, b, dt = _promote(a, b)
-    if dt.is_float:
+    if dt == dtypes.float64:
         return a - trunc(a / b) * b
+    if dt.is_float:
+        return _wide(a, b, dt, lambda x, y: x - trunc(x / y) * y)
     a64 = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
     b64 = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
     return F.cast(a64 - trunc(a64 / b64) * b64, dt)
 
 
 def remainder(a, b) -> Tensor:
-    """Python's a % b elementwise: the result has the divisor's sign (torch.remainder)."""
+    """Python's a % b elementwise: the result has the divisor's sign (torch.remainder); float32
+    operands are computed in float64 (exact for quotients below 2**29)."""
+    a, b, dt = _promote(a, b)
+    if dt.is_float and dt != dtypes.float64:
+        return _wide(a, b, dt, _remainder)
     return _remainder(a, b)
 
 
@@ -314,6 +328,10 @@ def _install() -> None:
     for name, fn in two.items():
         if name not in T.__dict__:
             setattr(T, name, (lambda f: lambda self, other: self._assign(f(self, other)))(fn))
+    # x % y and x.remainder(y): the float32-exact form above (tensor_methods' is a - (a // b) * b)
+    T.remainder = remainder
+    T.__mod__ = remainder
+    T.__rmod__ = lambda self, o: remainder(o, self)
     if "round_" not in T.__dict__:
         T.round_ = lambda self, *, decimals=0: self._assign(round(self, decimals=decimals))
     if "pow_" not in T.__dict__:

@@ -510,3 +510,35 @@ def test_torch_namespace_activations_and_methods_match_torch():
     g2 = graphc.tensor(x.copy())
     assert graphc.nn.ReLU(inplace=True)(g2) is g2
     _close(g2, TF.relu(torch.tensor(x)), np.float32)
+
+
+def test_float32_fmod_and_remainder_are_exact_as_torch():
+    rng = np.random.default_rng(13)
+    a = (rng.standard_normal(20000) * 1000).astype(np.float32)
+    b = rng.standard_normal(20000).astype(np.float32)
+    ga, gb, ta, tb = graphc.tensor(a), graphc.tensor(b), torch.tensor(a), torch.tensor(b)
+    np.testing.assert_array_equal(graphc.fmod(ga, gb).numpy(), torch.fmod(ta, tb).numpy())
+    np.testing.assert_array_equal(graphc.remainder(ga, gb).numpy(), torch.remainder(ta, tb).numpy())
+    np.testing.assert_array_equal((ga % gb).numpy(), (ta % tb).numpy())
+    np.testing.assert_array_equal((2.5 % gb).numpy(), (2.5 % tb).numpy())
+    for backend in BACKENDS:
+        f = graphc.compile(lambda x, y: (graphc.fmod(x, y), x % y), backend=backend)
+        r1, r2 = f(ga, gb)
+        np.testing.assert_array_equal(np.asarray(r1), torch.fmod(ta, tb).numpy())
+        np.testing.assert_array_equal(np.asarray(r2), torch.remainder(ta, tb).numpy())
+
+
+@pytest.mark.parametrize("name", ["exp2", "log2", "log10", "expm1", "reciprocal", "sqrt", "exp",
+                                  "sigmoid", "tanh"])
+def test_float_math_of_integers_gives_float32_as_torch(name):
+    x = np.array([-7, -1, 0, 1, 5, 100], np.int64)
+    want = getattr(torch, name)(torch.tensor(x))
+    got = getattr(graphc, name)(graphc.tensor(x))
+    assert got.dtype == graphc.float32 and want.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, equal_nan=True)
+
+
+def test_prelu_float64_parameter():
+    m = graphc.nn.PReLU(2, dtype=graphc.float64)
+    assert m.weight.dtype == graphc.float64
+    assert m.weight.requires_grad and len(list(m.parameters())) == 1
