@@ -22,6 +22,7 @@ from .shape_ops import (atleast_1d, atleast_2d, atleast_3d, broadcast_shapes,  #
                         broadcast_tensors, cat, chunk, column_stack, concat, concatenate, diag,
                         diagonal, dstack, flip, fliplr, flipud, hstack, meshgrid, moveaxis,
                         movedim, narrow, repeat_interleave, roll, row_stack, split, squeeze, stack,
+                        index_select, select,
                         swapaxes, swapdims, t, tensor_split, tile, tril, triu, unbind, unflatten,
                         vstack)
 from .random import (Generator, bernoulli, default_generator, get_rng_state,  # noqa: F401

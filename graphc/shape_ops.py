@@ -73,7 +73,10 @@ def _take(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
     y = permute(x, perm) if d != x.ndim - 1 else x              # (..., n)
     lead = y.shape[:-1]
     y = broadcast_to(unsqueeze(y, -2), lead + (m, n))            # (..., m, n)
-    index = tensor(np.ascontiguousarray(np.broadcast_to(idx.astype(np.int64), lead + (m,))))
+    if isinstance(idx, Tensor):   # a (possibly traced) index tensor: broadcast in the graph
+        index = broadcast_to(idx, lead + (m,)) if lead else idx
+    else:
+        index = tensor(np.ascontiguousarray(np.broadcast_to(idx.astype(np.int64), lead + (m,))))
     out = apply("gather", y, index, axis=len(lead) + 1)          # (..., m)
     if d != x.ndim - 1:
         inv = tuple(int(i) for i in np.argsort(perm))
@@ -306,6 +309,32 @@ def unbind(x, dim: int = 0) -> tuple:
     d = _dim(dim, x.ndim)
     shape = x.shape[:d] + x.shape[d + 1:]
     return tuple(reshape(_narrow(x, d, i, 1), shape) for i in range(x.shape[d]))
+
+
+def select(x, dim: int, index: int) -> Tensor:
+    """x[..., index, ...] at `dim`, that dim removed."""
+    x = _t(x)
+    d = _dim(dim, x.ndim)
+    n = x.shape[d]
+    index = operator.index(index)
+    check(-n <= index < n, f"select: index {index} out of range for tensor of size "
+                           f"{list(x.shape)} at dimension {d}")
+    return reshape(_narrow(x, d, index % n, 1), x.shape[:d] + x.shape[d + 1:])
+
+
+def index_select(x, dim: int, index) -> Tensor:
+    """The entries of x at positions `index` (a 1-D or 0-D integer tensor, traced or not)
+    along `dim`; out-of-range indices raise when run."""
+    x, index = _t(x), _t(index)
+    check(index.ndim <= 1, f"index_select: index must be 0-D or 1-D, got shape {list(index.shape)}")
+    check(index.dtype.is_int, f"index_select: index must be an integer tensor, got {index.dtype}")
+    if x.ndim == 0:
+        return x
+    d = _dim(dim, x.ndim)
+    idx = reshape(index, (index.numel(),))
+    if idx.dtype is not dtypes.int64:
+        idx = cast(idx, dtypes.int64)
+    return _take(x, d, idx)
 
 
 # ---- reordering -----------------------------------------------------------------------------------
@@ -687,7 +716,7 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
 # ---- Tensor methods -------------------------------------------------------------------------------
 
 def _install_methods() -> None:
-    names = ["split", "chunk", "tensor_split", "unbind", "narrow", "flip", "fliplr", "flipud",
+    names = ["select", "index_select", "split", "chunk", "tensor_split", "unbind", "narrow", "flip", "fliplr", "flipud",
              "roll", "movedim", "moveaxis", "swapaxes", "swapdims", "t", "repeat", "tile",
              "repeat_interleave", "diagonal", "diag", "tril", "triu", "squeeze", "unflatten",
              "split_with_sizes"]

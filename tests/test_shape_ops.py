@@ -53,6 +53,10 @@ CASES = [
     ("tensor_split-idx", lambda L, a: a.tensor_split([1, 4, 9], dim=1), [f32(2, 6)]),
     ("unbind", lambda L, a: L.unbind(a, 1), [f32(2, 3, 2)]),
     ("unbind-neg", lambda L, a: a.unbind(-1), [f32(3, 2)]),
+    ("select", lambda L, a: L.select(a, 1, -1), [f32(2, 3, 2)]),
+    ("select-method", lambda L, a: a.select(0, 1), [f32(2, 3)]),
+    ("index_select", lambda L, a: L.index_select(a, 1, L.tensor([2, 0, 2, 1])), [f32(2, 3, 2)]),
+    ("index_select-0", lambda L, a: a.index_select(0, L.tensor([1, 1])), [f32(3)]),
     ("narrow", lambda L, a: L.narrow(a, 1, 1, 2), [f32(2, 4)]),
     ("narrow-neg", lambda L, a: a.narrow(-1, -3, 2), [f32(2, 4)]),
     ("flip", lambda L, a: L.flip(a, [0, 2]), [f32(3, 2, 4)]),
@@ -303,3 +307,12 @@ def test_compiled_two_branch_training_matches_torch():
     got = _train_three_steps(graphc, ws, xs, ys)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert got[2] < got[0]
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interpreter"])
+def test_index_select_with_a_traced_index_matches_torch(backend):
+    x = f32(3, 4)
+    idx = np.array([3, 0, 0, 2, 1], np.int64)
+    want = torch.index_select(torch.tensor(x), 1, torch.tensor(idx)).numpy()
+    got = graphc.compile(lambda a, i: graphc.index_select(a, 1, i), backend=backend)(x, idx)
+    np.testing.assert_array_equal(got, want)
