@@ -52,6 +52,12 @@ OPTS = {
     "adamax": ("Adamax", {}),
     "adamax-wd": ("Adamax", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.05)),
     "adamax-maximize": ("Adamax", dict(maximize=True)),
+    "nadam": ("NAdam", dict(weight_decay=0.01)),
+    "nadam-decoupled": ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True,
+                                      momentum_decay=0.01)),
+    "radam": ("RAdam", dict(lr=0.01, weight_decay=0.01)),
+    "radam-rectified": ("RAdam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1,
+                                      decoupled_weight_decay=True)),   # rho_t > 5 from step 6
 }
 
 
@@ -73,7 +79,7 @@ def test_optimizer_matches_torch(name, compiled):
 
     if compiled:
         step = graphc.compile(step)
-    for x, y in batches(5):
+    for x, y in batches(8 if cls == "RAdam" else 5):
         loss = step(graphc.tensor(x), graphc.tensor(y))
         topt.zero_grad()
         tl = tF.mse_loss(tnet(torch.tensor(x)), torch.tensor(y))
@@ -103,7 +109,7 @@ def test_optimizer_argument_checks(cls, kw, msg):
 
 def test_optimizer_defaults_match_torch():
     net, tnet = pair()
-    for cls in ("Adadelta", "Adagrad", "Adamax"):
+    for cls in ("Adadelta", "Adagrad", "Adamax", "NAdam", "RAdam"):
         ours = getattr(optim, cls)(net.parameters()).defaults
         theirs = getattr(torch.optim, cls)(tnet.parameters()).defaults
         for k, v in ours.items():

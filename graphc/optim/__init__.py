@@ -2,6 +2,7 @@
 from .adadelta import Adadelta, Adagrad, Adamax  # noqa: F401
 from .adam import Adam, AdamW, RMSprop  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
+from .nadam import NAdam, RAdam  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 from .sgd import SGD  # noqa: F401
 from . import lr_scheduler  # noqa: F401,E402
