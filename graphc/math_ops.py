@@ -191,8 +191,8 @@ def hypot(a, b) -> Tensor:
     bad = (m == 0) | (m == math.inf)
     ms = F.where(bad, 1.0, m)
     r = n / ms
-    out = ms * F.sqrt(1.0 + r * r)
-    return F.where(bad, m, out)
+    out = F.where(bad, m, ms * F.sqrt(1.0 + r * r))
+    return F.where((aa == math.inf) | (bb == math.inf), math.inf, out)  # hypot(inf, nan) = inf
 
 
 def _bool(x) -> Tensor:

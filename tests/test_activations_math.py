@@ -343,7 +343,8 @@ def test_binary_math_matches_torch(dtype):
     b = (rng.standard_normal((6,)) * 3).astype(dtype)
     ga, gb, ta, tb = graphc.tensor(a), graphc.tensor(b), torch.tensor(a), torch.tensor(b)
     _close(graphc.hypot(ga, gb), torch.hypot(ta, tb), dtype)
-    big = np.array([1e30, 3e-30, 0.0, 1e20], dtype if dtype == np.float64 else np.float32)
+    big = np.array([1e30, 3e-30, 0.0, 1e20, INF, NAN, -INF, NAN, 2.0],
+                   dtype if dtype == np.float64 else np.float32)
     _close(graphc.hypot(graphc.tensor(big), graphc.tensor(big[::-1].copy())),
            torch.hypot(torch.tensor(big), torch.tensor(big[::-1].copy())), big.dtype.type)
     _close(graphc.lerp(ga, gb, 0.3), torch.lerp(ta, tb, 0.3), dtype)
