@@ -483,6 +483,18 @@ def tile(x, dims) -> Tensor:
     return repeat(x, dims)
 
 
+def _known(t):
+    """The values of `t` if they are known now: eager data, a list, or a traced constant node's."""
+    if not isinstance(t, Tensor):
+        return np.asarray(t)
+    if t._value is None:
+        return np.asarray(t.numpy())
+    node = t._value.producer
+    if node is not None and node.op == "constant":
+        return np.asarray(node.attrs["value"])
+    return None
+
+
 def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Each element of x repeated `repeats` times along `dim` (None: over the flattened tensor).
 
@@ -496,8 +508,8 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
         x, d = reshape(x, (x.numel(),)), 0
     else:
         d = _dim(dim, x.ndim)
-    if isinstance(repeats, Tensor) and repeats.numel() == 1:
-        repeats = int(repeats.numpy().ravel()[0])
+    if isinstance(repeats, Tensor) and repeats.numel() == 1 and _known(repeats) is not None:
+        repeats = int(_known(repeats).ravel()[0])
     if isinstance(repeats, (int, np.integer)):
         r = int(repeats)
         check(r >= 0, f"repeat_interleave: repeats can not be negative, got {r}")
@@ -507,11 +519,9 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
         big = x.shape[:d + 1] + (r,) + x.shape[d + 1:]
         out = x.shape[:d] + (x.shape[d] * r,) + x.shape[d + 1:]
         return reshape(broadcast_to(reshape(x, shape), big), out)
-    try:
-        counts = np.asarray(repeats.numpy() if isinstance(repeats, Tensor) else repeats)
-    except Exception:  # noqa: BLE001  a traced tensor has no values
-        check(False, "repeat_interleave: a tensor of repeats must have known values (it sets the "
-                     "output's shape); pass it as a constant or a list")
+    counts = _known(repeats)
+    check(counts is not None, "repeat_interleave: a tensor of repeats must have known values (it "
+                              "sets the output's shape): a traced input's are not; pass a constant")
     counts = counts.astype(np.int64).ravel()
     check(len(counts) == x.shape[d], f"repeat_interleave: repeats must have the same size as input "
                                      f"along dim {d} ({len(counts)} vs shape {list(x.shape)})")
