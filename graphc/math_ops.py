@@ -12,7 +12,7 @@ import numpy as np
 from . import dtypes
 from . import functions as F
 from .tensor import Tensor, apply
-from .tensor_methods import remainder as _remainder
+from .tensor_methods import floor_divide as _floor_divide, remainder as _remainder
 
 _LN2 = math.log(2.0)
 
@@ -142,6 +142,26 @@ def fmod(a, b) -> Tensor:
     a64 = F.cast(a, dtypes.float64) if isinstance(a, Tensor) else float(a)
     b64 = F.cast(b, dtypes.float64) if isinstance(b, Tensor) else float(b)
     return F.cast(a64 - trunc(a64 / b64) * b64, dt)
+
+
+def floor_divide(a, b) -> Tensor:
+    """a // b as torch: floor(a / b) by torch's float algorithm (from the exact fmod, so the
+    quotient is the one torch gives); integers through graphc.tensor_methods (float64, exact)."""
+    a, b, dt = _promote(a, b)
+    if not dt.is_float:
+        return _floor_divide(a, b)
+    mod = fmod(a, b)
+    div = (a - mod) / b
+    neg_a = (a < 0) if isinstance(a, Tensor) else bool(a < 0)
+    neg_b = (b < 0) if isinstance(b, Tensor) else bool(b < 0)
+    diff = _t(neg_a) != _t(neg_b)
+    div = F.where((mod != 0) & diff, div - 1.0, div)
+    fl = apply("floor", div)
+    fl = F.where((div - fl) > 0.5, fl + 1.0, fl)
+    basic = a / b
+    zero = basic * 0.0   # 0 with the true quotient's sign (used only where that is finite)
+    out = F.where(div != 0, fl, zero)
+    return F.cast(F.where(_t(b) != 0, out, basic), dt)
 
 
 def remainder(a, b) -> Tensor:
@@ -332,6 +352,10 @@ def _install() -> None:
     T.remainder = remainder
     T.__mod__ = remainder
     T.__rmod__ = lambda self, o: remainder(o, self)
+    T.floor_divide = floor_divide
+    T.__floordiv__ = floor_divide
+    T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
+    T.floor_divide_ = lambda self, other: self._assign(floor_divide(self, other))
     if "round_" not in T.__dict__:
         T.round_ = lambda self, *, decimals=0: self._assign(round(self, decimals=decimals))
     if "pow_" not in T.__dict__:

@@ -543,3 +543,22 @@ def test_prelu_float64_parameter():
     m = graphc.nn.PReLU(2, dtype=graphc.float64)
     assert m.weight.dtype == graphc.float64
     assert m.weight.requires_grad and len(list(m.parameters())) == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_floor_divide_equals_torch_exactly(dtype):
+    rng = np.random.default_rng(14)
+    a = (rng.standard_normal(20000) * 1000).astype(dtype)
+    b = rng.standard_normal(20000).astype(dtype)
+    a[:6], b[:6] = [0.0, -0.0, 1.0, -1.0, 5.0, NAN], [-1.0, 2.0, 0.0, 0.0, -5.0, 1.0]
+    ga, gb, ta, tb = graphc.tensor(a), graphc.tensor(b), torch.tensor(a), torch.tensor(b)
+    want = (ta // tb).numpy()
+    for got in ((ga // gb).numpy(), graphc.floor_divide(ga, gb).numpy(), ga.floor_divide(gb).numpy()):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got[:2]), np.signbit(want[:2]))
+    np.testing.assert_array_equal((2.5 // gb).numpy(), (2.5 // tb).numpy())
+    np.testing.assert_array_equal((ga // 3).numpy(), (ta // 3).numpy())
+    for backend in BACKENDS:
+        got = graphc.compile(lambda x, y: x // y, backend=backend)(ga, gb)
+        np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal((graphc.tensor([7, -7]) // 2).numpy(), [3, -4])
