@@ -126,7 +126,13 @@ def minimum(a, b):
 
 
 def where(cond, a, b) -> Tensor:
-    """Elementwise `a if cond else b` (the traced replacement for Python `if`)."""
+    """Elementwise `a if cond else b` (the traced replacement for Python `if`).
+
+    A Python float beside integer tensors makes the result float32, as torch's; the condition
+    itself is never converted."""
+    if any(isinstance(v, (float, np.floating)) for v in (a, b)):
+        a, b = (cast(v, dtypes.float32) if isinstance(v, Tensor) and not v.dtype.is_float else v
+                for v in (a, b))
     return apply("where", cond, a, b)
 
 

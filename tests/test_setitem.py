@@ -80,3 +80,16 @@ def test_tensors_print_as_torch():
                  lambda L: L.tensor(True), lambda L: L.ones(2, requires_grad=True)):
         assert repr(make(graphc)) == repr(make(torch))
     assert repr(graphc.tensor([1.0], dtype=graphc.float64)) == "tensor([1.], dtype=graphc.float64)"
+
+
+@pytest.mark.parametrize("backend", [None, "llvm", "interpreter"])
+def test_where_with_a_python_float_beside_int_tensors_is_float32_as_torch(backend):
+    m = np.array([True, False, True])
+    x = np.array([1, 2, 3])
+    if backend is None:
+        got = graphc.where(graphc.tensor(m), graphc.tensor(x), 2.7)
+        assert got.dtype == graphc.float32
+        got = got.numpy()
+    else:
+        got = graphc.compile(lambda c, t: graphc.where(c, t, 2.7), backend=backend)(m, x)
+    np.testing.assert_array_equal(got, np.array([1.0, 2.7, 3.0], np.float32))
