@@ -37,7 +37,7 @@ from .math_ops import (ceil, clip, exp2, expm1, fix, float_power, floor, fmod, f
                        hypot, isfinite, isinf, isnan, isneginf, isposinf, lerp, log2, log10,
                        logical_and, logical_not, logical_or, logical_xor, nan_to_num, pow,
                        reciprocal, remainder, round, sgn, signbit, trunc, clamp_min, clamp_max,
-                       floor_divide)
+                       floor_divide, div, divide, true_divide)
 from .nn.functional import (celu, celu_, hardshrink, prelu, relu_, selu, selu_,  # noqa: F401,E402
                             threshold, threshold_)
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)

@@ -164,6 +164,26 @@ def floor_divide(a, b) -> Tensor:
     return F.cast(F.where(_t(b) != 0, out, basic), dt)
 
 
+def div(a, b, *, rounding_mode=None) -> Tensor:
+    """a / b (true division; integers in float32), or rounded as torch's rounding_mode says:
+    'trunc' (towards zero) or 'floor' (a // b); rounded integer division stays integer."""
+    if rounding_mode is None:
+        return _t(a) / b if isinstance(a, Tensor) or not isinstance(b, Tensor) else a / b
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    F.check(rounding_mode == "trunc",
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+            f"{rounding_mode!r}")
+    a, b, dt = _promote(a, b)
+    if dt.is_float:
+        return trunc(a / b)
+    return _wide(a, b, dt, lambda x, y: trunc(x / y))
+
+
+divide = div
+true_divide = div
+
+
 def remainder(a, b) -> Tensor:
     """Python's a % b elementwise: the result has the divisor's sign (torch.remainder); float32
     operands are computed in float64 (exact for quotients below 2**29)."""
@@ -353,6 +373,9 @@ def _install() -> None:
     T.__mod__ = remainder
     T.__rmod__ = lambda self, o: remainder(o, self)
     T.floor_divide = floor_divide
+    T.div = T.divide = lambda self, other, *, rounding_mode=None: \
+        div(self, other, rounding_mode=rounding_mode)
+    T.true_divide = lambda self, other: div(self, other)
     T.__floordiv__ = floor_divide
     T.__rfloordiv__ = lambda self, o: floor_divide(o, self)
     T.floor_divide_ = lambda self, other: self._assign(floor_divide(self, other))

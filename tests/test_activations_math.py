@@ -562,3 +562,20 @@ def test_floor_divide_equals_torch_exactly(dtype):
         got = graphc.compile(lambda x, y: x // y, backend=backend)(ga, gb)
         np.testing.assert_array_equal(np.asarray(got), want)
     np.testing.assert_array_equal((graphc.tensor([7, -7]) // 2).numpy(), [3, -4])
+
+
+@pytest.mark.parametrize("mode", [None, "trunc", "floor"])
+def test_div_rounding_modes_match_torch(mode):
+    rng = np.random.default_rng(15)
+    for dtype in (np.float32, np.float64, np.int64):
+        a = (rng.standard_normal(200) * 50).astype(dtype)
+        b = (rng.standard_normal(200) * 5).astype(dtype)
+        b[b == 0] = 3
+        ga, gb, ta, tb = graphc.tensor(a), graphc.tensor(b), torch.tensor(a), torch.tensor(b)
+        want = torch.div(ta, tb, rounding_mode=mode)
+        for got in (graphc.div(ga, gb, rounding_mode=mode), ga.div(gb, rounding_mode=mode),
+                    graphc.divide(ga, gb, rounding_mode=mode)):
+            assert got.dtype.np == want.numpy().dtype
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    with pytest.raises(graphc.GraphcError, match="rounding_mode"):
+        graphc.div(graphc.ones(2), 2, rounding_mode="round")
