@@ -579,3 +579,14 @@ def test_div_rounding_modes_match_torch(mode):
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     with pytest.raises(graphc.GraphcError, match="rounding_mode"):
         graphc.div(graphc.ones(2), 2, rounding_mode="round")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiled_activations_equal_eager_on_edge_values(backend):
+    names = sorted(n for n in ACTS if n not in _NO_EDGES)
+    x = _inputs(np.float32)
+    f = graphc.compile(lambda v: tuple(ACTS[n][0](v) for n in names), backend=backend)
+    for n, o in zip(names, f(graphc.tensor(x))):
+        want = ACTS[n][1](torch.tensor(x)).numpy()
+        np.testing.assert_allclose(np.asarray(o).astype(np.float64), want.astype(np.float64),
+                                   rtol=2e-6, atol=1e-6, equal_nan=True, err_msg=n)
