@@ -398,6 +398,8 @@ GRAD_MATH = {
     "clamp_t": (lambda x: graphc.clamp(x, x * 0 - 1.0, x * 0 + 2.0),
                 lambda x: torch.clamp(x, x * 0 - 1.0, x * 0 + 2.0), False),
     "float_power": (lambda x: graphc.float_power(x, 3), lambda x: torch.float_power(x, 3), False),
+    "floor": (graphc.floor, torch.floor, False),
+    "sgn": (lambda x: graphc.sgn(x) * x, lambda x: torch.sgn(x) * x, False),
 }
 
 
