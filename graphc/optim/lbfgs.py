@@ -1,4 +1,5 @@
 """L-BFGS, ported from torch/optim/lbfgs.py (BSD-3-Clause): eager only.
+PyTorch's copyright and license notice: docs/THIRD_PARTY.md.
 
 `step(closure)` re-evaluates the closure several times and decides from the values (tolerances,
 the strong-Wolfe line search) how often: data-dependent control flow that graphc.compile cannot

@@ -1,5 +1,6 @@
 """graphc.optim.lr_scheduler: PyTorch's learning-rate schedulers, ported from
 torch/optim/lr_scheduler.py (BSD-3-Clause) so the lr sequences are the same floats.
+PyTorch's copyright and license notice: docs/THIRD_PARTY.md.
 
 They set `optimizer.param_groups[i]["lr"]` to Python floats between steps; inside graphc.compile
 `group["lr"]` is a runtime input, so a compiled training step picks up each new lr without
@@ -518,7 +519,26 @@ class ExponentialLR(LRScheduler):
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]
 
 
-class SequentialLR(LRScheduler):
+class _ComposedStateDict:
+    """state_dict / load_state_dict of a scheduler made of others (SequentialLR,
+    ChainedScheduler): its own attributes plus each inner scheduler's state."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """This scheduler's attributes and each inner scheduler's state_dict."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        out["_schedulers"] = [sch.state_dict() for sch in self._schedulers]
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what state_dict() returned (the inner schedulers' states too)."""
+        inner = state_dict.pop("_schedulers")
+        self.__dict__.update(state_dict)
+        state_dict["_schedulers"] = inner
+        for sch, st in zip(self._schedulers, inner):
+            sch.load_state_dict(st)
+
+
+class SequentialLR(_ComposedStateDict, LRScheduler):
     """As torch.optim.lr_scheduler.SequentialLR: same arguments, checks and lr sequence."""
 
     def __init__(
@@ -585,28 +605,6 @@ class SequentialLR(LRScheduler):
         else:
             scheduler.step()
         self._last_lr = scheduler.get_last_lr()
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        """SequentialLR.state_dict, as in torch.optim.lr_scheduler."""
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "_schedulers")
-        }
-        state_dict["_schedulers"] = [None] * len(self._schedulers)
-        for idx, s in enumerate(self._schedulers):
-            state_dict["_schedulers"][idx] = s.state_dict()
-        return state_dict
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """SequentialLR.load_state_dict, as in torch.optim.lr_scheduler."""
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
 
 
 class PolynomialLR(LRScheduler):
@@ -702,7 +700,7 @@ class CosineAnnealingLR(LRScheduler):
         ]
 
 
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_ComposedStateDict, LRScheduler):
     """As torch.optim.lr_scheduler.ChainedScheduler: same arguments, checks and lr sequence."""
 
     def __init__(
@@ -739,28 +737,6 @@ class ChainedScheduler(LRScheduler):
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        """ChainedScheduler.state_dict, as in torch.optim.lr_scheduler."""
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "_schedulers")
-        }
-        state_dict["_schedulers"] = [None] * len(self._schedulers)
-        for idx, s in enumerate(self._schedulers):
-            state_dict["_schedulers"][idx] = s.state_dict()
-        return state_dict
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """ChainedScheduler.load_state_dict, as in torch.optim.lr_scheduler."""
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
 
 
 class ReduceLROnPlateau(LRScheduler):
