@@ -33,11 +33,7 @@ class Adadelta(Optimizer):
     @no_grad()
     def step(self, closure=None):
         """One Adadelta update of every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            from ..autograd import enable_grad
-            with enable_grad():
-                loss = closure()
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
             lr, rho, eps, wd = group["lr"], group["rho"], group["eps"], group["weight_decay"]
@@ -83,11 +79,7 @@ class Adagrad(Optimizer):
     @no_grad()
     def step(self, closure=None):
         """One Adagrad update of every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            from ..autograd import enable_grad
-            with enable_grad():
-                loss = closure()
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
             lr, eps, wd, lr_decay = group["lr"], group["eps"], group["weight_decay"], group["lr_decay"]
@@ -119,11 +111,7 @@ class Adamax(Optimizer):
     @no_grad()
     def step(self, closure=None):
         """One Adamax update of every parameter that has a gradient."""
-        loss = None
-        if closure is not None:
-            from ..autograd import enable_grad
-            with enable_grad():
-                loss = closure()
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

@@ -82,6 +82,15 @@ class Optimizer:
         """Update the parameters from their gradients; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
+    @staticmethod
+    def _closure_loss(closure):
+        """The loss of `closure()` run with gradients enabled (inside step's no_grad), or None."""
+        if closure is None:
+            return None
+        from ..grad_mode import enable_grad
+        with enable_grad():
+            return closure()
+
     def _params_with_grad(self, group) -> list[Tensor]:
         """The group's parameters that have a gradient (PyTorch skips the others)."""
         return [p for p in group["params"] if p.grad is not None]
