@@ -66,15 +66,7 @@ def default_collate(batch):
         columns = [default_collate(list(samples)) for samples in zip(*batch)]
         if isinstance(elem, tuple):
             return columns  # torch returns a list for tuples (backwards compatibility)
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, c in enumerate(columns):
-                    clone[i] = c
-                return clone
-            return elem_type(columns)
-        except TypeError:
-            return columns
+        return _like(elem, columns)
     raise TypeError(_ERR.format(elem_type))
 
 
@@ -104,13 +96,19 @@ def default_convert(data):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
         converted = [default_convert(d) for d in data]
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, c in enumerate(converted):
-                    clone[i] = c
-                return clone
-            return elem_type(converted)
-        except TypeError:
-            return converted
+        return _like(data, converted)
     return data
+
+
+def _like(seq, items: list):
+    """`items` in a sequence of seq's type (a copy of a mutable one, refilled), as torch does;
+    a plain list when that type cannot be built from a list."""
+    try:
+        if isinstance(seq, collections.abc.MutableSequence):
+            clone = copy.copy(seq)
+            for i, c in enumerate(items):
+                clone[i] = c
+            return clone
+        return type(seq)(items)
+    except TypeError:
+        return items
