@@ -40,6 +40,10 @@ from .math_ops import (ceil, clip, exp2, expm1, fix, float_power, floor, fmod, f
                        floor_divide, div, divide, true_divide)
 from .nn.functional import (celu, celu_, hardshrink, prelu, relu_, selu, selu_,  # noqa: F401,E402
                             threshold, threshold_)
+from .index_ops import *  # noqa: F401,F403,E402  (scatter, masked_fill, nonzero, ...)
+from .reduce_ops import *  # noqa: F401,F403,E402  (prod, var, std, topk, sort, ...)
+from .linalg_ops import *  # noqa: F401,F403,E402  (mm, bmm, einsum, cdist, norm, ...)
+from . import linalg  # noqa: F401,E402
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
 from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
