@@ -247,6 +247,8 @@ def torch_fns(torch):
                                                                keepdim=keepdims),
         "cumsum": lambda x, axis, reverse=False: (torch.cumsum(x.flip(axis), axis).flip(axis)
                                                   if reverse else torch.cumsum(x, axis)),
+        "cumprod": lambda x, axis, reverse=False: (torch.cumprod(x.flip(axis), axis).flip(axis)
+                                                   if reverse else torch.cumprod(x, axis)),
         "reshape": torch.reshape,
         "broadcast": lambda x, shape: torch.broadcast_to(x, shape),
         "transpose": lambda x, perm: torch.permute(x, perm),

@@ -265,6 +265,35 @@ def _np_cumsum(x, axis, reverse=False):
     return np.moveaxis(res, 0, axis).astype(out_dt)
 
 
+def _np_cumprod(x, axis, reverse=False):
+    """Running products by an explicit loop over the axis (float64 / int64 accumulators)."""
+    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    if x.ndim == 0:
+        return x.astype(out_dt)
+    xs = np.moveaxis(x.astype(np.float64 if x.dtype.kind == "f" else np.int64), axis, 0)
+    acc, res = np.ones(xs.shape[1:], xs.dtype), np.empty_like(xs)
+    for k in (reversed(range(len(xs))) if reverse else range(len(xs))):
+        acc = acc * xs[k]
+        res[k] = acc
+    return np.moveaxis(res, 0, axis).astype(out_dt)
+
+
+def _np_argsort(x, axis, descending=False):
+    """Each row's indices sorted by Python's stable sort on (NaN last, value) keys."""
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+
+    def order(row):
+        key = [(math.isnan(v), v) if isinstance(v, float) else (False, v) for v in row]
+        if descending:   # NaN first, larger first, ties still by index
+            key = [(not nan, -v if not nan else 0) for nan, v in key]
+        return sorted(range(len(row)), key=lambda k: key[k])
+    moved = np.moveaxis(x, axis, -1)
+    rows = moved.reshape(math.prod(moved.shape[:-1]), x.shape[axis])
+    out = np.array([order(r.tolist()) for r in rows], np.int64).reshape(moved.shape)
+    return np.moveaxis(out, -1, axis)
+
+
 NUMPY_ORACLE = {
     "neg": lambda x: 0 - x,
     "exp": _py_map(math.exp),
@@ -300,6 +329,8 @@ NUMPY_ORACLE = {
     "max": _np_max,
     "argmax": _np_argmax,
     "cumsum": _np_cumsum,
+    "cumprod": _np_cumprod,
+    "argsort": _np_argsort,
     "reshape": lambda x, shape: np.array(list(x.ravel()), x.dtype).reshape(shape),
     "broadcast": lambda x, shape: x + np.zeros(shape, x.dtype),
     "transpose": _np_transpose,
@@ -361,6 +392,14 @@ EXTRA_CASES = [
     ("cumsum", Sample([("f32", (0, 3), "any")], {"axis": 0})),
     ("cumsum", Sample([("f32", (3, 4000), "any")], {"axis": 1, "reverse": True})),
     ("cumsum", Sample([("u8", (2, 9, 3), "int:200")], {"axis": 1})),
+    ("cumprod", Sample([("f32", (0, 3), "any")], {"axis": 0})),
+    ("cumprod", Sample([("f32", (3, 37), "unit")], {"axis": 1, "reverse": True})),
+    ("cumprod", Sample([("u8", (2, 9, 3), "int:200")], {"axis": 1})),
+    ("cumprod", Sample([np.array([[2, -3, 5], [7, 0, -1]], np.int8)], {"axis": 1})),
+    ("argsort", Sample([("f32", (0, 3), "any")], {"axis": 0})),
+    ("argsort", Sample([("f32", (2, 3000), "any")], {"axis": 1, "descending": True})),
+    ("argsort", Sample([("i64", (3, 500, 2), "int:40")], {"axis": 1})),
+    ("argsort", Sample([("i8", (33,), "int:3")], {"axis": 0, "descending": True})),
     ("reshape", Sample([("f32", (0, 4), "any")], {"shape": (2, 0)})),
     ("transpose", Sample([("i64", (2, 1, 3, 2), "int:50")], {"perm": (3, 1, 0, 2)})),
     ("matmul", Sample([("i64", (2, 3), "int:5"), ("i64", (3, 2), "int:5")])),
@@ -461,6 +500,10 @@ def _torch_table(torch):
         "argmax": argmax,
         "cumsum": lambda x, axis, reverse=False: (torch.cumsum(x.flip(axis), axis).flip(axis)
                                                   if reverse else torch.cumsum(x, axis)),
+        "cumprod": lambda x, axis, reverse=False: (torch.cumprod(x.flip(axis), axis).flip(axis)
+                                                   if reverse else torch.cumprod(x, axis)),
+        "argsort": lambda x, axis, descending=False: torch.sort(x, dim=axis, descending=descending,
+                                                                stable=True).indices,
         "reshape": torch.reshape,
         "broadcast": lambda x, shape: torch.broadcast_to(x, shape),
         "transpose": lambda x, perm: torch.permute(x, perm),

@@ -5,3 +5,4 @@ from .registry import (FUSIBLE, LOOP, NO_KERNEL, NONDIFF, OPS, Fusion, OpDef, Sa
 from . import elementwise, reduce, movement, linalg, index, constant  # noqa: F401,E402
 from . import autodiff_markers, fused, quant, collective  # noqa: F401,E402
 from . import random  # noqa: F401,E402
+from . import sort  # noqa: F401,E402

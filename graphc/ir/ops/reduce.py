@@ -1,4 +1,4 @@
-"""Reductions: sum, max (fused into loop kernels) and argmax."""
+"""Reductions: sum, max (fused into loop kernels), argmax, and the scans cumsum and cumprod."""
 from __future__ import annotations
 
 import numpy as np
@@ -97,15 +97,17 @@ register("argmax", "reduce", _argmax_infer, _argmax_ref, [
 # cumsum[axis, reverse](x): running sums along one axis (reverse: from the end), torch.cumsum's
 # numbers: integer and bool operands sum into int64, and float32 accumulates in float64 and
 # rounds each result (as PyTorch's CPU kernel), so results do not drift over long axes.
-def _cumsum_infer(types, attrs):
-    (t,) = types
-    axis, reverse = attrs.get("axis"), attrs.get("reverse", False)
-    require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
-            f"cumsum needs an int attr axis, got {axis!r}")
-    a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
-    require(a == axis, f"cumsum axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
-    require(isinstance(reverse, bool), f"cumsum attr reverse must be a bool, got {reverse!r}")
-    return tensor_type(t.shape, t.dtype if t.dtype.is_float else dtypes.int64)
+def _scan_infer(name):
+    def infer(types, attrs):
+        (t,) = types
+        axis, reverse = attrs.get("axis"), attrs.get("reverse", False)
+        require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
+                f"{name} needs an int attr axis, got {axis!r}")
+        a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
+        require(a == axis, f"{name} axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
+        require(isinstance(reverse, bool), f"{name} attr reverse must be a bool, got {reverse!r}")
+        return tensor_type(t.shape, t.dtype if t.dtype.is_float else dtypes.int64)
+    return infer
 
 
 def _cumsum_ref(x, axis, reverse=False):
@@ -124,7 +126,7 @@ def _cumsum_vjp(b, g, x, out, axis, reverse=False):
     return (b.emit("cumsum", g, axis=axis, reverse=not reverse),)
 
 
-register("cumsum", "reduce", _cumsum_infer, _cumsum_ref, [
+register("cumsum", "reduce", _scan_infer("cumsum"), _cumsum_ref, [
     ([("f32", (3, 5), "any")], {"axis": 1}),
     ([("f32", (4, 3, 2), "any")], {"axis": 1}),
     ([("f32", (6, 3), "any")], {"axis": 0, "reverse": True}),
@@ -134,3 +136,53 @@ register("cumsum", "reduce", _cumsum_infer, _cumsum_ref, [
     ([("i32", (5,), "int:9")], {"axis": 0, "reverse": True}),
     ([np.array([True, False, True, True])], {"axis": 0}),
 ], _cumsum_vjp, doc="running sum along one axis (torch.cumsum)")
+
+
+# cumprod[axis, reverse](x): running products along one axis, torch.cumprod's numbers: integer and
+# bool operands multiply into int64 (wrapping), float32 accumulates in float64 and rounds each
+# result (as PyTorch's CPU kernel).
+def _cumprod_ref(x, axis, reverse=False):
+    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+    acc_dt = np.float64 if x.dtype.kind == "f" else np.int64
+    if x.ndim == 0:
+        return x.astype(out_dt)
+    if reverse:
+        x = np.flip(x, axis)
+    y = np.cumprod(x, axis=axis, dtype=acc_dt).astype(out_dt)
+    return np.ascontiguousarray(np.flip(y, axis) if reverse else y)
+
+
+def _cumprod_vjp(b, g, x, out, axis, reverse=False):
+    # dx_k = sum_{j>=k} g_j prod_{i<=j, i!=k} x_i (indices counted in the scan's direction), torch's
+    # cumprod_backward without a data-dependent branch: before the first zero it is
+    # revcumsum(g*y)_k / x_k; at the first zero z it is prod_{i<z} x_i * revcumsum(g * c)_z with
+    # c_j = prod_{z<i<=j} x_i; after it, every product holds that zero, so 0.
+    scan = dict(axis=axis, reverse=reverse)
+    back = dict(axis=axis, reverse=not reverse)
+    is_zero = b.eq(x, 0)
+    zeros_so_far = b.emit("cumsum", is_zero, **scan)                     # int64
+    before = b.eq(zeros_so_far, 0)                                       # no zero up to k
+    first = b.emit("and", is_zero, b.eq(zeros_so_far, 1))                # k is the first zero
+    one = b.const(1, x.dtype)
+    g_before = b.div(b.emit("cumsum", b.mul(g, out), **back), b.where(before, x, one))
+    lead = b.emit("cumprod", b.where(before, x, one), **scan)           # prod_{i<z} x_i from z on
+    tail = b.emit("cumprod", b.where(b.emit("or", before, first), one, x), **scan)
+    g_first = b.mul(lead, b.emit("cumsum", b.mul(g, tail), **back))
+    zero = b.zeros(x.type)
+    return (b.where(before, g_before, b.where(first, g_first, zero)),)
+
+
+register("cumprod", "reduce", _scan_infer("cumprod"), _cumprod_ref, [
+    ([("f32", (3, 5), "any")], {"axis": 1}),
+    ([("f32", (4, 3, 2), "any")], {"axis": 1}),
+    ([("f32", (6, 3), "any")], {"axis": 0, "reverse": True}),
+    ([np.array([[1.5, 0.0, 2.0, -1.0, 0.0, 3.0], [0.0, 2.0, 0.5, 1.0, 2.0, 1.5],
+                [2.0, 1.0, -0.5, 3.0, 0.0, 0.0]], np.float32)], {"axis": 1}),   # zeros
+    ([np.array([[1.5, 0.0], [0.0, 2.0], [2.0, 3.0], [0.0, 1.0]], np.float64)],
+     {"axis": 0, "reverse": True}),
+    ([("f64", (2, 7), "any")], {"axis": 1}),
+    ([("f32", (), "any")], {"axis": 0}),
+    ([("i64", (3, 4), "int:9")], {"axis": 1}),
+    ([("i32", (5,), "int:9")], {"axis": 0, "reverse": True}),
+    ([np.array([True, False, True, True])], {"axis": 0}),
+], _cumprod_vjp, doc="running product along one axis (torch.cumprod)")

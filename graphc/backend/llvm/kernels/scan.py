@@ -1,10 +1,10 @@
-"""Scan kernels: `cumsum` along one axis.
+"""Scan kernels: `cumsum` and `cumprod` along one axis.
 
 The tensor is viewed as (outer, n, inner) around the scanned axis. For each outer index the
-kernel walks the n positions in order (from the end when `reverse`), carrying a running sum per
-inner position: W inner positions at a time in one vector register, the rest one by one. Sums
-are accumulated in float64 (float operands) or int64 and rounded once per result, in a fixed
-sequential order, so the results equal the interpreter's bit for bit for any thread count.
+kernel walks the n positions in order (from the end when `reverse`), carrying a running sum
+(product) per inner position: W inner positions at a time in one vector register, the rest one by
+one. The carries are float64 (float operands) or int64 (wrapping) and rounded once per result, in
+a fixed sequential order, so the results equal the interpreter's bit for bit for any thread count.
 """
 from __future__ import annotations
 
@@ -21,9 +21,17 @@ from . import register_kernel
 W = 8  # inner positions per vector step: 8 floats in, 2 x 4 doubles of running sums
 
 
-@register_kernel("cumsum")
-def emit_cumsum(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
-    """y = cumsum(x) along attrs["axis"] (attrs["reverse"]: running sums from the end)."""
+# op -> (identity, combine(builder, carry, value, is_float))
+_SCANS = {
+    "cumsum": (0, lambda b, a, v, f: b.fadd(a, v) if f else b.add(a, v)),
+    "cumprod": (1, lambda b, a, v, f: b.fmul(a, v) if f else b.mul(a, v)),
+}
+
+
+@register_kernel(*_SCANS)
+def emit_scan(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
+    """y = cumsum(x) / cumprod(x) along attrs["axis"] (attrs["reverse"]: from the end)."""
+    identity, combine = _SCANS[node.op]
     x, y = node.inputs[0], node.outputs[0]
     shape = x.shape or (1,)
     axis, reverse = node.attrs["axis"], node.attrs.get("reverse", False)
@@ -42,10 +50,10 @@ def emit_cumsum(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, 
             kk = b.sub(H.i64(n - 1), k) if reverse else k
             off = b.add(base, b.mul(kk, H.i64(inner)))
             v = convert(b, H.load(b, xp, x.dtype, off, w), x.dtype, acc_dt, w)
-            acc = b.fadd(acc, v) if acc_dt.is_float else b.add(acc, v)
+            acc = combine(b, acc, v, acc_dt.is_float)
             H.store(b, convert(b, acc, acc_dt, y.dtype, w), yp, y.dtype, off, w)
             return [acc]
-        H.loop(b, n, step, [H.const(acc_dt, 0, w)], name="scan")
+        H.loop(b, n, step, [H.const(acc_dt, identity, w)], name="scan")
 
     n_vec = inner // W * W
 
