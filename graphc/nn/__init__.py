@@ -11,6 +11,10 @@ from .flatten import Unflatten  # noqa: F401,E402
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, PairwiseDistance,
                    SmoothL1Loss, SoftMarginLoss)
+from .loss import (CosineEmbeddingLoss, GaussianNLLLoss, HingeEmbeddingLoss,  # noqa: F401
+                   MarginRankingLoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss,
+                   MultiMarginLoss, PoissonNLLLoss, TripletMarginLoss,
+                   TripletMarginWithDistanceLoss)
 from .module import Module, ModuleDict, ModuleList, Sequential  # noqa: F401
 from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402

@@ -1,19 +1,15 @@
-"""Loss modules: thin wrappers over graphc.nn.functional with PyTorch's arguments."""
+"""Loss modules: thin wrappers over graphc.nn.functional with PyTorch's arguments, defaults,
+attributes (weights are buffers, in state_dict) and reprs."""
 from __future__ import annotations
 
+from ..errors import InputError, ShapeError
 from . import functional as F
 from .module import Module
 
 
 def _legacy(reduction, size_average, reduce):
     """torch's deprecated size_average/reduce pair mapped onto reduction, as torch does."""
-    if size_average is None and reduce is None:
-        return reduction
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+    return F._legacy_reduction(size_average, reduce, reduction)
 
 
 class _Loss(Module):
@@ -23,13 +19,20 @@ class _Loss(Module):
             size_average, reduction = None, size_average
         self.reduction = _legacy(reduction, size_average, reduce)
 
+    def _buffer(self, name: str, value) -> None:
+        """torch's register_buffer(name, value): a tensor is saved in state_dict, None is not."""
+        if value is None:
+            setattr(self, name, None)
+        else:
+            self.register_buffer(name, value)
+
 
 class _WeightedLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         if isinstance(weight, str):          # graphc's older Loss(reduction)
             weight, reduction = None, weight
         super().__init__(size_average, reduce, reduction)
-        self.weight = weight
+        self._buffer("weight", weight)
 
 
 class MSELoss(_Loss):
@@ -98,8 +101,8 @@ class BCEWithLogitsLoss(_Loss):
             if size_average is not None and not isinstance(size_average, bool):
                 pos_weight, size_average = size_average, None
         super().__init__(size_average, reduce, reduction)
-        self.weight = weight
-        self.pos_weight = pos_weight
+        self._buffer("weight", weight)
+        self._buffer("pos_weight", pos_weight)
 
     def forward(self, input, target):
         """Binary cross-entropy of sigmoid(input) and target, reduced by self.reduction."""
@@ -124,6 +127,8 @@ class HuberLoss(_Loss):
     """Huber loss with threshold delta, as torch.nn.HuberLoss."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        if not isinstance(delta, (float, int)):
+            raise InputError(f"HuberLoss: delta must be a float or int, got: {type(delta)}")
         super().__init__(reduction=reduction)
         self.delta = delta
 
@@ -175,3 +180,147 @@ class PairwiseDistance(Module):
     def forward(self, x1, x2):
         """The p-norm of x1 - x2 + eps over the last dim."""
         return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class PoissonNLLLoss(_Loss):
+    """Negative log-likelihood of a Poisson target, as torch.nn.PoissonNLLLoss."""
+
+    def __init__(self, log_input: bool = True, full: bool = False, size_average=None,
+                 eps: float = 1e-8, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input, target):
+        """exp(x) - t x (log_input) or x - t log(x + eps), (+ Stirling with full), reduced."""
+        return F.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full,
+                                  eps=self.eps, reduction=self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood with a predicted var, as torch.nn.GaussianNLLLoss."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
+        super().__init__(None, None, reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):
+        """0.5 (log var + (input - target)^2 / var), var clamped to eps, reduced."""
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps,
+                                   reduction=self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """1 - cos(x1, x2) for target 1, max(0, cos - margin) for -1, as nn.CosineEmbeddingLoss."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        """The cosine embedding loss of each pair, reduced by self.reduction."""
+        return F.cosine_embedding_loss(input1, input2, target, margin=self.margin,
+                                       reduction=self.reduction)
+
+
+class MarginRankingLoss(_Loss):
+    """max(0, -y (x1 - x2) + margin), as torch.nn.MarginRankingLoss."""
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        """The ranking hinge of each pair, reduced by self.reduction."""
+        return F.margin_ranking_loss(input1, input2, target, margin=self.margin,
+                                     reduction=self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    """x for target 1, max(0, margin - x) for -1, as torch.nn.HingeEmbeddingLoss."""
+
+    def __init__(self, margin: float = 1.0, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        """The hinge embedding loss of each element, reduced by self.reduction."""
+        return F.hinge_embedding_loss(input, target, margin=self.margin, reduction=self.reduction)
+
+
+def _positive_margin(cls: str, margin) -> None:
+    if margin <= 0:
+        raise ShapeError(f"{cls}: expected margin to be greater than 0, got {margin} instead")
+
+
+class TripletMarginLoss(_Loss):
+    """max(0, margin + d(a, p) - d(a, n)), d the p-norm distance, as torch.nn.TripletMarginLoss."""
+
+    def __init__(self, margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool = False,
+                 size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        _positive_margin("TripletMarginLoss", margin)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        """The triplet loss of each (anchor, positive, negative), reduced by self.reduction."""
+        return F.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p,
+                                     eps=self.eps, swap=self.swap, reduction=self.reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """The triplet loss with any distance function (default: nn.PairwiseDistance()), as
+    torch.nn.TripletMarginWithDistanceLoss."""
+
+    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
+                 reduction: str = "mean"):
+        super().__init__(None, None, reduction)
+        _positive_margin("TripletMarginWithDistanceLoss", margin)
+        self.distance_function = distance_function if distance_function is not None \
+            else PairwiseDistance()
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        """The triplet loss under self.distance_function, reduced by self.reduction."""
+        return F.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """The multi-class hinge loss (p 1 or 2, class weights), as torch.nn.MultiMarginLoss."""
+
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
+                 reduce=None, reduction: str = "mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        if p != 1 and p != 2:
+            raise ShapeError("MultiMarginLoss: only p == 1 and p == 2 supported")
+        if weight is not None and weight.dim() != 1:
+            raise ShapeError(f"MultiMarginLoss: expected weight to be None or 1D tensor, got "
+                             f"{weight.dim()}D instead")
+        self.p, self.margin = p, margin
+
+    def forward(self, input, target):
+        """sum over i != y of w[y] max(0, margin - x[y] + x[i])^p / C, reduced."""
+        return F.multi_margin_loss(input, target, p=self.p, margin=self.margin,
+                                   weight=self.weight, reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """The multi-label hinge loss over -1-ended target lists, as torch.nn.MultiLabelMarginLoss."""
+
+    def forward(self, input, target):
+        """sum over targets j and non-targets i of max(0, 1 - x[j] + x[i]) / C, reduced."""
+        return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """One-vs-all logistic loss per class, averaged over classes, as
+    torch.nn.MultiLabelSoftMarginLoss."""
+
+    def forward(self, input, target):
+        """The class-averaged logistic loss of each sample, reduced by self.reduction."""
+        return F.multilabel_soft_margin_loss(input, target, weight=self.weight,
+                                             reduction=self.reduction)
