@@ -33,11 +33,7 @@ from . import utils  # noqa: F401,E402  (graphc.utils.data: torch.utils.data's l
 from .functions import (as_tensor, empty, empty_like, eye, from_numpy, is_tensor,  # noqa: F401,E402
                         linspace, logspace, numel)
 from .dtypes import get_default_dtype, set_default_dtype  # noqa: F401,E402
-from .math_ops import (ceil, clip, exp2, expm1, fix, float_power, floor, fmod, frac,  # noqa: F401,E402,A004
-                       hypot, isfinite, isinf, isnan, isneginf, isposinf, lerp, log2, log10,
-                       logical_and, logical_not, logical_or, logical_xor, nan_to_num, pow,
-                       reciprocal, remainder, round, sgn, signbit, trunc, clamp_min, clamp_max,
-                       floor_divide, div, divide, true_divide)
+from .math_ops import *  # noqa: F401,F403,E402,A004  (trig, bitwise, exp2, fmod, pow, ...)
 from .nn.functional import (celu, celu_, hardshrink, prelu, relu_, selu, selu_,  # noqa: F401,E402
                             threshold, threshold_)
 from .index_ops import *  # noqa: F401,F403,E402  (scatter, masked_fill, nonzero, ...)

@@ -101,6 +101,8 @@ def neg(x):
 def sign(x):
     """Elementwise sign of x: -1, 0 or 1 (0 at NaN, as torch.sign)."""
     x = _t(x)
+    if x.dtype.is_bool:   # torch: sign of a bool tensor is the tensor
+        return x.clone()
     s = apply("sign", x)
     return where(x != x, 0.0, s) if x.dtype.is_float else s
 
@@ -157,13 +159,42 @@ def gelu(x, approximate: str = "none") -> Tensor:
 
 
 def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
-    """x clamped elementwise into [min, max]; either bound may be None."""
+    """x clamped elementwise into [min, max] (numbers or tensors, broadcast; one may be None), as
+    torch: min(max(x, min), max), a tie keeps x (and its zero's sign), a NaN anywhere gives NaN;
+    the gradient goes to x where min <= x <= max, to min where x < min < max, to max where
+    x > max or max < min (torch's subgradients, not maximum/minimum's split ties)."""
     x = _t(x)
-    if min is not None:
-        x = maximum(x, min)
-    if max is not None:
-        x = minimum(x, max)
-    return x
+    check(min is not None or max is not None,
+          "torch.clamp: At least one of 'min' or 'max' must not be None")
+    lo, hi = min, max
+    v = x.detach() if x.requires_grad else x
+    nan = None
+    for bound, below in ((lo, True), (hi, False)):
+        if bound is None:
+            continue
+        b = bound.detach() if isinstance(bound, Tensor) and bound.requires_grad else bound
+        v = where(v < b, b, v) if below else where(v > b, b, v)
+        if isinstance(b, Tensor) and b.dtype.is_float:
+            nan = (b != b) if nan is None else (nan | (b != b))
+        elif isinstance(b, float) and b != b:
+            return x * 0.0 + b if x.dtype.is_float else full_like(x, b, dtype=dtypes.float32)
+    if nan is not None:   # a NaN bound gives NaN, as torch (where alone would keep x)
+        v = where(nan, math.nan, v)
+    grads = [isinstance(t, Tensor) and t.requires_grad and is_grad_enabled() for t in (x, lo, hi)]
+    if not any(grads):
+        return v
+    # v has the values; where() routes the gradient (the three masks never overlap)
+    if grads[2]:
+        v = where((x > hi) | (hi < lo) if lo is not None else x > hi, hi, v)
+    if grads[1]:
+        v = where((x < lo) & (lo < hi) if hi is not None else x < lo, lo, v)
+    if grads[0]:
+        inside = x >= lo if lo is not None else None
+        if hi is not None:
+            inside = x <= hi if inside is None else inside & (x <= hi)
+        v = where(inside, x, v)
+    return v
+
 
 
 # ---- reductions -----------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ from graphc.ir import OPS, Builder, Fusion, Graph, Node, print_graph, tensor_typ
 from graphc.ir.ops import NO_KERNEL
 from graphc.ir.ops.fused import KINDS
 
-TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow"}
+TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow", "sin", "cos", "tan", "asin", "acos",
+                  "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc", "atan2"}
 SIGNED_ZERO_OK = {"maximum", "minimum"}
 EXACT = None
 

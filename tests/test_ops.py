@@ -158,6 +158,30 @@ def _py_map(fn):
     return apply
 
 
+def _py_map2(fn):
+    """Apply a binary Python scalar function element by element (broadcast), in float64."""
+    def apply(a, b):
+        a, b = np.broadcast_arrays(a, b)
+        flat = [fn(float(u), float(v)) for u, v in zip(a.ravel(), b.ravel())]
+        return np.array(flat, dtype=np.float64).reshape(a.shape)
+    return apply
+
+
+def _py_bits(fn):
+    """A binary function of Python ints fn(x, y, bit width) element by element, wrapped to the
+    operands' promoted integer dtype (two's complement)."""
+    def apply(a, b):
+        dt = np.result_type(a, b)
+        a, b = np.broadcast_arrays(a, b)
+        n = 8 * dt.itemsize
+        out = []
+        for u, v in zip(a.ravel(), b.ravel()):
+            r = fn(int(u), int(v), n) % (1 << n)
+            out.append(r - (1 << n) if dt.kind == "i" and r >= 1 << (n - 1) else r)
+        return np.array(out, dtype=dt).reshape(a.shape)
+    return apply
+
+
 def _erf_as(x):
     # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): independent of math.erf used by the ref
     x = np.asarray(x, np.float64)
@@ -323,6 +347,17 @@ NUMPY_ORACLE = {
     "ge": lambda a, b: a >= b,
     "and": lambda a, b: a & b,
     "or": lambda a, b: a | b,
+    **{op: _py_map(getattr(math, op)) for op in ("sin", "cos", "tan", "asin", "acos", "atan",
+                                                 "sinh", "cosh", "asinh", "acosh", "atanh")},
+    "erfc": _py_map(lambda v: 1 - math.erf(v)),
+    "atan2": lambda y, x: _py_map2(math.atan2)(y, x),
+    "copysign": _py_map2(math.copysign),
+    "bitwise_and": lambda a, b: _py_bits(lambda x, y, n: x & y)(a, b),
+    "bitwise_or": lambda a, b: _py_bits(lambda x, y, n: x | y)(a, b),
+    "bitwise_xor": lambda a, b: _py_bits(lambda x, y, n: x ^ y)(a, b),
+    "bitwise_not": lambda a: _py_bits(lambda x, y, n: ~x)(a, a),
+    "shift_left": _py_bits(lambda x, y, n: x << y if 0 <= y < n else 0),
+    "shift_right": _py_bits(lambda x, y, n: x >> y if 0 <= y < n else (-1 if x < 0 else 0)),
     "where": _np_where,
     "cast": _np_cast,
     "sum": _np_sum,
@@ -491,6 +526,13 @@ def _torch_table(torch):
         "maximum": torch.maximum, "minimum": torch.minimum,
         "eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "le": torch.le, "gt": torch.gt,
         "ge": torch.ge, "and": torch.logical_and, "or": torch.logical_or,
+        "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin,
+        "acos": torch.acos, "atan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh,
+        "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erfc": torch.erfc,
+        "atan2": torch.atan2, "copysign": torch.copysign, "bitwise_and": torch.bitwise_and,
+        "bitwise_or": torch.bitwise_or, "bitwise_xor": torch.bitwise_xor,
+        "bitwise_not": torch.bitwise_not, "shift_left": torch.bitwise_left_shift,
+        "shift_right": torch.bitwise_right_shift,
         "where": torch.where,
         "cast": lambda x, dtype: x.to(tdtype(dtype)),
         "sum": lambda x, axis=None, keepdims=False: torch.sum(x, dim=dims(x, axis),

@@ -384,10 +384,10 @@ class Compiled:
         def run(leaves):
             arrays = binder.arrays()
             inputs = list(leaves) + [get() for get in scalars] if scalars else leaves
-            for i, bound, what in checks:  # before the call: a bad label never half-updates
+            for i, bound, lo, what in checks:  # before the call: a bad label never half-updates
                 a = inputs[i]
-                if a.size and (a.min() < 0 or a.max() >= bound):
-                    bad = a[(a < 0) | (a >= bound)].ravel()[0]
+                if a.size and (a.min() < lo or a.max() >= bound):
+                    bad = a[(a < lo) | (a >= bound)].ravel()[0]
                     raise ExecutionError(f"{what}: index {bad} in input %{graph.inputs[i].name} is "
                                          f"out of range for {bound} classes")
             backup = [a.copy() for a in arrays] if guard_state else None
@@ -396,11 +396,11 @@ class Compiled:
             except MemoryError as e:  # outputs or arena too large: raised before the native call
                 raise ExecutionError(f"graph @{graph.name}: not enough memory for its outputs and "
                                      f"intermediates ({e})") from None
-            except ExecutionError:
+            except ExecutionError as e:
                 if backup is not None:
                     for a, saved in zip(arrays, backup):
                         np.copyto(a, saved)
-                raise
+                raise _failing_node(graph, inputs, binder, e) from None
             if entry.effects:
                 apply_effects(entry.effects)
             if single:  # the common case: one tensor out
@@ -572,8 +572,22 @@ def unchecked_indices(graph: Graph) -> bool:
     return visit(graph.nodes, {})
 
 
-def index_checks(graph: Graph) -> list[tuple[int, int, str]]:
-    """(input position, bound, op description) for every op reading indices from a graph input."""
+def _failing_node(graph: Graph, inputs, binder, err: ExecutionError) -> ExecutionError:
+    """The native call failed (an index out of range): the interpreter's error for the same
+    call, which names the failing op and its source line, or `err` if the interpreter passes."""
+    try:
+        interpret(graph, list(inputs), binder.as_dict())
+    except ExecutionError as e:
+        return ExecutionError(f"{e} (an index out of range stopped the native call of "
+                              f"@{graph.name})")
+    except GraphcError:
+        pass
+    return err
+
+
+def index_checks(graph: Graph) -> list[tuple[int, int, int, str]]:
+    """(input position, bound, lowest allowed index, op description) for every op reading
+    indices from a graph input (OpDef.indices: (operand, bound) or (operand, bound, lowest))."""
     pos = {v: i for i, v in enumerate(graph.inputs)}
     out = []
 
@@ -583,10 +597,10 @@ def index_checks(graph: Graph) -> list[tuple[int, int, str]]:
                 body = n.attrs["body"]
                 visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)})
             elif OPS[n.op].indices is not None:
-                at, bound = OPS[n.op].indices(n)
+                at, bound, *lo = OPS[n.op].indices(n)
                 src = outer_of.get(n.inputs[at], n.inputs[at])
                 if src in pos:
-                    out.append((pos[src], bound, f"{n.op} at {n.loc or '?'}"))
+                    out.append((pos[src], bound, lo[0] if lo else 0, f"{n.op} at {n.loc or '?'}"))
     visit(graph.nodes, {})
     return out
 

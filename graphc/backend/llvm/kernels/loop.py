@@ -297,11 +297,16 @@ class LoopKernel:
                 for r, a in zip(self.reductions, accs)]
 
     def _gather(self, n, idx, j, index_val):
-        """x[..., index, ...] with x a kernel input; an out-of-range index sets the error flag."""
+        """x[..., index, ...] with x a kernel input; an out-of-range index sets the error flag.
+
+        The index has x's rank (torch.gather: the loop position is x's, axis aside) or one less
+        (the axis dropped); with attrs["wrap"], negative indices count from the end."""
         b = self.b
-        x, _ = n.inputs
+        x, index = n.inputs
         axis = n.attrs["axis"]
         full = list(idx) + [j]
+        if index.type.ndim == x.type.ndim:
+            full = full[:axis] + full[axis + 1:]
         xs = _strides(x.shape, x.shape)
         off = H.i64(0)
         k = 0
@@ -311,8 +316,10 @@ class LoopKernel:
             off = b.add(off, b.mul(full[k], H.i64(xs[d])))
             k += 1
         ix = index_val if index_val.type == H.I64 else b.sext(index_val, H.I64)
-        bad = b.or_(b.icmp_signed("<", ix, H.i64(0)),
-                    b.icmp_signed(">=", ix, H.i64(x.shape[axis])))
+        size = H.i64(x.shape[axis])
+        if n.attrs.get("wrap"):
+            ix = b.select(b.icmp_signed("<", ix, H.i64(0)), b.add(ix, size), ix)
+        bad = b.or_(b.icmp_signed("<", ix, H.i64(0)), b.icmp_signed(">=", ix, size))
         with b.if_then(bad, likely=False):
             b.store(ir.Constant(H.I32, 1), self.err)
         ix = b.select(bad, H.i64(0), ix)
