@@ -476,19 +476,40 @@ def _index_str(index) -> str:
     return f"[{index!r}]" if not isinstance(index, tuple) else f"[{', '.join(map(repr, index))}]"
 
 
-def gather(x, dim: int, index) -> Tensor:
-    """`out[i] = x[i, index[i]]` along `dim`, for `index` with x's shape minus `dim` (or size 1 there).
+def _index_tensor(index, what: str, int64_only: bool = False) -> Tensor:
+    """`index` as an integer tensor (a ShapeError naming `what` for floats or bools)."""
+    index = _t(index)
+    ok = index.dtype in (dtypes.int64,) if int64_only else \
+        (index.dtype.is_int and index.dtype in (dtypes.int64, dtypes.int32))
+    check(ok, f"{what}(): expected dtype {'int64' if int64_only else 'int32/int64'} for index, "
+              f"got {index.dtype}")
+    return index
 
-    torch.gather's form (index with a size-1 `dim`) is accepted too and keeps that dim.
+
+def gather(x, dim: int, index, *, sparse_grad: bool = False, out=None) -> Tensor:
+    """torch.gather: out[p] = x[p with p[dim] replaced by index[p]]; `index` has x's number of
+    dims, no larger than x off `dim`, and the result has its shape (indices in [0, size)).
+
+    graphc also takes an index with x's shape minus `dim` (one index per row: that dim dropped).
     """
-    x, index = _t(x), _t(index)
+    check(out is None, "gather: out= is not supported")
+    x, index = _t(x), _index_tensor(index, "gather")
+    if x.ndim <= 1 and index.ndim <= 1:   # 0-d operands: torch treats them as 1-d
+        if x.ndim == 0:
+            check(index.ndim <= 1, "gather: a 0-d input takes a 0-d or 1-d index")
+        d = _dim(dim, 1)
+        flat = apply("gather", reshape(x, (x.numel(),)), reshape(index, (index.numel(),)), axis=d)
+        return reshape(flat, index.shape) if index.ndim == 0 else flat
     d = _dim(dim, x.ndim)
-    keep = index.ndim == x.ndim
-    if keep:
-        check(index.shape[d] == 1, "graphc.gather supports one index per row along dim")
-        index = squeeze(index, d)
-    out = apply("gather", x, index, axis=d)
-    return unsqueeze(out, d) if keep else out
+    if index.ndim == x.ndim - 1 and index.shape == x.shape[:d] + x.shape[d + 1:]:
+        return apply("gather", x, index, axis=d)
+    check(index.ndim == x.ndim, f"gather: index {list(index.shape)} must have the same number of "
+                                f"dimensions as the input {list(x.shape)}")
+    for k, (i, s) in enumerate(zip(index.shape, x.shape)):
+        check(k == d or i <= s, f"gather: size does not match at dimension {k}: expected index "
+                                f"{list(index.shape)} to be no larger than the input "
+                                f"{list(x.shape)} apart from dimension {d}")
+    return apply("gather", x, index, axis=d)
 
 
 def one_hot(index, num_classes: int, dtype=dtypes.int64) -> Tensor:
