@@ -6,7 +6,10 @@ every later call, and what it depended on must be checked (guarded) before reusi
 - guards: module train/eval flags, which parameters have a `.grad`, each optimizer's
   hyperparameters (except lr) and the structure of its `state`; a change retraces, as torch.compile
   does (so PyTorch's lazily created optimizer state costs one retrace after the first step);
-- `group["lr"]` becomes a runtime input of the graph (a scheduler needs no recompilation);
+- `group["lr"]` becomes a runtime input of the graph (a scheduler needs no recompilation), and so
+  does every float hyperparameter a graphc optimizer's step() declares runtime (momentum, betas,
+  eps, weight_decay...; optim.optimizer.runtime_hyperparameters): those are guarded only by
+  their sign (which branches step() takes), so a momentum-cycling scheduler never retraces;
 - tensors the trace leaves in `p.grad` or `optimizer.state[p][key]` become persistent graph state:
   NumPy arrays (nn.Buffer objects) that the compiled code updates in place.
 """
@@ -217,6 +220,43 @@ def _lr_input(group: dict, name: str) -> np.ndarray:
     return a
 
 
+def _hyper_input(group: dict, key: str, j: int | None, name: str) -> np.ndarray:
+    """A declared runtime hyperparameter (`group[key]`, or its j-th item) as the graph's f64
+    scalar input: Python floats are doubles, and torch does its scalar math in them."""
+    v = group[key] if j is None else group[key][j]
+    if type(v) is float:
+        return np.asarray(v, np.float64)
+    if not _is_real(v):
+        raise InputError(f"optimizer {name} must be a real number, got {v!r}; nothing was "
+                         "updated")
+    return np.asarray(v, np.float64)
+
+
+def _is_real(v) -> bool:
+    return type(v) in (int, float) or (isinstance(v, (int, float, np.floating, np.integer))
+                                       and not isinstance(v, bool))
+
+
+def _hyper_guard(v):
+    """What a trace depends on in a runtime hyperparameter: its sign (step() branches on
+    `weight_decay != 0`, `momentum > 0`), per item for a tuple (betas); anything but real
+    numbers is guarded by value (and baked into the graph)."""
+    if _is_real(v):
+        return ("sign", (v > 0) - (v < 0) if v == v else "nan")
+    if isinstance(v, (tuple, list)) and v and all(_is_real(x) for x in v):
+        return ("signs", type(v), tuple((x > 0) - (x < 0) if x == x else "nan" for x in v))
+    return v if type(v) in _PLAIN else _hashable(v)
+
+
+def _runtime_keys(opt) -> frozenset:
+    """The hyperparameters `type(opt).step` declares it reads as runtime inputs (none for a step
+    that graphc did not write: a user's override reads Python values, which stay guarded)."""
+    return getattr(type(opt).step, "runtime_hyperparameters", _NO_KEYS)
+
+
+_NO_KEYS = frozenset()
+
+
 @dataclass
 class Snapshot:
     """Slots saved before a trace (grads, optimizer state, lrs), to restore after it."""
@@ -327,8 +367,10 @@ class PyState:
         key: list = [self._module_key(), tuple([p.grad is None for p in self.params])]
         for _, opt in self.optimizers:
             state = opt.state
+            rt = _runtime_keys(opt)
             for g in opt.param_groups:
-                key.append(tuple(v if type(v) in _PLAIN else _hashable(v)
+                key.append(tuple(_hyper_guard(v) if k in rt else
+                                 v if type(v) in _PLAIN else _hashable(v)
                                  for k, v in g.items() if k != "params" and k != "lr"))
                 for p in g["params"]:
                     st = state.get(p)
@@ -337,7 +379,8 @@ class PyState:
 
     # ---- around a trace ----------------------------------------------------------------------
     def begin(self, tr) -> tuple[Snapshot, list[Callable[[], np.ndarray]]]:
-        """Snapshot slots; make every param group's lr a runtime scalar input of the graph."""
+        """Snapshot slots; make every param group's lr (and the hyperparameters its optimizer's
+        step declares runtime) runtime scalar inputs of the graph."""
         snap = Snapshot()
         for _, opt in self.optimizers:  # state an eager step() made (plain tensors): buffers
             for st in opt.state.values():  # sharing their arrays, so the graph updates them
@@ -370,7 +413,30 @@ class PyState:
                 snap.lrs.append((g, lr))
                 g["lr"] = Tensor._symbolic(v, tr)
                 getters.append(lambda g=g, name=name: _lr_input(g, name))
+                getters += self._hyper_inputs(tr, opt, oname, i, g, n_groups)
         return snap, getters
+
+    @staticmethod
+    def _hyper_inputs(tr, opt, oname: str, i: int, g: dict, n_groups: int) -> list[Callable]:
+        """f64 scalar inputs for the group's declared runtime hyperparameters (real numbers, or
+        tuples of them: one input per item); step() finds them in `tr.hyperparameters` by
+        (id(group), key), the group itself keeps its Python values (for its branches)."""
+        hyper = tr.__dict__.setdefault("hyperparameters", {})
+        getters = []
+        for k in sorted(_runtime_keys(opt)):
+            v = g.get(k)
+            items = [None] if _is_real(v) else list(range(len(v))) \
+                if isinstance(v, (tuple, list)) and v and all(map(_is_real, v)) else []
+            syms = []
+            for j in items:
+                name = (k if n_groups == 1 else f"{oname}.{k}{i}") + ("" if j is None else f"_{j}")
+                x = tr.graph.add_input(tr.unique_name(name, {x.name for x in tr.graph.inputs}),
+                                       tensor_type((), np.float64))
+                syms.append(Tensor._symbolic(x, tr))
+                getters.append(lambda g=g, k=k, j=j, name=name: _hyper_input(g, k, j, name))
+            if syms:
+                hyper[(id(g), k)] = syms[0] if items == [None] else tuple(syms)
+        return getters
 
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
         """Turn tensors left in slots into state updates; return the slot effects to replay."""

@@ -6,100 +6,125 @@ then rounded once to the parameter's dtype (float32 for float32 parameters).
 from __future__ import annotations
 
 from ..autograd import no_grad
-from ..functions import maximum, tensor, zeros_like
+from ..functions import maximum, zeros_like
 from ..tensor import Tensor
-from .optimizer import Optimizer
-
-
-def _double(x):
-    """A hyperparameter (a Python number, or lr as a traced tensor) in float64, as PyTorch."""
-    return x.double() if isinstance(x, Tensor) else x
-
-
-def _like(x, p):
-    """`x` rounded once to p's dtype (Python numbers are left for weak typing)."""
-    return x.to(p.dtype) if isinstance(x, Tensor) else x
+from .optimizer import (Optimizer, OptimizerValueError, _double, _like, _lerp_,  # noqa: F401
+                        _step_tensor, check_betas, check_lr, check_nonneg, runtime_hyperparameters)
 
 
 class Adam(Optimizer):
-    """Adam with optional AMSGrad, weight decay and maximize, as torch.optim.Adam."""
+    """Adam with optional AMSGrad, weight decay (decoupled_weight_decay=True: AdamW) and
+    maximize, as torch.optim.Adam."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
-
-    _decoupled = False  # AdamW: weight decay applied to the parameter, not the gradient
+                 weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False):
+        name = type(self).__name__
+        check_lr(name, lr)
+        check_nonneg(name, eps=eps)
+        check_betas(name, betas)
+        check_nonneg(name, weight_decay=weight_decay)
+        if not (all(isinstance(b, float) for b in betas) or
+                all(isinstance(b, Tensor) for b in betas)):
+            raise OptimizerValueError(f"{name}: betas must be either both floats or both "
+                                      f"Tensors, got {betas!r}")
+        betas = tuple(float(b) if isinstance(b, Tensor) else b for b in betas)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused, decoupled_weight_decay=decoupled_weight_decay))
 
     @no_grad()
+    @runtime_hyperparameters("betas", "eps", "weight_decay")
     def step(self, closure=None):
         """One Adam update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = self._hyper(group, "betas")
+            lr, eps, wd = group["lr"], self._hyper(group, "eps"), self._hyper(group, "weight_decay")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
                 if not state:
-                    state["step"] = tensor(0.0)
+                    state["step"] = _step_tensor(group)
                     state["exp_avg"] = zeros_like(p)
                     state["exp_avg_sq"] = zeros_like(p)
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = zeros_like(p)
                 step_t = state["step"]
                 step_t.add_(1)
-                if wd != 0:
-                    if self._decoupled:
+                if group["weight_decay"] != 0:
+                    if group["decoupled_weight_decay"]:
                         p.mul_(_like(1 - _double(lr) * wd, p))
                     else:
-                        grad = grad.add(p, alpha=wd)
+                        grad = grad.add(p, alpha=_like(wd, p))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                _lerp_(exp_avg, grad, 1 - beta1)
+                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
-                step_size = _like(lr / bias_correction1, p)      # lr / f64 -> f64
+                step_size = _like(_double(lr) / bias_correction1, p)      # lr / f64 -> f64
                 bc2_sqrt = _like(bias_correction2.sqrt(), p)
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
-                    denom = (state["max_exp_avg_sq"].sqrt() / bc2_sqrt).add_(eps)
+                    denom = (state["max_exp_avg_sq"].sqrt() / bc2_sqrt).add_(_like(eps, p))
                 else:
-                    denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+                    denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(_like(eps, p))
                 p.addcdiv_(exp_avg, denom, value=-step_size)
+        return loss
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default 1e-2), as torch.optim.AdamW."""
 
-    _decoupled = True
-
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
+
+    def load_state_dict(self, state_dict) -> None:
+        """As Adam's; decoupled_weight_decay stays True (torch's AdamW.__setstate__)."""
+        super().load_state_dict(state_dict)
+        for g in self.param_groups:
+            g["decoupled_weight_decay"] = True
 
 
 class RMSprop(Optimizer):
     """RMSprop with optional momentum, centering and weight decay, as torch.optim.RMSprop."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False):
+        check_lr("RMSprop", lr)
+        check_nonneg("RMSprop", eps=eps, momentum=momentum, weight_decay=weight_decay,
+                     alpha=alpha)
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps,
+                                      centered=centered, weight_decay=weight_decay,
+                                      capturable=capturable, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable))
 
     @no_grad()
+    @runtime_hyperparameters("alpha", "eps", "weight_decay", "momentum")
     def step(self, closure=None):
         """One RMSprop update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            lr, alpha, eps = group["lr"], self._hyper(group, "alpha"), self._hyper(group, "eps")
+            wd, momentum = self._hyper(group, "weight_decay"), self._hyper(group, "momentum")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
                 if not state:
-                    state["step"] = tensor(0.0)
+                    state["step"] = _step_tensor(group)
                     state["square_avg"] = zeros_like(p)
                     if group["momentum"] > 0:
                         state["momentum_buffer"] = zeros_like(p)
@@ -107,18 +132,20 @@ class RMSprop(Optimizer):
                         state["grad_avg"] = zeros_like(p)
                 state["step"].add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=group["weight_decay"])
+                    grad = grad.add(p, alpha=_like(wd, p))
                 square_avg = state["square_avg"]
-                square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                square_avg.mul_(_like(alpha, p)).addcmul_(grad, grad, value=_like(1 - alpha, p))
                 if group["centered"]:
                     grad_avg = state["grad_avg"]
-                    grad_avg.lerp_(grad, 1 - alpha)
-                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt().add_(eps)
+                    _lerp_(grad_avg, grad, 1 - alpha)
+                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt().add_(
+                        _like(eps, p))
                 else:
-                    avg = square_avg.sqrt().add_(eps)
+                    avg = square_avg.sqrt().add_(_like(eps, p))
                 if group["momentum"] > 0:
                     buf = state["momentum_buffer"]
-                    buf.mul_(group["momentum"]).addcdiv_(grad, avg)
+                    buf.mul_(_like(momentum, p)).addcdiv_(grad, avg)
                     p.add_(buf, alpha=-lr)
                 else:
                     p.addcdiv_(grad, avg, value=-lr)
+        return loss

@@ -4,97 +4,113 @@ from __future__ import annotations
 
 from ..autograd import no_grad
 from ..functions import maximum, tensor, where, zeros_like
-from .adam import _double, _like
-from .optimizer import Optimizer
+from .optimizer import (Optimizer, _double, _like, _lerp_, _step_tensor, check_betas, check_lr,
+                        check_nonneg, runtime_hyperparameters)
 
 
 class NAdam(Optimizer):
     """Adam with Nesterov momentum and momentum decay, as torch.optim.NAdam."""
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3,
-                 decoupled_weight_decay: bool = False, maximize: bool = False):
-        if not 0.0 <= momentum_decay:
-            from ..errors import GraphcError
-            raise GraphcError(f"NAdam: invalid momentum_decay {momentum_decay!r} (must be >= 0)")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      momentum_decay=momentum_decay, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                 weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
+        check_lr("NAdam", lr)
+        check_nonneg("NAdam", eps=eps)
+        check_betas("NAdam", betas)
+        check_nonneg("NAdam", weight_decay=weight_decay, momentum_decay=momentum_decay)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable))
 
     @no_grad()
+    @runtime_hyperparameters("betas", "eps", "weight_decay", "momentum_decay")
     def step(self, closure=None):
         """One NAdam update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            lr, eps, wd, md = group["lr"], group["eps"], group["weight_decay"], group["momentum_decay"]
+            beta1, beta2 = self._hyper(group, "betas")
+            lr, eps = group["lr"], self._hyper(group, "eps")
+            wd, md = self._hyper(group, "weight_decay"), self._hyper(group, "momentum_decay")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
                 if not state:
-                    state["step"] = tensor(0.0)
-                    state["mu_product"] = tensor(1.0)
+                    state["step"] = _step_tensor(group)
+                    state["mu_product"] = tensor(1.0, dtype=state["step"].dtype)
                     state["exp_avg"] = zeros_like(p)
                     state["exp_avg_sq"] = zeros_like(p)
                 step_t = state["step"]
                 step_t.add_(1)
                 step = step_t.double()
                 bias_correction2 = 1 - beta2 ** step
-                if wd != 0:
+                if group["weight_decay"] != 0:
                     if group["decoupled_weight_decay"]:
                         p.mul_(_like(1 - _double(lr) * wd, p))
                     else:
-                        grad = grad.add(p, alpha=wd)
+                        grad = grad.add(p, alpha=_like(wd, p))
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * md)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * md)))
                 mu_product = state["mu_product"]
                 mu_product.mul_(_like(mu, mu_product))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                _lerp_(exp_avg, grad, 1 - beta1)
+                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
                 denom = exp_avg_sq.div(_like(bias_correction2, p)).sqrt()
                 mp = mu_product.double()
                 mu_product_next = mp * mu_next
-                denom.add_(eps)
+                denom.add_(_like(eps, p))
                 p.addcdiv_(grad, denom, value=_like(-_double(lr) * (1.0 - mu) / (1.0 - mp), p))
                 p.addcdiv_(exp_avg, denom,
                            value=_like((-_double(lr) * mu_next) / (1.0 - mu_product_next), p))
+        return loss
 
 
 class RAdam(Optimizer):
     """Rectified Adam, as torch.optim.RAdam (rectification by where(), so it compiles)."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False):
+        check_lr("RAdam", lr)
+        check_nonneg("RAdam", eps=eps)
+        check_betas("RAdam", betas)
+        check_nonneg("RAdam", weight_decay=weight_decay)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      maximize=maximize))
+                                      differentiable=differentiable))
 
     @no_grad()
+    @runtime_hyperparameters("betas", "eps", "weight_decay")
     def step(self, closure=None):
         """One RAdam update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+            beta1, beta2 = self._hyper(group, "betas")
+            lr, eps, wd = group["lr"], self._hyper(group, "eps"), self._hyper(group, "weight_decay")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
                 if not state:
-                    state["step"] = tensor(0.0)
+                    state["step"] = _step_tensor(group)
                     state["exp_avg"] = zeros_like(p)
                     state["exp_avg_sq"] = zeros_like(p)
                 step_t = state["step"]
                 step_t.add_(1)
-                if wd != 0:
+                if group["weight_decay"] != 0:
                     if group["decoupled_weight_decay"]:
                         p.mul_(_like(1 - _double(lr) * wd, p))
                     else:
-                        grad = grad.add(p, alpha=wd)
+                        grad = grad.add(p, alpha=_like(wd, p))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                _lerp_(exp_avg, grad, 1 - beta1)
+                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
@@ -103,8 +119,9 @@ class RAdam(Optimizer):
                 rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
                 rect = maximum((rho_t - 4) * (rho_t - 2) * rho_inf
                                / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.0) ** 0.5
-                adaptive = _like(bias_correction2 ** 0.5, p) / exp_avg_sq.sqrt().add_(eps)
-                scaled = bias_corrected * _like(lr, p) if not isinstance(lr, (int, float)) \
-                    else bias_corrected * lr
+                adaptive = _like(bias_correction2 ** 0.5, p) / exp_avg_sq.sqrt().add_(
+                    _like(eps, p))
+                scaled = bias_corrected * _like(lr, p)
                 update = where(rho_t > 5.0, scaled * adaptive * _like(rect, p), scaled)
                 p.add_(update, alpha=-1.0)
+        return loss

@@ -2,7 +2,14 @@
 
 Inside graphc.compile, `step()` is traced like any other code: its in-place updates become graph
 state updates, `group["lr"]` is a runtime input (schedulers work without recompiling), and tensors
-kept in `self.state[p]` become persistent graph state held in NumPy arrays.
+kept in `self.state[p]` become persistent graph state held in NumPy arrays. graphc's own
+optimizers also declare their float hyperparameters (momentum, betas, eps, weight_decay, ...)
+runtime (`runtime_hyperparameters`): step() reads them with `_hyper(group, key)`, which inside a
+trace is an f64 scalar input of the graph, so momentum-cycling schedulers never retrace either.
+
+Every optimizer takes torch's `foreach=`, `fused=`, `capturable=`, `differentiable=` flags (and
+rejects the same combinations); they select torch's kernels, not its formula, so graphc computes
+the same numbers whatever they are: torch's single-tensor algorithm.
 """
 from __future__ import annotations
 
@@ -18,52 +25,160 @@ from ..nn.parameter import Buffer
 from ..tensor import Tensor
 
 
+class OptimizerValueError(GraphcError, ValueError):
+    """An invalid optimizer argument (a ValueError, as torch raises)."""
+
+
+class OptimizerTypeError(GraphcError, TypeError):
+    """Something that is not a tensor (or a set of them) given as parameters (a TypeError)."""
+
+
+class OptimizerOptionError(GraphcError, RuntimeError):
+    """Options torch refuses together, e.g. fused=True with foreach=True (a RuntimeError)."""
+
+
+# ---- helpers shared by the optimizers ----------------------------------------------------------
+
+def runtime_hyperparameters(*keys: str):
+    """Decorator for an optimizer's step(): the group keys it reads through `_hyper` only (and
+    branches on by sign at most), which graphc.compile then feeds as runtime scalar inputs."""
+    def mark(step):
+        step.runtime_hyperparameters = frozenset(keys)
+        return step
+    return mark
+
+
+def _double(x):
+    """A hyperparameter (a Python number, or a traced scalar) in float64, as PyTorch's Python
+    doubles."""
+    return x.double() if isinstance(x, Tensor) else x
+
+
+def _like(x, p):
+    """`x` rounded once to p's dtype, as torch does with a Python scalar operand (Python
+    numbers are left as they are: weak typing rounds them the same way)."""
+    return x.to(p.dtype) if isinstance(x, Tensor) else x
+
+
+def _lerp_(t: Tensor, end: Tensor, weight) -> Tensor:
+    """t.lerp_(end, weight) with torch's formula (from the nearer end for weight >= 0.5)."""
+    from ..math_ops import lerp
+    return t.copy_(lerp(t, end, _like(weight, t)))
+
+
+def _step_tensor(group: dict[str, Any]) -> Tensor:
+    """A fresh `state["step"]`: 0-d, of the default float dtype (float32 with fused=True), as
+    torch's _get_scalar_dtype."""
+    from ..dtypes import float32
+    from ..functions import tensor
+    return tensor(0.0, dtype=float32 if group.get("fused") else None)
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) or (isinstance(v, Tensor) and v.numel() == 1)
+
+
+def check_arg(cls: str, ok, message: str) -> None:
+    """Raise OptimizerValueError(`cls: message`) unless `ok` (a bool, or a callable run on
+    numbers: a comparison of a non-number raises the same error)."""
+    try:
+        good = ok() if callable(ok) else ok
+    except (TypeError, IndexError, ValueError):
+        good = False
+    if not good:
+        raise OptimizerValueError(f"{cls}: {message}")
+
+
+def check_lr(cls: str, lr, strict: bool = False) -> None:
+    """torch's lr check (a number, or a 1-element Tensor), >= 0 (> 0 with strict)."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise OptimizerValueError(f"{cls}: Tensor lr must be 1-element")
+    check_arg(cls, lambda: _real(lr) and (float(lr) > 0 if strict else float(lr) >= 0),
+              f"Invalid learning rate: {lr} (lr must be {'>' if strict else '>='} 0)")
+
+
+def check_nonneg(cls: str, **values) -> None:
+    """torch's `0.0 <= value` checks, with torch's words ("Invalid epsilon value: ...")."""
+    words = {"eps": "epsilon"}
+    for k, v in values.items():
+        check_arg(cls, lambda v=v: _real(v) and float(v) >= 0,
+                  f"Invalid {words.get(k, k)} value: {v} ({k} must be >= 0)")
+
+
+def check_betas(cls: str, betas) -> None:
+    """torch's `0.0 <= betas[i] < 1.0` checks."""
+    check_arg(cls, lambda: len(betas) == 2, f"invalid betas {betas!r} (two numbers)")
+    for i, b in enumerate(betas):
+        check_arg(cls, lambda b=b: _real(b) and 0.0 <= float(b) < 1.0,
+                  f"Invalid beta parameter at index {i}: {b} (betas[{i}] must be in [0, 1))")
+
+
 class Optimizer:
     """Base class: subclasses implement step() over self.param_groups, as in PyTorch."""
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):
         self.defaults = dict(defaults)
-        self._check_hyperparameters(self.defaults)
         self.state: dict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
+        if isinstance(params, Tensor):
+            raise OptimizerTypeError("params argument given to the optimizer should be an "
+                                     "iterable of Tensors or dicts, but got a Tensor")
         params = list(params)
         if not params:
-            raise GraphcError(f"{type(self).__name__} got an empty parameter list")
+            raise OptimizerValueError(f"{type(self).__name__} got an empty parameter list")
         if not isinstance(params[0], dict):
             params = [{"params": params}]
         for group in params:
             self.add_param_group(group)
+        self._check_fused()
 
-    def _check_hyperparameters(self, d: dict[str, Any]) -> None:
-        """PyTorch's checks: lr, eps, weight_decay, momentum, alpha >= 0; betas in [0, 1)."""
-        for k in ("lr", "eps", "weight_decay", "momentum", "alpha"):
-            v = d.get(k)
-            if v is not None and not (isinstance(v, numbers.Real) and v >= 0):
-                raise GraphcError(f"{type(self).__name__}: invalid {k} {v!r} (must be >= 0)")
-        betas = d.get("betas")
-        if betas is not None and not (len(betas) == 2 and all(
-                isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)):
-            raise GraphcError(f"{type(self).__name__}: invalid betas {betas!r} (each in [0, 1))")
+    def _check_fused(self) -> None:
+        """torch's refusals for fused=True: with differentiable=True, or with foreach=True."""
+        if self.defaults.get("fused"):
+            if self.defaults.get("differentiable"):
+                raise OptimizerOptionError("`fused` does not support `differentiable`")
+            if self.defaults.get("foreach"):
+                raise OptimizerOptionError("`fused` and `foreach` cannot be `True` together.")
 
     def add_param_group(self, group: dict[str, Any]) -> None:
-        """Add a group: a dict with "params" and options (missing ones come from defaults)."""
+        """Add a group: a dict with "params" and options (missing ones come from defaults).
+        Parameters may be given as (name, tensor) pairs (`named_parameters()`), as in torch:
+        the group then has "param_names"."""
+        if not isinstance(group, dict):
+            raise OptimizerTypeError(f"param_group must be a dict, but got "
+                                     f"{type(group).__name__}")
         group = dict(group)
         ps = group["params"]
+        if isinstance(ps, set):
+            raise OptimizerTypeError("optimizer parameters need to be organized in ordered "
+                                     "collections, but the ordering of tensors in sets will "
+                                     "change between runs. Please use a list instead.")
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        names = [p[0] for p in ps if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(ps):
+                raise OptimizerValueError("all optimizer params should be with/without names. "
+                                          "Some param names are missing")
+            group["param_names"] = names
+            ps = [p[1] for p in ps]
+        if any(("param_names" in g) != bool(names) for g in self.param_groups):
+            raise OptimizerValueError("all optimizer param groups should be with/without names")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         for p in ps:
             if not isinstance(p, Tensor):
-                raise GraphcError(f"{type(self).__name__} can only optimize Tensors, got "
-                                  f"{type(p).__name__}")
+                raise OptimizerTypeError(f"{type(self).__name__} can only optimize Tensors, got "
+                                         f"{type(p).__name__}")
             if not p.is_leaf or p.is_traced:
-                raise GraphcError(f"{type(self).__name__}: can't optimize a non-leaf Tensor "
-                                  "(one computed from others); pass a parameter or a tensor "
-                                  "made with requires_grad=True")
+                raise OptimizerValueError(
+                    f"{type(self).__name__}: can't optimize a non-leaf Tensor (one computed from "
+                    "others); pass a parameter or a tensor made with requires_grad=True")
             if not p.dtype.is_float:
-                raise GraphcError(f"{type(self).__name__}: parameter of dtype {p.dtype} cannot be "
-                                  "optimized (only floating-point parameters have gradients)")
+                raise OptimizerValueError(
+                    f"{type(self).__name__}: parameter of dtype {p.dtype} cannot be optimized "
+                    "(only floating-point parameters have gradients)")
             if id(p) in seen:
-                raise GraphcError("some parameters appear in more than one parameter group")
+                raise OptimizerValueError("some parameters appear in more than one parameter "
+                                          "group")
         group["params"] = ps
         for k, v in self.defaults.items():
             group.setdefault(k, v)
@@ -81,6 +196,17 @@ class Optimizer:
     def step(self, closure=None):
         """Update the parameters from their gradients; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement step()")
+
+    @staticmethod
+    def _hyper(group: dict[str, Any], key: str):
+        """group[key] for arithmetic: the Python value, or inside graphc.compile the f64 scalar
+        input it became when step() declares it in runtime_hyperparameters (betas: a tuple)."""
+        tr = tracing.current()
+        if tr is not None:
+            v = tr.__dict__.get("hyperparameters", {}).get((id(group), key))
+            if v is not None:
+                return v
+        return group[key]
 
     @staticmethod
     def _closure_loss(closure):

@@ -2,36 +2,48 @@
 from __future__ import annotations
 
 from ..autograd import no_grad
-from .optimizer import Optimizer
+from .optimizer import (Optimizer, OptimizerValueError, _like, check_lr, check_nonneg,
+                        runtime_hyperparameters)
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay, as
+    torch.optim.SGD (lr=1e-3)."""
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None):
+        check_lr("SGD", lr)
+        check_nonneg("SGD", momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+            raise OptimizerValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize))
+                                      maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused))
 
     @no_grad()
+    @runtime_hyperparameters("momentum", "dampening", "weight_decay")
     def step(self, closure=None):
         """One SGD update of every parameter that has a gradient."""
+        loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+            lr = group["lr"]
+            momentum, wd = self._hyper(group, "momentum"), self._hyper(group, "weight_decay")
+            dampening = self._hyper(group, "dampening")
             for p in self._params_with_grad(group):
                 d_p = -p.grad if group["maximize"] else p.grad
-                if wd != 0:
-                    d_p = d_p.add(p, alpha=wd)
-                if momentum != 0:
+                if group["weight_decay"] != 0:
+                    d_p = d_p.add(p, alpha=_like(wd, p))
+                if group["momentum"] != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = d_p.clone().detach()
                     else:
-                        buf.mul_(momentum).add_(d_p, alpha=1 - group["dampening"])
-                    d_p = d_p.add(buf, alpha=momentum) if group["nesterov"] else buf
+                        buf.mul_(_like(momentum, p)).add_(d_p, alpha=_like(1 - dampening, p))
+                    d_p = d_p.add(buf, alpha=_like(momentum, p)) if group["nesterov"] else buf
                 p.add_(d_p, alpha=-lr)
+        return loss
