@@ -1,18 +1,36 @@
-"""Torch's elementwise math beyond the primitives, as compositions (gradients and native code
-come with them): exp2 log2 log10 expm1 ceil floor trunc frac round fmod remainder hypot
-logical_* isnan isinf isfinite isposinf isneginf nan_to_num sgn signbit float_power clip lerp,
-and the in-place Tensor methods (exp_, round_, ...). Installed as Tensor methods where torch
-has them (never replacing a method a Tensor already has)."""
+"""Torch's elementwise math beyond the core functions: the trigonometric and hyperbolic family
+(primitives, with torch's arc* aliases), atan2, erfc, copysign, bitwise ops and shifts on
+integers; compositions (gradients and native code come with them): exp2 log2 log10 expm1 ceil
+floor trunc frac round fmod remainder hypot deg2rad rad2deg sinc logaddexp logaddexp2 xlogy
+logical_* isnan isinf isfinite isposinf isneginf nan_to_num sgn signbit pow (integer powers
+stay integer) float_power clip lerp, and the in-place Tensor methods (exp_, sin_, ...).
+Installed as Tensor methods where torch has them (never replacing a method a Tensor already
+has), and the operators `& | ^ ~ << >>` (bitwise on integers, logical on bool)."""
 from __future__ import annotations
 
 import math
+from numbers import Number
 
 import numpy as np
 
 from . import dtypes
 from . import functions as F
+from .driver import tracing
+from .errors import InputError
 from .tensor import Tensor, apply
 from .tensor_methods import floor_divide as _floor_divide, remainder as _remainder
+
+__all__ = [  # graphc's top-level names from this module
+    "ceil", "clip", "exp2", "expm1", "fix", "float_power", "floor", "fmod", "frac", "hypot",
+    "isfinite", "isinf", "isnan", "isneginf", "isposinf", "lerp", "log2", "log10", "logical_and",
+    "logical_not", "logical_or", "logical_xor", "nan_to_num", "pow", "reciprocal", "remainder",
+    "round", "sgn", "signbit", "trunc", "clamp_min", "clamp_max", "floor_divide", "div", "divide",
+    "true_divide",
+    "sin", "cos", "tan", "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh", "cosh",
+    "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh", "erfc", "atan2", "arctan2",
+    "copysign", "deg2rad", "rad2deg", "sinc", "logaddexp", "logaddexp2", "xlogy", "bitwise_and",
+    "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift",
+]
 
 _LN2 = math.log(2.0)
 
@@ -330,10 +348,233 @@ def float_power(a, b) -> Tensor:
     return a ** b
 
 
+def _is_int(v) -> bool:
+    """An integer or bool tensor, or a Python/NumPy integer or bool."""
+    if isinstance(v, Tensor):
+        return not v.dtype.is_float
+    return isinstance(v, (int, np.integer, np.bool_))
+
+
 def pow(a, b) -> Tensor:  # noqa: A001
-    """a ** b elementwise (tensor or number exponent, broadcast)."""
-    return (a if isinstance(a, Tensor) else _t(a)) ** b if isinstance(a, Tensor) or not isinstance(b, Tensor) \
-        else _t(b).__rpow__(a)
+    """a ** b elementwise (tensor or number exponent, broadcast). Integer powers of integers stay
+    integers, by repeated squaring (wrapping on overflow, as torch); an integer tensor to a
+    negative integer number is an error, a negative integer exponent in a tensor gives 0 (1 or
+    -1 for bases 1 and -1), as torch's. Otherwise float: integers promote to float32."""
+    a = a if isinstance(a, (Tensor, Number)) else _t(a)
+    b = b if isinstance(b, (Tensor, Number)) else _t(b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    if _is_int(a) and _is_int(b):
+        return _int_pow(a, b)
+    if isinstance(b, (int, float)) and not isinstance(b, bool) and float(b) == 2.0:
+        return a * a  # x**2: exact and cheap, as torch does
+    a = F._float(a) if isinstance(a, Tensor) else float(a)
+    b = F._float(b) if isinstance(b, Tensor) else float(b)
+    return apply("pow", a, b)
+
+
+def _int_pow(a, b) -> Tensor:
+    ts = [v.dtype for v in (a, b) if isinstance(v, Tensor)]
+    dt = dtypes.promote(*ts) if len(ts) > 1 else ts[0]
+    dt = dtypes.int64 if dt.is_bool else dt             # True ** 2 is int64 in torch
+    if not isinstance(b, Tensor):
+        e = int(b)
+        if e < 0:
+            raise InputError(f"Integers to negative integer powers are not allowed (exponent {e}, "
+                             f"at {tracing.user_where()})")
+        base = F.cast(a, dt)
+        acc = F.ones_like(base) if e == 0 else None
+        while e:
+            if e & 1:
+                acc = base if acc is None else acc * base
+            e >>= 1
+            if e:
+                base = base * base
+        return acc.clone() if acc is a else acc
+    e = F.cast(b, dt)
+    base = F.cast(a, dt) if isinstance(a, Tensor) else F.zeros_like(e) + a
+    one = F.ones_like(e)
+    acc = one + F.zeros_like(base)                       # the broadcast shape
+    neg = e < 0
+    pos = F.where(neg, 0, e)
+    if e._value is None and tracing.current() is None:  # eagerly: the largest exponent's bits
+        bits = int(np.max(pos.numpy(), initial=0)).bit_length()
+    else:
+        bits = 8 * dt.itemsize - (0 if dt.name == "u8" else 1)
+    b0 = base
+    for k in range(bits):
+        acc = F.where(bitwise_and(pos, 1 << k) != 0, acc * base, acc)
+        if k + 1 < bits:
+            base = base * base
+    if dt.name == "u8":
+        return acc
+    # a negative exponent: 1 for base 1, +-1 for base -1 (by parity), else 0 (torch's powi)
+    odd = bitwise_and(e, 1) != 0
+    special = F.where(b0 == 1, one, F.where(b0 == -1, F.where(odd, -one, one), one * 0))
+    return F.where(neg, special, acc)
+
+
+# ---- the trigonometric and hyperbolic family, erfc (primitives) ---------------------------------
+
+def _unary(op: str, what: str):
+    def fn(x) -> Tensor:
+        return apply(op, _fl(x))
+    fn.__name__ = fn.__qualname__ = op
+    fn.__doc__ = f"Elementwise {what}; integer and bool tensors are computed in float32."
+    return fn
+
+
+sin = _unary("sin", "sine (radians)")
+cos = _unary("cos", "cosine (radians)")
+tan = _unary("tan", "tangent (radians)")
+asin = arcsin = _unary("asin", "inverse sine (NaN outside [-1, 1])")
+acos = arccos = _unary("acos", "inverse cosine (NaN outside [-1, 1])")
+atan = arctan = _unary("atan", "inverse tangent")
+sinh = _unary("sinh", "hyperbolic sine")
+cosh = _unary("cosh", "hyperbolic cosine")
+asinh = arcsinh = _unary("asinh", "inverse hyperbolic sine")
+acosh = arccosh = _unary("acosh", "inverse hyperbolic cosine (NaN below 1)")
+atanh = arctanh = _unary("atanh", "inverse hyperbolic tangent (+-inf at +-1, NaN beyond)")
+erfc = _unary("erfc", "complementary error function 1 - erf(x), accurate where erf is near 1")
+
+
+def _float_operands(a, b):
+    """a, b cast to the float dtype torch computes a float-only binary op in: the promoted dtype
+    of the float tensors (float32 with int64 is float32, not NumPy's float64), float32 for
+    integer and bool tensors; Python numbers are left to weak typing."""
+    a = a if isinstance(a, (Tensor, Number)) else _t(a)
+    b = b if isinstance(b, (Tensor, Number)) else _t(b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    floats = [v.dtype for v in (a, b) if isinstance(v, Tensor) and v.dtype.is_float]
+    dt = dtypes.promote(*floats) if floats else dtypes.get_default_dtype()
+
+    def cast(v):
+        if isinstance(v, Tensor):
+            return v if v.dtype == dt else F.cast(v, dt)
+        return float(v)
+    return cast(a), cast(b)
+
+
+def atan2(input, other) -> Tensor:  # noqa: A002
+    """The angle of the point (other, input) in (-pi, pi] elementwise (torch.atan2(y, x))."""
+    return apply("atan2", *_float_operands(input, other))
+
+
+arctan2 = atan2
+
+
+def copysign(input, other) -> Tensor:  # noqa: A002
+    """|input| with the sign bit of other elementwise (-0.0 and a negative NaN count as
+    negative); the result is float (integers promote to float32)."""
+    return apply("copysign", *_float_operands(input, other))
+
+
+_PI_180 = math.pi / 180.0
+
+
+def deg2rad(x) -> Tensor:
+    """Degrees to radians elementwise: x * pi / 180 (integers promote to float32)."""
+    return _fl(x) * _PI_180
+
+
+def rad2deg(x) -> Tensor:
+    """Radians to degrees elementwise: x * 180 / pi (integers promote to float32)."""
+    return _fl(x) * (180.0 / math.pi)
+
+
+def sinc(x) -> Tensor:
+    """The normalised sinc, sin(pi x) / (pi x), 1 at 0 (torch.sinc; its gradient 0 there)."""
+    x = _fl(x)
+    zero = x == 0
+    p = F.where(zero, 1.0, x) * math.pi     # pi * x in x's dtype, as torch; 0 is kept out
+    return F.where(zero, 1.0, sin(p) / p)
+
+
+def _logaddexp(a, b, exp_neg, scale: float) -> Tensor:
+    """max(a, b) + log1p(exp_neg(|a - b|)) * scale, and a itself where a == b is infinite (torch;
+    the difference there is replaced by 0 so that no inf - inf reaches a gradient)."""
+    a, b = _float_operands(a, b)
+    a, b = (_t(a) if not isinstance(a, Tensor) else a), b
+    both_inf = (a == b) & isinf(a)
+    d = F.where(both_inf, 0.0, F.abs(a - b))
+    out = F.maximum(a, b) + F.log1p(exp_neg(d)) * scale
+    return F.where(both_inf, a, out)
+
+
+def logaddexp(input, other) -> Tensor:  # noqa: A002
+    """log(exp(input) + exp(other)) elementwise without overflow (torch.logaddexp)."""
+    return _logaddexp(input, other, lambda d: F.exp(-d), 1.0)
+
+
+def logaddexp2(input, other) -> Tensor:  # noqa: A002
+    """log2(2**input + 2**other) elementwise without overflow (torch.logaddexp2)."""
+    return _logaddexp(input, other, lambda d: exp2(-d), 1.0 / _LN2)
+
+
+def xlogy(input, other) -> Tensor:  # noqa: A002
+    """input * log(other), 0 where input == 0 (even for other == 0 or inf), NaN where other is
+    NaN (torch.xlogy; the gradient at input == 0 is 0)."""
+    x, y = _float_operands(input, other)
+    if not isinstance(y, Tensor):
+        y = F.full_like(x, y) if isinstance(x, Tensor) else _t(y)
+    if not isinstance(x, Tensor):
+        out = F.where(y != y, math.nan, F.zeros_like(y)) if x == 0 else x * F.log(y)
+        return out
+    zero = x == 0
+    out = F.where(zero, 0.0, x * F.log(F.where(zero, 1.0, y)))
+    return F.where(y != y, math.nan, out)
+
+
+# ---- bitwise ops on integer tensors (logical on bool) --------------------------------------------
+
+def _bools(*vs) -> bool:
+    return all((isinstance(v, Tensor) and v.dtype.is_bool) or isinstance(v, (bool, np.bool_))
+               for v in vs)
+
+
+def _bit_operands(a, b):
+    a = a if isinstance(a, (Tensor, Number)) else _t(a)
+    b = b if isinstance(b, (Tensor, Number)) else _t(b)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    return a, b
+
+
+def bitwise_and(input, other) -> Tensor:  # noqa: A002
+    """input & other elementwise: bitwise on integers, logical on bool (torch.bitwise_and)."""
+    a, b = _bit_operands(input, other)
+    return apply("and" if _bools(a, b) else "bitwise_and", a, b)
+
+
+def bitwise_or(input, other) -> Tensor:  # noqa: A002
+    """input | other elementwise: bitwise on integers, logical on bool (torch.bitwise_or)."""
+    a, b = _bit_operands(input, other)
+    return apply("or" if _bools(a, b) else "bitwise_or", a, b)
+
+
+def bitwise_xor(input, other) -> Tensor:  # noqa: A002
+    """input ^ other elementwise: bitwise on integers, logical on bool (torch.bitwise_xor)."""
+    a, b = _bit_operands(input, other)
+    return apply("ne" if _bools(a, b) else "bitwise_xor", a, b)
+
+
+def bitwise_not(input) -> Tensor:  # noqa: A002
+    """~input elementwise: bitwise on integers (-x - 1), logical on bool (torch.bitwise_not)."""
+    x = _t(input)
+    return apply("not" if x.dtype.is_bool else "bitwise_not", x)
+
+
+def bitwise_left_shift(input, other) -> Tensor:  # noqa: A002
+    """input << other elementwise on integers (bits shifted out are lost; a shift by a negative
+    amount or by at least the bit width gives 0, as torch)."""
+    return apply("shift_left", *_bit_operands(input, other))
+
+
+def bitwise_right_shift(input, other) -> Tensor:  # noqa: A002
+    """input >> other elementwise on integers (arithmetic for signed types; a shift by a negative
+    amount or by at least the bit width gives 0, or -1 for negative signed values, as torch)."""
+    return apply("shift_right", *_bit_operands(input, other))
 
 
 # ---- Tensor methods ------------------------------------------------------------------------------
@@ -388,6 +629,51 @@ def _install() -> None:
     if "nan_to_num_" not in T.__dict__:
         T.nan_to_num_ = lambda self, nan=0.0, posinf=None, neginf=None: \
             self._assign(nan_to_num(self, nan, posinf, neginf))
+    _install_family()
+
+
+# the names installed below as Tensor methods, each with its in-place variant `name_`
+_FAMILY_UNARY = ("sin", "cos", "tan", "asin", "arcsin", "acos", "arccos", "atan", "arctan", "sinh",
+                 "cosh", "asinh", "arcsinh", "acosh", "arccosh", "atanh", "arctanh", "erfc",
+                 "deg2rad", "rad2deg", "sinc", "bitwise_not")
+_FAMILY_BINARY = ("atan2", "arctan2", "copysign", "xlogy", "bitwise_and", "bitwise_or",
+                  "bitwise_xor", "bitwise_left_shift", "bitwise_right_shift")
+
+
+def _inplace(self: Tensor, new: Tensor) -> Tensor:
+    """self <- new, refusing what torch refuses: a float result into an integer tensor, an
+    integer result into a bool one."""
+    if (new.dtype.is_float and not self.dtype.is_float) or \
+            (self.dtype.is_bool and not new.dtype.is_bool):
+        raise InputError(f"result type {new.dtype.torch_name.capitalize()} can't be cast to the "
+                         f"desired output type {self.dtype.torch_name.capitalize()} (in-place "
+                         f"update at {tracing.user_where()})")
+    return self._assign(new)
+
+
+def _install_family() -> None:
+    T, ns = Tensor, globals()
+    for name in _FAMILY_UNARY:
+        fn = ns[name]
+        setattr(T, name, fn)
+        setattr(T, name + "_", (lambda f: lambda self: _inplace(self, f(self)))(fn))
+    for name in _FAMILY_BINARY + ("logaddexp", "logaddexp2"):
+        setattr(T, name, ns[name])
+    for name in _FAMILY_BINARY:
+        setattr(T, name + "_", (lambda f: lambda self, other: _inplace(self, f(self, other)))(
+            ns[name]))
+    # operators: bitwise on integers, logical on bool (torch); x &= y updates x in place
+    for op, fn in (("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor),
+                   ("lshift", bitwise_left_shift), ("rshift", bitwise_right_shift)):
+        setattr(T, f"__{op}__", fn)
+        setattr(T, f"__r{op}__", (lambda f: lambda self, other: f(other, self))(fn))
+        setattr(T, f"__i{op}__", (lambda f: lambda self, other: _inplace(self, f(self, other)))(fn))
+    T.__invert__ = bitwise_not
+    T.__pow__ = pow
+    T.__rpow__ = lambda self, other: pow(other, self)
+    T.__ipow__ = lambda self, other: self._assign(pow(self, other))
+    T.pow = pow
+    T.pow_ = lambda self, e: _inplace(self, pow(self, e))
 
 
 _install()

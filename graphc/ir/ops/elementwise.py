@@ -1,4 +1,5 @@
-"""Elementwise primitives: unary math, binary arithmetic/comparisons, where, cast, stop_gradient."""
+"""Elementwise primitives: unary math (incl. the trigonometric and hyperbolic family), binary
+arithmetic/comparisons, integer bitwise ops and shifts, where, cast, stop_gradient."""
 from __future__ import annotations
 
 import math
@@ -74,6 +75,60 @@ for _name, (_infer, _ref, _dom, _vjp) in UNARY.items():
              _vjp)
 
 
+def _via_f64(fn):
+    """fn computed in float64 and rounded: float32 results are then correctly rounded (within
+    0.5 ulp, where torch's SLEEF kernels are within 1), float64 ones fn's own."""
+    def ref(x):
+        return fn(x.astype(np.float64)).astype(x.dtype) if x.dtype == np.float32 else fn(x)
+    return ref
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+_GT1 = np.array([[1.2, 3.0, 1.01, 7.5], [2.0, 1.5, 40.0, 1.1], [5.0, 1.3, 2.5, 9.0]], np.float32)
+
+# the trigonometric and hyperbolic family (torch's formulas for the gradients):
+# name: (NumPy function, sample operand spec, gradient rule)
+TRIG = {
+    "sin":   (np.sin, "any", lambda b, g, x, out: (b.mul(g, b.cos(x)),)),                 # cos x
+    "cos":   (np.cos, "any", lambda b, g, x, out: (b.neg(b.mul(g, b.sin(x))),)),          # -sin x
+    "tan":   (np.tan, "any", lambda b, g, x, out: (b.mul(g, b.add(b.mul(out, out), 1)),)),  # 1+tan^2
+    "asin":  (np.arcsin, "unit",                                                        # (1-x^2)^-1/2
+              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x)))),)),
+    "acos":  (np.arccos, "unit",                                                       # -(1-x^2)^-1/2
+              lambda b, g, x, out: (b.neg(b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x))))),)),
+    "atan":  (np.arctan, "any", lambda b, g, x, out: (b.div(g, b.add(b.mul(x, x), 1)),)),  # 1/(1+x^2)
+    "sinh":  (np.sinh, "any", lambda b, g, x, out: (b.mul(g, b.cosh(x)),)),               # cosh x
+    "cosh":  (np.cosh, "any", lambda b, g, x, out: (b.mul(g, b.sinh(x)),)),               # sinh x
+    "asinh": (np.arcsinh, "any",                                                        # (x^2+1)^-1/2
+              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.add(b.mul(x, x), 1))),)),
+    "acosh": (np.arccosh, _GT1,                                                         # (x^2-1)^-1/2
+              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(b.mul(x, x), 1))),)),
+    "atanh": (np.arctanh, "unit", lambda b, g, x, out: (b.div(g, b.sub(1, b.mul(x, x))),)),  # 1/(1-x^2)
+    "erfc":  (_erfc, "any",                                                          # -2/sqrt(pi) e^-x^2
+              lambda b, g, x, out: (b.mul(g, b.mul(-2 / math.sqrt(math.pi),
+                                                   b.exp(b.neg(b.mul(x, x))))),)),
+}
+
+for _name, (_fn, _spec, _vjp) in TRIG.items():
+    _arg = _spec if isinstance(_spec, np.ndarray) else ("f32", (3, 4), _spec)
+    _arg0 = np.array(_spec[0, 0]) if isinstance(_spec, np.ndarray) else ("f32", (), _spec)
+    register(_name, "elementwise", _float_unary(_name), _via_f64(_fn),
+             [([_arg],), ([_arg0],), ([_spec.astype(np.float64) if isinstance(_spec, np.ndarray)
+                                       else ("f64", (5,), _spec)],)], _vjp)
+
+
+def _int_unary(types, attrs):
+    (t,) = types
+    require(t.dtype.is_int, f"needs an integer operand, got {t.dtype} (bool tensors use `not`)")
+    return t
+
+
+# ~x on integers (two's complement: -x - 1); bool tensors use `not`
+register("bitwise_not", "elementwise", _int_unary, np.invert,
+         [([np.array([[0, 1, -1, 7], [-128, 127, 2**40, -(2**62)]], np.int64)],),
+          ([np.array([0, 1, 200, 255], np.uint8)],), ([("i32", (3,), "any")],)], NONDIFF)
+
+
 def _binary_arith(types, attrs):
     a, b = types
     dt = promote(a.dtype, b.dtype)
@@ -92,6 +147,15 @@ def _binary_float(types, attrs):
     require(t.dtype.is_float, f"needs float operands, got {types[0].dtype} and {types[1].dtype}; "
                               "cast with .float() first")
     return t
+
+
+def _via_f64_2(fn):
+    """Binary fn computed in float64 and rounded to float32 (see _via_f64)."""
+    def ref(x, y):
+        if x.dtype == np.float32 and np.result_type(x, y) == np.float32:
+            return fn(x.astype(np.float64), y.astype(np.float64)).astype(np.float32)
+        return fn(x, y)
+    return ref
 
 
 def _compare(types, attrs):
@@ -119,6 +183,33 @@ def _pow_ref(x, y):
     return np.power(x, y)
 
 
+def _pow_vjp(b, g, x, y, out):
+    # torch's conventions: d/dx is 0 where y == 0 (also at x == 0, where y x^(y-1) is 0 * inf);
+    # d/dy is 0 where x == 0 and y >= 0 (the limit from x > 0), else x^y log x (NaN for x < 0)
+    z = b.zeros(g.type)
+    gx = b.where(b.eq(y, 0), z, b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1)))))
+    gy = b.where(b.emit("and", b.eq(x, 0), b.ge(y, 0)), z, b.mul(g, b.mul(out, b.log(x))))
+    return gx, gy
+
+
+def _atan2_vjp(b, g, y, x, out):
+    r = b.div(g, b.add(b.mul(x, x), b.mul(y, y)))        # d/dy = x / r^2, d/dx = -y / r^2
+    return b.mul(r, x), b.neg(b.mul(r, y))
+
+
+def _copysign_vjp(b, g, x, y, out):
+    # torch: out / x, and 0 where x == 0; the sign operand gets no gradient
+    z = b.zeros(g.type)
+    return b.where(b.eq(x, 0), z, b.mul(g, b.div(out, b.where(b.eq(x, 0), 1.0, x)))), None
+
+
+def _binary_int(types, attrs):
+    t = _binary_arith(types, attrs)
+    require(t.dtype.is_int, f"needs integer operands, got {types[0].dtype} and {types[1].dtype} "
+                            "(bool tensors use and/or/ne)")
+    return t
+
+
 # name: (shape rule, NumPy reference, gradient rule)
 BINARY = {
     "add": (_binary_arith, np.add, lambda b, g, x, y, out: (g, g)),
@@ -126,9 +217,7 @@ BINARY = {
     "mul": (_binary_arith, np.multiply, lambda b, g, x, y, out: (b.mul(g, y), b.mul(g, x))),
     "div": (_binary_float, np.divide,                                       # x/y: 1/y, -x/y^2
             lambda b, g, x, y, out: (b.div(g, y), b.neg(b.div(b.mul(g, out), y)))),
-    "pow": (_binary_float, _pow_ref,                                        # y x^(y-1), x^y log x
-            lambda b, g, x, y, out: (b.mul(g, b.mul(y, b.pow(x, b.sub(y, 1)))),
-                                     b.mul(g, b.mul(out, b.log(x))))),
+    "pow": (_binary_float, _pow_ref, _pow_vjp),                           # y x^(y-1), x^y log x
     "maximum": (_binary_arith, np.maximum, _max_vjp(lambda b, x, y: b.gt(x, y))),
     "minimum": (_binary_arith, np.minimum, _max_vjp(lambda b, x, y: b.lt(x, y))),
     "eq": (_compare, np.equal, NONDIFF),
@@ -139,6 +228,8 @@ BINARY = {
     "ge": (_compare, np.greater_equal, NONDIFF),
     "and": (_logical, np.logical_and, NONDIFF),
     "or": (_logical, np.logical_or, NONDIFF),
+    "atan2": (_binary_float, _via_f64_2(np.arctan2), _atan2_vjp),        # angle of (x, y)
+    "copysign": (_binary_float, np.copysign, _copysign_vjp),             # |x| with y's sign
 }
 
 for _name, (_infer, _ref, _vjp) in BINARY.items():
@@ -149,6 +240,26 @@ for _name, (_infer, _ref, _vjp) in BINARY.items():
         ([(_dt, (2, 3, 4), _dom), (_dt, (4,), _dom)],),      # broadcasting
         ([(_dt, (3, 1), _dom), (_dt, (1, 4), _dom)],),
     ], _vjp)
+
+# integer bitwise ops (bool operands promote; bool with bool is and/or/ne) and shifts (as NumPy
+# and torch: a shift by a negative amount or by >= the bit width gives 0, or the sign for >>)
+_I = np.array([[5, -5, 0, 2**40], [-1, 7, 2**62, -(2**63)], [12, -12, 3, 1]], np.int64)
+_S = np.array([[1, 3, 0, 63], [64, -1, 70, 2], [5, 1, 62, 200]], np.int64)
+INTEGER_BINARY = {
+    "bitwise_and": (np.bitwise_and, [_I, _I[::-1].copy()]),
+    "bitwise_or": (np.bitwise_or, [_I, _I[::-1].copy()]),
+    "bitwise_xor": (np.bitwise_xor, [_I, _I[::-1].copy()]),
+    "shift_left": (np.left_shift, [_I, _S]),
+    "shift_right": (np.right_shift, [_I, _S]),
+}
+for _name, (_ref, (_a, _b)) in INTEGER_BINARY.items():
+    register(_name, "elementwise", _binary_int, _ref, [
+        ([_a, _b],),
+        ([_a.astype(np.int32), np.array([1, 2, 31, 40], np.int32)],),   # broadcasting
+        ([np.array([[200], [1], [255]], np.uint8), np.array([1, 7, 8, 9], np.uint8)],),
+        ([np.array([-128, 127, -1, 5], np.int8), np.array([1, 7, 8, -3], np.int8)],),
+        ([("bool", (3, 4), "bool"), ("i64", (3, 4), "any")],),
+    ], NONDIFF)
 
 
 def _where_infer(types, attrs):

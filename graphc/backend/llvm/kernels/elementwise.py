@@ -4,13 +4,17 @@ vectors inside loop kernels and matmul epilogues.
 A rule is `rule(cx, args, node) -> ir.Value` where `args` are operand values already converted
 to the op's computation dtype (the result's, unless COMPUTE_DTYPE says otherwise; operands
 listed in UNCONVERTED arrive as they are), of vector width `cx.w` (1 = scalar). Vector math (exp, log, tanh,
-erf, log1p, pow) calls glibc's libmvec (`_ZGVdN8v_expf`, ...) when this CPU has AVX2 and the
-library is present; otherwise each lane calls scalar libm (the portable path).
+erf, erfc, log1p, pow, the trigonometric and hyperbolic family, atan2) calls glibc's libmvec
+(`_ZGVdN8v_expf`, 8 floats or 4 doubles in a ymm register) when this CPU has AVX2 and the library
+exports that variant; otherwise each lane calls scalar libm (the portable path).
 
 No `nnan`/`ninf` fast-math flags anywhere: NaN and Inf propagate as in NumPy. Products and sums
 carry `contract` so LLVM may form FMAs.
 """
 from __future__ import annotations
+
+import ctypes
+import functools
 
 import llvmlite.ir as ir
 
@@ -53,7 +57,20 @@ def _scal_name(t: ir.Type) -> str:
 # ---- vector math through libmvec (or lane by lane through libm) --------------------------------
 
 _LIBM = {"exp": ("expf", "exp"), "log": ("logf", "log"), "log1p": ("log1pf", "log1p"),
-         "tanh": ("tanhf", "tanh"), "erf": ("erff", "erf"), "pow": ("powf", "pow")}
+         "tanh": ("tanhf", "tanh"), "erf": ("erff", "erf"), "pow": ("powf", "pow"),
+         "erfc": ("erfcf", "erfc"), "atan2": ("atan2f", "atan2")}
+_LIBM.update({op: (op + "f", op) for op in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+                                            "cosh", "asinh", "acosh", "atanh")})
+
+
+@functools.cache
+def has_vector_variant(symbol: str) -> bool:
+    """Whether glibc's libmvec exports `symbol` (glibc 2.22 has only sin/cos/exp/log/pow; the
+    other variants came with 2.35): a missing one falls back to scalar libm lane by lane."""
+    try:
+        return hasattr(ctypes.CDLL("libmvec.so.1"), symbol)
+    except OSError:
+        return False
 
 
 def mathcall(cx: Ctx, name: str, dt: DType, *xs: ir.Value) -> ir.Value:
@@ -66,8 +83,8 @@ def mathcall(cx: Ctx, name: str, dt: DType, *xs: ir.Value) -> ir.Value:
     if w == 1:
         return b.call(cx.declare(scalar_name, st, [st] * nargs), list(xs))
     lanes = 8 if f32 else 4
-    if cx.vector_math and w % lanes == 0:
-        vname = f"_ZGVdN{lanes}{'v' * nargs}_{scalar_name}"
+    vname = f"_ZGVdN{lanes}{'v' * nargs}_{scalar_name}"
+    if cx.vector_math and w % lanes == 0 and has_vector_variant(vname):
         vt = ir.VectorType(st, lanes)
         fn = cx.declare(vname, vt, [vt] * nargs)
         if w == lanes:
@@ -193,6 +210,28 @@ def _not(cx, args, node):
     return cx.b.xor(args[0], H.const(dtypes.bool_, 1, cx.w))
 
 
+def _bitwise_not(cx, args, node):
+    return cx.b.xor(args[0], H.const(node.outputs[0].dtype, -1, cx.w))   # all ones
+
+
+def _shift(left: bool):
+    """x << s / x >> s as NumPy and torch: a negative s or one >= the bit width shifts every bit
+    out (0, or the sign for a signed >>), where LLVM's shl/ashr/lshr would give poison."""
+    def rule(cx, args, node):
+        b, w, dt = cx.b, cx.w, node.outputs[0].dtype
+        x, s = args
+        bits = 8 * dt.itemsize
+        out_of_range = b.icmp_unsigned(">=", s, H.const(dt, bits, w))
+        signed = dt.name != "u8"
+        safe = b.select(out_of_range, H.const(dt, bits - 1 if not left and signed else 0, w), s)
+        if left:
+            return b.select(out_of_range, H.const(dt, 0, w), b.shl(x, safe))
+        if signed:
+            return b.ashr(x, safe)      # >> (bits - 1) is the sign
+        return b.select(out_of_range, H.const(dt, 0, w), b.lshr(x, safe))
+    return rule
+
+
 def _minmax(fname, signed, unsigned):
     def rule(cx, args, node):
         dt = node.outputs[0].dtype
@@ -240,6 +279,11 @@ RULES = {
     "pow": _math("pow"),
     "maximum": _minmax("maximum", ">", ">"), "minimum": _minmax("minimum", "<", "<"),
     "and": lambda cx, a, n: cx.b.and_(*a), "or": lambda cx, a, n: cx.b.or_(*a),
+    "bitwise_and": lambda cx, a, n: cx.b.and_(*a), "bitwise_or": lambda cx, a, n: cx.b.or_(*a),
+    "bitwise_xor": lambda cx, a, n: cx.b.xor(*a), "bitwise_not": _bitwise_not,
+    "shift_left": _shift(True), "shift_right": _shift(False),
+    "atan2": _math("atan2"), "erfc": _math("erfc"),
+    "copysign": lambda cx, a, n: cx.b.call(cx.intrinsic("copysign", a[0].type, 2), a),
     "neg": _neg, "exp": _math("exp"), "log": _math("log"), "log1p": _math("log1p"),
     "tanh": _math("tanh"), "erf": _math("erf"), "sqrt": _intrinsic1("sqrt"), "rsqrt": _rsqrt,
     "floor": _intrinsic1("floor"), "abs": _abs, "sign": _sign, "not": _not,
@@ -249,6 +293,8 @@ RULES = {
     "where": _where, "cast": _cast,
 }
 RULES.update({op: _compare(op) for op in _FCMP})
+RULES.update({op: _math(op) for op in ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
+                                       "asinh", "acosh", "atanh")})
 
 # ops whose one operand reaches the rule as it is, computed in the operand's own dtype: a cast
 # converts by itself, the others pass the value on
