@@ -182,30 +182,6 @@ def _py_bits(fn):
     return apply
 
 
-def _py_map2(fn):
-    """Apply a binary Python scalar function element by element (broadcast), in float64."""
-    def apply(a, b):
-        a, b = np.broadcast_arrays(a, b)
-        flat = [fn(float(u), float(v)) for u, v in zip(a.ravel(), b.ravel())]
-        return np.array(flat, dtype=np.float64).reshape(a.shape)
-    return apply
-
-
-def _py_bits(fn):
-    """A binary function of Python ints fn(x, y, bit width) element by element, wrapped to the
-    operands' promoted integer dtype (two's complement)."""
-    def apply(a, b):
-        dt = np.result_type(a, b)
-        a, b = np.broadcast_arrays(a, b)
-        n = 8 * dt.itemsize
-        out = []
-        for u, v in zip(a.ravel(), b.ravel()):
-            r = fn(int(u), int(v), n) % (1 << n)
-            out.append(r - (1 << n) if dt.kind == "i" and r >= 1 << (n - 1) else r)
-        return np.array(out, dtype=dt).reshape(a.shape)
-    return apply
-
-
 def _erf_as(x):
     # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): independent of math.erf used by the ref
     x = np.asarray(x, np.float64)
@@ -550,13 +526,6 @@ def _torch_table(torch):
         "maximum": torch.maximum, "minimum": torch.minimum,
         "eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "le": torch.le, "gt": torch.gt,
         "ge": torch.ge, "and": torch.logical_and, "or": torch.logical_or,
-        "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin,
-        "acos": torch.acos, "atan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh,
-        "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erfc": torch.erfc,
-        "atan2": torch.atan2, "copysign": torch.copysign, "bitwise_and": torch.bitwise_and,
-        "bitwise_or": torch.bitwise_or, "bitwise_xor": torch.bitwise_xor,
-        "bitwise_not": torch.bitwise_not, "shift_left": torch.bitwise_left_shift,
-        "shift_right": torch.bitwise_right_shift,
         "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin,
         "acos": torch.acos, "atan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh,
         "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh, "erfc": torch.erfc,
