@@ -19,8 +19,8 @@ from .driver import tracing
 from .errors import NotSupportedError
 from .tensor import Tensor, check
 
-__all__ = ["vector_norm", "matrix_norm", "norm", "vecdot", "matmul", "cross", "multi_dot",
-           "diagonal"]
+__all__ = ["cross", "diagonal", "matmul", "matrix_norm", "multi_dot", "norm", "vecdot",
+           "vector_norm"]
 
 matmul = F.matmul
 diagonal_ = S.diagonal
@@ -295,6 +295,6 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     return diagonal_(A, offset, dim1, dim2)
 
 
-from .unsupported import module_getattr as _module_getattr  # noqa: E402
+from .unsupported import module_getattr as _module_getattr
 
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError

@@ -20,9 +20,9 @@ from . import linalg as LA
 from . import shape_ops as S
 from .tensor import Tensor, apply, check
 
-__all__ = ["mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addmm", "addmv", "addr",
-           "baddbmm", "addbmm", "tensordot", "einsum", "kron", "trace", "cross", "chain_matmul",
-           "cdist", "norm", "renorm", "diag_embed"]
+__all__ = ["addbmm", "addmm", "addmv", "addr", "baddbmm", "bmm", "cdist", "chain_matmul", "cross",
+           "diag_embed", "dot", "einsum", "ger", "inner", "kron", "mm", "mv", "norm", "outer",
+           "renorm", "tensordot", "trace", "vdot"]
 
 _t = F._t
 
@@ -320,8 +320,7 @@ def tensordot(a, b, dims=2, out=None) -> Tensor:
     lb = [("b", i) for i in range(b.ndim)]
     for d, e in zip(da, db):
         lb[e] = la[d] = ("k", d)
-    res, labs = _contract(a, la, b, lb, set())
-    return res
+    return _contract(a, la, b, lb, set())[0]
 
 
 def _parse_term(term: str, offset: int, what: str) -> tuple[list, bool]:
@@ -640,11 +639,12 @@ def _install() -> None:
     for name, fn in methods.items():
         if name not in T.__dict__:
             setattr(T, name, fn)
+    def inplace(f):
+        return lambda self, a, b, *, beta=1, alpha=1: \
+            self._assign(f(self, a, b, beta=beta, alpha=alpha))
     for name in ("addmm", "addmv", "addr", "baddbmm", "addbmm"):
-        fn = methods[name]
         if name + "_" not in T.__dict__:
-            setattr(T, name + "_", (lambda f: lambda self, a, b, *, beta=1, alpha=1:
-                                    self._assign(f(self, a, b, beta=beta, alpha=alpha)))(fn))
+            setattr(T, name + "_", inplace(methods[name]))
     if "renorm_" not in T.__dict__:
         T.renorm_ = lambda self, p, dim, maxnorm: self._assign(renorm(self, p, dim, maxnorm))
 

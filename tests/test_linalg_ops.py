@@ -132,7 +132,7 @@ CASES = [
     ("diag_embed-off", lambda L, a: a.diag_embed(-1, 0, 2), [f32(2, 3)]),
 ]
 IDS = [c[0] for c in CASES]
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-5}, np.float64: {"rtol": 1e-10, "atol": 1e-10}}
 
 
 def _weights(shape, k):
@@ -259,8 +259,8 @@ def _z(*shape, dt=np.float32):
 
 
 @pytest.mark.parametrize("prog,match", [
-    (lambda: graphc.mm(_z(3, 4), _z(3, 4)), r"mm: mat1 and mat2 shapes cannot be multiplied "
-                                            r"\(3x4 and 3x4\).*test_linalg_ops.py"),
+    (lambda: graphc.mm(_z(3, 4), _z(3, 4)),
+     r"mm: mat1 and mat2 shapes cannot be multiplied \(3x4 and 3x4\).*test_linalg_ops.py"),
     (lambda: graphc.mm(_z(3, 4), _z(4, dt=np.float64)), r"mm: mat2 must be a matrix"),
     (lambda: graphc.mm(_z(3, 4), _z(4, 2, dt=np.float64)), r"mm: .*same dtype.*float32 != float64"),
     (lambda: graphc.bmm(_z(2, 3, 4), _z(3, 4, 5)), r"bmm: .*\[2, 4\] but got: \[3, 4\]"),
