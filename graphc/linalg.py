@@ -23,7 +23,7 @@ __all__ = ["cross", "diagonal", "matmul", "matrix_norm", "multi_dot", "norm", "v
            "vector_norm"]
 
 matmul = F.matmul
-diagonal_ = S.diagonal
+_diagonal = S.diagonal
 
 
 def _unsupported(msg: str) -> None:
@@ -292,7 +292,7 @@ def multi_dot(tensors, *, out=None) -> Tensor:
 
 def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """torch.linalg.diagonal: graphc.diagonal with the last two dims as defaults."""
-    return diagonal_(A, offset, dim1, dim2)
+    return _diagonal(A, offset, dim1, dim2)
 
 
 from .unsupported import module_getattr as _module_getattr
