@@ -472,6 +472,7 @@ from ..errors import ShapeError as _ShapeError
 from ..tensor import apply as _apply
 
 _REDUCTIONS = ("none", "mean", "sum")
+_ATEN_EPSILON = float(_np.float32(1e-12))   # Loss.cpp's `constexpr float EPSILON = 1e-12`
 _KL_MEAN_WARNING = (
     "reduction: 'mean' divides the total loss by both the batch size and the support size."
     "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
@@ -589,8 +590,8 @@ def _vector_norm(x: Tensor, p: float, dim: int, keepdim: bool = False) -> Tensor
     for p < 1 at zero entries), shared between ties for p = +-inf, none for p = 0."""
     x = G._float(x)
     a = G.abs(x)
-    if p == 0:
-        return G.sum(G.cast(x != 0, x.dtype), dim, keepdim=keepdim)
+    if p == 0:   # the count of non-zeros; x * 0 (where x is 0) keeps torch's zero gradient
+        return G.sum(G.where(x != 0, 1.0, x * 0.0), dim, keepdim=keepdim)
     if p == 1:
         return G.sum(a, dim, keepdim=keepdim)
     if p == _math.inf:
@@ -651,7 +652,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,
     xs = x.detach()
     loss = (y - 1.0) * G.maximum(G.log(1.0 - xs), -100.0) - y * G.maximum(G.log(xs), -100.0)
     if x.requires_grad or x.is_traced:   # torch's input gradient, not the clamped logs'
-        g = ((xs - y) / G.maximum((1.0 - xs) * xs, 1e-12)).detach()
+        g = ((xs - y) / G.maximum((1.0 - xs) * xs, _ATEN_EPSILON)).detach()
         loss = loss + (x - xs) * g
     if weight is not None:
         w = G._t(weight)
@@ -866,7 +867,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0, size_average=
                f"sizes: input1: {list(x1.shape)}, input2: {list(x2.shape)}, target: "
                f"{list(y.shape)}", x1, x2, y)
     _bshape("margin_ranking_loss", input1=x1, input2=x2, target=y)
-    return _reduce(_hinge(-y * (x1 - x2) + margin), reduction, "margin_ranking_loss")
+    return _reduce(_clamp0(-y * (x1 - x2) + margin), reduction, "margin_ranking_loss")
 
 
 def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
@@ -895,8 +896,8 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0, size_averag
     _bshape("cosine_embedding_loss", input1=x1, input2=x2)
     d = y.ndim
     prod = G.sum(x1 * x2, d)
-    m1 = G.sum(x1 * x1, d) + 1e-12
-    m2 = G.sum(x2 * x2, d) + 1e-12
+    m1 = G.sum(x1 * x1, d) + _ATEN_EPSILON
+    m2 = G.sum(x2 * x2, d) + _ATEN_EPSILON
     cos = prod / G.sqrt(m1 * m2)
     _bshape("cosine_embedding_loss", cos=cos, target=y)
     loss = G.where(y == 1, 1.0 - cos, 0.0) + G.where(y == -1, _clamp0(cos - margin), 0.0)
