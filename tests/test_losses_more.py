@@ -230,7 +230,8 @@ def test_loss_forward_and_gradient_match_torch_eager(name, r):
     assert any(np.abs(g).max() > 0 for g in tgrads) or name == "pairwise-distance-p0"
 
 
-@pytest.mark.parametrize("name,r", [(k, r) for k, r in PARAMS if r in ("mean", "none", None)])
+@pytest.mark.parametrize("name,r", [(k, r) for k, r in PARAMS
+                                    if r in ("mean", "none", "batchmean", None)])
 def test_loss_forward_and_gradient_match_torch_compiled(name, r):
     fn, arrays, ndiff, _ = CASES[name]
     want, tgrads, w = _torch_side(name, r)

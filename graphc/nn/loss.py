@@ -7,17 +7,12 @@ from . import functional as F
 from .module import Module
 
 
-def _legacy(reduction, size_average, reduce):
-    """torch's deprecated size_average/reduce pair mapped onto reduction, as torch does."""
-    return F._legacy_reduction(size_average, reduce, reduction)
-
-
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
         if isinstance(size_average, str):   # graphc's older Loss(reduction)
             size_average, reduction = None, size_average
-        self.reduction = _legacy(reduction, size_average, reduce)
+        self.reduction = F._legacy_reduction(size_average, reduce, reduction)   # torch's mapping
 
     def _buffer(self, name: str, value) -> None:
         """torch's register_buffer(name, value): a tensor is saved in state_dict, None is not."""
