@@ -604,7 +604,8 @@ def _install() -> None:
     for name, fn in inplace.items():
         if name not in T.__dict__:
             setattr(T, name, (lambda f: lambda self: self._assign(f(self)))(fn))
-    two = {"clamp_min_": clamp_min, "clamp_max_": clamp_max, "fmod_": fmod, "remainder_": remainder, "hypot_": hypot, "float_power_": float_power,
+    two = {"clamp_min_": clamp_min, "clamp_max_": clamp_max, "fmod_": fmod, "remainder_": remainder,
+           "hypot_": hypot, "float_power_": float_power,
            "logical_and_": logical_and, "logical_or_": logical_or, "logical_xor_": logical_xor}
     for name, fn in two.items():
         if name not in T.__dict__:

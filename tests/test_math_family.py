@@ -151,7 +151,7 @@ def test_integer_and_mixed_operands_promote_as_torch():
                                   torch.xlogy(0.0, torch.tensor(f)).numpy())
 
 
-# ---- gradients ------------------------------------------------------------------------------------
+# ---- gradients -----------------------------------------------------------------------------------
 
 GRADS = {  # name: (graphc fn, torch fn, operand range)
     **{n: (getattr(graphc, n), _torch_fn(n), r) for n, r in [
@@ -161,8 +161,8 @@ GRADS = {  # name: (graphc fn, torch fn, operand range)
     "acosh": (lambda x: graphc.acosh(x * x + 1.1), lambda x: torch.acosh(x * x + 1.1), 3),
     "sinc0": (lambda x: graphc.sinc(x * 0), lambda x: torch.sinc(x * 0), 1),
     "atan2": (lambda x: graphc.atan2(x, x * 0.5 - 1.0), lambda x: torch.atan2(x, x * 0.5 - 1), 3),
-    "copysign": (lambda x: graphc.copysign(x * x + 0.5, x), lambda x: torch.copysign(x * x + 0.5, x),
-                 3),
+    "copysign": (lambda x: graphc.copysign(x * x + 0.5, x),
+                 lambda x: torch.copysign(x * x + 0.5, x), 3),
     "logaddexp": (lambda x: graphc.logaddexp(x, 1.0 - x), lambda x: torch.logaddexp(x, 1.0 - x), 9),
     "logaddexp2": (lambda x: graphc.logaddexp2(x, x * x), lambda x: torch.logaddexp2(x, x * x), 3),
     "xlogy": (lambda x: graphc.xlogy(x, x * x + 0.1), lambda x: torch.xlogy(x, x * x + 0.1), 3),
@@ -216,7 +216,7 @@ def test_pow_gradients_at_zero_base_and_zero_exponent_follow_torch():
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros_like(base))
 
 
-# ---- integer pow ----------------------------------------------------------------------------------
+# ---- integer pow ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", ["eager"] + BACKENDS)
 def test_integer_powers_stay_integer_as_torch(backend):
@@ -256,7 +256,7 @@ def test_integer_powers_stay_integer_as_torch(backend):
     assert (x ** 1) is not x
 
 
-# ---- clamp with tensor bounds ----------------------------------------------------------------------
+# ---- clamp with tensor bounds --------------------------------------------------------------------
 
 def test_clamp_gradients_go_where_torch_sends_them():
     x = np.array([0., 1, 2, 3, 4, 5, 1, 3, NAN, 2, 7], np.float64)
@@ -340,10 +340,7 @@ def test_bitwise_ops_and_shifts_match_torch(dt):
     pairs = [
         (ga & gb, ta & tb), (ga | gb, ta | tb), (ga ^ gb, ta ^ tb), (~ga, ~ta),
         (ga << gs, ta << ts), (ga >> gs, ta >> ts), (ga & 6, ta & 6), (5 | ga, 5 | ta),
-        (ga ^ 3, ta ^ 3), (ga << 3, ta << 3), (ga >> 2, ta >> 2), (2 << gs.abs() if dt != "uint8"
-                                                                  else 2 << gs,
-                                                                  2 << ts.abs() if dt != "uint8"
-                                                                  else 2 << ts),
+        (ga ^ 3, ta ^ 3), (ga << 3, ta << 3), (ga >> 2, ta >> 2), (2 << (gs & 7), 2 << (ts & 7)),
         (graphc.bitwise_and(ga, gb), torch.bitwise_and(ta, tb)),
         (graphc.bitwise_not(ga), torch.bitwise_not(ta)),
         (graphc.bitwise_left_shift(ga, gs), torch.bitwise_left_shift(ta, ts)),
@@ -394,7 +391,7 @@ def test_compiled_bitwise_ops_match_torch(backend):
         np.testing.assert_array_equal(np.asarray(g), w.numpy(), err_msg=str(k))
 
 
-# ---- methods, aliases, in-place forms --------------------------------------------------------------
+# ---- methods, aliases, in-place forms ------------------------------------------------------------
 
 INPLACE = ["sin_", "cos_", "tan_", "asin_", "arcsin_", "acos_", "arccos_", "atan_", "arctan_",
            "sinh_", "cosh_", "asinh_", "arcsinh_", "acosh_", "arccosh_", "atanh_", "arctanh_",

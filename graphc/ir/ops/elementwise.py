@@ -87,26 +87,29 @@ _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 _GT1 = np.array([[1.2, 3.0, 1.01, 7.5], [2.0, 1.5, 40.0, 1.1], [5.0, 1.3, 2.5, 9.0]], np.float32)
 
 # the trigonometric and hyperbolic family (torch's formulas for the gradients):
-# name: (NumPy function, sample operand spec, gradient rule)
+# name: (NumPy function, sample operand spec, gradient rule)          # d/dx
 TRIG = {
-    "sin":   (np.sin, "any", lambda b, g, x, out: (b.mul(g, b.cos(x)),)),                 # cos x
-    "cos":   (np.cos, "any", lambda b, g, x, out: (b.neg(b.mul(g, b.sin(x))),)),          # -sin x
-    "tan":   (np.tan, "any", lambda b, g, x, out: (b.mul(g, b.add(b.mul(out, out), 1)),)),  # 1+tan^2
-    "asin":  (np.arcsin, "unit",                                                        # (1-x^2)^-1/2
-              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x)))),)),
-    "acos":  (np.arccos, "unit",                                                       # -(1-x^2)^-1/2
-              lambda b, g, x, out: (b.neg(b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x))))),)),
-    "atan":  (np.arctan, "any", lambda b, g, x, out: (b.div(g, b.add(b.mul(x, x), 1)),)),  # 1/(1+x^2)
-    "sinh":  (np.sinh, "any", lambda b, g, x, out: (b.mul(g, b.cosh(x)),)),               # cosh x
-    "cosh":  (np.cosh, "any", lambda b, g, x, out: (b.mul(g, b.sinh(x)),)),               # sinh x
-    "asinh": (np.arcsinh, "any",                                                        # (x^2+1)^-1/2
-              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.add(b.mul(x, x), 1))),)),
-    "acosh": (np.arccosh, _GT1,                                                         # (x^2-1)^-1/2
-              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(b.mul(x, x), 1))),)),
-    "atanh": (np.arctanh, "unit", lambda b, g, x, out: (b.div(g, b.sub(1, b.mul(x, x))),)),  # 1/(1-x^2)
-    "erfc":  (_erfc, "any",                                                          # -2/sqrt(pi) e^-x^2
-              lambda b, g, x, out: (b.mul(g, b.mul(-2 / math.sqrt(math.pi),
-                                                   b.exp(b.neg(b.mul(x, x))))),)),
+    "sin": (np.sin, "any", lambda b, g, x, out: (b.mul(g, b.cos(x)),)),               # cos x
+    "cos": (np.cos, "any", lambda b, g, x, out: (b.neg(b.mul(g, b.sin(x))),)),        # -sin x
+    "tan": (np.tan, "any",
+            lambda b, g, x, out: (b.mul(g, b.add(b.mul(out, out), 1)),)),             # 1 + tan^2
+    "asin": (np.arcsin, "unit",
+             lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x)))),)),       # (1-x^2)^-.5
+    "acos": (np.arccos, "unit",
+             lambda b, g, x, out: (b.neg(b.mul(g, b.rsqrt(b.sub(1, b.mul(x, x))))),)),  # -(...)
+    "atan": (np.arctan, "any",
+             lambda b, g, x, out: (b.div(g, b.add(b.mul(x, x), 1)),)),                # 1/(1+x^2)
+    "sinh": (np.sinh, "any", lambda b, g, x, out: (b.mul(g, b.cosh(x)),)),            # cosh x
+    "cosh": (np.cosh, "any", lambda b, g, x, out: (b.mul(g, b.sinh(x)),)),            # sinh x
+    "asinh": (np.arcsinh, "any",
+              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.add(b.mul(x, x), 1))),)),      # (x^2+1)^-.5
+    "acosh": (np.arccosh, _GT1,
+              lambda b, g, x, out: (b.mul(g, b.rsqrt(b.sub(b.mul(x, x), 1))),)),      # (x^2-1)^-.5
+    "atanh": (np.arctanh, "unit",
+              lambda b, g, x, out: (b.div(g, b.sub(1, b.mul(x, x))),)),               # 1/(1-x^2)
+    "erfc": (_erfc, "any",                                                            # -2/sqrt(pi)
+             lambda b, g, x, out: (b.mul(g, b.mul(-2 / math.sqrt(math.pi),           # * e^-x^2
+                                                  b.exp(b.neg(b.mul(x, x))))),)),
 }
 
 for _name, (_fn, _spec, _vjp) in TRIG.items():

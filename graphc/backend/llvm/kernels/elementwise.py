@@ -3,10 +3,10 @@ vectors inside loop kernels and matmul epilogues.
 
 A rule is `rule(cx, args, node) -> ir.Value` where `args` are operand values already converted
 to the op's computation dtype (the result's, unless COMPUTE_DTYPE says otherwise; operands
-listed in UNCONVERTED arrive as they are), of vector width `cx.w` (1 = scalar). Vector math (exp, log, tanh,
-erf, erfc, log1p, pow, the trigonometric and hyperbolic family, atan2) calls glibc's libmvec
-(`_ZGVdN8v_expf`, 8 floats or 4 doubles in a ymm register) when this CPU has AVX2 and the library
-exports that variant; otherwise each lane calls scalar libm (the portable path).
+listed in UNCONVERTED arrive as they are), of vector width `cx.w` (1 = scalar). Vector math (exp,
+log, tanh, erf, erfc, log1p, pow, the trigonometric and hyperbolic family, atan2) calls libmvec
+of glibc (`_ZGVdN8v_expf`: 8 floats or 4 doubles in a ymm register) when this CPU has AVX2 and the
+library exports that variant; otherwise each lane calls scalar libm (the portable path).
 
 No `nnan`/`ninf` fast-math flags anywhere: NaN and Inf propagate as in NumPy. Products and sums
 carry `contract` so LLVM may form FMAs.
