@@ -71,8 +71,8 @@ def test_unary_values_match_torch_within_ulps(name, dtype):
         want = _torch_fn(name)(torch.tensor(x)).numpy()
     got = getattr(graphc, name)(graphc.tensor(x))
     assert got.dtype.np == want.dtype
-    # eagerly float32 is rounded from float64 (0.5 ulp); torch's SLEEF is within 1 ulp
-    assert ulps(got.numpy(), want) <= (2 if dtype == np.float32 else 4), name
+    # eagerly float32 is NumPy's (<= 1.4 ulp) or rounded from float64 (0.5); torch's SLEEF <= 1
+    assert ulps(got.numpy(), want) <= (3 if dtype == np.float32 else 4), name
     assert ulps(getattr(graphc.tensor(x), name)().numpy(), want) <= 4, f"Tensor.{name}"
 
 
