@@ -127,11 +127,14 @@ def minimum(a, b):
     return apply("minimum", a, b)
 
 
-def where(cond, a, b) -> Tensor:
+def where(cond, a=None, b=None) -> Tensor:
     """Elementwise `a if cond else b` (the traced replacement for Python `if`).
 
     A Python float beside integer tensors makes the result float32, as torch's; the condition
-    itself is never converted."""
+    itself is never converted. `where(cond)` alone is nonzero(cond, as_tuple=True) (eager)."""
+    if a is None and b is None:
+        from .index_ops import nonzero   # builds on this module
+        return nonzero(cond, as_tuple=True)
     if any(isinstance(v, (float, np.floating)) for v in (a, b)):
         a, b = (cast(v, dtypes.float32) if isinstance(v, Tensor) and not v.dtype.is_float else v
                 for v in (a, b))
@@ -398,8 +401,8 @@ def _basic_index(x: Tensor, index):
     for i in index:
         if isinstance(i, (Tensor, np.ndarray, list)) or (
                 not isinstance(i, (int, np.integer, slice)) and i is not None and i is not Ellipsis):
-            check(False, f"indexing with {type(i).__name__} is not supported: graphc supports basic "
-                         "slicing (ints, slices, None, ...); use graphc.gather for index tensors")
+            check(False, f"indexing with {type(i).__name__} is not supported (ints, slices, None, "
+                         "..., integer or bool tensors, lists, ranges)")
     n_real = len([i for i in index if i is not None and i is not Ellipsis])
     check(n_real <= x.ndim, f"too many indices ({n_real}) for a {x.ndim}-d tensor")
     if Ellipsis in index:
@@ -415,7 +418,8 @@ def _basic_index(x: Tensor, index):
         d = x.shape[axis]
         if isinstance(i, slice):
             s0, s1, st = i.indices(d)
-            check(st > 0, "negative slice steps are not supported")
+            check(st > 0, "step must be greater than zero (torch has no negative slice steps: "
+                          "use x.flip(dim))")
             start.append(s0), stop.append(_pymax(s0, s1)), step.append(st)
             out_shape.append(_pymax(0, (_pymax(s0, s1) - s0 + st - 1) // st))
         else:
@@ -427,7 +431,11 @@ def _basic_index(x: Tensor, index):
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    """Basic slicing: ints, slices (positive steps), None and Ellipsis."""
+    """x[index] as torch: ints, slices (positive steps), None, Ellipsis, and integer tensors,
+    lists, ranges, NumPy arrays and bool masks (graphc.index_ops)."""
+    from . import index_ops   # builds on this module
+    if index_ops.is_advanced(index):
+        return index_ops.getitem_advanced(x, index)
     start, stop, step, out_shape = _basic_index(x, index)
     y = x
     if (start, stop, step) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
@@ -439,7 +447,12 @@ def setitem(x: Tensor, index, value) -> None:
     """`x[index] = value` for basic indices, in place, with torch's broadcasting of `value`.
 
     Eagerly on a tensor outside autograd it writes the array; otherwise (inside a trace, or when
-    gradients flow) it is `where(region, pad(value), x)`, so it compiles and differentiates."""
+    gradients flow) it is `where(region, pad(value), x)`, so it compiles and differentiates.
+    Integer-tensor and mask indices go to graphc.index_ops (a `put`, or `where` for a mask)."""
+    from . import index_ops   # builds on this module
+    if index_ops.is_advanced(index):
+        index_ops.setitem_advanced(x, index, value)
+        return
     start, stop, step, out_shape = _basic_index(x, index)
     lens = tuple(_pymax(0, (b - a + st - 1) // st) for a, b, st in zip(start, stop, step))
     v = value if isinstance(value, Tensor) else tensor(np.asarray(value), dtype=x.dtype)

@@ -324,17 +324,14 @@ def select(x, dim: int, index: int) -> Tensor:
 
 def index_select(x, dim: int, index) -> Tensor:
     """The entries of x at positions `index` (a 1-D or 0-D integer tensor, traced or not)
-    along `dim`; out-of-range indices raise when run."""
+    along `dim`: one `take` (a row copy per index); indices outside [0, size) raise when run."""
     x, index = _t(x), _t(index)
     check(index.ndim <= 1, f"index_select: index must be 0-D or 1-D, got shape {list(index.shape)}")
     check(index.dtype.is_int, f"index_select: index must be an integer tensor, got {index.dtype}")
     if x.ndim == 0:
         return x
     d = _dim(dim, x.ndim)
-    idx = reshape(index, (index.numel(),))
-    if idx.dtype is not dtypes.int64:
-        idx = cast(idx, dtypes.int64)
-    return _take(x, d, idx)
+    return apply("take", x, reshape(index, (index.numel(),)), axis=d)
 
 
 # ---- reordering -----------------------------------------------------------------------------------
