@@ -15,15 +15,38 @@ import numpy as np
 from . import dtypes
 from .driver import tracing
 from .errors import TraceError
-from .functions import (_broadcastable, _dim, _index_tensor, _t, cast, expand, full, reshape,
-                        where, zeros_like)
+from .functions import (
+    _broadcastable,
+    _dim,
+    _index_tensor,
+    _t,
+    cast,
+    expand,
+    full,
+    reshape,
+    where,
+    zeros_like,
+)
 from .functions import tensor as _tensor
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor, apply, check
 
-__all__ = ["take_along_dim", "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy",
-           "index_fill", "take", "index_put", "masked_fill", "masked_scatter", "masked_select",
-           "nonzero", "argwhere"]
+__all__ = [
+    "argwhere",
+    "index_add",
+    "index_copy",
+    "index_fill",
+    "index_put",
+    "masked_fill",
+    "masked_scatter",
+    "masked_select",
+    "nonzero",
+    "scatter",
+    "scatter_add",
+    "scatter_reduce",
+    "take",
+    "take_along_dim",
+]
 
 
 # ---- along a dim: one index per element ---------------------------------------------------------
@@ -57,7 +80,7 @@ def _scatter_operands(x, dim, index, src, what: str):
     """(x, axis, index, src) checked as torch's scatter: same number of dims, index no larger
     than src, nor than x off dim; a number `src` fills index's shape; 0-d operands as 1-d."""
     x, index = _t(x), _index_tensor(index, what)
-    if isinstance(src, Tensor) or isinstance(src, np.ndarray):
+    if isinstance(src, (Tensor, np.ndarray)):
         src = _t(src)
         check(src.dtype == x.dtype, f"{what}(): expected self.dtype to be equal to src.dtype "
                                     f"({x.dtype} vs {src.dtype})")
@@ -512,7 +535,7 @@ def _single_row_put(x: Tensor, index, v: Tensor, accumulate: bool):
     slices (no per-element positions), or None for other indices."""
     items = list(index) if isinstance(index, tuple) else [index]
     if Ellipsis in [i for i in items if not isinstance(i, (Tensor, np.ndarray))]:
-        k = [j for j, i in enumerate(items) if i is Ellipsis][0]
+        k = next(j for j, i in enumerate(items) if i is Ellipsis)
         items = items[:k] + [slice(None)] * (x.ndim - len(items) + 1) + items[k + 1:]
     items += [slice(None)] * (x.ndim - len(items))
     full = [isinstance(i, slice) and i == slice(None) for i in items]

@@ -23,8 +23,8 @@ def np_gather(x, idx, axis, wrap=False):
 def np_scatter(x, idx, src, axis, reduce):
     out = x.copy()
     ops = {"add": lambda a, b: a + b, "multiply": lambda a, b: a * b,
-           "amax": lambda a, b: b if (b != b or b > a) else a,
-           "amin": lambda a, b: b if (b != b or b < a) else a, "assign": lambda a, b: b}
+           "amax": lambda a, b: b if (np.isnan(b) or b > a) else a,
+           "amin": lambda a, b: b if (np.isnan(b) or b < a) else a, "assign": lambda a, b: b}
     for p in np.ndindex(idx.shape):
         q = p[:axis] + (_wrapped(int(idx[p]), x.shape[axis], False),) + p[axis + 1:]
         out[q] = ops[reduce](out[q], src[p])

@@ -278,7 +278,9 @@ def test_integer_family_and_dtypes_match_torch():
 def test_scatter_add_is_the_same_bits_natively_and_in_numpy():
     idx = RNG.integers(0, 3, (1, 4000))
     src = (RNG.standard_normal((1, 4000)) * 1e4).astype(np.float32)
-    f = lambda x, i, s: x.scatter_add(1, i, s)     # noqa: E731
+
+    def f(x, i, s):
+        return x.scatter_add(1, i, s)
     base = np.zeros((1, 3), np.float32)
     native = graphc.compile(f, backend="llvm")(base, idx, src)
     interp = graphc.compile(f, backend="interpreter")(base, idx, src)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import Fusion, NONDIFF, register, require
+from .registry import NONDIFF, Fusion, register, require
 
 
 def _check_range(idx: np.ndarray, n: int, wrap: bool, what: str) -> np.ndarray:
