@@ -220,18 +220,6 @@ def _lr_input(group: dict, name: str) -> np.ndarray:
     return a
 
 
-def _hyper_input(group: dict, key: str, j: int | None, name: str) -> np.ndarray:
-    """A declared runtime hyperparameter (`group[key]`, or its j-th item) as the graph's f64
-    scalar input: Python floats are doubles, and torch does its scalar math in them."""
-    v = group[key] if j is None else group[key][j]
-    if type(v) is float:
-        return np.asarray(v, np.float64)
-    if not _is_real(v):
-        raise InputError(f"optimizer {name} must be a real number, got {v!r}; nothing was "
-                         "updated")
-    return np.asarray(v, np.float64)
-
-
 def _is_real(v) -> bool:
     return type(v) in (int, float) or (isinstance(v, (int, float, np.floating, np.integer))
                                        and not isinstance(v, bool))
@@ -255,6 +243,54 @@ def _runtime_keys(opt) -> frozenset:
 
 
 _NO_KEYS = frozenset()
+
+
+class RuntimeHyperparameters:
+    """A trace's runtime scalar inputs computed from optimizer hyperparameters, made when step()
+    first asks (optim.Optimizer._hyper / _scalar) and recomputed from the param group on every
+    call: each elementwise use reads a graph input, as it read a constant before, so fusion
+    sees the same graph."""
+
+    def __init__(self, tr, getters: list):
+        self.tr, self.getters = tr, getters   # appended in input order, after the lrs
+        self.groups: dict[int, tuple[dict, frozenset, Callable[[str], str]]] = {}
+        self.made: dict[tuple, Tensor] = {}
+
+    def value(self, group: dict, keys: tuple, fn: Callable, name: str, dtype) -> Tensor | None:
+        """The scalar input `fn(*group values of keys)` as `dtype`, or None when the group or a
+        key is not runtime (its optimizer's step did not declare it, or the value is no real
+        number): the caller then uses the Python value, which the guards keep exact."""
+        entry = self.groups.get(id(group))
+        if entry is None:
+            return None
+        g, runtime, name_of = entry
+        if not all(k == "lr" or (k in runtime and _is_reals(g.get(k))) for k in keys):
+            return None
+        dtype = np.dtype(dtype)
+        key = (id(group), name, dtype.str)
+        t = self.made.get(key)
+        if t is None:
+            tr = self.tr
+            iname = name_of(name)
+            v = tr.graph.add_input(tr.unique_name(iname, {x.name for x in tr.graph.inputs}),
+                                   tensor_type((), dtype))
+            t = self.made[key] = Tensor._symbolic(v, tr)
+            self.getters.append(lambda: _hyper_value(g, keys, fn, dtype, iname))
+        return t
+
+
+def _is_reals(v) -> bool:
+    return _is_real(v) or (isinstance(v, (tuple, list)) and bool(v) and all(map(_is_real, v)))
+
+
+def _hyper_value(group: dict, keys: tuple, fn: Callable, dtype, name: str) -> np.ndarray:
+    """One runtime hyperparameter input's value for this call (the guards made sure the keys
+    still hold real numbers; "lr" is checked here, as _lr_input does)."""
+    try:
+        return np.asarray(fn(*[group[k] for k in keys]), dtype)
+    except (TypeError, ValueError):
+        raise InputError(f"optimizer {name}: {', '.join(f'{k}={group[k]!r}' for k in keys)} "
+                         "must be real numbers; nothing was updated") from None
 
 
 @dataclass
@@ -413,30 +449,13 @@ class PyState:
                 snap.lrs.append((g, lr))
                 g["lr"] = Tensor._symbolic(v, tr)
                 getters.append(lambda g=g, name=name: _lr_input(g, name))
-                getters += self._hyper_inputs(tr, opt, oname, i, g, n_groups)
+                rt = _runtime_keys(opt)
+                if rt:
+                    hyper = tr.__dict__.setdefault("hyperparameters",
+                                                   RuntimeHyperparameters(tr, getters))
+                    hyper.groups[id(g)] = (g, rt, (lambda k: k) if n_groups == 1 else
+                                           (lambda k, o=oname, i=i: f"{o}.{k}{i}"))
         return snap, getters
-
-    @staticmethod
-    def _hyper_inputs(tr, opt, oname: str, i: int, g: dict, n_groups: int) -> list[Callable]:
-        """f64 scalar inputs for the group's declared runtime hyperparameters (real numbers, or
-        tuples of them: one input per item); step() finds them in `tr.hyperparameters` by
-        (id(group), key), the group itself keeps its Python values (for its branches)."""
-        hyper = tr.__dict__.setdefault("hyperparameters", {})
-        getters = []
-        for k in sorted(_runtime_keys(opt)):
-            v = g.get(k)
-            items = [None] if _is_real(v) else list(range(len(v))) \
-                if isinstance(v, (tuple, list)) and v and all(map(_is_real, v)) else []
-            syms = []
-            for j in items:
-                name = (k if n_groups == 1 else f"{oname}.{k}{i}") + ("" if j is None else f"_{j}")
-                x = tr.graph.add_input(tr.unique_name(name, {x.name for x in tr.graph.inputs}),
-                                       tensor_type((), np.float64))
-                syms.append(Tensor._symbolic(x, tr))
-                getters.append(lambda g=g, k=k, j=j, name=name: _hyper_input(g, k, j, name))
-            if syms:
-                hyper[(id(g), k)] = syms[0] if items == [None] else tuple(syms)
-        return getters
 
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
         """Turn tensors left in slots into state updates; return the slot effects to replay."""

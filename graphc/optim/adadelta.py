@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ..autograd import no_grad
 from ..functions import full_like, maximum, zeros_like
-from .optimizer import (Optimizer, _double, _like, _lerp_, _step_tensor, check_arg, check_betas,
-                        check_lr, check_nonneg, runtime_hyperparameters)
+from .optimizer import (Optimizer, _double, _like, _lerp_, _same, _step_tensor, check_arg,
+                        check_betas, check_lr, check_nonneg, runtime_hyperparameters)
 
 
 class Adadelta(Optimizer):
@@ -32,10 +32,12 @@ class Adadelta(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, rho = group["lr"], self._hyper(group, "rho")
-            eps, wd = self._hyper(group, "eps"), self._hyper(group, "weight_decay")
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
+                rho = self._scalar(group, p, "rho", _same, "rho")
+                one_minus_rho = self._scalar(group, p, "one_minus_rho", lambda r: 1 - r, "rho")
+                eps = self._scalar(group, p, "eps", _same, "eps")
                 state = self.state[p]
                 if not state:
                     state["step"] = _step_tensor(group)
@@ -43,13 +45,14 @@ class Adadelta(Optimizer):
                     state["acc_delta"] = zeros_like(p)
                 state["step"].add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=_like(wd, p))
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-                square_avg.mul_(_like(rho, p)).addcmul_(grad, grad, value=_like(1 - rho, p))
-                std = square_avg.add(_like(eps, p)).sqrt_()
-                delta = acc_delta.add(_like(eps, p)).sqrt_()
+                square_avg.mul_(rho).addcmul_(grad, grad, value=one_minus_rho)
+                std = square_avg.add(eps).sqrt_()
+                delta = acc_delta.add(eps).sqrt_()
                 delta.div_(std).mul_(grad)
-                acc_delta.mul_(_like(rho, p)).addcmul_(delta, delta, value=_like(1 - rho, p))
+                acc_delta.mul_(rho).addcmul_(delta, delta, value=one_minus_rho)
                 p.add_(delta, alpha=-lr)
         return loss
 
@@ -84,21 +87,21 @@ class Adagrad(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, eps = group["lr"], self._hyper(group, "eps")
-            wd, lr_decay = self._hyper(group, "weight_decay"), self._hyper(group, "lr_decay")
+            lr, lr_decay = group["lr"], self._hyper(group, "lr_decay")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
                 step_t = state["step"]
                 step_t.add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=_like(wd, p))
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 if group["lr_decay"] != 0:
                     clr = _like(_double(lr) / (1 + (step_t.double() - 1) * lr_decay), p)
                 else:
                     clr = lr
                 state["sum"].addcmul_(grad, grad, value=1)
-                std = state["sum"].sqrt().add_(_like(eps, p))
+                std = state["sum"].sqrt().add_(self._scalar(group, p, "eps", _same, "eps"))
                 p.addcdiv_(grad, std, value=-clr)
         return loss
 
@@ -124,8 +127,8 @@ class Adamax(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            beta1, beta2 = self._hyper(group, "betas")
-            lr, eps, wd = group["lr"], self._hyper(group, "eps"), self._hyper(group, "weight_decay")
+            beta1 = self._hyper(group, "betas")[0]
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
@@ -136,11 +139,14 @@ class Adamax(Optimizer):
                 step_t = state["step"]
                 step_t.add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=_like(wd, p))
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_inf.copy_(maximum(exp_inf.mul_(_like(beta2, p)),
-                                      grad.abs().add_(_like(eps, p))))
+                _lerp_(exp_avg, grad, self._scalar(group, p, "one_minus_beta1",
+                                                   lambda b: 1 - b[0], "betas"))
+                beta2 = self._scalar(group, p, "beta2", lambda b: b[1], "betas")
+                eps = self._scalar(group, p, "eps", _same, "eps")
+                exp_inf.copy_(maximum(exp_inf.mul_(beta2), grad.abs().add_(eps)))
                 clr = _like(_double(lr) / (1 - beta1 ** step_t.double()), p)
                 p.addcdiv_(exp_avg, exp_inf, value=-clr)
         return loss

@@ -8,8 +8,24 @@ from __future__ import annotations
 from ..autograd import no_grad
 from ..functions import maximum, zeros_like
 from ..tensor import Tensor
-from .optimizer import (Optimizer, OptimizerValueError, _double, _like, _lerp_,  # noqa: F401
-                        _step_tensor, check_betas, check_lr, check_nonneg, runtime_hyperparameters)
+from .optimizer import (Optimizer, OptimizerValueError, _double, _like, _lerp_, _same,
+                        _step_tensor, check_betas, check_lr, check_nonneg,
+                        runtime_hyperparameters)
+
+
+def _weight_decay(opt: Optimizer, group, p, lr) -> None:
+    """Decoupled weight decay (AdamW, decoupled_weight_decay=True): p *= 1 - lr * weight_decay."""
+    if group["weight_decay"] != 0 and group.get("decoupled_weight_decay"):
+        wd = opt._hyper(group, "weight_decay")
+        p.mul_(_like(1 - _double(lr) * wd, p))
+
+
+def _adam_moments(opt: Optimizer, group, p, grad, exp_avg, exp_avg_sq) -> None:
+    """Adam's moving averages: exp_avg.lerp_(grad, 1 - beta1), exp_avg_sq = beta2 * exp_avg_sq
+    + (1 - beta2) * grad**2 (torch's order of operations)."""
+    _lerp_(exp_avg, grad, opt._scalar(group, p, "one_minus_beta1", lambda b: 1 - b[0], "betas"))
+    exp_avg_sq.mul_(opt._scalar(group, p, "beta2", lambda b: b[1], "betas")).addcmul_(
+        grad, grad, value=opt._scalar(group, p, "one_minus_beta2", lambda b: 1 - b[1], "betas"))
 
 
 class Adam(Optimizer):
@@ -44,9 +60,10 @@ class Adam(Optimizer):
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = self._hyper(group, "betas")
-            lr, eps, wd = group["lr"], self._hyper(group, "eps"), self._hyper(group, "weight_decay")
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
+                eps = self._scalar(group, p, "eps", _same, "eps")
                 state = self.state[p]
                 if not state:
                     state["step"] = _step_tensor(group)
@@ -56,24 +73,22 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = zeros_like(p)
                 step_t = state["step"]
                 step_t.add_(1)
-                if group["weight_decay"] != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.mul_(_like(1 - _double(lr) * wd, p))
-                    else:
-                        grad = grad.add(p, alpha=_like(wd, p))
+                _weight_decay(self, group, p, lr)
+                if group["weight_decay"] != 0 and not group["decoupled_weight_decay"]:
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
+                _adam_moments(self, group, p, grad, exp_avg, exp_avg_sq)
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
-                step_size = _like(_double(lr) / bias_correction1, p)      # lr / f64 -> f64
+                step_size = _like(lr / bias_correction1, p)      # lr / f64 -> f64
                 bc2_sqrt = _like(bias_correction2.sqrt(), p)
                 if group["amsgrad"]:
                     state["max_exp_avg_sq"].copy_(maximum(state["max_exp_avg_sq"], exp_avg_sq))
-                    denom = (state["max_exp_avg_sq"].sqrt() / bc2_sqrt).add_(_like(eps, p))
+                    denom = (state["max_exp_avg_sq"].sqrt() / bc2_sqrt).add_(eps)
                 else:
-                    denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(_like(eps, p))
+                    denom = (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
                 p.addcdiv_(exp_avg, denom, value=-step_size)
         return loss
 
@@ -118,10 +133,12 @@ class RMSprop(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, alpha, eps = group["lr"], self._hyper(group, "alpha"), self._hyper(group, "eps")
-            wd, momentum = self._hyper(group, "weight_decay"), self._hyper(group, "momentum")
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
+                eps = self._scalar(group, p, "eps", _same, "eps")
+                one_minus_alpha = self._scalar(group, p, "one_minus_alpha", lambda a: 1 - a,
+                                               "alpha")
                 state = self.state[p]
                 if not state:
                     state["step"] = _step_tensor(group)
@@ -132,19 +149,21 @@ class RMSprop(Optimizer):
                         state["grad_avg"] = zeros_like(p)
                 state["step"].add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=_like(wd, p))
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 square_avg = state["square_avg"]
-                square_avg.mul_(_like(alpha, p)).addcmul_(grad, grad, value=_like(1 - alpha, p))
+                square_avg.mul_(self._scalar(group, p, "alpha", _same, "alpha")).addcmul_(
+                    grad, grad, value=one_minus_alpha)
                 if group["centered"]:
                     grad_avg = state["grad_avg"]
-                    _lerp_(grad_avg, grad, 1 - alpha)
-                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt().add_(
-                        _like(eps, p))
+                    _lerp_(grad_avg, grad, one_minus_alpha)
+                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt().add_(eps)
                 else:
-                    avg = square_avg.sqrt().add_(_like(eps, p))
+                    avg = square_avg.sqrt().add_(eps)
                 if group["momentum"] > 0:
                     buf = state["momentum_buffer"]
-                    buf.mul_(_like(momentum, p)).addcdiv_(grad, avg)
+                    buf.mul_(self._scalar(group, p, "momentum", _same, "momentum")).addcdiv_(
+                        grad, avg)
                     p.add_(buf, alpha=-lr)
                 else:
                     p.addcdiv_(grad, avg, value=-lr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..autograd import no_grad
 from ..functions import maximum, tensor, where, zeros_like
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _double, _like, _step_tensor, check_lr, check_nonneg,
+from .optimizer import (Optimizer, _double, _like, _same, _step_tensor, check_lr, check_nonneg,
                         runtime_hyperparameters)
 
 
@@ -34,7 +34,7 @@ class ASGD(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            lr, wd = group["lr"], self._hyper(group, "weight_decay")
+            lr = group["lr"]
             lambd, alpha, t0 = (self._hyper(group, k) for k in ("lambd", "alpha", "t0"))
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
@@ -49,7 +49,8 @@ class ASGD(Optimizer):
                 step_t, eta, mu, ax = state["step"], state["eta"], state["mu"], state["ax"]
                 step_t.add_(1)
                 if group["weight_decay"] != 0:
-                    grad = grad.add(p, alpha=_like(wd, p))
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 eta_value = eta.double()
                 p.mul_(_like(1 - lambd * eta_value, p))         # decay term
                 p.add_(grad, alpha=_like(-eta_value, p))         # update parameter

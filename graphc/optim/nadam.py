@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..autograd import no_grad
 from ..functions import maximum, tensor, where, zeros_like
-from .optimizer import (Optimizer, _double, _like, _lerp_, _step_tensor, check_betas, check_lr,
+from .adam import _adam_moments, _weight_decay
+from .optimizer import (Optimizer, _double, _like, _same, _step_tensor, check_betas, check_lr,
                         check_nonneg, runtime_hyperparameters)
 
 
@@ -33,8 +34,7 @@ class NAdam(Optimizer):
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = self._hyper(group, "betas")
-            lr, eps = group["lr"], self._hyper(group, "eps")
-            wd, md = self._hyper(group, "weight_decay"), self._hyper(group, "momentum_decay")
+            lr, md = group["lr"], self._hyper(group, "momentum_decay")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
@@ -47,22 +47,20 @@ class NAdam(Optimizer):
                 step_t.add_(1)
                 step = step_t.double()
                 bias_correction2 = 1 - beta2 ** step
-                if group["weight_decay"] != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.mul_(_like(1 - _double(lr) * wd, p))
-                    else:
-                        grad = grad.add(p, alpha=_like(wd, p))
+                _weight_decay(self, group, p, lr)
+                if group["weight_decay"] != 0 and not group["decoupled_weight_decay"]:
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * md)))
                 mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * md)))
                 mu_product = state["mu_product"]
                 mu_product.mul_(_like(mu, mu_product))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
+                _adam_moments(self, group, p, grad, exp_avg, exp_avg_sq)
                 denom = exp_avg_sq.div(_like(bias_correction2, p)).sqrt()
                 mp = mu_product.double()
                 mu_product_next = mp * mu_next
-                denom.add_(_like(eps, p))
+                denom.add_(self._scalar(group, p, "eps", _same, "eps"))
                 p.addcdiv_(grad, denom, value=_like(-_double(lr) * (1.0 - mu) / (1.0 - mp), p))
                 p.addcdiv_(exp_avg, denom,
                            value=_like((-_double(lr) * mu_next) / (1.0 - mu_product_next), p))
@@ -93,7 +91,7 @@ class RAdam(Optimizer):
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = self._hyper(group, "betas")
-            lr, eps, wd = group["lr"], self._hyper(group, "eps"), self._hyper(group, "weight_decay")
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
@@ -103,14 +101,12 @@ class RAdam(Optimizer):
                     state["exp_avg_sq"] = zeros_like(p)
                 step_t = state["step"]
                 step_t.add_(1)
-                if group["weight_decay"] != 0:
-                    if group["decoupled_weight_decay"]:
-                        p.mul_(_like(1 - _double(lr) * wd, p))
-                    else:
-                        grad = grad.add(p, alpha=_like(wd, p))
+                _weight_decay(self, group, p, lr)
+                if group["weight_decay"] != 0 and not group["decoupled_weight_decay"]:
+                    grad = grad.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                          "weight_decay"))
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                _lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq.mul_(_like(beta2, p)).addcmul_(grad, grad, value=_like(1 - beta2, p))
+                _adam_moments(self, group, p, grad, exp_avg, exp_avg_sq)
                 step = step_t.double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
@@ -120,7 +116,7 @@ class RAdam(Optimizer):
                 rect = maximum((rho_t - 4) * (rho_t - 2) * rho_inf
                                / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.0) ** 0.5
                 adaptive = _like(bias_correction2 ** 0.5, p) / exp_avg_sq.sqrt().add_(
-                    _like(eps, p))
+                    self._scalar(group, p, "eps", _same, "eps"))
                 scaled = bias_corrected * _like(lr, p)
                 update = where(rho_t > 5.0, scaled * adaptive * _like(rect, p), scaled)
                 p.add_(update, alpha=-1.0)

@@ -4,8 +4,9 @@ Inside graphc.compile, `step()` is traced like any other code: its in-place upda
 state updates, `group["lr"]` is a runtime input (schedulers work without recompiling), and tensors
 kept in `self.state[p]` become persistent graph state held in NumPy arrays. graphc's own
 optimizers also declare their float hyperparameters (momentum, betas, eps, weight_decay, ...)
-runtime (`runtime_hyperparameters`): step() reads them with `_hyper(group, key)`, which inside a
-trace is an f64 scalar input of the graph, so momentum-cycling schedulers never retrace either.
+runtime (`runtime_hyperparameters`): step() reads them with `_hyper` (float64 scalar math) and
+`_scalar` (an operand of the elementwise update), which inside a trace are scalar inputs of the
+graph recomputed from the group on every call, so momentum-cycling schedulers never retrace.
 
 Every optimizer takes torch's `foreach=`, `fused=`, `capturable=`, `differentiable=` flags (and
 rejects the same combinations); they select torch's kernels, not its formula, so graphc computes
@@ -61,9 +62,13 @@ def _like(x, p):
 
 
 def _lerp_(t: Tensor, end: Tensor, weight) -> Tensor:
-    """t.lerp_(end, weight) with torch's formula (from the nearer end for weight >= 0.5)."""
+    """t.lerp_(end, weight): torch's formula for a number (from the nearer end when weight >=
+    0.5); for a runtime scalar input t + (end - t) * weight (which end is nearer would be graph
+    work beside the update: the two differ by rounding only, for weights >= 0.5)."""
+    if isinstance(weight, Tensor):
+        return t.add_((end - t) * weight)
     from ..math_ops import lerp
-    return t.copy_(lerp(t, end, _like(weight, t)))
+    return t.copy_(lerp(t, end, weight))
 
 
 def _step_tensor(group: dict[str, Any]) -> Tensor:
@@ -111,6 +116,19 @@ def check_betas(cls: str, betas) -> None:
     for i, b in enumerate(betas):
         check_arg(cls, lambda b=b: _real(b) and 0.0 <= float(b) < 1.0,
                   f"Invalid beta parameter at index {i}: {b} (betas[{i}] must be in [0, 1))")
+
+
+def _same(x):
+    return x
+
+
+def _runtime(group: dict[str, Any]):
+    """The trace's RuntimeHyperparameters when `group` belongs to an optimizer it feeds."""
+    tr = tracing.current()
+    if tr is None:
+        return None
+    h = tr.__dict__.get("hyperparameters")
+    return h if h is not None and id(group) in h.groups else None
 
 
 class Optimizer:
@@ -199,14 +217,32 @@ class Optimizer:
 
     @staticmethod
     def _hyper(group: dict[str, Any], key: str):
-        """group[key] for arithmetic: the Python value, or inside graphc.compile the f64 scalar
-        input it became when step() declares it in runtime_hyperparameters (betas: a tuple)."""
-        tr = tracing.current()
-        if tr is not None:
-            v = tr.__dict__.get("hyperparameters", {}).get((id(group), key))
-            if v is not None:
-                return v
-        return group[key]
+        """group[key] for float64 scalar math (bias corrections, as torch's Python doubles): the
+        Python value, or inside graphc.compile an f64 scalar input (a tuple of them for betas)
+        when step() declares the key in runtime_hyperparameters."""
+        v = group[key]
+        h = _runtime(group)
+        if h is None:
+            return v
+        if isinstance(v, (tuple, list)):
+            items = tuple(h.value(group, (key,), lambda x, j=j: x[j], f"{key}_{j}", np.float64)
+                          for j in range(len(v)))
+            return v if any(t is None for t in items) else items
+        t = h.value(group, (key,), _same, key, np.float64)
+        return v if t is None else t
+
+    @staticmethod
+    def _scalar(group: dict[str, Any], p: Tensor, name: str, fn, *keys: str):
+        """fn(*group values of keys) as an operand of p's elementwise update: the Python number
+        eagerly (weakly typed: rounded to p's dtype, as torch rounds a scalar); inside
+        graphc.compile a scalar input of p's dtype computed on every call (`name` names it;
+        fn must depend on its arguments only)."""
+        h = _runtime(group)
+        if h is not None:
+            t = h.value(group, keys, fn, name, p.dtype.np)
+            if t is not None:
+                return t
+        return fn(*[group[k] for k in keys])
 
     @staticmethod
     def _closure_loss(closure):

@@ -3,6 +3,8 @@
 compiles."""
 from __future__ import annotations
 
+from functools import partial
+
 from ..autograd import no_grad
 from ..functions import sign, tensor, where, zeros_like
 from ..tensor import Tensor
@@ -14,7 +16,7 @@ def _seq(x) -> bool:
     return isinstance(x, (tuple, list))
 
 
-def _scalar(x, p):
+def _tensor(x, p):
     """x as a 0-d tensor of p's dtype (rounded once, as torch's masked fill with a number)."""
     return _like(x, p) if isinstance(x, Tensor) else tensor(float(x), dtype=p.dtype)
 
@@ -41,8 +43,6 @@ class Rprop(Optimizer):
         loss = self._closure_loss(closure)
         self._check_some_grad()
         for group in self.param_groups:
-            etaminus, etaplus = self._hyper(group, "etas")
-            step_size_min, step_size_max = self._hyper(group, "step_sizes")
             for p in self._params_with_grad(group):
                 grad = -p.grad if group["maximize"] else p.grad
                 state = self.state[p]
@@ -53,9 +53,13 @@ class Rprop(Optimizer):
                 prev, step_size = state["prev"], state["step_size"]
                 state["step"].add_(1)
                 s = sign(grad * prev)
-                em, ep = _scalar(etaminus, p), _scalar(etaplus, p)
-                factor = where(s > 0, ep, where(s < 0, em, _scalar(1.0, p)))
-                step_size.mul_(factor).clamp_(_like(step_size_min, p), _like(step_size_max, p))
+                h = partial(self._scalar, group, p)
+                em = _tensor(h("etaminus", lambda e: e[0], "etas"), p)
+                ep = _tensor(h("etaplus", lambda e: e[1], "etas"), p)
+                factor = where(s > 0, ep, where(s < 0, em, _tensor(1.0, p)))
+                step_size.mul_(factor).clamp_(
+                    _tensor(h("step_size_min", lambda s: s[0], "step_sizes"), p),
+                    _tensor(h("step_size_max", lambda s: s[1], "step_sizes"), p))
                 grad = where(factor == em, 0.0, grad)   # for dir < 0, dfdx = 0
                 p.addcmul_(sign(grad), step_size, value=-1)
                 prev.copy_(grad)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..autograd import no_grad
-from .optimizer import (Optimizer, OptimizerValueError, _like, check_lr, check_nonneg,
+from .optimizer import (Optimizer, OptimizerValueError, _same, check_lr, check_nonneg,
                         runtime_hyperparameters)
 
 
@@ -31,19 +31,22 @@ class SGD(Optimizer):
         self._check_some_grad()
         for group in self.param_groups:
             lr = group["lr"]
-            momentum, wd = self._hyper(group, "momentum"), self._hyper(group, "weight_decay")
-            dampening = self._hyper(group, "dampening")
             for p in self._params_with_grad(group):
                 d_p = -p.grad if group["maximize"] else p.grad
                 if group["weight_decay"] != 0:
-                    d_p = d_p.add(p, alpha=_like(wd, p))
+                    d_p = d_p.add(p, alpha=self._scalar(group, p, "weight_decay", _same,
+                                                        "weight_decay"))
                 if group["momentum"] != 0:
+                    momentum = self._scalar(group, p, "momentum", _same, "momentum")
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         buf = state["momentum_buffer"] = d_p.clone().detach()
                     else:
-                        buf.mul_(_like(momentum, p)).add_(d_p, alpha=_like(1 - dampening, p))
-                    d_p = d_p.add(buf, alpha=_like(momentum, p)) if group["nesterov"] else buf
+                        # dampening == 0 is guarded (a sign): no multiply by 1 - 0 then
+                        buf.mul_(momentum).add_(d_p, alpha=1 if group["dampening"] == 0 else
+                                                self._scalar(group, p, "one_minus_dampening",
+                                                             lambda d: 1 - d, "dampening"))
+                    d_p = d_p.add(buf, alpha=momentum) if group["nesterov"] else buf
                 p.add_(d_p, alpha=-lr)
         return loss

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..autograd import no_grad
 from ..functions import amax, tensor, where, zeros_like
 from ..tensor import Tensor
-from .optimizer import (Optimizer, _double, _like, _step_tensor, check_arg, check_betas,
+from .optimizer import (Optimizer, _double, _like, _same, _step_tensor, check_arg, check_betas,
                         check_lr, runtime_hyperparameters)
 
 
@@ -37,7 +37,7 @@ class SparseAdam(Optimizer):
         self._check_some_grad()
         for group in self.param_groups:
             beta1, beta2 = self._hyper(group, "betas")
-            lr, eps = group["lr"], self._hyper(group, "eps")
+            lr = group["lr"]
             for p in self._params_with_grad(group):
                 grad = -p.grad if group.get("maximize", False) else p.grad
                 state = self.state[p]
@@ -52,12 +52,15 @@ class SparseAdam(Optimizer):
                 present = (amax(grad.abs(), dim=rows, keepdim=True) if rows else grad.abs()) != 0
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 old_avg, old_avg_sq = exp_avg.clone(), exp_avg_sq.clone()
-                avg_update = (grad - old_avg) * _like(1 - beta1, p)
+                avg_update = (grad - old_avg) * self._scalar(group, p, "one_minus_beta1",
+                                                              lambda b: 1 - b[0], "betas")
                 exp_avg.copy_(where(present, old_avg + avg_update, old_avg))
-                sq_update = (grad * grad - old_avg_sq) * _like(1 - beta2, p)
+                sq_update = (grad * grad - old_avg_sq) * self._scalar(
+                    group, p, "one_minus_beta2", lambda b: 1 - b[1], "betas")
                 exp_avg_sq.copy_(where(present, old_avg_sq + sq_update, old_avg_sq))
                 numer = avg_update + old_avg
-                denom = (sq_update + old_avg_sq).sqrt() + _like(eps, p)
+                denom = (sq_update + old_avg_sq).sqrt() + self._scalar(group, p, "eps", _same,
+                                                                       "eps")
                 step = state["step"].double()
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
