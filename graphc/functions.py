@@ -222,9 +222,19 @@ def amax(x, dim=None, keepdim: bool = False) -> Tensor:
     return apply("max", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
 
 
+def _reversed(x: Tensor) -> Tensor:
+    """x under an order-reversing map that cannot overflow (-x for floats, -1 - x for signed
+    integers, 255 - x for uint8, not for bool): min and argmin are max and argmax of it."""
+    if x.dtype.is_float:
+        return -x
+    if x.dtype.is_bool:
+        return apply("not", x)
+    return 255 - x if x.dtype is dtypes.uint8 else -1 - x
+
+
 def amin(x, dim=None, keepdim: bool = False) -> Tensor:
     """Smallest value over `dim` (an int, a sequence, or None for all), without indices."""
-    return -amax(-_t(x), dim, keepdim)
+    return _reversed(amax(_reversed(_t(x)), dim, keepdim))
 
 
 def cumsum(x, dim: int, *, dtype=None) -> Tensor:
@@ -246,10 +256,25 @@ def argmax(x, dim=None, keepdim: bool = False) -> Tensor:
 
 def argmin(x, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value along `dim` (None: into the flattened tensor)."""
-    return argmax(-_t(x), dim, keepdim)
+    return argmax(_reversed(_t(x)), dim, keepdim)
 
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # torch.return_types.max
+
+
+def _at_index(x, dim, keepdim: bool, arg) -> MaxResult:
+    """(values, indices) along one dim, the values read at the indices: the gradient goes to the
+    indexed element only (torch's max(dim)/min(dim); amax's ties share it instead)."""
+    x = _t(x)
+    if x.ndim == 0:
+        return MaxResult(x, tensor(np.zeros((), np.int64)))
+    d = _dim(dim, x.ndim)
+    idx = arg(x, d)
+    values = apply("gather", x, idx, axis=d)
+    if keepdim:
+        keep = x.shape[:d] + (1,) + x.shape[d + 1:]
+        values, idx = reshape(values, keep), reshape(idx, keep)
+    return MaxResult(values, idx)
 
 
 def max(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -258,7 +283,7 @@ def max(x, dim=None, keepdim: bool = False):  # noqa: A001
         return maximum(x, dim)
     if dim is None:
         return amax(x)
-    return MaxResult(amax(x, dim, keepdim), argmax(x, dim, keepdim))
+    return _at_index(x, dim, keepdim, argmax)
 
 
 def min(x, dim=None, keepdim: bool = False):  # noqa: A001
@@ -267,7 +292,7 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
         return minimum(x, dim)
     if dim is None:
         return amin(x)
-    return MaxResult(amin(x, dim, keepdim), argmin(x, dim, keepdim))
+    return _at_index(x, dim, keepdim, argmin)
 
 
 def softmax(x, dim: int = -1) -> Tensor:

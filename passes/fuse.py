@@ -116,6 +116,9 @@ class Fuser:
             return "a broadcast inside a kernel must read a kernel input"
         if fusion is Fusion.GATHER and n.inputs[0] in grp.values():
             return f"{n.op} reads its table from memory: the table must be a kernel input"
+        if fusion is Fusion.GATHER and grp.kind == "reduce" and (
+                shape != grp.shape or any(v in grp.reduced for v in inner)):
+            return f"{n.op} would run in the kernel's epilogue, which has no gathers"
         if fusion is Fusion.REDUCE:
             x = n.inputs[0]
             if grp.kind not in ("elementwise", "reduce") or x.shape != grp.shape \
@@ -125,6 +128,9 @@ class Fuser:
             if grp.kind == "reduce" and (tuple(axes) != grp.axes or shape != grp.rshape):
                 return f"reduces other axes ({axes}) than the kernel ({grp.axes})"
             return None
+        if any(v in grp.reduced for v in inner) and any(v not in grp.reduced for v in inner):
+            # (a scalar gathered in the loop, say): the epilogue reads only reductions and inputs
+            return "mixes a reduction with a value of the kernel's loop"
         if shape == ():
             if all(v.shape == () for v in n.inputs):
                 return None

@@ -109,6 +109,7 @@ class LoopKernel:
     # -- which node runs where ---------------------------------------------------------------
     def _classify(self):
         after_red: set[Value] = set()
+        in_loop: set[Value] = set()   # computed inside the loop nest: never an input of a uniform
         self.uniform, self.loop, self.epi = [], [], []
         for n in self.body.nodes:
             if fusion_of(n) is Fusion.SOURCE:
@@ -121,10 +122,12 @@ class LoopKernel:
             if deps_red or (self.reductions and shape != () and shape != self.S):
                 self.epi.append(n)
                 after_red.update(n.outputs)
-            elif shape == () and self.S != () and all(v.shape == () for v in n.inputs):
+            elif shape == () and self.S != () and all(v.shape == () and v not in in_loop
+                                                      for v in n.inputs):
                 self.uniform.append(n)
             else:
                 self.loop.append(n)
+                in_loop.update(n.outputs)
 
     # -- values ---------------------------------------------------------------------------------
     def _const_value(self, v: Value, w: int):
@@ -142,8 +145,11 @@ class LoopKernel:
             self._store_uniform_result(n.outputs[0])
         if self.S == ():
             for n in self.loop:
-                self.uvals[n.outputs[0]] = lower_elementwise(
-                    cx, n, [self._uniform_arg(v) for v in n.inputs])
+                if fusion_of(n) is Fusion.GATHER:   # a scalar read from a table (a 1-d one)
+                    val = self._gather(n, [], H.i64(0), self._uniform_arg(n.inputs[1]))
+                else:
+                    val = lower_elementwise(cx, n, [self._uniform_arg(v) for v in n.inputs])
+                self.uvals[n.outputs[0]] = val
                 self._store_uniform_result(n.outputs[0])
             return
         if self.reductions:
