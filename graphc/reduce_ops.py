@@ -1,5 +1,5 @@
 """Torch's reductions beyond sum/mean/amax/argmax: prod, cumprod, logsumexp, var/std, all/any,
-nansum/nanmean, count_nonzero, aminmax, sort/argsort/msort/topk, median/nanmedian, kthvalue,
+nansum/nanmean, count_nonzero, aminmax, sort/argsort/msort/topk, median/nanmedian, kthvalue, mode,
 quantile/nanquantile.
 
 Everything is a composition of primitives, so it runs eagerly and compiled and has its gradient
@@ -20,14 +20,16 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes
-from .functions import _dim, _t, amax, amin, apply, cast, reshape, sum, where  # noqa: A004
+from .functions import (_dim, _t, amax, amin, apply, argmax, cast, cumsum, full, reshape,  # noqa: A004
+                        sum, where)
+from .index_ops import scatter_add
 from .math_ops import ceil, floor, lerp, round
-from .shape_ops import movedim
+from .shape_ops import cat, movedim
 from .tensor import Tensor, check
 
 __all__ = ["prod", "cumprod", "logsumexp", "var", "std", "var_mean", "std_mean", "all", "any",
            "nansum", "nanmean", "count_nonzero", "aminmax", "sort", "argsort", "msort", "topk",
-           "kthvalue", "median", "nanmedian", "quantile", "nanquantile"]
+           "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile"]
 
 # torch.return_types.*: namedtuples with torch's names and fields
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -36,6 +38,7 @@ KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
 MedianResult = namedtuple("median", ["values", "indices"])
 NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
 AminmaxResult = namedtuple("aminmax", ["min", "max"])
+ModeResult = namedtuple("mode", ["values", "indices"])
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -216,12 +219,17 @@ def _nonzero(x: Tensor) -> Tensor:
     return x if x.dtype.is_bool else x != 0
 
 
+def _logical_dims(dim, ndim: int) -> tuple[int, ...]:
+    # torch.all / torch.any with an empty dim sequence reduce nothing (sum and var reduce all)
+    return () if isinstance(dim, (tuple, list)) and not dim else _dims(dim, ndim)
+
+
 def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """True where every element over `dim` is nonzero (NaN counts as nonzero; empty: True).
 
     bool result, except uint8 input gives uint8 (as torch)."""
     x = _t(x)
-    axes = _dims(dim, x.ndim)
+    axes = _logical_dims(dim, x.ndim)
     out = sum(apply("not", _nonzero(x)), axes, keepdim) == 0
     return cast(out, dtypes.uint8) if x.dtype is dtypes.uint8 else out
 
@@ -229,7 +237,7 @@ def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """True where some element over `dim` is nonzero (empty: False); uint8 input gives uint8."""
     x = _t(x)
-    axes = _dims(dim, x.ndim)
+    axes = _logical_dims(dim, x.ndim)
     out = sum(_nonzero(x), axes, keepdim) > 0
     return cast(out, dtypes.uint8) if x.dtype is dtypes.uint8 else out
 
@@ -374,6 +382,35 @@ def nanmedian(x, dim=None, keepdim: bool = False):
     return _median(x, dim, keepdim, True, "nanmedian")
 
 
+def mode(x, dim: int = -1, keepdim: bool = False):
+    """(values, indices) of the most frequent value along `dim` (torch.mode): the smallest of
+    equally frequent values, at its last index; NaNs count as one value."""
+    x = _t(x)
+    if x.ndim == 0:
+        return ModeResult(x, argsort(x, 0))
+    d = _dim(dim, x.ndim)
+    n = x.shape[d]
+    check(n > 0, f"mode(): dim {d} of {x.type} is empty")
+    xm = movedim(x.detach(), d, -1)                     # (..., n)
+    order = argsort(xm, -1)
+    s = _take(xm, order, xm.ndim - 1)                   # sorted, equal values side by side
+    lead = s.shape[:-1]
+    if n > 1:
+        a, b = s[..., 1:], s[..., :-1]
+        same = (a == b) | (_isnan(a) & _isnan(b)) if x.dtype.is_float else a == b
+        new_run = cat([full(lead + (1,), True), apply("not", same)], -1)
+    else:
+        new_run = full(lead + (1,), True)
+    run = cumsum(new_run, -1) - 1                       # run number of each sorted position
+    counts = scatter_add(full(lead + (n,), 0), -1, run, full(lead + (n,), 1))
+    count = _take(counts, run, len(lead))               # the length of each position's run
+    first = argmax(count, -1)                           # the first (smallest) most frequent run
+    last = first + amax(count, -1) - 1                  # its last element: the largest index
+    idx = apply("gather", order, last, axis=len(lead))
+    out_idx = reshape(idx, _keep(x, (d,))) if keepdim else idx
+    return ModeResult(_pick(x, idx, d, keepdim), out_idx)
+
+
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
@@ -454,7 +491,7 @@ def _install() -> None:
     T = Tensor
     for name in ("prod", "cumprod", "logsumexp", "var", "std", "all", "any", "nansum", "nanmean",
                  "count_nonzero", "aminmax", "sort", "argsort", "msort", "topk", "kthvalue",
-                 "median", "nanmedian", "quantile", "nanquantile"):
+                 "median", "nanmedian", "mode", "quantile", "nanquantile"):
         setattr(T, name, globals()[name])
     T.cumprod_ = lambda self, dim, *, dtype=None: self._assign(cumprod(self, dim, dtype=dtype))
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from graphc.ir import Fusion, Graph, Node, Value, fusion_of
-from graphc.ir.ops import FUSIBLE, LOOP
+from graphc.ir.ops import FUSIBLE, LOOP, NO_KERNEL
 
 from .dce import dce
 from .rewrite import copy_graph_header, finish
@@ -79,7 +79,8 @@ class Fuser:
         self.groups.append(grp)
         self.dag.add_node(grp.id)
         if reason:
-            self.why.append(f"{self.names.get(n.outputs[0], '?')} = {n.op} starts kernel "
+            starts = "runs no code" if fusion_of(n) in NO_KERNEL else "starts kernel"
+            self.why.append(f"{self.names.get(n.outputs[0], '?')} = {n.op} {starts} "
                             f"k{grp.id}: {reason}")
         self.add(grp, n)
         return grp
@@ -249,6 +250,7 @@ class Fuser:
                 h = self.creates_cycle(grp, n)  # a pulled producer may have landed after grp
                 if h is None:
                     self.join(grp, n)
+                    self.absorb(grp, n)
                     return
                 why = f"would make a cycle through k{h.id}"
             reasons.append(f"not with k{grp.id} ({grp.kind}): {why}")
@@ -275,6 +277,34 @@ class Fuser:
             self._make_reduce(grp, n)
         else:
             self.new_group(n, "elementwise", shape, "; ".join(reasons) or alone)
+
+    def absorb(self, grp: Group, n: Node) -> None:
+        """n joined grp: the other elementwise kernels over grp's loop shape that feed n join it
+        too (a gradient summed from two chains, such as cross-entropy's exp(x - lse) * g and
+        its one-hot term, is then one loop, not a kernel writing a temporary for the next).
+        Legal when no other path leads between the two kernels, so contracting them cannot make
+        a cycle; matmul kernels keep their epilogue as it is."""
+        if grp.kind not in ("elementwise", "reduce"):
+            return
+        for v in n.inputs:
+            h = self.producer_group(v)
+            if h is None or h is grp or h.kind != "elementwise" or h.shape != grp.shape \
+                    or not h.nodes or nx.has_path(self.dag, grp.id, h.id) \
+                    or any(s != grp.id and nx.has_path(self.dag, s, grp.id)
+                           for s in self.dag.successors(h.id)):
+                continue
+            for m in h.nodes:
+                grp.nodes.append(m)
+                self.group_of[m] = grp
+            for u, _ in list(self.dag.in_edges(h.id)):
+                self.dag.add_edge(u, grp.id)
+            for _, w in list(self.dag.out_edges(h.id)):
+                if w != grp.id:
+                    self.dag.add_edge(grp.id, w)
+            self.dag.remove_node(h.id)
+            h.nodes = []
+            self.why.append(f"k{h.id} joins k{grp.id}: it only feeds "
+                            f"{self.names.get(n.outputs[0], '?')} = {n.op} there")
 
     def pull_into_new(self, p: Node, consumer: Node) -> None:
         """Place pending `p`, pulled by `consumer`, in its producers' kernel or a new one."""
@@ -404,7 +434,9 @@ def fusion_report(g: Graph) -> str:
     f = Fuser(g)
     f.run()
     kinds = {}
-    for grp in f.groups:
+    real = [grp for grp in f.groups   # merged-away kernels are empty; views and constants run
+            if any(fusion_of(n) not in NO_KERNEL for n in grp.nodes)]   # no code
+    for grp in real:
         kinds[grp.kind] = kinds.get(grp.kind, 0) + 1
-    head = f"# {len(f.groups)} kernels: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    head = f"# {len(real)} kernels: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     return "\n".join([head] + f.why) + "\n"

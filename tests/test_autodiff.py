@@ -12,6 +12,7 @@ from graphc import dtypes, nn
 from graphc.ir.interpreter import run
 from graphc.ir import NONDIFF, OPS, Builder, Graph, Sample, tensor_type, verify
 from passes import autodiff, gradients
+import loss_oracles  # lse, take_class
 
 # ---- operands and one-op graphs -----------------------------------------------------------------
 
@@ -259,6 +260,7 @@ def torch_fns(torch):
         "slice": lambda x, start, stop, step: x[tuple(slice(*z) for z in zip(start, stop, step))],
         "pad": pad,
         "matmul": matmul,
+        **loss_oracles.torch_table(torch),    # lse, take_class
         "gather": lambda x, idx, axis: torch.gather(x, axis, idx.unsqueeze(axis)).squeeze(axis),
     }
 

@@ -39,7 +39,8 @@ from graphc.ir.ops import NO_KERNEL
 from graphc.ir.ops.fused import KINDS
 
 TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow", "sin", "cos", "tan", "asin", "acos",
-                  "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc", "atan2"}
+                  "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc", "atan2",
+                  "lse"}  # lse: libmvec exp, vector sums
 SIGNED_ZERO_OK = {"maximum", "minimum"}
 EXACT = None
 

@@ -17,6 +17,7 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, OpDef, Sample, tensor_type, 
 from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sample_arrays,
                       type_of)
 import quant_model
+import loss_oracles  # lse, take_class
 from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
 
 KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
@@ -375,6 +376,7 @@ NUMPY_ORACLE = {
     "gather": _np_gather,
     "one_hot": lambda idx, num_classes, dtype: np.eye(num_classes,
                                                       dtype=dtypes.as_dtype(dtype).np)[idx],
+    **loss_oracles.NUMPY,    # lse, take_class
     "constant": lambda value: value,
     "custom_vjp": lambda out, *inputs, fn: out,
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
@@ -553,6 +555,7 @@ def _torch_table(torch):
         "matmul": matmul,
         "gather": lambda x, idx, axis: torch.gather(x, axis, idx.unsqueeze(axis)).squeeze(axis),
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),
+        **loss_oracles.torch_table(torch),    # lse, take_class
         "constant": lambda value: torch.from_numpy(value.copy()),
         "custom_vjp": lambda out, *inputs, fn: out,
         "qlinear": lambda *a, **k: _torch_qlinear(torch, *a, **k),

@@ -111,6 +111,8 @@ CASES = [
     ("all-u8", lambda L, a: L.all(a, 1), [U8]),
     ("all-bool", lambda L, a: L.all(a, 0), [BOOLS]),
     ("all-empty", lambda L, a: a[:, :0].all(1), [f32(2, 3)]),
+    ("all-no-dims", lambda L, a: L.all(a, ()), [ZEROS]),        # reduces nothing, as torch
+    ("any-no-dims", lambda L, a: a.any([]), [U8]),
     ("any", lambda L, a: L.any(a), [ZEROS]),
     ("any-dim-neg", lambda L, a: a.any(-1, keepdim=True), [ZEROS * 0]),
     ("any-u8", lambda L, a: a.any(), [U8]),
@@ -199,6 +201,12 @@ CASES = [
     ("quantile-nan", lambda L, a: L.quantile(a, 0.4, 1), [WITH_NAN]),
     ("quantile-f64", lambda L, a: L.quantile(a, L.tensor([0.2, 0.7], dtype=L.float64), -1),
      [distinct(2, 7, dtype=np.float64)]),
+    ("mode", lambda L, a: L.mode(a), [ints(3, 9, hi=2).astype(np.float32)]),
+    ("mode-dim0-keepdim", lambda L, a: a.mode(0, keepdim=True), [ints(7, 3, hi=2)]),
+    ("mode-ties", lambda L, a: L.mode(a, 1), [TIES]),
+    ("mode-nan", lambda L, a: L.mode(a, 1).values, [WITH_NAN], {"grad": False}),  # (NaN index:
+    #                                                          torch's is not the last NaN's)
+    ("mode-one", lambda L, a: L.mode(a, 1), [f32(3, 1)]),
     ("nanquantile", lambda L, a: L.nanquantile(a, 0.4, 1), [WITH_NAN]),
     ("nanquantile-vec", lambda L, a: a.nanquantile(L.tensor([0.1, 0.6]), dim=-1), [WITH_NAN]),
     *[(f"quantile-{m}", lambda L, a, m=m: L.quantile(a, L.tensor([0.1, 0.375, 0.5, 0.625, 0.9]),

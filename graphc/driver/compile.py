@@ -384,12 +384,14 @@ class Compiled:
         def run(leaves):
             arrays = binder.arrays()
             inputs = list(leaves) + [get() for get in scalars] if scalars else leaves
-            for i, bound, lo, what in checks:  # before the call: a bad label never half-updates
-                a = inputs[i]
+            for i, bound, lo, skip, what in checks:  # before the call: a bad label never
+                a = inputs[i]                           # half-updates
                 if a.size and (a.min() < lo or a.max() >= bound):
-                    bad = a[(a < lo) | (a >= bound)].ravel()[0]
-                    raise ExecutionError(f"{what}: index {bad} in input %{graph.inputs[i].name} is "
-                                         f"out of range for {bound} classes")
+                    bad = a[((a < lo) | (a >= bound)) & (a != skip)].ravel()
+                    if bad.size:
+                        raise ExecutionError(f"{what}: index {bad[0]} in input "
+                                             f"%{graph.inputs[i].name} is out of range for "
+                                             f"{bound} classes")
             backup = [a.copy() for a in arrays] if guard_state else None
             try:
                 outs = exe.run(inputs, arrays, binder.ids)
@@ -585,9 +587,10 @@ def _failing_node(graph: Graph, inputs, binder, err: ExecutionError) -> Executio
     return err
 
 
-def index_checks(graph: Graph) -> list[tuple[int, int, int, str]]:
-    """(input position, bound, lowest allowed index, op description) for every op reading
-    indices from a graph input (OpDef.indices: (operand, bound) or (operand, bound, lowest))."""
+def index_checks(graph: Graph) -> list[tuple[int, int, int, int | None, str]]:
+    """(input position, bound, lowest allowed index, one value allowed besides (ignore_index) or
+    None, op description) for every op reading indices from a graph input (OpDef.indices:
+    (operand, bound), (operand, bound, lowest) or (operand, bound, lowest, skip))."""
     pos = {v: i for i, v in enumerate(graph.inputs)}
     out = []
 
@@ -600,7 +603,8 @@ def index_checks(graph: Graph) -> list[tuple[int, int, int, str]]:
                 at, bound, *lo = OPS[n.op].indices(n)
                 src = outer_of.get(n.inputs[at], n.inputs[at])
                 if src in pos:
-                    out.append((pos[src], bound, lo[0] if lo else 0, f"{n.op} at {n.loc or '?'}"))
+                    out.append((pos[src], bound, lo[0] if lo else 0, lo[1] if len(lo) > 1 else None,
+                                f"{n.op} at {n.loc or '?'}"))
     visit(graph.nodes, {})
     return out
 

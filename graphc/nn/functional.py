@@ -37,111 +37,129 @@ def _same_shape(a: Tensor, b: Tensor, what: str) -> None:
     check(a.shape == b.shape, f"{what}: input {a.type} and target {b.type} must have the same shape")
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
-             reduce=None, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class indices `target` (N,) under log-probabilities (N, C),
-    with torch's class `weight` (weighted mean) and `ignore_index` (default -100)."""
-    if isinstance(weight, str):   # graphc's older nll_loss(input, target, reduction)
-        weight, reduction = None, weight
-    input, target = G._t(input), G._t(target)
-    _check_class_target(input, target, "nll_loss")
-    if input.ndim == 1:
-        input, target = G.unsqueeze(input, 0), G.unsqueeze(target, 0)
-        loss = _weighted_nll(input, target, weight, ignore_index, reduction)
-        return G.squeeze(loss, 0) if reduction == "none" else loss
-    return _weighted_nll(input, target, weight, ignore_index, reduction)
+from ..tensor import apply as _apply  # noqa: E402  (the loss ops below are primitives)
 
 
-def _needs_mask(target: Tensor, weight, ignore_index: int) -> bool:
-    """Whether the weighted/ignoring formula is needed. A traced target with torch's default
-    ignore_index and no weight keeps the plain gather (its graph unchanged): labels equal to
-    -100 then fail graphc's index check instead of being ignored; pass weight= or another
-    ignore_index to mask in a compiled step."""
-    if weight is not None or ignore_index != -100:
-        return True
-    if target.is_traced:
-        return False
-    import numpy as _np
-    return bool(_np.any(_np.asarray(target.numpy()) == ignore_index))
-
-
-def _masked_target(input: Tensor, target: Tensor, weight, ignore_index: int):
-    """(safe target, per-sample weight w_n: weight[target] or 1, 0 where target == ignore_index)."""
-    keep = target != ignore_index
-    safe = G.where(keep, target, 0)
-    w = G.cast(keep, input.dtype)
-    if weight is not None:
-        weight = G._t(weight)
-        check(weight.ndim == 1 and weight.shape[0] == input.shape[-1],
-              f"weight tensor should be defined either for all {input.shape[-1]} classes or no "
-              f"classes but got weight tensor of shape: {list(weight.shape)}")
-        w = w * G.gather(G.broadcast_to(G.cast(weight, input.dtype), input.shape), 1, safe)
-    return safe, w
-
-
-def _weighted_nll(input: Tensor, target: Tensor, weight, ignore_index: int,
-                  reduction: str) -> Tensor:
-    if not _needs_mask(target, weight, ignore_index):
-        picked = G.gather(input, 1, target)
-        return _reduce(-picked, reduction, "nll_loss")
-    safe, w = _masked_target(input, target, weight, ignore_index)
-    loss = -G.gather(input, 1, safe) * w
-    if reduction == "mean":   # torch: sum of w_n * loss_n over the sum of w_n
-        return G.sum(loss) / G.sum(w)
-    return _reduce(loss, reduction, "nll_loss")
+def _class_last(x: Tensor) -> Tensor:
+    """x with its class dim (1, or 0 for an unbatched (C,) input) moved last: (N, d1.., C)."""
+    return x if x.ndim <= 2 else G.permute(x, (0,) + tuple(range(2, x.ndim)) + (1,))
 
 
 def _check_class_target(input: Tensor, target: Tensor, what: str) -> None:
-    check(input.ndim in (1, 2), f"{what}: input must be (N, C) or (C,), got {input.type}")
+    check(input.ndim >= 1, f"{what}: input must be (C,), (N, C) or (N, C, d1, ...), got {input.type}")
     check(target.dtype.is_int,
           f"{what}: target {target.type} must hold integer class indices (int64); got "
           f"{target.dtype}. Pass labels as an int64 array (or class probabilities of input's shape)")
-    check(target.shape == input.shape[:-1],
-          f"{what}: target {target.type} must have shape {list(input.shape[:-1])} for input "
-          f"{input.type}")
+    want = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if input.ndim == 2 and target.ndim == 1:
+        check(target.shape == want, f"{what}: Expected input batch_size ({input.shape[0]}) to "
+                                    f"match target batch_size ({target.shape[0]}) (input "
+                                    f"{input.type}, target {target.type})")
+    check(target.shape == want,
+          f"{what}: Expected target size {list(want)}, got {list(target.shape)} for input "
+          f"{input.type} (class dim {1 if input.ndim >= 2 else 0})")
+
+
+def _needs_mask(weight, reduction: str, what: str) -> None:
+    """Argument checks shared by the index-target losses (the mask itself is always applied:
+    take_class gives 0 at ignore_index, in every mode)."""
+    check(reduction in ("mean", "sum", "none"),
+          f"{what}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _masked_target(input: Tensor, target: Tensor, weight, ignore_index: int):
+    """(keep: target != ignore_index, per-position weight w_n: weight[target] (0 where ignored)
+    or None without weight=)."""
+    keep = target != ignore_index
+    if weight is None:
+        return keep, None
+    weight = G._t(weight)
+    c = input.shape[-1]
+    check(weight.ndim == 1 and weight.shape[0] == c,
+          f"weight tensor should be defined either for all {c} classes or no classes but got "
+          f"weight tensor of shape: {list(weight.shape)}")
+    w = G.cast(weight, input.dtype).detach()   # torch: no gradient flows into weight
+    return keep, _apply("take_class", w, target, ignore=int(ignore_index))
+
+
+def _weighted_nll(nll: Tensor, keep: Tensor, w, reduction: str) -> Tensor:
+    """torch's reductions of per-position losses `nll` (class-last layout, target's shape): 0
+    where ignored, weighted by w_n, 'mean' = sum(w_n nll_n) / sum(w_n) (NaN when all ignored)."""
+    if w is not None:
+        nll = nll * w
+    loss = G.where(keep, nll, 0.0)
+    if reduction == "mean":
+        return G.sum(loss) / G.sum(G.cast(keep, nll.dtype) if w is None else w)
+    return G.sum(loss) if reduction == "sum" else loss
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
+             reduce=None, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices `target` under log-probabilities `input` ((C,),
+    (N, C) or (N, C, d1, ...)), with torch's class `weight` (weighted mean) and `ignore_index`."""
+    if isinstance(weight, str):   # graphc's older nll_loss(input, target, reduction)
+        weight, reduction = None, weight
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    input, target = G._t(input), G._t(target)
+    _check_class_target(input, target, "nll_loss")
+    _needs_mask(weight, reduction, "nll_loss")
+    x = _class_last(input)
+    keep, w = _masked_target(x, target, weight, ignore_index)
+    return _weighted_nll(-_apply("take_class", x, target, ignore=int(ignore_index)), keep, w,
+                         reduction)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
                   reduce=None, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log_softmax + nll_loss for class indices, or soft cross-entropy for class probabilities,
-    with torch's class `weight`, `ignore_index` and `label_smoothing` formulas."""
+    """log_softmax + nll_loss for class indices, or soft cross-entropy for class probabilities
+    (input (C,), (N, C) or (N, C, d1, ...), class dim 1), with torch's class `weight`,
+    `ignore_index` (masked in every mode) and `label_smoothing` formulas.
+
+    Class indices: loss_n = lse(x_n) - x_n[t_n] (graphc.ir.ops.loss), so no log_softmax is
+    materialised and the logits are read once forward and once backward."""
     if isinstance(weight, str):   # graphc's older cross_entropy(input, target, reduction, ls)
         weight, reduction = None, weight
         if isinstance(size_average, (int, float)) and not isinstance(size_average, bool):
             label_smoothing, size_average = size_average, None
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = G._t(input), G._t(target)
-    logp = log_softmax(input, dim=-1)
+    check(input.ndim >= 1, f"cross_entropy: input must be (C,), (N, C) or (N, C, d1, ...), got "
+                           f"{input.type}")
+    check(0.0 <= label_smoothing <= 1.0,
+          f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    _needs_mask(weight, reduction, "cross_entropy")
+    x = _class_last(G._float(input))
+    c = x.shape[-1]
+    lse = _apply("lse", x)                                   # target's shape
     if target.dtype.is_float:
         check(target.shape == input.shape,
               f"cross_entropy: target {target.type} is {target.dtype}, so it is read as class "
               f"probabilities and must have input {input.type}'s shape; for class indices pass an "
-              f"int64 target of shape {list(input.shape[:-1])} (e.g. y.astype(np.int64))")
+              f"int64 target of shape {list(input.shape[:1] + input.shape[2:])} "
+              f"(e.g. y.astype(np.int64))")
+        p = _class_last(target)
         if label_smoothing:  # as torch: smooth the probabilities towards uniform
-            target = target * (1.0 - label_smoothing) + label_smoothing / input.shape[-1]
+            p = p * (1.0 - label_smoothing) + label_smoothing / c
+        logp = x - G.unsqueeze(lse, -1)
         if weight is not None:
-            logp = logp * G.cast(G._t(weight), logp.dtype)
-        return _reduce(-G.sum(target * logp, -1), reduction, "cross_entropy")
+            logp = logp * G.cast(G._t(weight), logp.dtype).detach()
+        return _reduce(-G.sum(p * logp, -1), reduction, "cross_entropy")
     _check_class_target(input, target, "cross_entropy")
-    if _needs_mask(target, weight, ignore_index):
-        one = input.ndim == 1
-        lp, tg = (G.unsqueeze(logp, 0), G.unsqueeze(target, 0)) if one else (logp, target)
-        loss = _weighted_nll(lp, tg, weight, ignore_index, reduction)
-        if label_smoothing:   # ATen's formula (LossNLL.cpp cross_entropy_loss_label_smoothing)
-            safe, w = _masked_target(lp, tg, weight, ignore_index)
-            keep = G.cast(tg != ignore_index, lp.dtype)
-            wl = lp if weight is None else lp * G.cast(G._t(weight), lp.dtype)
-            smooth = -G.sum(wl, -1) * keep
-            if reduction == "mean":
-                smooth = G.sum(smooth) / G.sum(w)
-            elif reduction == "sum":
-                smooth = G.sum(smooth)
-            loss = (1.0 - label_smoothing) * loss + smooth * (label_smoothing / input.shape[-1])
-        return G.squeeze(loss, 0) if one and reduction == "none" else loss
-    loss = nll_loss(logp, target, reduction="none")
-    if label_smoothing:
-        smooth = -G.mean(logp, -1)
-        loss = (1.0 - label_smoothing) * loss + label_smoothing * smooth
-    return _reduce(loss, reduction, "cross_entropy")
+    keep, w = _masked_target(x, target, weight, ignore_index)
+    nll = lse - _apply("take_class", x, target, ignore=int(ignore_index))
+    loss = _weighted_nll(nll, keep, w, reduction)
+    if not label_smoothing:
+        return loss
+    # ATen's cross_entropy_loss_label_smoothing: sum_c w_c (lse - x_c), masked, same denominator
+    if weight is None:
+        smooth = lse * float(c) - G.sum(x, -1)
+    else:
+        wc = G.cast(G._t(weight), x.dtype).detach()
+        smooth = lse * G.sum(wc) - G.sum(x * wc, -1)
+    smooth = _weighted_nll(smooth, keep, None, "none" if reduction == "none" else "sum")
+    if reduction == "mean":
+        smooth = smooth / G.sum(G.cast(keep, x.dtype) if w is None else w)
+    return (1.0 - label_smoothing) * loss + smooth * (label_smoothing / c)
 
 
 def _check_p(p, what: str) -> float:

@@ -6,3 +6,4 @@ from . import elementwise, reduce, movement, linalg, index, constant  # noqa: F4
 from . import autodiff_markers, fused, quant, collective  # noqa: F401,E402
 from . import random  # noqa: F401,E402
 from . import sort  # noqa: F401,E402
+from . import loss  # noqa: F401,E402
