@@ -265,6 +265,220 @@ def _torch_train(sizes, x, y, repeat):
     return out
 
 
+# ---- cat + split and cross_entropy(ignore_index=) train steps (issue 17's rows) --------------------
+# Each workload builds one step per contender from the same initial weights; every step returns
+# its loss, so tests/test_bench.py checks that all contenders compute the same thing.
+
+class SplitNet(nn.Module):
+    """A grouped linear layer with two groups inside an MLP: 784 -> 256 (ReLU), the activation
+    split into two halves of 128, each through its own Linear (one ReLU, one tanh), the halves
+    concatenated back and classified 256 -> 10 (ResNeXt-style split-transform-merge)."""
+
+    def __init__(self, n_in=784, hidden=256, n_out=10):
+        super().__init__()
+        h = hidden // 2
+        self.fc1, self.fa, self.fb = nn.Linear(n_in, hidden), nn.Linear(h, h), nn.Linear(h, h)
+        self.fc2 = nn.Linear(hidden, n_out)
+
+    def forward(self, x):
+        """fc1, split, the two branches, cat, fc2."""
+        a, b = graphc.split(graphc.relu(self.fc1(x)), self.fa.in_features, dim=1)
+        return self.fc2(graphc.cat([graphc.relu(self.fa(a)), graphc.tanh(self.fb(b))], dim=1))
+
+
+class LMHead(nn.Module):
+    """A small language-model head: hidden states (tokens, d) -> Linear(d, d) + ReLU ->
+    Linear(d, vocab) logits."""
+
+    def __init__(self, d=128, vocab=65):
+        super().__init__()
+        self.fc, self.head = nn.Linear(d, d), nn.Linear(d, vocab)
+
+    def forward(self, x):
+        """The vocabulary logits of every token."""
+        return self.head(graphc.relu(self.fc(x)))
+
+
+def _split_forward(lib, p, x):
+    """SplitNet's forward written for torch or jax.numpy (`lib`), parameters in a dict."""
+    lin = lambda h, k: h @ p[k + ".weight"].T + p[k + ".bias"]  # noqa: E731
+    h = lib.maximum(lin(x, "fc1"), 0)
+    n = p["fa.weight"].shape[1]
+    a, b = h[:, :n], h[:, n:]
+    return lin(lib.concatenate([lib.maximum(lin(a, "fa"), 0), lib.tanh(lin(b, "fb"))], 1), "fc2")
+
+
+def _lm_forward(lib, p, x):
+    """LMHead's forward for jax.numpy."""
+    h = lib.maximum(x @ p["fc.weight"].T + p["fc.bias"], 0)
+    return h @ p["head.weight"].T + p["head.bias"]
+
+
+def _jax_masked_xent(logits, y, ignore_index=-100):
+    """torch's cross_entropy(ignore_index=) in JAX: mean over the targets that are not ignored."""
+    import jax
+    import jax.numpy as jnp
+    keep = y != ignore_index
+    logp = jax.nn.log_softmax(logits)
+    picked = jnp.take_along_axis(logp, jnp.where(keep, y, 0)[:, None], axis=1)[:, 0]
+    return -jnp.sum(jnp.where(keep, picked, 0.0)) / jnp.sum(keep)
+
+
+def _jax_xent(logits, y):
+    import jax
+    import jax.numpy as jnp
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+
+
+def _graphc_step(model, crit):
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(data, target):
+        opt.zero_grad()
+        loss = crit(model(data), target)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def _jax_adam_step(forward, loss, init: dict, x, y):
+    """One jit-compiled Adam step (value_and_grad + a hand-written Adam), or None without JAX."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    import functools
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
+    def step(params, m, v, t, x, y):
+        val, g = jax.value_and_grad(lambda p: loss(forward(jnp, p, x), y))(params)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
+        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
+        lr_t = 1e-3 / (1 - 0.9 ** t)
+        params = jax.tree_util.tree_map(
+            lambda p, a, b: p - lr_t * a / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8), params, m, v)
+        return params, m, v, t, val
+    params = {k: jnp.asarray(a) for k, a in init.items()}
+    zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731
+    state = [params, zeros(), zeros(), jnp.float32(0)]
+    jx, jy = jnp.asarray(x), jnp.asarray(y)
+
+    def run():
+        *state[:], val = step(*state, jx, jy)
+        return val.block_until_ready()
+    return run
+
+
+def _torch_adam_step(module, loss, init: dict, x, y):
+    """One PyTorch eager Adam step of `module` (a torch.nn.Module built from the same weights)."""
+    import torch
+    with torch.no_grad():
+        for k, p in module.named_parameters():
+            p.copy_(torch.from_numpy(init[k]))
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def run():
+        opt.zero_grad()
+        out = loss(module(tx), ty)
+        out.backward()
+        opt.step()
+        return out
+    return run
+
+
+def _contenders(make, crit, torch_module, torch_loss, jax_forward, jax_loss, x, y,
+                frameworks: bool, interpreter: bool = True) -> dict:
+    """contender name -> a zero-argument train step (None when not installed), all starting from
+    the weights of one `make()`."""
+    graphc.manual_seed(0)
+    ref = make()
+    init = {k: np.array(v.numpy()) for k, v in ref.state_dict().items()}
+    out = {}
+    for backend in ("llvm", "interpreter") if interpreter else ("llvm",):
+        model = make()
+        model.load_state_dict({k: graphc.tensor(a) for k, a in init.items()})
+        c = graphc.compile(_graphc_step(model, crit), backend=backend)
+        out[f"graphc {backend}"] = (lambda c=c: c(x, y))
+    if frameworks:
+        try:
+            import torch
+            out["pytorch eager"] = _torch_adam_step(torch_module(torch), torch_loss(torch),
+                                                    init, x, y)
+        except ImportError:
+            out["pytorch eager"] = None
+        out["jax jit"] = _jax_adam_step(jax_forward, jax_loss, init, x, y)
+    return out
+
+
+def catsplit_contenders(batch: int = 64, frameworks: bool = True, interpreter: bool = True):
+    """SplitNet's Adam train step with cross_entropy, per contender."""
+    x, y = _data(batch, 784, 10)
+
+    def torch_module(torch):
+        class T(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fa = torch.nn.Linear(784, 256), torch.nn.Linear(128, 128)
+                self.fb, self.fc2 = torch.nn.Linear(128, 128), torch.nn.Linear(256, 10)
+
+            def forward(self, x):
+                a, b = torch.relu(self.fc1(x)).split(128, dim=1)
+                return self.fc2(torch.cat([torch.relu(self.fa(a)), torch.tanh(self.fb(b))], 1))
+        return T()
+    return _contenders(SplitNet, nn.CrossEntropyLoss(), torch_module,
+                       lambda torch: torch.nn.CrossEntropyLoss(), _split_forward, _jax_xent,
+                       x, y, frameworks, interpreter)
+
+
+def lm_data(tokens: int, d: int, vocab: int, ignored: float = 0.125, seed: int = 0):
+    """Hidden states (tokens, d) and next-token targets, a fraction `ignored` of them -100."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((tokens, d)).astype(np.float32)
+    y = rng.integers(0, vocab, tokens).astype(np.int64)
+    y[rng.random(tokens) < ignored] = -100
+    return x, y
+
+
+def xent_contenders(vocab: int, tokens: int, d: int, frameworks: bool = True,
+                    interpreter: bool = True):
+    """LMHead's Adam train step with cross_entropy(ignore_index=-100), per contender."""
+    x, y = lm_data(tokens, d, vocab)
+
+    def torch_module(torch):
+        class T(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc, self.head = torch.nn.Linear(d, d), torch.nn.Linear(d, vocab)
+
+            def forward(self, x):
+                return self.head(torch.relu(self.fc(x)))
+        return T()
+    return _contenders(lambda: LMHead(d, vocab), nn.CrossEntropyLoss(ignore_index=-100), torch_module,
+                       lambda torch: torch.nn.CrossEntropyLoss(ignore_index=-100), _lm_forward,
+                       _jax_masked_xent, x, y, frameworks, interpreter)
+
+
+def bench_steps(report: Report, name: str, contenders: dict, repeat: int) -> None:
+    """Time each contender's step (compile figures for graphc llvm: its first two calls)."""
+    results = {}
+    for who, fn in contenders.items():
+        if fn is None:
+            results[who] = None
+            continue
+        t0 = time.perf_counter()
+        fn()
+        fn()
+        if who == "graphc llvm":
+            report.compile[name] = {"first two calls (trace + compile) s":
+                                    round(time.perf_counter() - t0, 3)}
+        results[who] = timeit(fn, repeat)
+    _add(report, name, results)
+
+
 def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool,
                 int8: bool = False):
     """Time MLP inference (fp32 or int8): graphc's backends, NumPy and installed frameworks."""
@@ -285,7 +499,7 @@ def bench_infer(report: Report, sizes, batch: int, repeat: int, frameworks: bool
         c32 = graphc.compile(net, backend="llvm")
         c32(x)
         results["graphc llvm fp32"] = timeit(lambda: c32(x), repeat)
-    ws = [(p.weight.data, p.bias.data) for p in net.layers]
+    ws = [(np.array(p.weight.numpy()), np.array(p.bias.numpy())) for p in net.layers]
     if not int8:
         results["numpy (hand-written)"] = timeit(lambda: _numpy_mlp(ws, x), repeat)
     if frameworks:
@@ -453,6 +667,12 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
          bench_train(report, (784, 1024, 1024, 10), 64, repeat, frameworks)),
         ("sgemm", lambda: [bench_sgemm(report, n, repeat, frameworks)
                            for n in ((256,) if quick else (256, 512, 1024))]),
+        ("catsplit", lambda: bench_steps(report, "train cat+split b64",
+                                         catsplit_contenders(64, frameworks), repeat)),
+        ("xent", lambda: [bench_steps(report, f"train xent V{v} ignore",
+                                      xent_contenders(v, t, d, frameworks), repeat)
+                          for v, t, d in ((65, 256, 128),) + (() if quick else
+                                                              ((50_000, 128, 64),))]),
     ]
     for name, job in jobs:
         if only and only not in name:
