@@ -543,3 +543,191 @@ def test_runtime_hyperparameters_fuse_as_constants_did(cls, kw):
     (runtime, n_runtime, c_runtime), (baked, n_baked, c_baked) = reports
     assert runtime == baked
     assert n_runtime >= n_baked + 2 and c_runtime < c_baked    # inputs where constants were
+
+
+# ---- lr schedulers over 100 epochs -------------------------------------------------------------
+
+def _scale(x):
+    return 1.0 / (1.0 + 0.1 * x)
+
+
+# name: (optimizer maker, scheduler maker); each runs 100 epochs on graphc and on torch
+SCHEDULES = {
+    "step": lambda L, o: L.StepLR(o, step_size=7, gamma=0.5),
+    "multistep": lambda L, o: L.MultiStepLR(o, milestones=[10, 30, 30, 60], gamma=0.3),
+    "exponential": lambda L, o: L.ExponentialLR(o, gamma=0.97),
+    "cosine": lambda L, o: L.CosineAnnealingLR(o, T_max=17, eta_min=0.001),
+    "warm-restarts": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=5),
+    "warm-restarts-Tmult2": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                         eta_min=0.01),
+    "warm-restarts-Tmult3": lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=3),
+    "lambda-per-group": lambda L, o: L.LambdaLR(o, [lambda e: 0.95 ** e, lambda e: 1 / (1 + e)]),
+    "multiplicative": lambda L, o: L.MultiplicativeLR(o, lambda e: 0.97 if e % 2 else 1.01),
+    "linear": lambda L, o: L.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=30),
+    "constant": lambda L, o: L.ConstantLR(o, factor=0.3, total_iters=20),
+    "polynomial": lambda L, o: L.PolynomialLR(o, total_iters=60, power=1.5),
+    "onecycle": lambda L, o: L.OneCycleLR(o, max_lr=0.5, total_steps=101),
+    "onecycle-linear-3phase": lambda L, o: L.OneCycleLR(
+        o, max_lr=[0.5, 0.3], epochs=10, steps_per_epoch=11, anneal_strategy="linear",
+        three_phase=True, pct_start=0.4, div_factor=10.0, final_div_factor=100.0,
+        base_momentum=0.8, max_momentum=0.9),
+    "onecycle-no-momentum": lambda L, o: L.OneCycleLR(o, max_lr=0.2, total_steps=120,
+                                                      cycle_momentum=False),
+    "cyclic-triangular": lambda L, o: L.CyclicLR(o, 0.01, [0.1, 0.2], step_size_up=6),
+    "cyclic-triangular2": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=5,
+                                                  step_size_down=9, mode="triangular2"),
+    "cyclic-exp-range": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=4, mode="exp_range",
+                                                gamma=0.97, base_momentum=0.7),
+    "cyclic-scale-fn-cycle": lambda L, o: L.CyclicLR(o, 0.01, 0.1, step_size_up=7,
+                                                     scale_fn=_scale, scale_mode="cycle"),
+    "cyclic-scale-fn-iterations": lambda L, o: L.CyclicLR(
+        o, 0.01, 0.1, step_size_up=7, scale_fn=_scale, scale_mode="iterations",
+        cycle_momentum=False),
+    "sequential": lambda L, o: L.SequentialLR(o, [L.ConstantLR(o, 0.5, total_iters=10),
+                                                  L.ExponentialLR(o, 0.9),
+                                                  L.CosineAnnealingLR(o, T_max=20)],
+                                              milestones=[10, 40]),
+    "chained": lambda L, o: L.ChainedScheduler([L.ConstantLR(o, 0.5, total_iters=15),
+                                                L.ExponentialLR(o, 0.98),
+                                                L.StepLR(o, 25, 0.5)]),
+}
+OPTIMIZERS = {
+    "sgd": lambda m, ps: m.SGD(ps, lr=0.1, momentum=0.9),
+    "adam": lambda m, ps: m.Adam(ps, lr=0.01),
+}
+
+
+def _two_groups(lib, make):
+    ps = [lib.nn.Parameter(lib.ones(2)), lib.nn.Parameter(lib.ones(3))]
+    return make(lib.optim, [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}])
+
+
+def _momenta(opt):
+    return [g["betas"] if "betas" in g else g.get("momentum") for g in opt.param_groups]
+
+
+def _same_plain(ours, theirs, path="state_dict"):
+    """Equal plain data (numbers, strings, lists, dicts, None); functions are not compared."""
+    if callable(ours) or callable(theirs):
+        return
+    if isinstance(theirs, dict):
+        assert isinstance(ours, dict) and set(ours) == set(theirs), (path, set(ours) ^ set(theirs))
+        for k in theirs:
+            _same_plain(ours[k], theirs[k], f"{path}[{k!r}]")
+    elif isinstance(theirs, (list, tuple)):
+        assert len(ours) == len(theirs), path
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            _same_plain(a, b, f"{path}[{i}]")
+    else:
+        assert ours == theirs or (ours != ours and theirs != theirs), (path, ours, theirs)
+
+
+@pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_scheduler_100_epochs_state_dict_and_resume_match_torch(name, opt_name):
+    make = OPTIMIZERS[opt_name]
+    opt, topt = _two_groups(graphc, make), _two_groups(torch, make)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s, ts = SCHEDULES[name](graphc.optim.lr_scheduler, opt), SCHEDULES[name](
+            torch.optim.lr_scheduler, topt)
+        seen = set()
+        for epoch in range(100):
+            lrs = [g["lr"] for g in opt.param_groups]
+            assert lrs == [g["lr"] for g in topt.param_groups], (epoch, lrs)
+            assert s.get_last_lr() == ts.get_last_lr() == lrs, epoch
+            assert _momenta(opt) == _momenta(topt), epoch
+            seen.add(tuple(lrs))
+            if epoch == 50:   # a checkpoint: torch's layout, and a fresh pair resumes from it
+                _same_plain(s.state_dict(), ts.state_dict())
+                opt2 = _two_groups(graphc, make)
+                s2 = SCHEDULES[name](graphc.optim.lr_scheduler, opt2)
+                opt2.load_state_dict(opt.state_dict())
+                s2.load_state_dict(s.state_dict())
+                opt, s = opt2, s2
+                assert s.get_last_lr() == ts.get_last_lr()
+            s.step()
+            ts.step()
+    assert len(seen) >= 2                             # the schedule changed the lr
+
+
+@pytest.mark.parametrize("mode,threshold_mode", [("min", "rel"), ("min", "abs"), ("max", "rel"),
+                                                 ("max", "abs")])
+def test_reduce_lr_on_plateau_100_epochs_match_torch(mode, threshold_mode):
+    make = OPTIMIZERS["sgd"]
+    opt, topt = _two_groups(graphc, make), _two_groups(torch, make)
+    kw = dict(mode=mode, threshold_mode=threshold_mode, factor=0.7, patience=3, threshold=0.05,
+              cooldown=2, min_lr=[0.001, 0.004], eps=1e-4)
+    s = graphc.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    rng = np.random.default_rng(8)
+    metric, lrs = 1.0, []
+    for epoch in range(100):
+        metric = metric * (0.97 if mode == "min" else 1.03) ** rng.choice([1, 0, -1, 2]) \
+            + rng.normal(0, 0.002)
+        s.step(graphc.tensor(np.float32(metric)) if epoch % 3 == 0 else metric)
+        ts.step(float(np.float32(metric)) if epoch % 3 == 0 else metric)
+        lrs.append([g["lr"] for g in opt.param_groups])
+        assert lrs[-1] == [g["lr"] for g in topt.param_groups], epoch
+        assert s.get_last_lr() == ts.get_last_lr()
+        if epoch == 60:
+            _same_plain({k: v for k, v in s.state_dict().items() if k != "optimizer"},
+                        {k: v for k, v in ts.state_dict().items() if k != "optimizer"})
+            s2 = graphc.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+            s2.load_state_dict(s.state_dict())
+            s = s2
+    assert len({tuple(x) for x in lrs}) > 3          # it reduced several times
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    make = OPTIMIZERS["sgd"]
+    opt, topt = _two_groups(graphc, make), _two_groups(torch, make)
+    L, TL = graphc.optim.lr_scheduler, torch.optim.lr_scheduler
+    s = L.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.001)
+    ts = TL.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=2, eta_min=0.001)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(12):
+            for i in range(5):
+                s.step(epoch + i / 5)
+                ts.step(epoch + i / 5)
+                assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in topt.param_groups]
+                assert s.T_cur == ts.T_cur and s.T_i == ts.T_i
+
+
+SCHED_ERRORS = [
+    lambda L, o: L.LinearLR(o, start_factor=0.0),
+    lambda L, o: L.ConstantLR(o, factor=2.0),
+    lambda L, o: L.OneCycleLR(o, max_lr=0.1),
+    lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=10, anneal_strategy="square"),
+    lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.5),
+    lambda L, o: L.CyclicLR(o, 0.01, 0.1, mode="sawtooth"),
+    lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=0),
+    lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=0),
+    lambda L, o: L.ReduceLROnPlateau(o, mode="middle"),
+    lambda L, o: L.ReduceLROnPlateau(o, factor=1.0),
+    lambda L, o: L.ReduceLROnPlateau(o, threshold_mode="percent"),
+    lambda L, o: L.LambdaLR(o, [lambda e: 1.0] * 3),
+    lambda L, o: L.SequentialLR(o, [L.ConstantLR(o), L.ExponentialLR(o, 0.9)], milestones=[]),
+    lambda L, o: L.StepLR(o, step_size=3, last_epoch=5),      # no initial_lr to resume from
+    lambda L, o: L.StepLR("not an optimizer", step_size=3),
+]
+
+
+@pytest.mark.parametrize("k", range(len(SCHED_ERRORS)))
+def test_scheduler_argument_errors_are_torchs(k):
+    make = OPTIMIZERS["sgd"]
+    with pytest.raises(Exception) as te:
+        SCHED_ERRORS[k](torch.optim.lr_scheduler, _two_groups(torch, make))
+    with pytest.raises(graphc.GraphcError) as e:
+        SCHED_ERRORS[k](graphc.optim.lr_scheduler, _two_groups(graphc, make))
+    assert isinstance(e.value, type(te.value)), (e.value, te.value)
+
+
+def test_cycle_momentum_needs_momentum_as_torch():
+    for lib in (torch, graphc):
+        o = _two_groups(lib, lambda m, ps: m.Adagrad(ps, lr=0.1))
+        with pytest.raises(ValueError, match="momentum"):
+            lib.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1)
+        with pytest.raises(ValueError, match="momentum"):
+            lib.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=10)

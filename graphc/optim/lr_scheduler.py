@@ -3,10 +3,10 @@ torch/optim/lr_scheduler.py (BSD-3-Clause) so the lr sequences are the same floa
 PyTorch's copyright and license notice: docs/THIRD_PARTY.md.
 
 They set `optimizer.param_groups[i]["lr"]` to Python floats between steps; inside graphc.compile
-`group["lr"]` is a runtime input, so a compiled training step picks up each new lr without
-retracing. Hyperparameters other than lr are baked into a compiled step: OneCycleLR and CyclicLR
-with cycle_momentum=True (torch's default) change momentum/betas every step, which retraces
-every step; pass cycle_momentum=False in a compiled loop.
+`group["lr"]` is a runtime input, and so are the float hyperparameters of graphc's optimizers
+(momentum, betas, ...), so a compiled training step picks up each new value without retracing,
+OneCycleLR and CyclicLR with cycle_momentum=True included. Errors are torch's (ValueError,
+TypeError, KeyError, RuntimeError), as GraphcError subclasses.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any, cast, Literal, SupportsFloat, TYPE_CHECKING, TypedDict  
 from weakref import ref  # noqa: F401
 
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import (Optimizer, OptimizerKeyError, OptimizerOptionError,  # noqa: F401
+                        OptimizerTypeError, OptimizerValueError)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence  # noqa: F401
@@ -69,7 +70,7 @@ def _format_param(name: str, optimizer: Optimizer, param):
         return _param.clone() if isinstance(_param, Tensor) else _param
     if isinstance(param, (list, tuple)):
         if len(param) != len(optimizer.param_groups):
-            raise ValueError(
+            raise OptimizerValueError(
                 f"{name} must have the same length as optimizer.param_groups. "
                 f"{name} has {len(param)} values, param_groups has {len(optimizer.param_groups)}."
             )
@@ -105,7 +106,7 @@ class LRScheduler:
         last_epoch: int = -1,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise OptimizerTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -116,7 +117,7 @@ class LRScheduler:
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(
+                    raise OptimizerKeyError(
                         f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with last_epoch >= 0.\n"
                         "This typically happens when:\n"
                         "1. You're trying to resume training from a checkpoint but haven't properly loaded the optimizer state\n"
@@ -230,7 +231,7 @@ class LambdaLR(LRScheduler):
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
         else:
             if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
                 )
             self.lr_lambdas = list(lr_lambda)
@@ -285,13 +286,13 @@ class MultiplicativeLR(LRScheduler):
             self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
         else:
             if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
                 )
             self.lr_lambdas = list(lr_lambda)
         for lr_lambda in self.lr_lambdas:
             if not callable(lr_lambda):
-                raise TypeError(
+                raise OptimizerTypeError(
                     f"lr_lambda should be a function, but got {type(lr_lambda).__name__}"
                 )
         super().__init__(optimizer, last_epoch)
@@ -408,7 +409,7 @@ class ConstantLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if factor > 1.0 or factor < 0:
-            raise ValueError(
+            raise OptimizerValueError(
                 "Constant multiplicative factor expected to be between 0 and 1."
             )
         self.factor = factor
@@ -447,11 +448,11 @@ class LinearLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError(
+            raise OptimizerValueError(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1."
             )
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError(
+            raise OptimizerValueError(
                 "Ending multiplicative factor expected to be between 0 and 1."
             )
         self.start_factor = start_factor
@@ -549,28 +550,28 @@ class SequentialLR(_ComposedStateDict, LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if len(schedulers) < 1:
-            raise ValueError(
+            raise OptimizerValueError(
                 f"{self.__class__.__name__} expects at least one scheduler, but got no scheduler."
             )
         for scheduler_idx, scheduler in enumerate(schedulers):
             if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
+                raise OptimizerTypeError(
                     f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` as its attribute."
                 )
             if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it "
                     "requires additional kwargs to be specified when calling `step`, "
                     f"but got one at index {scheduler_idx} in the given schedulers sequence."
                 )
             if optimizer != scheduler.optimizer:
-                raise ValueError(
+                raise OptimizerValueError(
                     f"{self.__class__.__name__} expects all schedulers to belong to the same optimizer, but "
                     f"got scheduler {scheduler.__class__.__name__} at index {scheduler_idx} has {scheduler.optimizer}, "
                     f"which is different from {optimizer.__class__.__name__}."
                 )
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
+            raise OptimizerValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more "
                 f"than the number of milestone points, but got number of schedulers {len(schedulers)} and the "
                 f"number of milestones to be equal to {len(milestones)}"
@@ -707,23 +708,23 @@ class ChainedScheduler(_ComposedStateDict, LRScheduler):
         self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
     ) -> None:
         if len(schedulers) < 1:
-            raise ValueError(
+            raise OptimizerValueError(
                 f"{self.__class__.__name__} expects at least one scheduler to be chained, but got no scheduler."
             )
         optimizer = optimizer or schedulers[0].optimizer
         for scheduler_idx, scheduler in enumerate(schedulers):
             if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
+                raise OptimizerTypeError(
                     f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` as its attribute."
                 )
             if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as it "
                     "requires additional kwargs to be specified when calling `step`, "
                     f"but got one at index {scheduler_idx} in the given schedulers sequence."
                 )
             if optimizer != scheduler.optimizer:
-                raise ValueError(
+                raise OptimizerValueError(
                     f"{self.__class__.__name__} expects all schedulers to belong to the same optimizer, but "
                     f"got scheduler {scheduler.__class__.__name__} at index {scheduler_idx} has {scheduler.optimizer}, "
                     f"which is different from {optimizer.__class__.__name__}."
@@ -755,14 +756,14 @@ class ReduceLROnPlateau(LRScheduler):
         eps: float = 1e-8,
     ) -> None:
         if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+            raise OptimizerValueError("Factor should be < 1.0.")
         self.factor = factor
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise OptimizerTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}"
                 )
             self.default_min_lr = None
@@ -810,7 +811,7 @@ class ReduceLROnPlateau(LRScheduler):
     def _reduce_lr(self, epoch) -> None:
         if len(self.optimizer.param_groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(
+                raise OptimizerOptionError(
                     "The number of param groups in the `optimizer` "
                     f"({len(self.optimizer.param_groups)}) differs "
                     f"from when `ReduceLROnPlateau` was initialized "
@@ -846,9 +847,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode, threshold, threshold_mode) -> None:
         if mode not in {"min", "max"}:
-            raise ValueError("mode " + mode + " is unknown!")
+            raise OptimizerValueError("mode " + mode + " is unknown!")
         if threshold_mode not in {"rel", "abs"}:
-            raise ValueError("threshold mode " + threshold_mode + " is unknown!")
+            raise OptimizerValueError("threshold mode " + threshold_mode + " is unknown!")
         if mode == "min":
             self.mode_worse = inf
         else:  # mode == 'max':
@@ -886,7 +887,7 @@ class CyclicLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise OptimizerTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         base_lrs = _format_param("base_lr", optimizer, base_lr)
         if last_epoch == -1:
@@ -900,7 +901,7 @@ class CyclicLR(LRScheduler):
         self.total_size = step_size_up + step_size_down
         self.step_ratio = step_size_up / self.total_size
         if mode not in ["triangular", "triangular2", "exp_range"] and scale_fn is None:
-            raise ValueError("mode is invalid and scale_fn is None")
+            raise OptimizerValueError("mode is invalid and scale_fn is None")
         self.mode = mode
         self.gamma = gamma
         self._scale_fn_ref: Callable[[float], float]
@@ -913,7 +914,7 @@ class CyclicLR(LRScheduler):
                 "momentum" not in optimizer.defaults
                 and "betas" not in optimizer.defaults
             ):
-                raise ValueError(
+                raise OptimizerValueError(
                     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
                 )
             self.use_beta1 = "betas" in self.optimizer.defaults
@@ -1042,11 +1043,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if T_0 <= 0 or not isinstance(T_0, int):
-            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+            raise OptimizerValueError(f"Expected positive integer T_0, but got {T_0}")
         if T_mult < 1 or not isinstance(T_mult, int):
-            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+            raise OptimizerValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
         if not isinstance(eta_min, (float, int)):
-            raise ValueError(
+            raise OptimizerValueError(
                 f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}"
             )
         self.T_0 = T_0
@@ -1081,7 +1082,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_i = self.T_i * self.T_mult
         else:
             if epoch < 0:
-                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+                raise OptimizerValueError(f"Expected non-negative epoch, but got {epoch}")
             if epoch >= self.T_0:
                 if self.T_mult == 1:
                     self.T_cur = epoch % self.T_0
@@ -1136,24 +1137,24 @@ class OneCycleLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+            raise OptimizerTypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
         if total_steps is not None:
             if total_steps <= 0 or not isinstance(total_steps, int):
-                raise ValueError(
+                raise OptimizerValueError(
                     f"Expected positive integer total_steps, but got {total_steps}"
                 )
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
             if not isinstance(epochs, int) or epochs <= 0:
-                raise ValueError(f"Expected positive integer epochs, but got {epochs}")
+                raise OptimizerValueError(f"Expected positive integer epochs, but got {epochs}")
             if not isinstance(steps_per_epoch, int) or steps_per_epoch <= 0:
-                raise ValueError(
+                raise OptimizerValueError(
                     f"Expected positive integer steps_per_epoch, but got {steps_per_epoch}"
                 )
             self.total_steps = epochs * steps_per_epoch
         else:
-            raise ValueError(
+            raise OptimizerValueError(
                 "You must define either total_steps OR (epochs AND steps_per_epoch)"
             )
         self._schedule_phases: list[_SchedulePhase]
@@ -1199,11 +1200,11 @@ class OneCycleLR(LRScheduler):
                 },
             ]
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
-            raise ValueError(
+            raise OptimizerValueError(
                 f"Expected float between 0 and 1 pct_start, but got {pct_start}"
             )
         if anneal_strategy not in ["cos", "linear"]:
-            raise ValueError(
+            raise OptimizerValueError(
                 f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
             )
         else:
@@ -1220,7 +1221,7 @@ class OneCycleLR(LRScheduler):
                 "momentum" not in self.optimizer.defaults
                 and "betas" not in self.optimizer.defaults
             ):
-                raise ValueError(
+                raise OptimizerValueError(
                     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
                 )
             self.use_beta1 = "betas" in self.optimizer.defaults
@@ -1245,7 +1246,7 @@ class OneCycleLR(LRScheduler):
             elif self._anneal_func_type == "linear":
                 return self._annealing_linear(*args, **kwargs)
             else:
-                raise ValueError(f"Unknown _anneal_func_type: {self._anneal_func_type}")
+                raise OptimizerValueError(f"Unknown _anneal_func_type: {self._anneal_func_type}")
         else:
             return self.anneal_func(*args, **kwargs)  # type: ignore[attr-defined]
 
@@ -1265,7 +1266,7 @@ class OneCycleLR(LRScheduler):
         lrs = []
         step_num = self.last_epoch
         if step_num > self.total_steps:
-            raise ValueError(
+            raise OptimizerValueError(
                 f"Tried to step {step_num} times. The specified number of total steps is {self.total_steps}"
             )
         for group in self.optimizer.param_groups:

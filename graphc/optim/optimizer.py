@@ -38,6 +38,10 @@ class OptimizerOptionError(GraphcError, RuntimeError):
     """Options torch refuses together, e.g. fused=True with foreach=True (a RuntimeError)."""
 
 
+class OptimizerKeyError(GraphcError, KeyError):
+    """A param group lacks a key a scheduler needs (`initial_lr` when resuming; a KeyError)."""
+
+
 # ---- helpers shared by the optimizers ----------------------------------------------------------
 
 def runtime_hyperparameters(*keys: str):
