@@ -291,7 +291,8 @@ class Fuser:
             if h is None or h is grp or h.kind != "elementwise" or h.shape != grp.shape \
                     or not h.nodes or nx.has_path(self.dag, grp.id, h.id) \
                     or any(s != grp.id and nx.has_path(self.dag, s, grp.id)
-                           for s in self.dag.successors(h.id)):
+                           for s in self.dag.successors(h.id)) \
+                    or self._reads_from_memory(grp, h):
                 continue
             for m in h.nodes:
                 grp.nodes.append(m)
@@ -305,6 +306,15 @@ class Fuser:
             h.nodes = []
             self.why.append(f"k{h.id} joins k{grp.id}: it only feeds "
                             f"{self.names.get(n.outputs[0], '?')} = {n.op} there")
+
+    def _reads_from_memory(self, grp: Group, h: Group) -> bool:
+        """A node of grp reads a value h computes from memory (a gather's table, a broadcast's
+        operand): h must stay a kernel of its own, as fits() requires."""
+        made = {v for m in h.nodes for v in m.outputs}
+        return any(m.inputs and m.inputs[0] in made and (
+            fusion_of(m) is Fusion.GATHER
+            or (fusion_of(m) is Fusion.BROADCAST and m.inputs[0].shape != ()))
+            for m in grp.nodes)
 
     def pull_into_new(self, p: Node, consumer: Node) -> None:
         """Place pending `p`, pulled by `consumer`, in its producers' kernel or a new one."""
