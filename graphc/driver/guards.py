@@ -229,11 +229,20 @@ def _hyper_guard(v):
     """What a trace depends on in a runtime hyperparameter: its sign (step() branches on
     `weight_decay != 0`, `momentum > 0`), per item for a tuple (betas); anything but real
     numbers is guarded by value (and baked into the graph)."""
+    if type(v) is float:  # the common case first: this runs on every call
+        return _SIGNS[(v > 0) - (v < 0)] if v == v else "nan"
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is float and type(v[1]) is float:
+        a, b = v
+        return (tuple, _SIGNS[(a > 0) - (a < 0)] if a == a else "nan",
+                _SIGNS[(b > 0) - (b < 0)] if b == b else "nan")
     if _is_real(v):
-        return ("sign", (v > 0) - (v < 0) if v == v else "nan")
+        return _SIGNS[(v > 0) - (v < 0)] if v == v else "nan"
     if isinstance(v, (tuple, list)) and v and all(_is_real(x) for x in v):
-        return ("signs", type(v), tuple((x > 0) - (x < 0) if x == x else "nan" for x in v))
+        return (type(v), *(_SIGNS[(x > 0) - (x < 0)] if x == x else "nan" for x in v))
     return v if type(v) in _PLAIN else _hashable(v)
+
+
+_SIGNS = {-1: "sign<0", 0: "sign=0", 1: "sign>0"}   # never equal to a guarded plain value
 
 
 def _runtime_keys(opt) -> frozenset:
@@ -275,7 +284,18 @@ class RuntimeHyperparameters:
             v = tr.graph.add_input(tr.unique_name(iname, {x.name for x in tr.graph.inputs}),
                                    tensor_type((), dtype))
             t = self.made[key] = Tensor._symbolic(v, tr)
-            self.getters.append(lambda: _hyper_value(g, keys, fn, dtype, iname))
+            if len(keys) == 1:  # the common case, called on every call: kept short
+                k = keys[0]
+
+                def get(g=g, k=k, fn=fn, dtype=dtype, asarray=np.asarray):
+                    try:
+                        return asarray(fn(g[k]), dtype)
+                    except (TypeError, ValueError):
+                        return _hyper_value(g, keys, fn, dtype, iname)
+            else:
+                def get():
+                    return _hyper_value(g, keys, fn, dtype, iname)
+            self.getters.append(get)
         return t
 
 
