@@ -45,8 +45,9 @@ class OptimizerKeyError(GraphcError, KeyError):
 # ---- helpers shared by the optimizers ----------------------------------------------------------
 
 def runtime_hyperparameters(*keys: str):
-    """Decorator for an optimizer's step(): the group keys it reads through `_hyper` only (and
-    branches on by sign at most), which graphc.compile then feeds as runtime scalar inputs."""
+    """Decorator for an optimizer's step(): the group keys it reads through `_hyper`/`_scalar`
+    only (branching on their sign at most: the guards keep it), which graphc.compile then feeds
+    as runtime scalar inputs. A subclass overriding step() does not inherit the mark."""
     def mark(step):
         step.runtime_hyperparameters = frozenset(keys)
         return step
