@@ -20,16 +20,37 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes
-from .functions import (_dim, _t, amax, amin, apply, argmax, cast, cumsum, full, reshape,  # noqa: A004
-                        sum, where)
+from .functions import _dim, _t, amax, amin, apply, argmax, cast, cumsum, full, reshape, sum, where
 from .index_ops import scatter_add
 from .math_ops import ceil, floor, lerp, round
 from .shape_ops import cat, movedim
 from .tensor import Tensor, check
 
-__all__ = ["prod", "cumprod", "logsumexp", "var", "std", "var_mean", "std_mean", "all", "any",
-           "nansum", "nanmean", "count_nonzero", "aminmax", "sort", "argsort", "msort", "topk",
-           "kthvalue", "median", "nanmedian", "mode", "quantile", "nanquantile"]
+__all__ = [
+    "all",
+    "aminmax",
+    "any",
+    "argsort",
+    "count_nonzero",
+    "cumprod",
+    "kthvalue",
+    "logsumexp",
+    "median",
+    "mode",
+    "msort",
+    "nanmean",
+    "nanmedian",
+    "nanquantile",
+    "nansum",
+    "prod",
+    "quantile",
+    "sort",
+    "std",
+    "std_mean",
+    "topk",
+    "var",
+    "var_mean",
+]
 
 # torch.return_types.*: namedtuples with torch's names and fields
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -69,7 +90,11 @@ def _drop(x: Tensor, axes) -> tuple[int, ...]:
 
 
 def _isnan(x: Tensor) -> Tensor:
-    return x != x
+    return x != x  # noqa: PLR0124  (elementwise: true at NaN)
+
+
+def _notnan(x: Tensor) -> Tensor:
+    return x == x  # noqa: PLR0124
 
 
 def _float_only(x: Tensor, name: str, what: str = "a floating-point input") -> None:
@@ -224,7 +249,7 @@ def _logical_dims(dim, ndim: int) -> tuple[int, ...]:
     return () if isinstance(dim, (tuple, list)) and not dim else _dims(dim, ndim)
 
 
-def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def all(x, dim=None, keepdim: bool = False) -> Tensor:
     """True where every element over `dim` is nonzero (NaN counts as nonzero; empty: True).
 
     bool result, except uint8 input gives uint8 (as torch)."""
@@ -234,7 +259,7 @@ def all(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return cast(out, dtypes.uint8) if x.dtype is dtypes.uint8 else out
 
 
-def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def any(x, dim=None, keepdim: bool = False) -> Tensor:
     """True where some element over `dim` is nonzero (empty: False); uint8 input gives uint8."""
     x = _t(x)
     axes = _logical_dims(dim, x.ndim)
@@ -261,7 +286,7 @@ def nanmean(x, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     x = _t(x) if dtype is None else cast(x, dtype)
     _float_only(x, "nanmean")
     axes = _dims(dim, x.ndim)
-    count = sum(x == x, axes, keepdim)
+    count = sum(_notnan(x), axes, keepdim)
     return nansum(x, axes, keepdim) / cast(count, x.dtype)
 
 
@@ -302,7 +327,7 @@ def msort(x) -> Tensor:
     return sort(x, 0).values
 
 
-def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """(values, indices) of the k largest (largest=False: smallest) along `dim` (torch.topk);
     always in sorted order, NaN counting as the largest; equal values by index."""
     x = _t(x)
@@ -348,7 +373,7 @@ def _median(x, dim, keepdim: bool, ignore_nan: bool, name: str):
     check(n > 0, f"{name}(): dim {d} of {x.type} is empty")
     order = argsort(x, d)                     # NaN last, equal values in index order
     if ignore_nan and x.dtype.is_float:       # the lower median of each row's non-NaN values
-        count = sum(x == x, d, False)
+        count = sum(_notnan(x), d, False)
         k = where(count > 0, (count - 1) // 2, 0)
         idx = apply("gather", order, k, axis=d)
     else:

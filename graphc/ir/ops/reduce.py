@@ -5,9 +5,7 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import Fusion, NONDIFF, norm_axes, reduced_shape, register, require
-
-
+from .registry import NONDIFF, Fusion, norm_axes, reduced_shape, register, require
 
 
 def _reduce_infer(kind):
@@ -157,8 +155,8 @@ def _cumprod_vjp(b, g, x, out, axis, reverse=False):
     # cumprod_backward without a data-dependent branch: before the first zero it is
     # revcumsum(g*y)_k / x_k; at the first zero z it is prod_{i<z} x_i * revcumsum(g * c)_z with
     # c_j = prod_{z<i<=j} x_i; after it, every product holds that zero, so 0.
-    scan = dict(axis=axis, reverse=reverse)
-    back = dict(axis=axis, reverse=not reverse)
+    scan = {"axis": axis, "reverse": reverse}
+    back = {"axis": axis, "reverse": not reverse}
     is_zero = b.eq(x, 0)
     zeros_so_far = b.emit("cumsum", is_zero, **scan)                     # int64
     before = b.eq(zeros_so_far, 0)                                       # no zero up to k

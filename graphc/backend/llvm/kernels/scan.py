@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from .... import dtypes
 from ....ir.graph import Node
 from .. import irhelp as H
-from .elementwise import convert
 from . import register_kernel
+from .elementwise import convert
 
 W = 8  # inner positions per vector step: 8 floats in, 2 x 4 doubles of running sums
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from .... import dtypes
 from .. import irhelp as H
