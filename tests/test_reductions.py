@@ -430,7 +430,7 @@ def test_training_through_sort_topk_and_median_matches_torch():
         tl = loss_of(torch, torch.tensor(x) @ tw)
         tl.backward()
         topt.step()
-        assert got == pytest.approx(float(tl), rel=1e-5)
+        assert got == pytest.approx(float(tl.detach()), rel=1e-5)
     np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
