@@ -22,7 +22,24 @@ def np_take_class(x, t, ignore=None):
     return out
 
 
-NUMPY = {"lse": np_lse, "take_class": np_take_class}
+def np_xent(x, t, ignore=None):
+    nll = np_lse(x).astype(np.float64) - np_take_class(x, t, ignore)
+    return np.where(t == ignore, 0, nll).astype(x.dtype)
+
+
+def np_xent_grad(x, t, lse, g, ignore=None):
+    out = np.zeros(x.shape, np.float64)
+    for p in np.ndindex(t.shape):
+        k = int(t[p])
+        if k == ignore:
+            continue
+        row = np.exp(x[p].astype(np.float64) - float(lse[p])) * float(g[p])
+        row[k] -= float(g[p])
+        out[p] = row
+    return out.astype(x.dtype)
+
+
+NUMPY = {"lse": np_lse, "take_class": np_take_class, "xent": np_xent, "xent_grad": np_xent_grad}
 
 
 def torch_table(torch):
@@ -32,4 +49,17 @@ def torch_table(torch):
         safe = torch.where(skip, torch.zeros_like(t), t)
         got = x[safe] if x.ndim == 1 else x.gather(-1, safe[..., None])[..., 0]
         return torch.where(skip, torch.zeros((), dtype=x.dtype), got)
-    return {"lse": lambda x: torch.logsumexp(x, -1), "take_class": take_class}
+    def xent(x, t, ignore=None):
+        c = x.shape[-1]
+        out = torch.nn.functional.cross_entropy(
+            x.reshape(-1, c), t.reshape(-1), reduction="none",
+            ignore_index=-100 if ignore is None else ignore)
+        return out.reshape(t.shape)
+
+    def xent_grad(x, t, lse, g, ignore=None):
+        keep = (t != ignore) if ignore is not None else torch.ones_like(t, dtype=torch.bool)
+        hot = torch.arange(x.shape[-1]) == torch.where(keep, t, -1)[..., None]
+        out = torch.exp(x - lse[..., None]) * g[..., None] - torch.where(hot, g[..., None], 0)
+        return torch.where(keep[..., None], out, torch.zeros((), dtype=x.dtype))
+    return {"lse": lambda x: torch.logsumexp(x, -1), "take_class": take_class, "xent": xent,
+            "xent_grad": xent_grad}

@@ -40,7 +40,7 @@ from graphc.ir.ops.fused import KINDS
 
 TRANSCENDENTAL = {"exp", "log", "log1p", "tanh", "erf", "pow", "sin", "cos", "tan", "asin", "acos",
                   "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erfc", "atan2",
-                  "lse"}  # lse: libmvec exp, vector sums
+                  "lse", "xent", "xent_grad"}  # the loss ops: libmvec exp, vector sums
 SIGNED_ZERO_OK = {"maximum", "minimum"}
 EXACT = None
 

@@ -70,7 +70,12 @@ def _needs_mask(weight, reduction: str, what: str) -> None:
 def _masked_target(input: Tensor, target: Tensor, weight, ignore_index: int):
     """(keep: target != ignore_index, per-position weight w_n: weight[target] (0 where ignored)
     or None without weight=)."""
-    keep = target != ignore_index
+    from ..ir.ops.loss import class_index_dtype
+    dt = class_index_dtype(input.dtype, input.shape[-1])
+    if dt is None:
+        keep = target != ignore_index
+    else:   # the cast take_class's gradient compares in (exact: labels are < 2**24 or 2**53)
+        keep = G.cast(target, dt) != G.cast(G.tensor(ignore_index), dt)
     if weight is None:
         return keep, None
     weight = G._t(weight)
@@ -115,8 +120,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     (input (C,), (N, C) or (N, C, d1, ...), class dim 1), with torch's class `weight`,
     `ignore_index` (masked in every mode) and `label_smoothing` formulas.
 
-    Class indices: loss_n = lse(x_n) - x_n[t_n] (graphc.ir.ops.loss), so no log_softmax is
-    materialised and the logits are read once forward and once backward."""
+    Class indices: loss_n = lse(x_n) - x_n[t_n] (graphc.ir.ops.loss: `xent`, and `xent_grad`
+    for its gradient), so no log_softmax is materialised and the logits are read once forward
+    and once backward."""
     if isinstance(weight, str):   # graphc's older cross_entropy(input, target, reduction, ls)
         weight, reduction = None, weight
         if isinstance(size_average, (int, float)) and not isinstance(size_average, bool):
@@ -130,7 +136,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     _needs_mask(weight, reduction, "cross_entropy")
     x = _class_last(G._float(input))
     c = x.shape[-1]
-    lse = _apply("lse", x)                                   # target's shape
     if target.dtype.is_float:
         check(target.shape == input.shape,
               f"cross_entropy: target {target.type} is {target.dtype}, so it is read as class "
@@ -140,16 +145,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         p = _class_last(target)
         if label_smoothing:  # as torch: smooth the probabilities towards uniform
             p = p * (1.0 - label_smoothing) + label_smoothing / c
-        logp = x - G.unsqueeze(lse, -1)
+        logp = x - G.unsqueeze(_apply("lse", x), -1)
         if weight is not None:
             logp = logp * G.cast(G._t(weight), logp.dtype).detach()
         return _reduce(-G.sum(p * logp, -1), reduction, "cross_entropy")
     _check_class_target(input, target, "cross_entropy")
     keep, w = _masked_target(x, target, weight, ignore_index)
+    if not label_smoothing:   # one kernel per row forward (xent), one backward (xent_grad)
+        nll = _apply("xent", x, target, ignore=int(ignore_index))
+        return _weighted_nll(nll, keep, w, reduction)
+    lse = _apply("lse", x)
     nll = lse - _apply("take_class", x, target, ignore=int(ignore_index))
     loss = _weighted_nll(nll, keep, w, reduction)
-    if not label_smoothing:
-        return loss
     # ATen's cross_entropy_loss_label_smoothing: sum_c w_c (lse - x_c), masked, same denominator
     if weight is None:
         smooth = lse * float(c) - G.sum(x, -1)

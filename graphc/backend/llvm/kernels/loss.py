@@ -1,9 +1,11 @@
 """Kernels of the class-axis loss ops (graphc/ir/ops/loss.py): `lse` and `take_class`.
 
 `lse` reads each row twice while it is in cache: a vector maximum, then a vector sum of
-exp(x - max) through libmvec (two independent accumulators of 8 floats or 4 doubles), and writes
-log(sum) + max. Rows are independent, so large inputs are split by rows over the thread pool
-(the same bits for any thread count). `take_class` is a scalar loop over the indices.
+exp(x - max) through libmvec (16 floats or 8 doubles a step), and writes log(sum) + max; `xent`
+does the same and subtracts the row's target logit (skipping ignored rows); `xent_grad` writes
+(exp(x - lse) - onehot) * g in one pass (zeros for ignored rows). Rows are independent, so large
+inputs are split by rows over the thread pool (the same bits for any thread count).
+`take_class` is a scalar loop over the indices.
 """
 from __future__ import annotations
 
@@ -20,78 +22,171 @@ _ROWS_ELEMS_PER_TASK = 1 << 15   # split lse over the pool from about 32K elemen
 _MAX_TASKS = 8
 
 
-def _lse_rows(cx_factory, b: ir.IRBuilder, xp, yp, r0, r1, c: int, dt) -> None:
-    """y[r] = log(sum(exp(x[r, :] - m))) + m for rows r0 <= r < r1 (m: the row max if finite)."""
-    lanes = 8 if dt.itemsize == 4 else 4
-    w = 2 * lanes
-    st = H.scalar_type(dt)
+def _lanes(dt) -> int:
+    """Vector width of the row loops: two libmvec calls' worth (2 x 8 floats or 2 x 4 doubles)."""
+    return 2 * (8 if dt.itemsize == 4 else 4)
+
+
+def _row_shift(cx_factory, b: ir.IRBuilder, xp, base, c: int, dt):
+    """The row's maximum where it is finite, else 0 (the shift that keeps exp in range)."""
+    w = _lanes(dt)
     nvec = c // w * w
-    neg_inf = float("-inf")
 
     def gt_max(p, q):
         return b.select(b.fcmp_ordered(">", p, q), p, q)
 
-    def row(r, _):
-        base = b.mul(r, H.i64(c))
+    def vmax(j, carried):
+        return [gt_max(H.load(b, xp, dt, b.add(base, j), w), carried[0])]
 
-        def vmax(j, carried):
-            v = H.load(b, xp, dt, b.add(base, j), w)
-            return [gt_max(v, carried[0])]
-
-        def smax(j, carried):
-            return [gt_max(H.load(b, xp, dt, b.add(base, j)), carried[0])]
-        m = H.const(dt, neg_inf)
-        if nvec:
-            (mv,) = H.loop(b, nvec, vmax, [H.const(dt, neg_inf, w)], step=w, name="mx")
-            m = H.hreduce(b, mv, w, gt_max)
-        (m,) = H.loop(b, c, smax, [m], start=nvec, name="mxs")
-        absm = b.call(cx_factory(b, 1).intrinsic("fabs", st), [m])
-        shift = b.select(b.fcmp_ordered("<", absm, H.const(dt, math.inf)), m, H.const(dt, 0.0))
-        cxw, cx1 = cx_factory(b, w), cx_factory(b, 1)
-        vshift = H.splat(b, shift, w)
-
-        def vsum(j, carried):
-            v = H.load(b, xp, dt, b.add(base, j), w)
-            e = mathcall(cxw, "exp", dt, b.fsub(v, vshift))
-            return [b.fadd(carried[0], e)]
-
-        def ssum(j, carried):
-            v = H.load(b, xp, dt, b.add(base, j))
-            return [b.fadd(carried[0], mathcall(cx1, "exp", dt, b.fsub(v, shift)))]
-        s = H.const(dt, 0.0)
-        if nvec:
-            (sv,) = H.loop(b, nvec, vsum, [H.const(dt, 0.0, w)], step=w, name="se")
-            s = H.hsum(b, sv, w, fast=())
-        (s,) = H.loop(b, c, ssum, [s], start=nvec, name="ses")
-        H.store(b, b.fadd(mathcall(cx1, "log", dt, s), shift), yp, dt, r)
-        return []
-    H.loop(b, r1, row, start=r0, name="row")
+    def smax(j, carried):
+        return [gt_max(H.load(b, xp, dt, b.add(base, j)), carried[0])]
+    m = H.const(dt, float("-inf"))
+    if nvec:
+        (mv,) = H.loop(b, nvec, vmax, [H.const(dt, float("-inf"), w)], step=w, name="mx")
+        m = H.hreduce(b, mv, w, gt_max)
+    (m,) = H.loop(b, c, smax, [m], start=nvec, name="mxs")
+    absm = b.call(cx_factory(b, 1).intrinsic("fabs", H.scalar_type(dt)), [m])
+    return b.select(b.fcmp_ordered("<", absm, H.const(dt, math.inf)), m, H.const(dt, 0.0))
 
 
-@register_kernel("lse", whole=True)
-def emit_lse(mb, b, slots, node: Node, err, name: str) -> None:
-    """log-sum-exp over the last axis, split by rows over the pool when the input is large."""
-    x, y = node.inputs[0], node.outputs[0]
+def _row_lse(cx_factory, b: ir.IRBuilder, xp, base, c: int, dt):
+    """log(sum(exp(x[base:base + c] - shift))) + shift, the sum in a fixed order."""
+    shift = _row_shift(cx_factory, b, xp, base, c, dt)
+    w = _lanes(dt)
+    nvec = c // w * w
+    cxw, cx1 = cx_factory(b, w), cx_factory(b, 1)
+    vshift = H.splat(b, shift, w)
+
+    def vsum(j, carried):
+        e = mathcall(cxw, "exp", dt, b.fsub(H.load(b, xp, dt, b.add(base, j), w), vshift))
+        return [b.fadd(carried[0], e)]
+
+    def ssum(j, carried):
+        v = H.load(b, xp, dt, b.add(base, j))
+        return [b.fadd(carried[0], mathcall(cx1, "exp", dt, b.fsub(v, shift)))]
+    s = H.const(dt, 0.0)
+    if nvec:
+        (sv,) = H.loop(b, nvec, vsum, [H.const(dt, 0.0, w)], step=w, name="se")
+        s = H.hsum(b, sv, w, fast=())
+    (s,) = H.loop(b, c, ssum, [s], start=nvec, name="ses")
+    return b.fadd(mathcall(cx1, "log", dt, s), shift)
+
+
+def _class_index(b: ir.IRBuilder, tp, tdt, r, c: int, ignore, err):
+    """(index, skip: it is the ignored value, bad: out of range otherwise) for row r; a bad
+    index sets the error flag."""
+    k = H.load(b, tp, tdt, r)
+    k = k if k.type == H.I64 else b.sext(k, H.I64)
+    skip = b.icmp_signed("==", k, H.i64(ignore)) if ignore is not None else ir.Constant(H.I1, 0)
+    bad = b.and_(b.not_(skip), b.or_(b.icmp_signed("<", k, H.i64(0)),
+                                      b.icmp_signed(">=", k, H.i64(c))))
+    with b.if_then(bad, likely=False):
+        b.store(ir.Constant(H.I32, 1), err)
+    return k, skip, bad
+
+
+def _emit_rows(mb, b, slots, node: Node, err, name: str, rows_fn) -> None:
+    """A kernel over the rows of node.inputs[0] (..., C): rows_fn(cx_factory, builder, ptrs,
+    r0, r1, err) emits rows r0 <= r < r1; large inputs split into row blocks over the pool."""
+    x = node.inputs[0]
     c = x.shape[-1]
     rows = math.prod(x.shape[:-1])
-    args = [mb.pointer(b, slots, x), mb.pointer(b, slots, y)]
+    vals = list(node.inputs) + list(node.outputs)
+    args = [mb.pointer(b, slots, v) for v in vals]
     kf, kb = mb.kernel_function(name, len(args) + 1)
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
     tasks = max(1, min(_MAX_TASKS, rows, rows * c // _ROWS_ELEMS_PER_TASK))
     if tasks == 1:
-        _lse_rows(mb.cx, kb, kf.args[0], kf.args[1], H.i64(0), H.i64(rows), c, x.dtype)
+        rows_fn(mb.cx, kb, list(kf.args[:-1]), H.i64(0), H.i64(rows), kf.args[-1])
     else:
         per = -(-rows // tasks)
-        task, tb, vals = mb.pool_task(name + "_task", 2)
+        task, tb, ptrs = mb.pool_task(name + "_task", len(kf.args))
         r0 = tb.mul(task.args[1], H.i64(per))
         r1 = tb.add(r0, H.i64(per))
         r1 = tb.select(tb.icmp_signed("<", r1, H.i64(rows)), r1, H.i64(rows))
-        _lse_rows(mb.cx, tb, vals[0], vals[1], r0, r1, c, x.dtype)
+        rows_fn(mb.cx, tb, ptrs[:-1], r0, r1, ptrs[-1])
         tb.ret_void()
-        mb.run_on_pool(kb, task, list(kf.args[:2]), tasks)
+        mb.run_on_pool(kb, task, list(kf.args), tasks)
     kb.ret_void()
     b.call(kf, args + [err])
+
+
+@register_kernel("lse", whole=True)
+def emit_lse(mb, b, slots, node: Node, err, name: str) -> None:
+    """log-sum-exp over the last axis."""
+    x = node.inputs[0]
+    c, dt = x.shape[-1], x.dtype
+
+    def rows(cxf, kb, ptrs, r0, r1, kerr):
+        def row(r, _):
+            H.store(kb, _row_lse(cxf, kb, ptrs[0], kb.mul(r, H.i64(c)), c, dt), ptrs[1], dt, r)
+            return []
+        H.loop(kb, r1, row, start=r0, name="row")
+    _emit_rows(mb, b, slots, node, err, name, rows)
+
+
+@register_kernel("xent", whole=True)
+def emit_xent(mb, b, slots, node: Node, err, name: str) -> None:
+    """lse(row) - row[t] per row, 0 (and no work) for an ignored row."""
+    x, t = node.inputs
+    c, dt, ignore = x.shape[-1], x.dtype, node.attrs.get("ignore")
+
+    def rows(cxf, kb, ptrs, r0, r1, kerr):
+        xp, tp, yp = ptrs
+
+        def row(r, _):
+            k, skip, bad = _class_index(kb, tp, t.dtype, r, c, ignore, kerr)
+            H.store(kb, H.const(dt, 0.0), yp, dt, r)
+            with kb.if_then(kb.not_(kb.or_(skip, bad))):
+                base = kb.mul(r, H.i64(c))
+                lse = _row_lse(cxf, kb, xp, base, c, dt)
+                H.store(kb, kb.fsub(lse, H.load(kb, xp, dt, kb.add(base, k))), yp, dt, r)
+            return []
+        H.loop(kb, r1, row, start=r0, name="row")
+    _emit_rows(mb, b, slots, node, err, name, rows)
+
+
+@register_kernel("xent_grad", whole=True)
+def emit_xent_grad(mb, b, slots, node: Node, err, name: str) -> None:
+    """(exp(row - lse) - onehot(t)) * g per row, zeros for an ignored row."""
+    x, t, _, _ = node.inputs
+    c, dt, ignore = x.shape[-1], x.dtype, node.attrs.get("ignore")
+    w = _lanes(dt)
+    nvec = c // w * w
+
+    def rows(cxf, kb, ptrs, r0, r1, kerr):
+        xp, tp, lp, gp, yp = ptrs
+        cxw, cx1 = cxf(kb, w), cxf(kb, 1)
+
+        def row(r, _):
+            k, skip, bad = _class_index(kb, tp, t.dtype, r, c, ignore, kerr)
+            base = kb.mul(r, H.i64(c))
+            with kb.if_else(kb.or_(skip, bad)) as (zero, live):
+                with zero:
+                    def z(j, cc, wv):
+                        H.store(kb, H.const(dt, 0.0, wv), yp, dt, kb.add(base, j), wv)
+                        return []
+                    if nvec:
+                        H.loop(kb, nvec, lambda j, cc: z(j, cc, w), step=w, name="z")
+                    H.loop(kb, c, lambda j, cc: z(j, cc, 1), start=nvec, name="zs")
+                with live:
+                    lse, g = H.load(kb, lp, dt, r), H.load(kb, gp, dt, r)
+
+                    def p(j, cc, cx, wv):
+                        off = kb.add(base, j)
+                        v = kb.fsub(H.load(kb, xp, dt, off, wv), H.splat(kb, lse, wv))
+                        H.store(kb, kb.fmul(mathcall(cx, "exp", dt, v), H.splat(kb, g, wv)),
+                                yp, dt, off, wv)
+                        return []
+                    if nvec:
+                        H.loop(kb, nvec, lambda j, cc: p(j, cc, cxw, w), step=w, name="p")
+                    H.loop(kb, c, lambda j, cc: p(j, cc, cx1, 1), start=nvec, name="ps")
+                    at = kb.add(base, k)
+                    H.store(kb, kb.fsub(H.load(kb, yp, dt, at), g), yp, dt, at)
+            return []
+        H.loop(kb, r1, row, start=r0, name="row")
+    _emit_rows(mb, b, slots, node, err, name, rows)
 
 
 @register_kernel("take_class")
