@@ -22,29 +22,59 @@ _ROWS_ELEMS_PER_TASK = 1 << 15   # split lse over the pool from about 32K elemen
 _MAX_TASKS = 8
 
 
-def _lanes(dt) -> int:
-    """Vector width of the row loops: two libmvec calls' worth (2 x 8 floats or 2 x 4 doubles)."""
-    return 2 * (8 if dt.itemsize == 4 else 4)
+def _chunks(c: int, dt):
+    """How a row of c elements is swept: a loop of w = 2 x lanes wide steps (two libmvec calls)
+    to `end`, then at most one lanes-wide step and one lanes-wide tail padded beyond the row
+    (start, valid lanes), so that every exp is a vector call even for c = 10."""
+    lanes = 8 if dt.itemsize == 4 else 4
+    w = 2 * lanes
+    end = c // w * w
+    rest, s = [], end
+    if c - s >= lanes:
+        rest.append((s, lanes))
+        s += lanes
+    if c > s:
+        rest.append((s, c - s))
+    return w, lanes, end, rest
+
+
+def _load_chunk(b: ir.IRBuilder, xp, dt, base, start: int, lanes: int, valid: int, pad):
+    """x[base + start : + valid] as a `lanes` vector, lanes beyond `valid` set to `pad`."""
+    off = b.add(base, H.i64(start))
+    if valid == lanes:
+        return H.load(b, xp, dt, off, lanes)
+    v = H.const(dt, pad, lanes)
+    for i in range(valid):
+        v = b.insert_element(v, H.load(b, xp, dt, b.add(off, H.i64(i))), ir.Constant(H.I32, i))
+    return v
+
+
+def _store_chunk(b: ir.IRBuilder, v, yp, dt, base, start: int, lanes: int, valid: int) -> None:
+    off = b.add(base, H.i64(start))
+    if valid == lanes:
+        H.store(b, v, yp, dt, off, lanes)
+        return
+    for i in range(valid):
+        H.store(b, b.extract_element(v, ir.Constant(H.I32, i)), yp, dt, b.add(off, H.i64(i)))
 
 
 def _row_shift(cx_factory, b: ir.IRBuilder, xp, base, c: int, dt):
     """The row's maximum where it is finite, else 0 (the shift that keeps exp in range)."""
-    w = _lanes(dt)
-    nvec = c // w * w
+    w, lanes, end, rest = _chunks(c, dt)
+    neg_inf = float("-inf")
 
     def gt_max(p, q):
         return b.select(b.fcmp_ordered(">", p, q), p, q)
 
     def vmax(j, carried):
         return [gt_max(H.load(b, xp, dt, b.add(base, j), w), carried[0])]
-
-    def smax(j, carried):
-        return [gt_max(H.load(b, xp, dt, b.add(base, j)), carried[0])]
-    m = H.const(dt, float("-inf"))
-    if nvec:
-        (mv,) = H.loop(b, nvec, vmax, [H.const(dt, float("-inf"), w)], step=w, name="mx")
+    m = H.const(dt, neg_inf)
+    if end:
+        (mv,) = H.loop(b, end, vmax, [H.const(dt, neg_inf, w)], step=w, name="mx")
         m = H.hreduce(b, mv, w, gt_max)
-    (m,) = H.loop(b, c, smax, [m], start=nvec, name="mxs")
+    for start, valid in rest:
+        m = gt_max(H.hreduce(b, _load_chunk(b, xp, dt, base, start, lanes, valid, neg_inf),
+                             lanes, gt_max), m)
     absm = b.call(cx_factory(b, 1).intrinsic("fabs", H.scalar_type(dt)), [m])
     return b.select(b.fcmp_ordered("<", absm, H.const(dt, math.inf)), m, H.const(dt, 0.0))
 
@@ -52,23 +82,21 @@ def _row_shift(cx_factory, b: ir.IRBuilder, xp, base, c: int, dt):
 def _row_lse(cx_factory, b: ir.IRBuilder, xp, base, c: int, dt):
     """log(sum(exp(x[base:base + c] - shift))) + shift, the sum in a fixed order."""
     shift = _row_shift(cx_factory, b, xp, base, c, dt)
-    w = _lanes(dt)
-    nvec = c // w * w
-    cxw, cx1 = cx_factory(b, w), cx_factory(b, 1)
+    w, lanes, end, rest = _chunks(c, dt)
+    cxw, cxl, cx1 = cx_factory(b, w), cx_factory(b, lanes), cx_factory(b, 1)
     vshift = H.splat(b, shift, w)
 
     def vsum(j, carried):
         e = mathcall(cxw, "exp", dt, b.fsub(H.load(b, xp, dt, b.add(base, j), w), vshift))
         return [b.fadd(carried[0], e)]
-
-    def ssum(j, carried):
-        v = H.load(b, xp, dt, b.add(base, j))
-        return [b.fadd(carried[0], mathcall(cx1, "exp", dt, b.fsub(v, shift)))]
     s = H.const(dt, 0.0)
-    if nvec:
-        (sv,) = H.loop(b, nvec, vsum, [H.const(dt, 0.0, w)], step=w, name="se")
+    if end:
+        (sv,) = H.loop(b, end, vsum, [H.const(dt, 0.0, w)], step=w, name="se")
         s = H.hsum(b, sv, w, fast=())
-    (s,) = H.loop(b, c, ssum, [s], start=nvec, name="ses")
+    for start, valid in rest:   # padding: exp(-inf) adds 0
+        v = _load_chunk(b, xp, dt, base, start, lanes, valid, float("-inf"))
+        e = mathcall(cxl, "exp", dt, b.fsub(v, H.splat(b, shift, lanes)))
+        s = b.fadd(s, H.hsum(b, e, lanes, fast=()))
     return b.fadd(mathcall(cx1, "log", dt, s), shift)
 
 
@@ -152,36 +180,37 @@ def emit_xent_grad(mb, b, slots, node: Node, err, name: str) -> None:
     """(exp(row - lse) - onehot(t)) * g per row, zeros for an ignored row."""
     x, t, _, _ = node.inputs
     c, dt, ignore = x.shape[-1], x.dtype, node.attrs.get("ignore")
-    w = _lanes(dt)
-    nvec = c // w * w
+    w, lanes, end, rest = _chunks(c, dt)
 
     def rows(cxf, kb, ptrs, r0, r1, kerr):
         xp, tp, lp, gp, yp = ptrs
-        cxw, cx1 = cxf(kb, w), cxf(kb, 1)
+        cxw, cxl = cxf(kb, w), cxf(kb, lanes)
 
         def row(r, _):
             k, skip, bad = _class_index(kb, tp, t.dtype, r, c, ignore, kerr)
             base = kb.mul(r, H.i64(c))
             with kb.if_else(kb.or_(skip, bad)) as (zero, live):
                 with zero:
-                    def z(j, cc, wv):
-                        H.store(kb, H.const(dt, 0.0, wv), yp, dt, kb.add(base, j), wv)
-                        return []
-                    if nvec:
-                        H.loop(kb, nvec, lambda j, cc: z(j, cc, w), step=w, name="z")
-                    H.loop(kb, c, lambda j, cc: z(j, cc, 1), start=nvec, name="zs")
+                    if end:
+                        H.loop(kb, end, lambda j, cc: H.store(
+                            kb, H.const(dt, 0.0, w), yp, dt, kb.add(base, j), w) or [],
+                            step=w, name="z")
+                    for start, valid in rest:
+                        _store_chunk(kb, H.const(dt, 0.0, lanes), yp, dt, base, start, lanes,
+                                     valid)
                 with live:
                     lse, g = H.load(kb, lp, dt, r), H.load(kb, gp, dt, r)
 
-                    def p(j, cc, cx, wv):
-                        off = kb.add(base, j)
-                        v = kb.fsub(H.load(kb, xp, dt, off, wv), H.splat(kb, lse, wv))
-                        H.store(kb, kb.fmul(mathcall(cx, "exp", dt, v), H.splat(kb, g, wv)),
-                                yp, dt, off, wv)
-                        return []
-                    if nvec:
-                        H.loop(kb, nvec, lambda j, cc: p(j, cc, cxw, w), step=w, name="p")
-                    H.loop(kb, c, lambda j, cc: p(j, cc, cx1, 1), start=nvec, name="ps")
+                    def p(v, cx, wv):
+                        e = mathcall(cx, "exp", dt, kb.fsub(v, H.splat(kb, lse, wv)))
+                        return kb.fmul(e, H.splat(kb, g, wv))
+                    if end:
+                        H.loop(kb, end, lambda j, cc: H.store(
+                            kb, p(H.load(kb, xp, dt, kb.add(base, j), w), cxw, w), yp, dt,
+                            kb.add(base, j), w) or [], step=w, name="p")
+                    for start, valid in rest:
+                        v = _load_chunk(kb, xp, dt, base, start, lanes, valid, 0.0)
+                        _store_chunk(kb, p(v, cxl, lanes), yp, dt, base, start, lanes, valid)
                     at = kb.add(base, k)
                     H.store(kb, kb.fsub(H.load(kb, yp, dt, at), g), yp, dt, at)
             return []
