@@ -131,10 +131,14 @@ def where(cond, a=None, b=None) -> Tensor:
     """Elementwise `a if cond else b` (the traced replacement for Python `if`).
 
     A Python float beside integer tensors makes the result float32, as torch's; the condition
-    itself is never converted. `where(cond)` alone is nonzero(cond, as_tuple=True) (eager)."""
-    if a is None and b is None:
-        from .index_ops import nonzero   # builds on this module
-        return nonzero(cond, as_tuple=True)
+    itself is never converted. (graphc.where(cond) alone, nonzero(cond, as_tuple=True), is
+    graphc.index_ops.where.)"""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two numbers: torch's result
+        # dtype is the default float (any float among them), else int64 (bool for two bools)
+        dt = (dtypes.get_default_dtype() if any(isinstance(v, (float, np.floating)) for v in (a, b))
+              else dtypes.bool_ if all(isinstance(v, (bool, np.bool_)) for v in (a, b))
+              else dtypes.int64)
+        a = tensor(np.asarray(a, dtype=dt.np))
     if any(isinstance(v, (float, np.floating)) for v in (a, b)):
         a, b = (cast(v, dtypes.float32) if isinstance(v, Tensor) and not v.dtype.is_float else v
                 for v in (a, b))
@@ -197,7 +201,6 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
             inside = x <= hi if inside is None else inside & (x <= hi)
         v = where(inside, x, v)
     return v
-
 
 
 # ---- reductions -----------------------------------------------------------------------------------
@@ -456,11 +459,8 @@ def _basic_index(x: Tensor, index):
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    """x[index] as torch: ints, slices (positive steps), None, Ellipsis, and integer tensors,
-    lists, ranges, NumPy arrays and bool masks (graphc.index_ops)."""
-    from . import index_ops   # builds on this module
-    if index_ops.is_advanced(index):
-        return index_ops.getitem_advanced(x, index)
+    """x[index] for basic indices: ints, slices (positive steps), None, Ellipsis. (Tensor's
+    __getitem__, graphc.index_ops.getitem, adds integer tensors, lists and masks.)"""
     start, stop, step, out_shape = _basic_index(x, index)
     y = x
     if (start, stop, step) != ((0,) * x.ndim, x.shape, (1,) * x.ndim):
@@ -473,11 +473,7 @@ def setitem(x: Tensor, index, value) -> None:
 
     Eagerly on a tensor outside autograd it writes the array; otherwise (inside a trace, or when
     gradients flow) it is `where(region, pad(value), x)`, so it compiles and differentiates.
-    Integer-tensor and mask indices go to graphc.index_ops (a `put`, or `where` for a mask)."""
-    from . import index_ops   # builds on this module
-    if index_ops.is_advanced(index):
-        index_ops.setitem_advanced(x, index, value)
-        return
+    (Tensor's __setitem__, graphc.index_ops.setitem, adds integer-tensor and mask indices.)"""
     start, stop, step, out_shape = _basic_index(x, index)
     lens = tuple(_pymax(0, (b - a + st - 1) // st) for a, b, st in zip(start, stop, step))
     v = value if isinstance(value, Tensor) else tensor(np.asarray(value), dtype=x.dtype)

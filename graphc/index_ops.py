@@ -14,7 +14,7 @@ import numpy as np
 
 from . import dtypes
 from .driver import tracing
-from .errors import TraceError
+from .errors import ShapeError, TraceError
 from .functions import (
     _broadcastable,
     _dim,
@@ -24,14 +24,17 @@ from .functions import (
     expand,
     full,
     reshape,
-    where,
     zeros_like,
 )
+from .functions import getitem as _basic_getitem
+from .functions import setitem as _basic_setitem
 from .functions import tensor as _tensor
+from .functions import where as _where3
 from .grad_mode import is_grad_enabled
 from .tensor import Tensor, apply, check
 
 __all__ = [
+    "where",
     "argwhere",
     "index_add",
     "index_copy",
@@ -287,7 +290,7 @@ def _parse(x: Tensor, index):
             want = x.shape[xdim:xdim + v.ndim]
             if v.shape != want:
                 bad = next(d for d in range(v.ndim) if v.shape[d] != want[d])
-                raise IndexError_(f"the shape of the mask {list(v.shape)} at index {bad} does "
+                raise _index_error(f"the shape of the mask {list(v.shape)} at index {bad} does "
                                   f"not match the shape of the indexed tensor {list(x.shape)} at "
                                   f"index {xdim + bad}")
             for comp in np.nonzero(v):
@@ -303,8 +306,8 @@ def _parse(x: Tensor, index):
     return tuple(basic), adv, late, empty_dims
 
 
-def IndexError_(msg: str):
-    from .errors import ShapeError
+def _index_error(msg: str) -> ShapeError:
+    """A ShapeError for a bad index, naming the user's line."""
     return ShapeError(f"{msg} (at {_where()})")
 
 
@@ -323,7 +326,7 @@ def _adv_shape(adv) -> tuple:
         return tuple(np.broadcast_shapes(*[a.shape for _, a in adv]))
     except ValueError:
         shapes = ", ".join(str(list(a.shape)) for _, a in adv)
-        raise IndexError_(f"shape mismatch: indexing tensors could not be broadcast together "
+        raise _index_error(f"shape mismatch: indexing tensors could not be broadcast together "
                           f"with shapes {shapes}") from None
 
 
@@ -359,9 +362,8 @@ def _linear(sizes, adv, B):
 
 def getitem_advanced(x: Tensor, index) -> Tensor:
     """x[index] with integer tensors / lists / masks anywhere (torch's semantics)."""
-    from .functions import getitem
     basic, adv, late, empty_dims = _parse(x, index)
-    y = getitem(x, basic)
+    y = _basic_getitem(x, basic)
     for d in empty_dims:
         y = apply("slice", y, start=(0,) * y.ndim, stop=y.shape[:d] + (0,) + y.shape[d + 1:],
                   step=(1,) * y.ndim)
@@ -713,6 +715,31 @@ def argwhere(x) -> Tensor:
 
 # ---- Tensor methods -----------------------------------------------------------------------------
 
+def getitem(x: Tensor, index) -> Tensor:
+    """x[index] as torch: ints, slices (positive steps), None, Ellipsis, and integer tensors,
+    lists, ranges, NumPy arrays and bool masks (Tensor.__getitem__)."""
+    if is_advanced(index):
+        return getitem_advanced(x, index)
+    return _basic_getitem(x, index)
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """`x[index] = value` in place (Tensor.__setitem__): basic indices as functions.setitem,
+    integer-tensor indices as a `put`, masks as a `where`."""
+    if is_advanced(index):
+        setitem_advanced(x, index, value)
+    else:
+        _basic_setitem(x, index, value)
+
+
+def where(condition, input=None, other=None) -> Tensor:  # noqa: A002
+    """torch.where: `where(cond, a, b)` elementwise; `where(cond)` alone is
+    nonzero(cond, as_tuple=True) (eager only: its shape depends on the data)."""
+    if input is None and other is None:
+        return nonzero(condition, as_tuple=True)
+    return _where3(condition, input, other)
+
+
 def _inplace(fn):
     def method(self, *args, **kwargs):
         return self._assign(fn(self, *args, **kwargs))
@@ -731,6 +758,8 @@ def _install_methods() -> None:
                  "index_fill", "masked_fill", "masked_scatter"):
         setattr(Tensor, name + "_", _inplace(globals()[name]))
     Tensor.index_put_ = _index_put_
+    Tensor.__getitem__ = getitem
+    Tensor.__setitem__ = setitem
 
 
 _install_methods()

@@ -14,6 +14,8 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, Sample, tensor_type, verify
 from passes import autodiff, gradients
 import loss_oracles  # lse, take_class
 
+import index_oracles
+
 # ---- operands and one-op graphs -----------------------------------------------------------------
 
 TIE_OPS = {"max", "maximum", "minimum", "abs"}   # non-differentiable where values tie / at 0
@@ -261,7 +263,7 @@ def torch_fns(torch):
         "pad": pad,
         "matmul": matmul,
         **loss_oracles.torch_table(torch),    # lse, take_class
-        "gather": lambda x, idx, axis: torch.gather(x, axis, idx.unsqueeze(axis)).squeeze(axis),
+        **index_oracles.torch_table(torch),   # gather, scatter, take, put
     }
 
 

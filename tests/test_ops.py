@@ -16,6 +16,7 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, OpDef, Sample, tensor_type, 
 
 from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sample_arrays,
                       type_of)
+import index_oracles
 import quant_model
 import loss_oracles  # lse, take_class
 from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
@@ -256,13 +257,6 @@ def _np_matmul(a, b, transpose_a=False, transpose_b=False):
     return np.einsum("...ij,...jk->...ik", a.astype(np.float64), b.astype(np.float64))
 
 
-def _np_gather(x, idx, axis):
-    out = np.empty(idx.shape, x.dtype)
-    for i in np.ndindex(idx.shape):
-        out[i] = x[i[:axis] + (int(idx[i]),) + i[axis:]]
-    return out
-
-
 def _np_where(c, a, b):
     c, a, b = np.broadcast_arrays(c, a, b)
     dt = np.result_type(a.dtype, b.dtype)
@@ -373,7 +367,7 @@ NUMPY_ORACLE = {
     "slice": _np_slice,
     "pad": _np_pad,
     "matmul": _np_matmul,
-    "gather": _np_gather,
+    **index_oracles.NUMPY,   # gather, scatter, take, put
     "one_hot": lambda idx, num_classes, dtype: np.eye(num_classes,
                                                       dtype=dtypes.as_dtype(dtype).np)[idx],
     **loss_oracles.NUMPY,    # lse, take_class
@@ -553,7 +547,7 @@ def _torch_table(torch):
         "transpose": lambda x, perm: torch.permute(x, perm),
         "slice": lambda x, start, stop, step: x[tuple(slice(*z) for z in zip(start, stop, step))],
         "matmul": matmul,
-        "gather": lambda x, idx, axis: torch.gather(x, axis, idx.unsqueeze(axis)).squeeze(axis),
+        **index_oracles.torch_table(torch),   # gather, scatter, take, put
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),
         **loss_oracles.torch_table(torch),    # lse, take_class
         "constant": lambda value: torch.from_numpy(value.copy()),

@@ -15,9 +15,10 @@ class _Loss(Module):
         self.reduction = F._legacy_reduction(size_average, reduce, reduction)   # torch's mapping
 
     def _buffer(self, name: str, value) -> None:
-        """torch's register_buffer(name, value): a tensor is saved in state_dict, None is not."""
-        if value is None:
-            setattr(self, name, None)
+        """torch's register_buffer(name, value): a tensor is saved in state_dict, None is not; a
+        traced tensor (a loss built inside a compiled function) is used as it is."""
+        if value is None or getattr(value, "is_traced", False):
+            setattr(self, name, value)
         else:
             self.register_buffer(name, value)
 
