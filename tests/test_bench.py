@@ -5,6 +5,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
+import graphc
 import graphc.cli.bench as bench
 
 
@@ -30,3 +34,83 @@ def test_bench_cli_writes_json(tmp_path):
     contenders = {r["contender"] for r in data["results"] if r["workload"] == "sgemm 256"}
     assert {"graphc llvm", "graphc interpreter", "numpy (OpenBLAS)"} <= contenders
     assert "sgemm 256" in proc.stdout
+
+
+# ---- issue 17's rows: cat + split and cross_entropy(ignore_index=) train steps -----------------
+# Correctness of what the rows run (never their timings): every contender starts from the same
+# weights and must compute the same losses; cheap sizes of the same programs.
+
+def _run_steps(contenders, steps=2):
+    out = {}
+    for name, fn in contenders.items():
+        if fn is None:
+            continue
+        vals = []
+        for _ in range(steps):
+            v = fn()
+            v = v.detach().numpy() if hasattr(v, "detach") else v
+            vals.append(float(np.asarray(v)))
+        out[name] = vals
+    return out
+
+
+def _xent_numpy(init, x, y):
+    """The first step's loss of LMHead from its initial weights, in NumPy (torch's masked mean)."""
+    h = np.maximum(x @ init["fc.weight"].T + init["fc.bias"], 0)
+    z = h @ init["head.weight"].T + init["head.bias"]
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    keep = y != -100
+    return -logp[keep, y[keep]].mean()
+
+
+def test_xent_rows_contenders_agree_and_mask_ignored_targets():
+    for vocab in (65, 2000):   # the bench's V=50000 row runs the same program
+        x, y = bench.lm_data(48, 16, vocab)
+        assert (y == -100).any() and (y >= 0).any()
+        cs = bench.xent_contenders(vocab, 48, 16)
+        graphc.manual_seed(0)
+        init = {k: np.array(v.numpy()) for k, v in bench.LMHead(16, vocab).state_dict().items()}
+        got = _run_steps(cs)
+        assert {"graphc llvm", "graphc interpreter"} <= set(got)
+        want = got.get("pytorch eager", got["graphc interpreter"])
+        assert want[0] == pytest.approx(_xent_numpy(init, x, y), rel=1e-5)
+        for name, vals in got.items():
+            np.testing.assert_allclose(vals, want, rtol=2e-5, err_msg=name)
+        assert want[1] < want[0]   # the Adam step trained
+
+
+def test_catsplit_row_contenders_agree():
+    got = _run_steps(bench.catsplit_contenders(batch=8))
+    want = got.get("pytorch eager", got["graphc interpreter"])
+    for name, vals in got.items():
+        np.testing.assert_allclose(vals, want, rtol=2e-5, err_msg=name)
+    assert want[1] < want[0]
+
+
+def test_catsplit_model_really_splits_and_concatenates():
+    graphc.manual_seed(0)
+    net = bench.SplitNet()
+    x = np.random.default_rng(0).standard_normal((3, 784)).astype(np.float32)
+    h = np.maximum(x @ net.fc1.weight.numpy().T + net.fc1.bias.numpy(), 0)
+    a = np.maximum(h[:, :128] @ net.fa.weight.numpy().T + net.fa.bias.numpy(), 0)
+    b = np.tanh(h[:, 128:] @ net.fb.weight.numpy().T + net.fb.bias.numpy())
+    want = np.concatenate([a, b], 1) @ net.fc2.weight.numpy().T + net.fc2.bias.numpy()
+    np.testing.assert_allclose(net(graphc.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-6)
+    traced = graphc.compile(net, backend="interpreter")
+    traced(x)
+    ops = {n.op for n in traced.graph.nodes} | {m.op for n in traced.graph.nodes
+                                                if n.op == "fused" for m in n.attrs["body"].nodes}
+    assert {"slice", "pad", "where"} <= ops   # split = slices, cat = pads selected into place
+
+
+def test_new_rows_without_jax_or_torch_are_reported_not_dropped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)      # `import jax` raises ImportError
+    monkeypatch.setitem(sys.modules, "torch", None)
+    cs = bench.xent_contenders(65, 16, 8, interpreter=False)
+    assert cs["jax jit"] is None and cs["pytorch eager"] is None
+    report = bench.Report({})
+    bench.bench_steps(report, "train xent V65 ignore", cs, repeat=1)
+    notes = {r.contender: r.note for r in report.results}
+    assert notes["jax jit"] == notes["pytorch eager"] == "not installed"
+    assert report.results[0].contender == "graphc llvm" and report.results[0].best_us > 0
