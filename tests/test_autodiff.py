@@ -13,6 +13,7 @@ from graphc.ir.interpreter import run
 from graphc.ir import NONDIFF, OPS, Builder, Graph, Sample, tensor_type, verify
 from passes import autodiff, gradients
 import loss_oracles  # lse, take_class
+import test_conv as conv_oracles  # unfold, fold
 
 import index_oracles
 
@@ -263,6 +264,7 @@ def torch_fns(torch):
         "pad": pad,
         "matmul": matmul,
         **loss_oracles.torch_table(torch),    # lse, take_class
+        **conv_oracles.torch_table(torch),    # unfold, fold
         **index_oracles.torch_table(torch),   # gather, scatter, take, put
     }
 

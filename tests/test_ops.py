@@ -19,6 +19,7 @@ from conftest import (assert_bitwise_equal, build_single_op_graph, op_cases, sam
 import index_oracles
 import quant_model
 import loss_oracles  # lse, take_class
+import test_conv as conv_oracles  # unfold, fold
 from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
 
 KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
@@ -371,6 +372,7 @@ NUMPY_ORACLE = {
     "one_hot": lambda idx, num_classes, dtype: np.eye(num_classes,
                                                       dtype=dtypes.as_dtype(dtype).np)[idx],
     **loss_oracles.NUMPY,    # lse, take_class
+    **conv_oracles.NUMPY,    # unfold, fold
     "constant": lambda value: value,
     "custom_vjp": lambda out, *inputs, fn: out,
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
@@ -550,6 +552,7 @@ def _torch_table(torch):
         **index_oracles.torch_table(torch),   # gather, scatter, take, put
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),
         **loss_oracles.torch_table(torch),    # lse, take_class
+        **conv_oracles.torch_table(torch),    # unfold, fold
         "constant": lambda value: torch.from_numpy(value.copy()),
         "custom_vjp": lambda out, *inputs, fn: out,
         "qlinear": lambda *a, **k: _torch_qlinear(torch, *a, **k),

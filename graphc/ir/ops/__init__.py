@@ -7,3 +7,4 @@ from . import autodiff_markers, fused, quant, collective  # noqa: F401,E402
 from . import random  # noqa: F401,E402
 from . import sort  # noqa: F401,E402
 from . import loss  # noqa: F401,E402
+from . import conv  # noqa: F401,E402
