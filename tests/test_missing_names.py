@@ -15,12 +15,12 @@ def _line():
 
 MISSING = [
     lambda: graphc.nn.Conv3d, lambda: graphc.fft.fft, lambda: graphc.linalg.svd,
-    lambda: graphc.nn.functional.conv2d, lambda: graphc.distributions.Normal,
+    lambda: graphc.nn.functional.conv3d, lambda: graphc.distributions.Normal,
     lambda: graphc.special.xlogy, lambda: graphc.optim.Adafactor, lambda: graphc.jit.script,
     lambda: graphc.tensor([1.0]).stft,
 ]
 NAMES = ["graphc.nn.Conv3d", "graphc.fft.fft", "graphc.linalg.svd",
-         "graphc.nn.functional.conv2d", "graphc.distributions.Normal", "graphc.special.xlogy",
+         "graphc.nn.functional.conv3d", "graphc.distributions.Normal", "graphc.special.xlogy",
          "graphc.optim.Adafactor", "graphc.jit.script", "Tensor.stft"]
 
 

@@ -8,6 +8,8 @@ from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # 
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .activation import GELU, ReLU  # noqa: F401,E402,F811  (torch's inplace= and reprs)
 from .flatten import Unflatten  # noqa: F401,E402
+from .convolution import (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401,E402
+                          Fold, Unfold)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
                    HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, PairwiseDistance,
                    SmoothL1Loss, SoftMarginLoss)

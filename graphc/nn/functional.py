@@ -1059,3 +1059,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
         loss = loss * w
     loss = G.sum(loss, -1) * (1.0 / x.shape[-1])
     return _reduce(loss, reduction, what)
+
+
+from .convolution import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,  # noqa: E402,F401
+                          fold, unfold)
