@@ -126,7 +126,7 @@ def _torch_run(cfg, x, w, b):
 
 
 def _tol(dtype):
-    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
@@ -201,3 +201,158 @@ def test_unfold_and_fold_match_torch(shape, kw, compiled):
     np.testing.assert_allclose(gnn.Fold(size, **kw)(graphc.tensor(cols)).numpy(),
                                torch.nn.Fold(size, **kw)(torch.tensor(cols)).numpy(), rtol=1e-6,
                                atol=1e-6)
+
+
+# ---- modules ------------------------------------------------------------------------------------
+
+MODULES = [
+    ("Conv2d", (3, 8, 3), {}),
+    ("Conv2d", (4, 6, (2, 3)), {"stride": 2, "padding": 1, "groups": 2, "bias": False}),
+    ("Conv2d", (4, 4, 3), {"padding": "same", "dilation": 2, "groups": 4,
+                           "padding_mode": "reflect"}),
+    ("Conv2d", (2, 5, 4), {"padding": "same", "padding_mode": "circular"}),
+    ("Conv2d", (3, 2, 3), {"padding": (1, 2), "padding_mode": "replicate"}),
+    ("Conv2d", (3, 2, 1), {"padding": "valid"}),
+    ("Conv1d", (3, 5, 3), {"padding": 2, "padding_mode": "reflect"}),
+    ("Conv1d", (4, 4, 5), {"padding": "same", "groups": 2}),
+    ("ConvTranspose2d", (4, 6, 3), {"stride": 2, "output_padding": 1, "groups": 2}),
+    ("ConvTranspose2d", (3, 2, (2, 3)), {"padding": 1, "dilation": 2, "bias": False}),
+    ("ConvTranspose1d", (3, 5, 4), {"stride": 3, "padding": 1, "output_padding": 2}),
+]
+
+
+def _input_for(name, args, rng, batch=2):
+    shape = (batch, args[0]) + ((9,) if name.endswith("1d") else (7, 8))
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("name, args, kw", MODULES, ids=[f"{m[0]}-{i}" for i, m in
+                                                           enumerate(MODULES)])
+def test_module_matches_torch(name, args, kw):
+    """Parameter names and shapes, repr, attributes, and (with torch's weights copied in) the
+    output and every gradient, eagerly and compiled."""
+    tm, gm = getattr(torch.nn, name)(*args, **kw), getattr(gnn, name)(*args, **kw)
+    assert repr(gm) == repr(tm)
+    assert [(n, tuple(p.shape)) for n, p in gm.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in tm.named_parameters()]
+    for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+                 "transposed", "output_padding", "groups", "padding_mode",
+                 "_reversed_padding_repeated_twice"):
+        assert getattr(gm, attr) == getattr(tm, attr), attr
+    gm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    x = _input_for(name, args, np.random.default_rng(5))
+    xt = torch.tensor(x, requires_grad=True)
+    y = tm(xt)
+    y.square().sum().backward()
+    want = [y.detach().numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in tm.parameters()]
+    xg = graphc.tensor(x, requires_grad=True)
+
+    def step():
+        xg.grad = None
+        gm.zero_grad()
+        out = gm(xg)
+        out.square().sum().backward()
+        return (out, xg.grad) + tuple(p.grad for p in gm.parameters())
+    for got in (step(), graphc.compile(step)()):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, args", [("Conv2d", (16, 32, 3)), ("Conv1d", (6, 9, 5)),
+                                        ("ConvTranspose2d", (24, 8, (3, 2))),
+                                        ("Conv2d", (12, 12, 3, 1, 1, 1, 4))])
+def test_default_init_has_torchs_distribution(name, args):
+    """kaiming_uniform_(a=sqrt(5)) weights and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias, with
+    torch's fan_in (dim 1 times the kernel: out/groups for a transposed convolution)."""
+    graphc.manual_seed(0)
+    gm, tm = getattr(gnn, name)(*args), getattr(torch.nn, name)(*args)
+    w, b = gm.weight.detach().numpy(), gm.bias.detach().numpy()
+    assert w.shape == tuple(tm.weight.shape) and w.dtype == np.float32
+    bound = 1 / math.sqrt(math.prod(tm.weight.shape[1:]))
+    for a, n in ((w, w.size), (b, b.size)):
+        assert np.abs(a).max() <= bound
+        assert np.abs(a).max() > bound * (1 - 8 / n)           # fills the whole range
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.1 * bound / math.sqrt(3)
+    assert gnn.Conv2d(2, 3, 3, dtype=graphc.float64).weight.dtype == graphc.float64
+
+
+def test_transposed_output_size_and_errors():
+    tm, gm = torch.nn.ConvTranspose2d(2, 3, 3, stride=2), gnn.ConvTranspose2d(2, 3, 3, stride=2)
+    gm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 5)).astype(np.float32)
+    for size in ([10, 11], (1, 3, 9, 12)):
+        want = tm(torch.tensor(x), output_size=size).detach().numpy()
+        np.testing.assert_allclose(gm(graphc.tensor(x), output_size=size).numpy(), want,
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(graphc.GraphcError, match="valid sizes range from"):
+        gm(graphc.tensor(x), output_size=[12, 11])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: gnn.Conv2d(3, 4, 3, groups=2), "in_channels must be divisible by groups"),
+    (lambda: gnn.Conv2d(4, 3, 3, groups=2), "out_channels must be divisible by groups"),
+    (lambda: gnn.Conv2d(4, 4, 3, groups=0), "groups must be a positive integer"),
+    (lambda: gnn.Conv2d(4, 4, 3, padding="full"), "Invalid padding string"),
+    (lambda: gnn.Conv2d(4, 4, 3, stride=2, padding="same"), "not supported for strided"),
+    (lambda: gnn.Conv2d(4, 4, 3, padding_mode="mirror"), "padding_mode must be one of"),
+    (lambda: gnn.ConvTranspose2d(4, 4, 3, padding_mode="reflect"), 'Only "zeros"'),
+    (lambda: gnn.Conv2d(4, 4, (3, 3, 3)), "kernel_size must be an int or a tuple of 2"),
+])
+def test_constructor_errors_as_torch(make, match):
+    with pytest.raises(graphc.GraphcError, match=match):
+        make()
+
+
+def _t(shape, dtype=np.float32):
+    return graphc.tensor(np.ones(shape, dtype))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: GF.conv2d(_t((1, 3, 5, 5)), _t((4, 2, 3, 3))), "to have 2 channels, but got 3"),
+    (lambda: GF.conv2d(_t((1, 3, 2, 2)), _t((4, 3, 3, 3))), "Kernel size can't be greater"),
+    (lambda: GF.conv2d(_t((1, 3, 5, 5)), _t((4, 3, 3, 3), np.float64)), "should be the same"),
+    (lambda: GF.conv2d(_t((3, 5)), _t((4, 3, 3, 3))), "Expected 3D \\(unbatched\\) or 4D"),
+    (lambda: GF.conv2d(_t((1, 3, 5, 5)), _t((4, 3, 3, 3)), _t((3,))), "bias of size \\[3\\]"),
+    (lambda: GF.conv1d(_t((1, 3, 5)), _t((4, 3, 3)), stride=2, padding="same"), "strided"),
+    (lambda: GF.conv_transpose2d(_t((1, 2, 3, 3)), _t((2, 2, 3, 3)), output_padding=1),
+     "output padding must be smaller"),
+    (lambda: GF.conv_transpose2d(_t((1, 3, 3, 3)), _t((2, 2, 3, 3))), "to have 2 channels"),
+    (lambda: GF.fold(_t((1, 12, 5)), (4, 4), 2), "blocks"),
+])
+def test_function_errors_name_the_problem(call, match):
+    with pytest.raises(graphc.GraphcError, match=match):
+        call()
+
+
+def test_small_cnn_trains_as_torch_compiled():
+    """Conv2d -> ReLU -> Conv2d(groups) -> flatten -> Linear with SGD: five compiled steps from
+    torch's weights follow torch's losses and parameters."""
+    def build(nn):
+        return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(4, 6, 3, stride=2, groups=2), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(6 * 3 * 3, 5))
+    torch.manual_seed(0)
+    tnet, gnet = build(torch.nn), build(gnn)
+    gnet.load_state_dict({k: v.detach().numpy().copy() for k, v in tnet.state_dict().items()})
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.1, momentum=0.9)
+    gopt = graphc.optim.SGD(gnet.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 5, 8)
+
+    @graphc.compile
+    def step(x, y):
+        gopt.zero_grad()
+        loss = GF.cross_entropy(gnet(x), y)
+        loss.backward()
+        gopt.step()
+        return loss
+    for _ in range(5):
+        topt.zero_grad()
+        tl = torch.nn.functional.cross_entropy(tnet(torch.tensor(x)), torch.tensor(y))
+        tl.backward()
+        topt.step()
+        np.testing.assert_allclose(float(step(x, y)), tl.item(), rtol=1e-5)
+    for (n, p), q in zip(gnet.named_parameters(), tnet.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=n)

@@ -324,8 +324,8 @@ class _ConvNd(Module):
         else:
             lo, hi = padding, padding
         # F.pad's order: the last dim first, (before, after) each (torch's attribute name)
-        self._reversed_padding_repeated_twice = [v for d in reversed(range(n))
-                                                 for v in (lo[d], hi[d])]
+        rev = [v for d in reversed(range(n)) for v in (lo[d], hi[d])]
+        self._reversed_padding_repeated_twice = rev if isinstance(padding, str) else tuple(rev)
         shape = (in_channels, out_channels // groups) if self._transposed else \
             (out_channels, in_channels // groups)
         np_dt = dtypes.as_dtype(dtypes.float32 if dtype is None else dtype).np

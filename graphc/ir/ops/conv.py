@@ -77,7 +77,8 @@ def _padded_shape(spatial, g):
 
 
 def _unfold_ref(x, kernel, dilation, stride, pad_lo, pad_hi):
-    g = dict(kernel=kernel, dilation=dilation, stride=stride, pad_lo=pad_lo, pad_hi=pad_hi)
+    g = {"kernel": kernel, "dilation": dilation, "stride": stride, "pad_lo": pad_lo,
+         "pad_hi": pad_hi}
     n, c = x.shape[:2]
     grid = _grid(x.shape[2:], g, "unfold")
     xp = np.zeros((n, c) + _padded_shape(x.shape[2:], g), x.dtype)
@@ -112,7 +113,8 @@ def _fold_infer(types, attrs):
 
 
 def _fold_ref(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi):
-    g = dict(kernel=kernel, dilation=dilation, stride=stride, pad_lo=pad_lo, pad_hi=pad_hi)
+    g = {"kernel": kernel, "dilation": dilation, "stride": stride, "pad_lo": pad_lo,
+         "pad_hi": pad_hi}
     n, ck, _ = cols.shape
     k = kernel[0] * kernel[1]
     c = ck // k

@@ -8,9 +8,10 @@ segments in (i, j) order — the interpreter's order, so both backends give the 
 """
 from __future__ import annotations
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from ....ir.graph import Node
+from ....ir.ops.conv import blocks
 from .. import irhelp as H
 from . import register_kernel
 
@@ -36,7 +37,7 @@ def _taps(node: Node, spatial):
 
 
 def _grid_of(node: Node) -> tuple[int, int]:
-    from ....ir.ops.conv import blocks
+    """(Ho, Wo): the block grid of the node's unfolded side."""
     a = node.attrs
     spatial = node.inputs[0].shape[2:] if node.op == "unfold" else a["output_size"]
     return tuple(blocks(n, *(a[k][d] for k in ("kernel", "dilation", "stride", "pad_lo",
@@ -94,7 +95,7 @@ def emit_unfold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, 
 @register_kernel("fold")
 def emit_fold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
     """y = 0, then y[n, c, ih, iw] += cols[n, c*K + r, oh*Wo + ow] for r = (i, j) in order."""
-    cols, y = node.inputs[0], node.outputs[0]
+    y = node.outputs[0]
     dt = y.dtype
     n, c, h, w = y.shape
     ho, wo = _grid_of(node)
