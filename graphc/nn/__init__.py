@@ -8,6 +8,9 @@ from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # 
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .activation import GELU, ReLU  # noqa: F401,E402,F811  (torch's inplace= and reprs)
 from .flatten import Unflatten  # noqa: F401,E402
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  # noqa: F401,E402
+                      AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, LPPool1d, LPPool2d, MaxPool1d,
+                      MaxPool2d)
 from .convolution import (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401,E402
                           Fold, Unfold)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401
