@@ -49,6 +49,8 @@ from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401,E402
 from .driver.compile import Compiled, compile  # noqa: F401,E402,A004
 
+from .tensor import COMPARISONS as _COMPARISONS
+globals().update({_n: getattr(Tensor, _n) for _n in _COMPARISONS})   # graphc.eq(a, b), gt, ...
 bool = bool_  # noqa: A001  (graphc.bool, as torch.bool)
 float = float32  # noqa: A001
 __version__ = "0.1.0"

@@ -205,15 +205,19 @@ def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002
 
 # ---- reductions -----------------------------------------------------------------------------------
 
-def sum(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """Sum over `dim` (an int, a sequence, or None for all); `keepdim` keeps reduced dims."""
+def sum(x, dim=None, keepdim: bool = False, *, keepdims=None) -> Tensor:  # noqa: A001
+    """Sum over `dim` (an int, a sequence, or None for all); `keepdim` keeps reduced dims
+    (`keepdims=`, NumPy's spelling, is torch's alias)."""
     x = _t(x)
+    keepdim = keepdim if keepdims is None else keepdims
     return apply("sum", x, axis=_axes(dim, x.ndim), keepdims=keepdim)
 
 
-def mean(x, dim=None, keepdim: bool = False) -> Tensor:
-    """Mean over `dim` (None: all elements); integer tensors are averaged in float32."""
+def mean(x, dim=None, keepdim: bool = False, *, keepdims=None) -> Tensor:
+    """Mean over `dim` (None: all elements); integer tensors are averaged in float32
+    (`keepdims=` as sum's)."""
     x = _float(_t(x))
+    keepdim = keepdim if keepdims is None else keepdims
     axes = _axes(dim, x.ndim)
     n = int(np.prod([x.shape[a] for a in (axes if axes is not None else range(x.ndim))]))
     return sum(x, dim, keepdim) / float(n)

@@ -672,6 +672,11 @@ for _name, _op in [("add", "add"), ("sub", "sub"), ("mul", "mul")]:
 for _name, _op in [("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"),
                    ("ge", "ge"), ("and", "and"), ("or", "or")]:
     setattr(Tensor, f"__{_name}__", _binop(_op))
+# torch's named comparisons (x.eq(y), x.gt(0); graphc.eq(a, b) in graphc/__init__.py)
+COMPARISONS = {"eq": "eq", "ne": "ne", "not_equal": "ne", "lt": "lt", "less": "lt", "le": "le",
+               "less_equal": "le", "gt": "gt", "greater": "gt", "ge": "ge", "greater_equal": "ge"}
+for _name, _op in COMPARISONS.items():
+    setattr(Tensor, _name, _binop(_op))
 Tensor.__rand__ = _binop("and", swap=True)
 Tensor.__ror__ = _binop("or", swap=True)
 Tensor.__truediv__ = lambda self, o: _truediv(self, o)

@@ -332,7 +332,9 @@ class PyState:
         self.tensors: list[tuple[str, Tensor]] = []  # plain requires-grad leaves: trained like
         seen = {id(module)}                            # parameters (state of the graph)
         # a compiled Module is inference: its parameters are all it touches
-        for name, obj in ([] if module is not None else _globals_and_cells(fn)):
+        found = [] if module is not None else _globals_and_cells(fn)
+        found += _self_optimizers(fn) if module is None else []
+        for name, obj in found:
             if id(obj) in seen:
                 continue
             if isinstance(obj, Module):
@@ -366,6 +368,14 @@ class PyState:
         # the globals/cells/defaults the step read still hold the same objects (None: nothing
         # read); checked first by guard_key, on every call
         self.bound = binding_watch(fn) if module is None else None
+        if module is None and inspect.ismethod(fn):   # `self.optimizer = ...` after compiling
+            held, outer = _self_optimizers(fn), self.bound
+
+            def watch() -> bool:
+                now = _self_optimizers(fn)
+                return (outer is None or outer()) and len(now) == len(held) and \
+                    all(k == k0 and v is v0 for (k, v), (k0, v0) in zip(now, held))
+            self.bound = watch
 
     def _module_key(self) -> tuple:
         return tuple(map(_TRAINING_VERSION, self.all_modules))
@@ -544,6 +554,16 @@ class PyState:
                 "as a constant. Keep it as a tensor instead, e.g. state['step'] = "
                 "graphc.tensor(0.0) and state['step'].add_(1)")
         return [(slot, cur)]
+
+
+def _self_optimizers(fn) -> list[tuple[str, Any]]:
+    """The optimizers a method's `self` holds as attributes (`self.opt.step()` in a method of a
+    Module or a Trainer): the step's optimizers, as those it reads from globals."""
+    from ..optim.optimizer import Optimizer
+    obj = getattr(fn, "__self__", None) if inspect.ismethod(fn) else None
+    if obj is None or not hasattr(obj, "__dict__"):
+        return []
+    return [(k, v) for k, v in list(vars(obj).items()) if isinstance(v, Optimizer)]
 
 
 def _trainable_tensors(name: str, obj) -> list[tuple[str, Tensor]]:

@@ -5,6 +5,7 @@ import math
 import numbers
 
 from .. import dtypes, random
+from ..device import check_device
 from ..errors import GraphcError
 from . import functional as F
 from .module import Module
@@ -14,8 +15,11 @@ from .parameter import Parameter
 class Linear(Module):
     """y = x W^T + b; W has shape (out_features, in_features) and PyTorch's default initialisation."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=dtypes.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
+        check_device(device)
+        dtype = dtypes.float32 if dtype is None else dtype
         if not all(isinstance(n, numbers.Integral) and n >= 0 for n in (in_features, out_features)):
             raise GraphcError(f"Linear({in_features!r}, {out_features!r}): sizes must be "
                               "non-negative integers")

@@ -101,9 +101,10 @@ class RandomSampler(Sampler):
 
     def __iter__(self):
         n, total = len(self.data_source), self.num_samples
-        if self.replacement:
-            u = uniforms(total, self.generator)
-            yield from np.minimum((u * n).astype(np.int64), n - 1).tolist()
+        if self.replacement:   # 32 at a time, as torch: num_samples may be huge (minGPT: 1e10)
+            for start in range(0, total, 32):
+                u = uniforms(min(32, total - start), self.generator)
+                yield from np.minimum((u * n).astype(np.int64), n - 1).tolist()
             return
         gen = self.generator
         if gen is None and getattr(_random, "randperm", None) is None:
