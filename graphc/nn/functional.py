@@ -1,7 +1,7 @@
 """graphc.nn.functional: activations, linear and losses as compositions of graphc ops."""
 from __future__ import annotations
 
-from ..functions import (gelu, log_softmax, relu, sigmoid, softmax, tanh)  # noqa: F401
+from ..functions import (gelu, log_softmax, one_hot, relu, sigmoid, softmax, tanh)  # noqa: F401
 from .. import functions as G
 from ..tensor import Tensor, check
 
