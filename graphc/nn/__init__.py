@@ -11,6 +11,8 @@ from .flatten import Unflatten  # noqa: F401,E402
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  # noqa: F401,E402
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, LPPool1d, LPPool2d, MaxPool1d,
                       MaxPool2d)
+from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401,E402
+                            InstanceNorm2d, LocalResponseNorm)
 from .convolution import (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401,E402
                           Fold, Unfold)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401

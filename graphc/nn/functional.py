@@ -1064,3 +1064,4 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
 from .convolution import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,  # noqa: E402,F401
                           fold, unfold)
 from .pooling import *  # noqa: E402,F401,F403  (max/avg/lp/adaptive pools: pooling.__all__)
+from .normalization import *  # noqa: E402,F401,F403  (batch/instance/group/local_response_norm)
