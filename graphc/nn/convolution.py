@@ -138,9 +138,9 @@ def _convnd(x, weight, bias, stride, padding, dilation, groups, spatial: int,
     else:
         y = apply("matmul", G.reshape(weight, (groups, out_c // groups, ck)),
                   G.reshape(cols, (n, groups, ck, ho * wo)))                # (N, G, O/G, L)
+    if bias is not None:   # added before the reshape: it joins the matmul kernel's epilogue
+        y = y + G.reshape(bias, y.shape[1:-1] + (1,))
     y = G.reshape(y, (n, out_c) + ((wo,) if spatial == 1 else (ho, wo)))
-    if bias is not None:
-        y = y + G.reshape(bias, (out_c,) + (1,) * spatial)
     return G.squeeze(y, 0) if added else y
 
 

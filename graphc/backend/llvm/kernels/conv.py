@@ -1,10 +1,13 @@
 """Kernels of convolution's primitives (graphc/ir/ops/conv.py): `unfold` (im2col) and `fold`.
 
-Both walk the N*C planes in a loop; the kernel offsets (i, j) are unrolled at compile time, so
-for each offset the rows and columns that fall inside the input are known constants: `unfold`
-zero-fills the rest with memsets and copies each valid row segment (a constant-size memcpy at
-stride 1, a strided loop otherwise); `fold` zeroes its output, then adds each offset's row
-segments in (i, j) order — the interpreter's order, so both backends give the same bits.
+Both walk the N*C planes (split into blocks of planes over the thread pool when large: planes
+are independent, so the bits do not depend on the thread count); the kernel offsets (i, j) are
+unrolled at compile time, so for each offset the rows and columns that fall inside the input
+are known constants: `unfold` zero-fills the rest with memsets and copies each valid row
+segment (a constant-size memcpy at stride 1, a strided loop otherwise); `fold` zeroes its plane,
+then adds each offset's row segments in (i, j) order — the interpreter's order, so both backends
+give the same bits — a vector of W elements at a time at stride 1 (written out: left to LLVM,
+the loop vectoriser gathers and scatters across rows instead).
 """
 from __future__ import annotations
 
@@ -49,18 +52,54 @@ def _at(b: ir.IRBuilder, ptr, dt, index):
     return H.gep(b, ptr, dt, index if isinstance(index, ir.Value) else H.i64(index))
 
 
-@register_kernel("unfold")
-def emit_unfold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
+_PLANE_ELEMS_PER_TASK = 1 << 16   # split over the pool from about 64K column entries per task
+_MAX_TASKS = 8
+W = 8                              # fold's vector width at stride 1
+
+
+def _emit_planes(mb, b, slots, node: Node, err, name: str, plane_fn) -> None:
+    """A kernel over the N*C planes: plane_fn(builder, module, (src, dst), p) emits plane p; large
+    nodes run blocks of planes as pool tasks."""
+    planes = node.inputs[0].shape[0] * (node.outputs[0].shape[1] if node.op == "fold" else
+                                        node.inputs[0].shape[1])
+    work = node.inputs[0].type.size if node.op == "fold" else node.outputs[0].type.size
+    args = [mb.pointer(b, slots, v) for v in (node.inputs[0], node.outputs[0])]
+    kf, kb = mb.kernel_function(name, len(args) + 1)
+    for a in kf.args[:-1]:
+        a.add_attribute("noalias")
+    tasks = max(1, min(_MAX_TASKS, planes, work // _PLANE_ELEMS_PER_TASK))
+
+    def block(bb, ptrs, p0, p1):
+        H.loop(bb, p1, lambda p, _: plane_fn(bb, mb.module, ptrs, p) or [], start=p0,
+               name="plane")
+    if tasks == 1:
+        block(kb, list(kf.args[:-1]), H.i64(0), H.i64(planes))
+    else:
+        per = -(-planes // tasks)
+        task, tb, ptrs = mb.pool_task(name + "_task", len(kf.args))
+        p0 = tb.mul(task.args[1], H.i64(per))
+        p1 = tb.add(p0, H.i64(per))
+        block(tb, ptrs[:-1], p0, tb.select(tb.icmp_signed("<", p1, H.i64(planes)), p1,
+                                           H.i64(planes)))
+        tb.ret_void()
+        mb.run_on_pool(kb, task, list(kf.args), tasks)
+    kb.ret_void()
+    b.call(kf, args + [err])
+
+
+@register_kernel("unfold", whole=True)
+def emit_unfold(mb, b, slots, node: Node, err, name: str) -> None:
     """cols[n, c*K + r, oh*Wo + ow] = x[n, c, oh*sh + i*dh - ph, ow*sw + j*dw - pw] or 0."""
     x = node.inputs[0]
     dt, isz = x.dtype, x.dtype.itemsize
-    n, c, h, w = x.shape
+    _, _, h, w = x.shape
     ho, wo = _grid_of(node)
     k = node.attrs["kernel"][0] * node.attrs["kernel"][1]
     sh, sw = node.attrs["stride"]
     big_l = ho * wo
 
-    def plane(p, _):
+    def plane(b, module, ptrs, p):
+        xp, out = ptrs
         xb = b.mul(p, H.i64(h * w))
         ob = b.mul(p, H.i64(k * big_l))
         for r, (oh0, oh1, yh), (ow0, ow1, yw) in _taps(node, (h, w)):
@@ -80,34 +119,34 @@ def emit_unfold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, 
                 H.memset0(b, module, _at(b, out, dt, b.add(dst, H.i64(ow1))), (wo - ow1) * isz)
                 if sw == 1:
                     H.memcpy(b, module, _at(b, out, dt, b.add(dst, H.i64(ow0))),
-                             _at(b, ins[0], dt, b.add(src, H.i64(ow0 + yw))), (ow1 - ow0) * isz)
+                             _at(b, xp, dt, b.add(src, H.i64(ow0 + yw))), (ow1 - ow0) * isz)
                 else:
                     H.loop(b, ow1, lambda ow, _: H.store(
-                        b, H.load(b, ins[0], dt, b.add(src, b.add(b.mul(ow, H.i64(sw)),
-                                                                    H.i64(yw)))),
+                        b, H.load(b, xp, dt, b.add(src, b.add(b.mul(ow, H.i64(sw)),
+                                                                H.i64(yw)))),
                         out, dt, b.add(dst, ow)) or [], start=ow0, name="ow")
                 return []
             H.loop(b, oh1, row, start=oh0, name="oh")
-        return []
-    H.loop(b, n * c, plane, name="plane")
+    _emit_planes(mb, b, slots, node, err, name, plane)
 
 
-@register_kernel("fold")
-def emit_fold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
+@register_kernel("fold", whole=True)
+def emit_fold(mb, b, slots, node: Node, err, name: str) -> None:
     """y = 0, then y[n, c, ih, iw] += cols[n, c*K + r, oh*Wo + ow] for r = (i, j) in order."""
     y = node.outputs[0]
     dt = y.dtype
-    n, c, h, w = y.shape
+    _, _, h, w = y.shape
     ho, wo = _grid_of(node)
     k = node.attrs["kernel"][0] * node.attrs["kernel"][1]
     sh, sw = node.attrs["stride"]
     big_l = ho * wo
-    H.memset0(b, module, out, y.type.nbytes)
-    add = b.fadd if dt.is_float else b.add
 
-    def plane(p, _):
+    def plane(b, module, ptrs, p):
+        cp, out = ptrs
+        add = b.fadd if dt.is_float else b.add
         yb = b.mul(p, H.i64(h * w))
         cb = b.mul(p, H.i64(k * big_l))
+        H.memset0(b, module, _at(b, out, dt, yb), h * w * dt.itemsize)
         for r, (oh0, oh1, yh), (ow0, ow1, yw) in _taps(node, (h, w)):
             if oh1 <= oh0 or ow1 <= ow0:
                 continue
@@ -117,13 +156,16 @@ def emit_fold(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, er
                 ih = b.add(b.mul(oh, H.i64(sh)), H.i64(yh))
                 dst = b.add(yb, b.add(b.mul(ih, H.i64(w)), H.i64(yw)))
 
-                def col(ow, _):
+                def col(ow, _, vw=1):
                     at = b.add(dst, b.mul(ow, H.i64(sw)) if sw != 1 else ow)
-                    H.store(b, add(H.load(b, out, dt, at), H.load(b, ins[0], dt, b.add(src, ow))),
-                            out, dt, at)
+                    H.store(b, add(H.load(b, out, dt, at, vw), H.load(b, cp, dt, b.add(src, ow),
+                                                                      vw)),
+                            out, dt, at, vw)
                     return []
-                H.loop(b, ow1, col, start=ow0, name="ow")
+                vec_end = ow0 + (ow1 - ow0) // W * W if sw == 1 else ow0
+                if vec_end > ow0:
+                    H.loop(b, vec_end, lambda ow, c: col(ow, c, W), start=ow0, step=W, name="owv")
+                H.loop(b, ow1, col, start=vec_end, name="ow")
                 return []
             H.loop(b, oh1, row, start=oh0, name="oh")
-        return []
-    H.loop(b, n * c, plane, name="plane")
+    _emit_planes(mb, b, slots, node, err, name, plane)
