@@ -13,6 +13,12 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  
                       MaxPool2d)
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401,E402
                             InstanceNorm2d, LocalResponseNorm)
+from .upsampling import (CircularPad1d, CircularPad2d, CircularPad3d,  # noqa: F401,E402
+                         ConstantPad1d, ConstantPad2d, ConstantPad3d, PixelShuffle,
+                         PixelUnshuffle, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,
+                         ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, Upsample,
+                         UpsamplingBilinear2d, UpsamplingNearest2d, ZeroPad1d, ZeroPad2d,
+                         ZeroPad3d)
 from .convolution import (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d,  # noqa: F401,E402
                           Fold, Unfold)
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineSimilarity, CrossEntropyLoss,  # noqa: F401

@@ -1065,3 +1065,4 @@ from .convolution import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,  #
                           fold, unfold)
 from .pooling import *  # noqa: E402,F401,F403  (max/avg/lp/adaptive pools: pooling.__all__)
 from .normalization import *  # noqa: E402,F401,F403  (batch/instance/group/local_response_norm)
+from .upsampling import *  # noqa: E402,F401,F403  (interpolate, pixel_shuffle/unshuffle)
