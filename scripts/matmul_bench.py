@@ -4,10 +4,15 @@
     GRAPHC_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python scripts/matmul_bench.py fwd1 dW1
     M=64 python scripts/matmul_bench.py                    # another batch
     GRAPHC_AVX512=0 python scripts/matmul_bench.py         # the 6 x 16 ymm tile
+    GRAPHC_AVX512=0 OPENBLAS_CORETYPE=Haswell python scripts/matmul_bench.py sgemm
+                                                           # both on AVX2 only (an AVX2 CPU's
+                                                           # kernels on an AVX-512 host)
 
 Each line: graphc's best time (best of 7 rounds of 20 calls, whole compiled call) and GFLOP/s,
 NumPy's, the ratio graphc / NumPy, and graphc's largest error relative to the largest |C|.
-Arguments pick shapes by name. The VM is noisy: run it twice and read the ratios.
+Arguments pick shapes by name. The VM is noisy: run it twice and read the ratios. OpenBLAS
+picks its kernel from the CPU (threadpoolctl.threadpool_info() names it: SkylakeX on an
+AVX-512 Xeon, Haswell or Zen on AVX2 CPUs) unless OPENBLAS_CORETYPE names one.
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ def main(only: list[str]) -> None:
         "dW1 g^T@x": (lambda p, q: p.T @ q, arr(M, 128), arr(M, 784), M * 784 * 128),
         "dh g@W2": (lambda p, q: p @ q, arr(M, 10), arr(10, 128), M * 10 * 128),
         "fwd2 h@W2^T": (lambda p, q: p @ q.T, arr(M, 128), arr(10, 128), M * 10 * 128),
+        "sgemm 512": (lambda p, q: p @ q, arr(512, 512), arr(512, 512), 512 ** 3),
         "sgemm 1024": (lambda p, q: p @ q, arr(1024, 1024), arr(1024, 1024), 1024 ** 3),
     }
     for name, (f, a, b, macs) in cases.items():

@@ -597,6 +597,62 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
         assert got[j].tobytes() == other[j].tobytes(), shape
 
 
+K_BLOCKED_SHAPES = [(37, 1000, 70), (300, 777, 301), (13, 2049, 40), (100, 513, 7),
+                    (64, 1024, 128)]
+
+
+@pytest.mark.parametrize("ta, tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_k_blocked_matmuls_have_the_bits_of_one_sweep(monkeypatch, ta, tb):
+    """The 6 x 16 tile sweeps long panels one k block at a time (A's rows copied per block,
+    the sums kept in the arena between blocks): odd shapes in tasks, remainder rows and
+    columns, float64, a batch; the same bits as one sweep over all k, near float64."""
+    from graphc.backend.llvm.kernels import matmul as mmk
+    monkeypatch.setenv("GRAPHC_AVX512", "0")
+    monkeypatch.setattr(mmk, "l1_data_bytes", lambda: 32 * 1024)   # Zen 3's L1: any host
+    rng = np.random.default_rng(16)
+    c = Cases(f"mm_kblocked_{ta}_{tb}")
+    for m, k, n in K_BLOCKED_SHAPES:
+        assert mmk.k_blocks(k, 64)[0] > 1
+        _matmul_case(c, rng, _mk(m, k, ta), _mk(k, n, tb), ta, tb)
+    got, _ = c.check()
+    _assert_near_float64(c, got, ta, tb)
+    _matmul_case(c, rng, _mk(29, 700, ta), _mk(700, 45, tb), ta, tb, "f64")
+    _matmul_case(c, rng, (3,) + _mk(50, 700, ta), _mk(700, 40, tb), ta, tb)   # batched
+    got, _ = c.check()
+    monkeypatch.setattr(mmk, "BLOCK_L1", 1e9)   # one sweep over all k
+    other, _ = c.check()
+    for j, out in enumerate(got):
+        assert out.tobytes() == other[j].tobytes(), j
+
+
+K_BLOCKED_THREADS_SCRIPT = r"""
+import sys, numpy as np, graphc
+rng = np.random.default_rng(0)
+outs = {}
+for m, k, n in ((300, 777, 301), (1024, 1024, 64), (97, 1000, 50)):
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in ((m, k), (k, n)))
+    for name, f in (("nn", lambda p, q: p @ q), ("tn", lambda p, q: p.T @ q),
+                    ("nt", lambda p, q: p @ q.T)):
+        p = a.T.copy() if name == "tn" else a
+        q = b.T.copy() if name == "nt" else b
+        outs[f"{name}{m}x{k}x{n}"] = graphc.compile(f)(p, q)
+np.savez(sys.argv[1], **outs)
+"""
+
+
+def test_k_blocked_matmuls_do_not_depend_on_the_thread_count(tmp_path):
+    """The 6 x 16 tile's K-blocked tasks: the same bits with 1 and 2 threads."""
+    outs = {}
+    for threads in ("1", "2"):
+        env = dict(os.environ, GRAPHC_NUM_THREADS=threads, GRAPHC_AVX512="0")
+        path = tmp_path / f"t{threads}.npz"
+        subprocess.run([sys.executable, "-c", K_BLOCKED_THREADS_SCRIPT, str(path)], env=env,
+                       check=True, timeout=120)
+        outs[threads] = dict(np.load(path))
+    for k in outs["1"]:
+        assert outs["1"][k].tobytes() == outs["2"][k].tobytes(), k
+
+
 def test_matmul_plan_does_not_depend_on_the_vector_width(monkeypatch):
     """Form and packing follow from the shapes alone (their sums are ordered differently); the
     task grid covers at most 8 tasks."""
