@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 
 import graphc
-import graphc.nn as nn
 import graphc.nn.functional as F
-from graphc import optim
+from graphc import nn, optim
 
 torch = pytest.importorskip("torch")
 tnn, TF = torch.nn, torch.nn.functional
 
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-10, "atol": 1e-12}}
 
 
 def _relu_ties(shape, dt, seed=0):
@@ -25,7 +24,12 @@ def _relu_ties(shape, dt, seed=0):
 
 
 def _check(gfn, tfn, x, dt, compiled=False, **kw):
-    """gfn(x, **kw) == tfn(x, **kw) in value (and indices) and input gradient."""
+    """gfn(x, **kw) == tfn(x, **kw) in value (and indices) and input gradient; a keyword given
+    as a (graphc tensor, torch tensor) pair passes each side its own."""
+    gkw = {k: v[0] if isinstance(v, tuple) and isinstance(v[0], graphc.Tensor) else v
+           for k, v in kw.items()}
+    kw = {k: v[1] if isinstance(v, tuple) and isinstance(v[0], graphc.Tensor) else v
+          for k, v in kw.items()}
     xt = torch.tensor(x, requires_grad=True)
     yt = tfn(xt, **kw)
     idx_t = None
@@ -36,7 +40,7 @@ def _check(gfn, tfn, x, dt, compiled=False, **kw):
     xg = graphc.tensor(x, requires_grad=True)
 
     def run(xin, gin):
-        y = gfn(xin, **kw)
+        y = gfn(xin, **gkw)
         idx = None
         if isinstance(y, tuple):
             y, idx = y
@@ -54,7 +58,7 @@ def _check(gfn, tfn, x, dt, compiled=False, **kw):
 
 # ---- pooling -------------------------------------------------------------------------------------
 
-_POOL2D = [dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=c)
+_POOL2D = [{"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": c}
            for k, s, p, d, c in itertools.product([1, 2, 3, (2, 3)], [None, 1, (2, 1)], [0, 1],
                                                   [1, 2], [False, True])
            if p <= ((min(k if isinstance(k, tuple) else (k,)) - 1) * d + 1) // 2]
@@ -122,8 +126,8 @@ def test_max_pool_nan_inf_and_ties():
     x[0, 0, 1, 1] = x[0, 0, 1, 2] = np.nan    # two NaNs in one window: the last one wins
     x[0, 1, 2, 3] = np.inf
     x[0, 1, 4:, 4:] = -np.inf                 # an all -inf window: the first element's index
-    for kw in [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2),
-               dict(kernel_size=3, stride=1, ceil_mode=True)]:
+    for kw in [{"kernel_size": 3, "stride": 2, "padding": 1}, {"kernel_size": 2},
+               {"kernel_size": 3, "stride": 1, "ceil_mode": True}]:
         _check(F.max_pool2d, TF.max_pool2d, x, np.float32, return_indices=True, **kw)
     _check(F.adaptive_max_pool2d, TF.adaptive_max_pool2d, x, np.float32, output_size=(4, 3),
            return_indices=True)
@@ -131,7 +135,7 @@ def test_max_pool_nan_inf_and_ties():
 
 def test_integer_pools():
     x = np.random.default_rng(6).integers(-9, 9, (1, 2, 5, 5))
-    for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)]:
+    for kw in [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}]:
         v, i = F.max_pool2d(graphc.tensor(x), return_indices=True, **kw)
         vt, it = TF.max_pool2d(torch.tensor(x), return_indices=True, **kw)
         np.testing.assert_array_equal(v.numpy(), vt.numpy())
@@ -222,9 +226,9 @@ def _same_state(g, t, tol):
 
 
 @pytest.mark.parametrize("compiled", [False, True])
-@pytest.mark.parametrize("dt,bn_kw", [(np.float32, {}), (np.float32, dict(momentum=None)),
-                                      (np.float64, dict(affine=False, eps=1e-3)),
-                                      (np.float32, dict(track_running_stats=False))])
+@pytest.mark.parametrize("dt,bn_kw", [(np.float32, {}), (np.float32, {"momentum": None}),
+                                      (np.float64, {"affine": False, "eps": 1e-3}),
+                                      (np.float32, {"track_running_stats": False})])
 def test_batchnorm_training_trajectory(compiled, dt, bn_kw):
     """Linear -> BatchNorm1d -> ReLU -> Linear with SGD(momentum) for 10 steps, an eval-mode
     forward every 4th: losses, parameters, running statistics and num_batches_tracked as
@@ -252,7 +256,7 @@ def test_batchnorm_training_trajectory(compiled, dt, bn_kw):
 
     if compiled:
         step, infer = graphc.compile(step), graphc.compile(infer)
-    tol = dict(rtol=2e-5, atol=1e-6) if dt == np.float32 else TOL[dt]
+    tol = {"rtol": 2e-5, "atol": 1e-6} if dt == np.float32 else TOL[dt]
     for i in range(10):
         x, y = rng.standard_normal((8, 5)).astype(dt), rng.integers(0, 3, 8)
         if i % 4 == 3:
@@ -274,7 +278,7 @@ def test_batchnorm_training_trajectory(compiled, dt, bn_kw):
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_batchnorm2d_and_functional(dt):
     rng = np.random.default_rng(10)
-    for kw in [{}, dict(momentum=None, bias=False), dict(affine=False)]:
+    for kw in [{}, {"momentum": None, "bias": False}, {"affine": False}]:
         g, t = nn.BatchNorm2d(3, **kw), tnn.BatchNorm2d(3, **kw)
         assert repr(g) == repr(t)
         if dt == np.float64:
@@ -290,10 +294,10 @@ def test_batchnorm2d_and_functional(dt):
     for training in (False, True):
         grm, grv, trm, trv = (graphc.tensor(rm.copy()), graphc.tensor(rv.copy()),
                               torch.tensor(rm.copy()), torch.tensor(rv.copy()))
-        _check(lambda x: F.batch_norm(x, grm, grv, graphc.tensor(w), graphc.tensor(b), training,
-                                      0.2, 1e-3),
-               lambda x: TF.batch_norm(x, trm, trv, torch.tensor(w), torch.tensor(b), training,
-                                       0.2, 1e-3), x, dt)
+        _check(F.batch_norm, TF.batch_norm, x, dt, running_mean=(grm, trm),
+               running_var=(grv, trv), weight=(graphc.tensor(w), torch.tensor(w)),
+               bias=(graphc.tensor(b), torch.tensor(b)), training=training, momentum=0.2,
+               eps=1e-3)
         np.testing.assert_allclose(grm.numpy(), trm.numpy(), **TOL[dt])
         np.testing.assert_allclose(grv.numpy(), trv.numpy(), **TOL[dt])
 
@@ -349,7 +353,7 @@ def test_norm_compiled_in_a_step():
         lt = (t(xt) ** 2 * torch.arange(4.0).reshape(1, 4, 1, 1)).sum()
         lt.backward()
         np.testing.assert_allclose(float(loss), lt.item(), rtol=1e-5)
-    _same_state(g, t, dict(rtol=1e-5, atol=1e-6))
+    _same_state(g, t, {"rtol": 1e-5, "atol": 1e-6})
     for (k, p), (_, q) in zip(g.named_parameters(), t.named_parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=k)
@@ -377,9 +381,9 @@ def test_norm_errors():
 
 # ---- resampling and padding ----------------------------------------------------------------------
 
-_SIZES = [dict(size=1), dict(size=3), dict(size=8), dict(scale_factor=2),
-          dict(scale_factor=1.7), dict(scale_factor=0.5),
-          dict(scale_factor=1.7, recompute_scale_factor=True)]
+_SIZES = [{"size": 1}, {"size": 3}, {"size": 8}, {"scale_factor": 2},
+          {"scale_factor": 1.7}, {"scale_factor": 0.5},
+          {"scale_factor": 1.7, "recompute_scale_factor": True}]
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
@@ -389,8 +393,8 @@ def test_interpolate_grid(dt):
                        ((1, 1, 3, 4, 5), "trilinear")]:
         x = rng.standard_normal(shape).astype(dt)
         dim = len(shape) - 2
-        sizes = _SIZES + [dict(size=tuple(range(3, 3 + dim))),
-                          dict(scale_factor=tuple([2.5, 0.7, 1.3][:dim]))]
+        sizes = _SIZES + [{"size": tuple(range(3, 3 + dim))},
+                          {"scale_factor": tuple([2.5, 0.7, 1.3][:dim])}]
         for mode in ["nearest", "nearest-exact", lin] + (["area"] if dim < 3 else []):
             for sz in sizes:
                 for ac in ([None] if mode != lin else [False, True]):
@@ -408,16 +412,16 @@ def test_interpolate_compiled_and_modules():
         np.float32), np.float32, compiled=True, upscale_factor=2)
     _check(F.pixel_unshuffle, TF.pixel_unshuffle, rng.standard_normal((1, 2, 3, 4, 6)).astype(
         np.float32), np.float32, downscale_factor=2)
-    mods = [("Upsample", dict(scale_factor=2)),
-            ("Upsample", dict(size=(3, 4), mode="bilinear", align_corners=True)),
-            ("Upsample", dict(scale_factor=(2, 3))), ("UpsamplingNearest2d", dict(scale_factor=2)),
-            ("UpsamplingBilinear2d", dict(size=3)), ("PixelShuffle", dict(upscale_factor=2)),
-            ("PixelUnshuffle", dict(downscale_factor=2))]
+    mods = [("Upsample", {"scale_factor": 2}),
+            ("Upsample", {"size": (3, 4), "mode": "bilinear", "align_corners": True}),
+            ("Upsample", {"scale_factor": (2, 3)}), ("UpsamplingNearest2d", {"scale_factor": 2}),
+            ("UpsamplingBilinear2d", {"size": 3}), ("PixelShuffle", {"upscale_factor": 2}),
+            ("PixelUnshuffle", {"downscale_factor": 2})]
     for n in (1, 2, 3):
         for p in ["Zero", "Constant", "Reflection", "Replication", "Circular"]:
             for pad in [1, tuple(range(1, 2 * n + 1))]:
-                mods.append((f"{p}Pad{n}d", dict(padding=pad, value=2.5) if p == "Constant"
-                             else dict(padding=pad)))
+                mods.append((f"{p}Pad{n}d", {"padding": pad, "value": 2.5} if p == "Constant"
+                             else {"padding": pad}))
     shapes = {1: (2, 4, 7), 2: (2, 4, 6, 8), 3: (1, 2, 7, 6, 8)}
     for name, kw in mods:
         g, t = getattr(nn, name)(**kw), getattr(tnn, name)(**kw)
