@@ -118,6 +118,7 @@ class _Axis:
 
     @classmethod
     def regular(cls, n: int, out: int, k: int, s: int, p: int, d: int) -> _Axis:
+        """Windows o*s - p + i*d for i < k (a pool's kernel, stride, padding, dilation)."""
         o = np.arange(out, dtype=np.int64) * s - p
         return cls(n, [o + i * d for i in range(k)])
 
