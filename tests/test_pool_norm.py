@@ -445,3 +445,20 @@ def test_interpolate_errors():
     for fn in bad:
         with pytest.raises(graphc.GraphcError):
             fn()
+
+
+def test_changed_hyperparameters_retrace():
+    """momentum or a kernel size assigned after compiling is not a stale baked-in value."""
+    b = nn.BatchNorm1d(2)
+    f = graphc.compile(lambda x: b(x))
+    x = np.arange(8.0, dtype=np.float32).reshape(4, 2)
+    f(graphc.tensor(x))
+    b.momentum = 0.5
+    f(graphc.tensor(x))
+    np.testing.assert_allclose(b.running_mean.numpy(), [0.5 * 0.3 + 0.5 * 3, 0.5 * 0.4 + 0.5 * 4],
+                               rtol=1e-6)
+    p = nn.MaxPool2d(2)
+    g = graphc.compile(lambda x: p(x))
+    assert g(graphc.randn(1, 1, 4, 4)).shape == (1, 1, 2, 2)
+    p.kernel_size = p.stride = 1
+    assert g(graphc.randn(1, 1, 4, 4)).shape == (1, 1, 4, 4)

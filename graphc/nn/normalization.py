@@ -177,13 +177,22 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
 
 # ---- modules --------------------------------------------------------------------------------------
 
+class Retracing(Module):
+    """A module whose plain attributes (momentum, eps, kernel sizes...) are baked into a trace:
+    assigning one bumps the module's version, which compiled functions guard on (a retrace)."""
+
+    def _graphc_setattr(self, name: str, value) -> None:
+        super()._graphc_setattr(name, value)
+        object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
+
+
 def _check_num(v, name: str, what: str) -> int:
     check(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0,
           f"{what}: {name} must be a positive integer, got {v!r}")
     return int(v)
 
 
-class _NormBase(Module):
+class _NormBase(Retracing):
     """Common base of BatchNorm and InstanceNorm: weight/bias, running statistics as buffers."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
@@ -317,7 +326,7 @@ class InstanceNorm2d(_InstanceNorm):
     _dims = (3, 4)
 
 
-class GroupNorm(Module):
+class GroupNorm(Retracing):
     """Group normalisation, as torch.nn.GroupNorm (weight 1, bias 0 per channel if affine)."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
@@ -350,7 +359,7 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class LocalResponseNorm(Module):
+class LocalResponseNorm(Retracing):
     """Local response normalisation across channels, as torch.nn.LocalResponseNorm."""
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):

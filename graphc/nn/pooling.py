@@ -23,7 +23,7 @@ from .. import functions as G
 from ..math_ops import div
 from ..shape_ops import index_select
 from ..tensor import Tensor, apply, check
-from .module import Module
+from .normalization import Retracing  # a Module whose attributes compiled calls guard
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d",
            "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d",
@@ -402,7 +402,7 @@ def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = 
 
 # ---- modules --------------------------------------------------------------------------------------
 
-class _MaxPoolNd(Module):
+class _MaxPoolNd(Retracing):
     _fn = None
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
@@ -440,7 +440,7 @@ def _single(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
-class AvgPool1d(Module):
+class AvgPool1d(Retracing):
     """1-D average pooling, as torch.nn.AvgPool1d."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -461,7 +461,7 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool2d(Module):
+class AvgPool2d(Retracing):
     """2-D average pooling, as torch.nn.AvgPool2d."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -482,7 +482,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class _LPPoolNd(Module):
+class _LPPoolNd(Retracing):
     _fn = None
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
@@ -513,7 +513,7 @@ class LPPool2d(_LPPoolNd):
     _fn = staticmethod(lp_pool2d)
 
 
-class _AdaptiveNd(Module):
+class _AdaptiveNd(Retracing):
     _fn = None
 
     def __init__(self, output_size):

@@ -21,7 +21,7 @@ from ..errors import NotSupportedError
 from ..shape_ops import index_select
 from ..shape_ops import pad as _pad
 from ..tensor import Tensor, check
-from .module import Module
+from .normalization import Retracing  # a Module whose attributes compiled calls guard
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_bilinear",
            "upsample_nearest"]
@@ -217,7 +217,7 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
 
 # ---- modules --------------------------------------------------------------------------------------
 
-class Upsample(Module):
+class Upsample(Retracing):
     """Resampling with F.interpolate's arguments, as torch.nn.Upsample."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
@@ -258,7 +258,7 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
-class PixelShuffle(Module):
+class PixelShuffle(Retracing):
     """(*, C*r*r, H, W) -> (*, C, H*r, W*r), as torch.nn.PixelShuffle."""
 
     def __init__(self, upscale_factor: int):
@@ -274,7 +274,7 @@ class PixelShuffle(Module):
         return f"upscale_factor={self.upscale_factor}"
 
 
-class PixelUnshuffle(Module):
+class PixelUnshuffle(Retracing):
     """(*, C, H*r, W*r) -> (*, C*r*r, H, W), as torch.nn.PixelUnshuffle."""
 
     def __init__(self, downscale_factor: int):
@@ -299,7 +299,7 @@ def _pads(padding, n: int, what: str) -> tuple[int, ...]:
     return tuple(int(p) for p in out)
 
 
-class _PadNd(Module):
+class _PadNd(Retracing):
     _n = 1
     _mode = "constant"
 
