@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -373,3 +376,33 @@ def test_large_unfold_and_fold_split_over_the_pool_give_the_interpreters_bits(kw
     assert got[0].size >= 2 << 16     # two tasks or more
     for g, w in zip(got, want):
         assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
+
+
+THREADS_STEP = r"""
+import sys, numpy as np, graphc, graphc.nn.functional as F
+rng = np.random.default_rng(0)
+x = graphc.tensor(rng.standard_normal((8, 16, 20, 20)).astype(np.float32), requires_grad=True)
+w = graphc.tensor(rng.standard_normal((32, 16, 3, 3)).astype(np.float32), requires_grad=True)
+b = graphc.tensor(rng.standard_normal(32).astype(np.float32), requires_grad=True)
+def step(ct):
+    x.grad = w.grad = b.grad = None
+    y = F.conv_transpose2d(F.conv2d(x, w, b, padding=1), w, stride=2)
+    (y * ct).sum().backward()
+    return y, x.grad, w.grad, b.grad
+ct = rng.standard_normal((8, 16, 41, 41)).astype(np.float32)
+np.savez(sys.argv[1], *[np.asarray(r) for r in graphc.compile(step)(ct)])
+"""
+
+
+def test_one_and_two_threads_give_the_same_bits(tmp_path):
+    """A convolution's and a transposed convolution's forward and backward, big enough that
+    the matmuls and unfold/fold split over the pool, in processes with 1 and 2 threads."""
+    outs = []
+    for threads in ("1", "2"):
+        path = tmp_path / f"t{threads}.npz"
+        subprocess.run([sys.executable, "-c", THREADS_STEP, str(path)], check=True, timeout=300,
+                       env=dict(os.environ, GRAPHC_NUM_THREADS=threads))
+        with np.load(path) as z:
+            outs.append([z[k] for k in sorted(z.files)])
+    for a, b in zip(*outs):
+        assert a.tobytes() == b.tobytes()
