@@ -156,3 +156,15 @@ def test_rebinding_every_call_warns_once():
             g["W"] = graphc.tensor([float(i), 1.0])
             np.testing.assert_allclose(f(x), [i, 1.0])
     assert sum("retraced" in str(r.message) for r in rec) == 1
+
+
+def test_changing_a_module_setting_retraces_instead_of_running_the_old_value():
+    drop = graphc.nn.Dropout(0.0)
+    f = graphc.compile(lambda x: drop(x))
+    x = graphc.ones(2000)
+    assert int((f(x) == 0).sum()) == 0
+    drop.p = 0.9                                   # read by the traced forward: a retrace
+    zeros = int((f(x) == 0).sum())
+    assert 1600 < zeros < 2000
+    drop.p = 0.9                                   # the same value again: no retrace needed
+    assert 1600 < int((f(x) == 0).sum()) < 2000

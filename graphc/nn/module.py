@@ -13,6 +13,10 @@ from ..tensor import Tensor, contiguous
 from .parameter import Buffer, Parameter
 
 
+_MISSING = object()
+_SETTINGS = (int, float, bool, str, tuple, type(None))   # compared by value, not identity
+
+
 class Module:
     """Base class of models: register Parameters and sub-Modules as attributes, define forward()."""
 
@@ -52,6 +56,12 @@ class Module:
         elif isinstance(value, Module):
             self._modules[name] = value
         else:
+            before = self.__dict__.get(name, _MISSING)
+            if before is not value and not (type(before) is type(value) and
+                                            type(value) in _SETTINGS and before == value):
+                # a setting a traced forward may have read (Dropout.p, a kernel size, a new
+                # callable): compiled functions retrace instead of running the old value
+                object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
             object.__setattr__(self, name, value)
             return
         self.__dict__.pop(name, None)
