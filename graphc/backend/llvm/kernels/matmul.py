@@ -26,6 +26,7 @@ vector width; the dot form is chosen from the shapes alone.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 
@@ -108,7 +109,8 @@ def plan(mm, max_tasks: int = 1) -> Plan:
     cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks)
     per_task = -(-(M // mr) // rows)
     pack = fits and (tb or N * dt.itemsize % 4096 == 0 or per_task >= PACK_MIN_BLOCKS)
-    if pack and k_blocks(K, nr * dt.itemsize)[0] > 1:
+    sw = sweep(M, K, ta, nr * dt.itemsize, dt.itemsize) if pack else None
+    if sw is not None and sw.copy_a:
         # every task copies its rows of A once per k block and packs its panels of B: fewer
         # column groups copy A fewer times
         cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks, (M, N))
@@ -132,41 +134,62 @@ def l1_data_bytes() -> int:
     return 32 * 1024
 
 
-def k_blocks(K: int, row_bytes: int) -> tuple[int, int]:
-    """(number of k blocks, rows per block) a packed panel with rows of row_bytes is swept in:
-    one block while the panel takes at most BLOCK_L1 of the L1 data cache, else equal blocks
-    of at most 1/KC_L1 of it. Only speed depends on the cache size: every sum is the same
-    FMA chain over k in order however it is blocked."""
+@dataclass(frozen=True)
+class Sweep:
+    """How a task sweeps its share of C when it does so one k block at a time."""
+    blocks: int      # k blocks
+    kc: int          # k rows per block (the last one may be shorter)
+    copy_a: bool     # copy the block of A's rows first
+
+
+def sweep(M: int, K: int, ta: bool, row_bytes: int, itemsize: int) -> Sweep | None:
+    """The k-block sweep of a packed broadcast-form matmul whose panel rows take row_bytes,
+    or None for one pass over all k per panel (the sums are the same FMA chains over k in
+    order either way; only speed depends on the CPU's caches):
+    - A stored transposed with rows a multiple of 128 bytes apart and K long enough that
+      more than CROWDED lines fall into one set: a tile reading down the k rows of A^T hits
+      a few of the 64 sets of a 4 KB L1 way (M = 1024: one set), so the task copies each
+      block of A first into the tiles' micro-panels (on either tile: 2x at 1024^3);
+    - the 6 x 16 ymm tile (rows up to BLOCK_ROW bytes) whose panel would take more than
+      BLOCK_L1 of the L1: blocks of at most 1/KC_L1 of it keep B's block in L1; A's block
+      is copied when its rows are a multiple of 128 bytes apart, too. The 12 x 32 zmm tile
+      ran 8-10 % slower so blocked (Xeon, 48 KB L1, 2 MB L2) and is not."""
     l1 = l1_data_bytes()
-    if K * row_bytes <= BLOCK_L1 * l1 or row_bytes > BLOCK_ROW:
-        return 1, K
+    gcd = math.gcd((M if ta else K) * itemsize, 4096)
+    bad_stride = COPY_A and gcd > 64
+    big = K * row_bytes > BLOCK_L1 * l1 and row_bytes <= BLOCK_ROW
+    if not big and not (ta and bad_stride and K * gcd // 4096 > CROWDED):
+        return None
     kc = max(8, int(l1 / KC_L1) // row_bytes // 8 * 8)
-    n = -(-K // kc)
-    return n, -(-K // n)
+    n = -(-K // kc) if K * row_bytes > BLOCK_L1 * l1 else 1
+    return Sweep(n, -(-K // n), bad_stride)
 
 
-def slot_elems(M: int, N: int, K: int, p: Plan, itemsize: int) -> tuple[int, int]:
+COPY_A = True
+CROWDED = 64   # lines of A^T per L1 set (of a 4 KB way) beyond which A^T is copied
+
+
+def _sweep_of(M: int, K: int, ta: bool, p: Plan, itemsize: int) -> Sweep | None:
+    return sweep(M, K, ta, p.vw * p.nr_vec * itemsize, itemsize)
+
+
+def slot_elems(M: int, N: int, K: int, ta: bool, p: Plan, itemsize: int) -> tuple[int, int]:
     """Elements of one task's arena slice: the packed panel (K rows of a full panel, or one k
-    block of them), then, with K-blocking, the partial sums of the task's share of C (rows:
-    its row blocks plus the remainder rows; columns: its column panels)."""
+    block of them), then, for a k-block sweep, the partial sums of the task's share of C
+    (rows: its row blocks plus the remainder rows; columns: its column panels; none for one
+    block) and its copy of one k block of A: its share of A's rows, each kc long (A stored
+    transposed: kc rows of its share of columns), with padded strides."""
     nr = p.vw * p.nr_vec
-    nkb, kc = k_blocks(K, nr * itemsize)
-    if nkb == 1:
+    sw = _sweep_of(M, K, ta, p, itemsize)
+    if sw is None:
         return K * nr, 0
-    return kc * nr, _share_rows(M, p) * _share_cols(N, p) + _a_copy(M, K, p, itemsize)
+    rows = _share_rows(M, p)
+    sums = rows * _share_cols(N, p) if sw.blocks > 1 else 0
+    copy = max(rows * (sw.kc + A_PAD), sw.kc * (rows + A_PAD)) if sw.copy_a else 0
+    return sw.kc * nr, sums + copy
 
 
 A_PAD = 16   # elements after each row of A's copy: its row stride is no power of two
-
-
-def _a_copy(M: int, K: int, p: Plan, itemsize: int) -> int:
-    """Elements of a task's copy of one k block of A: its share of A's rows, each kc long
-    (A stored transposed: kc rows of its share of columns), with padded strides, so the
-    block stays in L2 without a power-of-two stride's cache-set conflicts while every column
-    panel of the task sweeps it."""
-    _, kc = k_blocks(K, p.vw * p.nr_vec * itemsize)
-    rows = _share_rows(M, p)
-    return max(rows * (kc + A_PAD), kc * (rows + A_PAD))
 
 
 def _share_rows(M: int, p: Plan) -> int:
@@ -237,7 +260,8 @@ class MatmulKernel:
         K = A.shape[-2] if mm.attrs.get("transpose_a", False) else A.shape[-1]
         M, N = mm.outputs[0].shape[-2:]
         size = mm.outputs[0].dtype.itemsize
-        return SLOT_HEADER + p.tasks * sum(slot_elems(M, N, K, p, size)) * size
+        ta = mm.attrs.get("transpose_a", False)
+        return SLOT_HEADER + p.tasks * sum(slot_elems(M, N, K, ta, p, size)) * size
 
     def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
                  operands: dict[Value, Operand], results: dict[Value, Operand], err,
@@ -306,20 +330,20 @@ class MatmulKernel:
         form = {"dot": self._dot_form, "broadcast": self._broadcast_form,
                 "naive": self._naive}[self.plan.form]
         slots = self.pack and self.panels is not None
-        self.kblocks = None
+        self.sweep = None
         if slots:
             self.slot = self._take_slot()
-            panel, partial = slot_elems(M, N, K, self.plan, self.dt.itemsize)
+            size = self.dt.itemsize
+            panel, extra = slot_elems(M, N, K, ta, self.plan, size)
             at = b.add(H.i64(SLOT_HEADER), b.mul(b.zext(self.slot, H.I64),
-                                                  H.i64((panel + partial) * self.dt.itemsize)))
+                                                  H.i64((panel + extra) * size)))
             self.slice = b.gep(self.panels, [at], source_etype=H.I8)
-            if partial:   # K-blocking: the tiles' sums between k blocks, after the panel
-                self.kblocks = k_blocks(K, self.VW * self.plan.nr_vec * self.dt.itemsize)
-                self.partial = b.gep(self.slice, [H.i64(panel * self.dt.itemsize)],
-                                     source_etype=H.I8)
-                sums = _share_rows(M, self.plan) * _share_cols(N, self.plan)
-                self.acopy_buf = b.gep(self.partial, [H.i64(sums * self.dt.itemsize)],
-                                       source_etype=H.I8)
+            self.sweep = _sweep_of(M, K, ta, self.plan, size)
+            if self.sweep is not None:   # after the panel: the tiles' sums, A's copy
+                self.partial = b.gep(self.slice, [H.i64(panel * size)], source_etype=H.I8)
+                sums = _share_rows(M, self.plan) * _share_cols(N, self.plan) \
+                    if self.sweep.blocks > 1 else 0
+                self.acopy_buf = b.gep(self.partial, [H.i64(sums * size)], source_etype=H.I8)
         self.acopy = None   # (row_lo, k0, stride) while the tiles read A's copy
         self._batch_nest(0, batch, {v: H.i64(0) for v in access}, form)
         if slots:
@@ -457,13 +481,13 @@ class MatmulKernel:
                 self._if(owns_rest, lambda: self._rest_columns(
                     n_full * nr, rest, lambda j0, w: row_blocks(j0, w, kr)))
 
-        if self.kblocks is None:
+        if self.sweep is None:
             panels()
             return
         # K-blocking: one block of k rows at a time over the task's whole share of C, so the
         # block of A's rows stays in L2 across the column panels and each panel's block of B
         # in L1 across the row blocks; the sums wait in the slice between k blocks
-        nkb, kc = self.kblocks
+        nkb, kc = self.sweep.blocks, self.sweep.kc
         share_cols = _share_cols(N, P)
         row_lo = H.i64(0) if rows is None else b.mul(rows[0], H.i64(-(-m_full // P.rows) * MR))
         col_lo = b.mul(c_lo, H.i64(nr))
@@ -477,7 +501,8 @@ class MatmulKernel:
             k0 = b.mul(kb, H.i64(kc))
             k1 = b.add(k0, H.i64(kc))
             k1 = b.select(b.icmp_signed("<", k1, H.i64(self.K)), k1, H.i64(self.K))
-            self._copy_a(base, row_lo, rows_hi, k0, k1)
+            if self.sweep.copy_a:
+                self._copy_a(base, row_lo, rows_hi, k0, k1)
             panels((k0, k1, b.icmp_signed("==", kb, H.i64(0)),
                     b.icmp_signed("==", kb, H.i64(nkb - 1))))
             self.acopy = None
@@ -491,11 +516,11 @@ class MatmulKernel:
         A = self.mm.inputs[0]
         src = self.operands[A].ptr
         VW = self.VW
-        if self.ta:   # rows k of A^T: elements lo..hi contiguous
-            stride = _share_rows(self.M, self.plan) + A_PAD
-            outer, inner, o0, i0 = k1, hi, k0, lo
+        if self.ta:   # rows k of A^T, lo..hi contiguous: MR of them per k, block after block
+            self._copy_a_transposed(base, lo, hi, k0, k1)
+            return
         else:
-            stride = self.kblocks[1] + A_PAD
+            stride = self.sweep.kc + A_PAD
             outer, inner, o0, i0 = hi, k1, lo, k0
 
         def line(o, c):
@@ -518,6 +543,38 @@ class MatmulKernel:
             return []
         H.loop(b, outer, line, start=o0, name="acopy")
         self.acopy = (lo, k0, stride)
+
+    def _copy_a_transposed(self, base, lo, hi, k0, k1):
+        """A stored transposed: the tiles' micro-panels, row block after row block, each kc
+        steps of MR contiguous elements (the tile's broadcasts read one stream)."""
+        b = self.b
+        A = self.mm.inputs[0]
+        src = self.operands[A].ptr
+        kc, MR = self.sweep.kc, self.MR
+        full = b.udiv(b.sub(hi, lo), H.i64(MR))
+        tail0 = b.add(lo, b.mul(full, H.i64(MR)))
+
+        def krow(k, c):
+            srow = b.add(base[A], b.mul(k, H.i64(self.M)))
+            dk = b.mul(b.sub(k, k0), H.i64(MR))
+
+            def block(blk, c2):
+                i = b.add(lo, b.mul(blk, H.i64(MR)))
+                v = H.load(b, src, self.dt, b.add(srow, i), MR)
+                H.store(b, v, self.acopy_buf, self.dt,
+                        b.add(b.mul(blk, H.i64(MR * kc)), dk), MR)
+                return []
+
+            def one(i, c2):
+                v = H.load(b, src, self.dt, b.add(srow, i))
+                H.store(b, v, self.acopy_buf, self.dt, b.add(
+                    b.mul(full, H.i64(MR * kc)), b.add(dk, b.sub(i, tail0))))
+                return []
+            H.loop(b, full, block, name="acb")
+            H.loop(b, hi, one, start=tail0, name="act")
+            return []
+        H.loop(b, k1, krow, start=k0, name="acopy")
+        self.acopy = (lo, k0, None)
 
     def _rest_columns(self, j: int, rest: int, row_blocks):
         """The last columns, fewer than a panel: vectors of halving width, then one at a time."""
@@ -558,9 +615,15 @@ class MatmulKernel:
                 col += w
             out = []
             a_src = self.operands[A].ptr if self.acopy is None else self.acopy_buf
+            micro = None
+            if self.acopy is not None and self.acopy[2] is None:   # A^T's micro-panels
+                lo, k0 = self.acopy[:2]
+                micro = b.add(b.mul(b.sub(i0, lo), H.i64(self.sweep.kc)),
+                              b.mul(b.sub(k, k0), H.i64(self.MR)))
             for r in range(mr):
                 a = H.load(b, a_src, self.dt,
-                           self._a_index(base, b.add(i0, H.i64(r)), k))
+                           self._a_index(base, b.add(i0, H.i64(r)), k) if micro is None
+                           else b.add(micro, H.i64(r)))
                 for q, w in enumerate(widths):
                     acc = accs[r * len(widths) + q]
                     out.append(b.call(fma_fns[w], [H.splat(b, a, w), bvs[q], acc]))
