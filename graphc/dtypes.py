@@ -126,11 +126,36 @@ def as_dtype(x) -> DType:
 _PY_FLOAT = (1.0).__class__
 
 
+def _category(d: DType) -> int:
+    return 2 if d.is_float else 1 if d.is_int else 0
+
+
 def promote(*dtypes: DType) -> DType:
-    """NumPy's promotion of tensor dtypes (f32 + i64 -> f64, i8 + u8 -> i16 is unsupported)."""
-    out = np.result_type(*[d.np for d in dtypes])
+    """PyTorch's promotion of tensor dtypes (torch.promote_types): a higher category (bool <
+    integer < float) wins outright (f32 + i64 -> f32, bool + i32 -> i32), within a category the
+    wider type (f32 + f64 -> f64, i32 + i64 -> i64); u8 + i8 -> i16 is unsupported (no i16)."""
+    top = max(_category(d) for d in dtypes)
+    out = np.result_type(*[d.np for d in dtypes if _category(d) == top])
     try:
         return _BY_NP[out]
     except KeyError:
         raise KeyError(f"promoting {', '.join(map(str, dtypes))} gives {out}, "
                        "which graphc does not support; cast explicitly") from None
+
+
+def result_type(dimensioned: list[DType], zero_dim: list[DType]) -> DType:
+    """torch.result_type of tensor operands: the dimensioned tensors' promoted dtype, which a 0-d
+    tensor changes only when it is of a higher category (f32[3] + f64[] -> f32, i64[3] + f64[]
+    -> f64, i32[3] + i64[] -> i32; bool tensors always promote). Python numbers are weaker still
+    and handled by the caller (weak_scalar_dtype)."""
+    if not dimensioned:
+        return promote(*zero_dim)
+    dim = promote(*dimensioned)
+    if not zero_dim:
+        return dim
+    zero = promote(*zero_dim)
+    if dim.is_float:
+        return dim
+    if dim.is_bool or _category(zero) > _category(dim):
+        return promote(dim, zero)
+    return dim

@@ -565,14 +565,14 @@ def _eager(op: str, args, attrs) -> Tensor:
         else:
             arrays.append(as_array(a))
     if numbers:  # Python numbers: weakly typed constants, as Builder._operands makes them
-        npdts = tuple([x.dtype for x in arrays if isinstance(x, np.ndarray)])
+        npdts = tuple([(x.dtype, x.ndim > 0) for x in arrays if isinstance(x, np.ndarray)])
         if not npdts:
             raise ShapeError("an op needs at least one tensor operand")
         dt = _promoted.get(npdts)
         if dt is None:
-            dt = _promoted[npdts] = dtypes.promote(*[_from_np[d] for d in npdts]) \
-                if all(d in _from_np for d in npdts) else dtypes.promote(
-                    *[dtypes.from_numpy(d) for d in npdts])
+            dt = _promoted[npdts] = dtypes.result_type(
+                [dtypes.from_numpy(d) for d, dim in npdts if dim],
+                [dtypes.from_numpy(d) for d, dim in npdts if not dim])
         to_f32 = has_float and not dt.is_float  # int tensor * 2.5 -> f32, as in PyTorch
         for i, v in enumerate(arrays):
             if isinstance(v, np.ndarray):

@@ -619,20 +619,25 @@ def _one_op_types(op, types, **attrs):
     return Builder(g).emit(op, *vals, **attrs).type
 
 
-def _np_promotion(*dts):
-    try:
-        return dtypes.from_numpy(np.result_type(*[d.np for d in dts]))
-    except KeyError:
-        return None  # a NumPy result graphc does not support (i16, u16, ...)
+def _torch_promotion(*dts):
+    """torch.promote_types of graphc dtypes (None where torch's result has no graphc dtype)."""
+    torch = pytest.importorskip("torch")
+    tt = {d: getattr(torch, {"f32": "float32", "f64": "float64", "i64": "int64", "i32": "int32",
+                             "i8": "int8", "u8": "uint8", "bool": "bool"}[d.name]) for d in dts}
+    out = tt[dts[0]]
+    for d in dts[1:]:
+        out = torch.promote_types(out, tt[d])
+    back = {v: k for k, v in tt.items()}
+    return back.get(out)
 
 
 @pytest.mark.parametrize("op", PROMOTING + COMPARING)
 @pytest.mark.parametrize("da", dtypes.ALL, ids=str)
 @pytest.mark.parametrize("db", dtypes.ALL, ids=str)
-def test_binary_promotion_follows_numpy(op, da, db, rng):
-    want = _np_promotion(da, db)
+def test_binary_promotion_follows_torch(op, da, db, rng):
+    want = _torch_promotion(da, db)
     ta, tb = tensor_type((2, 1), da), tensor_type((3,), db)
-    if op == "sub" and da.is_bool and db.is_bool:  # NumPy and torch refuse bool - bool
+    if op == "sub" and da.is_bool and db.is_bool:  # torch refuses bool - bool
         with pytest.raises(graphc.ShapeError, match="bool"):
             _one_op_types(op, [ta, tb])
         return
@@ -642,16 +647,36 @@ def test_binary_promotion_follows_numpy(op, da, db, rng):
         return
     got = _one_op_types(op, [ta, tb])
     assert got == tensor_type((2, 3), dtypes.bool_ if op in COMPARING else want)
-    # the reference produces that dtype by itself (not only after the interpreter's cast)
+    # the reference computes in that dtype (operands converted first, as torch)
     a = (rng.integers(0, 3, (2, 1)) > 0).astype(da.np)
     b = (rng.integers(0, 3, (3,)) > 0).astype(db.np)
     assert np.asarray(OPS[op].ref(a, b)).dtype == got.dtype.np
 
 
+ZERO_DIM = [  # (dimensioned, 0-d) -> torch.result_type: a 0-d tensor counts when of a higher kind
+    ("f32", "f64"), ("i64", "f64"), ("i32", "i64"), ("bool", "i64"), ("i64", "f32"),
+    ("u8", "i64"), ("f64", "f32"), ("bool", "f32"),
+]
+
+
+@pytest.mark.parametrize("dim_dt, zero_dt", ZERO_DIM)
+def test_zero_dim_operands_promote_as_torch(dim_dt, zero_dt):
+    torch = pytest.importorskip("torch")
+    names = {"f32": "float32", "f64": "float64", "i64": "int64", "i32": "int32", "u8": "uint8",
+             "bool": "bool"}
+    want = (torch.ones(3, dtype=getattr(torch, names[dim_dt]))
+            + torch.ones((), dtype=getattr(torch, names[zero_dt]))).dtype
+    a = graphc.ones(3, dtype=getattr(graphc, names[dim_dt]))
+    b = graphc.ones((), dtype=getattr(graphc, names[zero_dt]))
+    for got in (a + b, graphc.compile(lambda a, b: a + b)(a, b), graphc.where(a > 0, a, b)):
+        assert str(got.dtype.np) == str(want).replace("torch.", "")
+    assert graphc.compile(lambda a, b: a < b)(a, b).dtype is graphc.bool
+
+
 @pytest.mark.parametrize("da", NUMERIC, ids=str)
 @pytest.mark.parametrize("db", NUMERIC, ids=str)
 def test_float_only_binaries_promote_or_refuse(da, db):
-    want = _np_promotion(da, db)
+    want = _torch_promotion(da, db)
     for op in ("div", "pow"):
         if want is not None and want.is_float:
             assert _one_op_types(op, [tensor_type((2,), da), tensor_type((2,), db)]).dtype is want
@@ -663,11 +688,11 @@ def test_float_only_binaries_promote_or_refuse(da, db):
 def test_promotion_examples():
     f32, f64, i64, b = dtypes.float32, dtypes.float64, dtypes.int64, dtypes.bool_
     assert _one_op_types("add", [tensor_type((3,), i64), tensor_type((3,), f32)]) == \
-        tensor_type((3,), f64)
+        tensor_type((3,), f32)                                   # torch: the float kind wins
     assert _one_op_types("mul", [tensor_type((3,), b), tensor_type((3,), f32)]).dtype is f32
     assert _one_op_types("lt", [tensor_type((3,), i64), tensor_type((3,), f32)]).dtype is b
     assert _one_op_types("where", [tensor_type((3,), b), tensor_type((3,), i64),
-                                   tensor_type((3,), f32)]).dtype is f64
+                                   tensor_type((3,), f32)]).dtype is f32
     for dt in (dtypes.int64, dtypes.int32, dtypes.int8, dtypes.uint8, dtypes.bool_):
         assert _one_op_types("sum", [tensor_type((3, 4), dt)], axis=(1,)) == tensor_type((3,), i64)
     assert _one_op_types("sum", [tensor_type((3, 4), f32)], axis=None) == tensor_type((), f32)

@@ -65,7 +65,8 @@ class Builder:
             return list(inputs)
         if not vals:
             raise ShapeError("an op needs at least one tensor operand")
-        dt = dtypes.promote(*[v.dtype for v in vals])
+        dt = dtypes.result_type([v.dtype for v in vals if v.shape != ()],
+                                [v.dtype for v in vals if v.shape == ()])
         has_float = any(isinstance(v, (float, np.floating)) for v in inputs)
         out = []
         for v in inputs:

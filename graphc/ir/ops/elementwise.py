@@ -8,7 +8,8 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, broadcast_shapes, promote, register, require, same_shape_type
+from .registry import (NONDIFF, broadcast_shapes, promote, promote_types, register, require,
+                       same_shape_type)
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -141,7 +142,7 @@ register("bitwise_not", "elementwise", _int_unary, np.invert,
 
 def _binary_arith(types, attrs):
     a, b = types
-    dt = promote(a.dtype, b.dtype)
+    dt = promote_types(a, b)
     return tensor_type(broadcast_shapes(a.shape, b.shape), dt)
 
 
@@ -170,7 +171,7 @@ def _via_f64_2(fn):
 
 def _compare(types, attrs):
     a, b = types
-    promote(a.dtype, b.dtype)
+    promote_types(a, b)
     return tensor_type(broadcast_shapes(a.shape, b.shape), dtypes.bool_)
 
 
@@ -242,7 +243,27 @@ BINARY = {
     "copysign": (_binary_float, np.copysign, _copysign_vjp),             # |x| with y's sign
 }
 
+def _common_np(*xs) -> np.dtype:
+    """torch's computation dtype of these operand arrays (registry.promote_types)."""
+    return dtypes.result_type([dtypes.from_numpy(x.dtype) for x in xs if np.ndim(x)],
+                              [dtypes.from_numpy(x.dtype) for x in xs if not np.ndim(x)]).np
+
+
+def _promoting(fn):
+    """fn on operands first converted to their common dtype, as torch computes (NumPy would
+    compute i64 + f32 in f64, and f32 + a 0-d f64 in f64)."""
+    def ref(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype != y.dtype:
+            dt = _common_np(x, y)
+            x, y = x.astype(dt, copy=False), y.astype(dt, copy=False)
+        return fn(x, y)
+    ref.__name__ = getattr(fn, "__name__", "ref")
+    return ref
+
+
 for _name, (_infer, _ref, _vjp) in BINARY.items():
+    _ref = _promoting(_ref)
     _dt = "bool" if _name in ("and", "or") else "f32"
     _dom = "bool" if _dt == "bool" else ("pos" if _name in ("pow", "div") else "any")
     register(_name, "elementwise", _infer, _ref, [
@@ -275,7 +296,7 @@ for _name, (_ref, (_a, _b)) in INTEGER_BINARY.items():
 def _where_infer(types, attrs):
     c, a, b = types
     require(c.dtype.is_bool, f"condition must be bool, got {c.dtype}")
-    return tensor_type(broadcast_shapes(c.shape, a.shape, b.shape), promote(a.dtype, b.dtype))
+    return tensor_type(broadcast_shapes(c.shape, a.shape, b.shape), promote_types(a, b))
 
 
 def _where_vjp(b, g, c, x, y, out):
@@ -283,7 +304,15 @@ def _where_vjp(b, g, c, x, y, out):
     return None, b.where(c, g, z), b.where(c, z, g)
 
 
-register("where", "elementwise", _where_infer, np.where, [
+def _where_ref(c, a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype:
+        dt = _common_np(a, b)
+        a, b = a.astype(dt, copy=False), b.astype(dt, copy=False)
+    return np.where(c, a, b)
+
+
+register("where", "elementwise", _where_infer, _where_ref, [
     ([("bool", (3, 4), "bool"), ("f32", (3, 4), "any"), ("f32", (3, 4), "any")],),
     ([("bool", (3, 1), "bool"), ("f32", (4,), "any"), ("f32", (), "any")],),
 ], _where_vjp)

@@ -159,6 +159,16 @@ def promote(*dts: DType) -> DType:
         raise ShapeError(e.args[0]) from None
 
 
+def promote_types(*types) -> DType:
+    """The dtype elementwise operands of these TensorTypes compute in, as torch.result_type: 0-d
+    tensors count only when of a higher category (see dtypes.result_type)."""
+    try:
+        return dtypes.result_type([t.dtype for t in types if t.shape != ()],
+                                  [t.dtype for t in types if t.shape == ()])
+    except KeyError as e:
+        raise ShapeError(e.args[0]) from None
+
+
 def int_tuple(attrs: dict[str, Any], key: str) -> tuple[int, ...]:
     """attrs[key] as a tuple of ints; a float or bool in it is a ShapeError (the refs need ints)."""
     v = tuple(attrs[key])

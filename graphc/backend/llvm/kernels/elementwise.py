@@ -302,7 +302,9 @@ _AS_IS = ("cast", "stop_gradient", "custom_vjp", "broadcast")
 
 # the dtype operands are converted to before the rule runs, where it is not the result's
 COMPUTE_DTYPE = {
-    **{op: lambda node: dtypes.promote(*[v.dtype for v in node.inputs]) for op in _FCMP},
+    **{op: lambda node: dtypes.result_type([v.dtype for v in node.inputs if v.shape != ()],
+                                           [v.dtype for v in node.inputs if v.shape == ()])
+       for op in _FCMP},
     **{op: lambda node: node.inputs[0].dtype for op in _AS_IS},
 }
 # operand positions passed to the rule unconverted: the _AS_IS ops' operand, where's condition
