@@ -39,6 +39,7 @@ from .nn.functional import (celu, celu_, hardshrink, prelu, relu_, selu, selu_, 
 from .index_ops import *  # noqa: F401,F403,E402  (scatter, masked_fill, nonzero, ...)
 from .reduce_ops import *  # noqa: F401,F403,E402  (prod, var, std, topk, sort, ...)
 from .linalg_ops import *  # noqa: F401,F403,E402  (mm, bmm, einsum, cdist, norm, ...)
+from .misc_ops import *  # noqa: F401,F403,E402  (finfo, unique, LongTensor, ...)
 from . import linalg  # noqa: F401,E402
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
 from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 
 from .errors import (GraphcWarning, NotSupportedError, NotSupportedImportError,  # noqa: F401,E402
                      TraceTimeRandomnessWarning)
+from . import aliases as _aliases; _aliases.install(globals())  # noqa: E402,E702  (axis=, keepdims=)
 from . import unsupported as _unsupported  # noqa: E402  (last: real names always win)
 _unsupported.install()   # graphc.fft, graphc.special, ...: stub modules unless a real one exists
 __getattr__ = _unsupported.module_getattr(__name__, globals())  # missing torch names: a clear error
