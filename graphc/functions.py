@@ -550,9 +550,22 @@ def gather(x, dim: int, index, *, sparse_grad: bool = False, out=None) -> Tensor
     return apply("gather", x, index, axis=d)
 
 
-def one_hot(index, num_classes: int, dtype=dtypes.int64) -> Tensor:
-    """Class indices as one-hot vectors: a new last dim of num_classes, 1 at the index, else 0."""
-    return apply("one_hot", _t(index), num_classes=int(num_classes), dtype=dtypes.as_dtype(dtype))
+def one_hot(index, num_classes: int = -1, dtype=dtypes.int64) -> Tensor:
+    """Class indices as one-hot vectors: a new last dim of num_classes, 1 at the index, else 0.
+    num_classes=-1 (torch's default): index.max() + 1, known eagerly only."""
+    index = _t(index)
+    if num_classes == -1:
+        if index.is_traced or tracing.current() is not None:
+            from .errors import TraceError
+            raise TraceError(f"one_hot({index.type}) without num_classes= inside graphc.compile: "
+                             "the class count index.max() + 1 depends on the data; pass "
+                             "num_classes= (e.g. F.one_hot(y, num_classes=10))")
+        if index.numel() == 0:
+            from .errors import ShapeError
+            raise ShapeError("one_hot: can not infer the number of classes from an empty tensor; "
+                             "pass num_classes=")
+        num_classes = int(index._data.max()) + 1
+    return apply("one_hot", index, num_classes=int(num_classes), dtype=dtypes.as_dtype(dtype))
 
 
 # ---- creation -------------------------------------------------------------------------------------
