@@ -190,6 +190,7 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
         targets = [t for _, t in leaf_at.values()]
         targets += [y for y in outputs if y._node is None and y.requires_grad and
                     all(t is not y for t in targets)]
+        targets += [t for r in order for t in [_retained(r)] if t is not None]  # retain_grad()
         if not targets:
             raise GraphcError(f"backward() at {user_where()}: the output depends on no tensor "
                               "that requires grad")
@@ -249,6 +250,15 @@ def eager_gradients(outputs: list[Tensor], seeds: list[np.ndarray], inputs: list
             if r.op == "custom_vjp":
                 _FUNCTIONS.pop(r.attrs["fn"], None)
     return targets, grads
+
+
+RETAINED = weakref.WeakKeyDictionary()   # TapeNode -> weakref to its tensor (retain_grad())
+
+
+def _retained(r):
+    ref = RETAINED.get(r)
+    t = ref() if ref is not None else None
+    return t if t is not None and t._node is r else None
 
 
 _BACKWARD_GRAPHS: dict = {}  # tape structure -> (graph, forward values, gradient values, n_forward)
