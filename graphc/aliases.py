@@ -24,7 +24,7 @@ from .tensor import Tensor
 ALIASES = {"axis": "dim", "keepdims": "keepdim"}
 # torch's versions are Python functions (no alias there): left unwrapped
 PYTHON_IN_TORCH = frozenset({"norm", "split", "unique", "unique_consecutive"})
-PYTHON_IN_TORCH_METHODS = frozenset({"norm", "split", "unflatten", "split_with_sizes", "unique",
+PYTHON_IN_TORCH_METHODS = frozenset({"norm", "split", "unflatten", "unique",
                                      "unique_consecutive"})
 
 WRAPPED: dict[str, list[str]] = {"graphc": [], "graphc.linalg": [], "Tensor": []}

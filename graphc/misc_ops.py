@@ -36,7 +36,7 @@ class finfo:  # noqa: N801  (torch's name)
         self.max = float(f.max)
         self.min = float(f.min)
         self.tiny = self.smallest_normal = float(f.smallest_normal)
-        self.resolution = float(f.resolution)
+        self.resolution = 10.0 ** -int(f.precision)
         self.dtype = d.torch_name
 
     def __eq__(self, other):
@@ -146,7 +146,7 @@ def _eager_array(x, who: str) -> np.ndarray:
 
 
 def _check_dim(a: np.ndarray, dim, who: str) -> int:
-    nd = max(a.ndim, 1)
+    nd = a.ndim
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not -nd <= dim < nd:
         raise ShapeError(f"{who}: dim {dim!r} is out of range for a {a.ndim}-D tensor "
                          f"(expected in [{-nd}, {nd - 1}])")
@@ -154,11 +154,11 @@ def _check_dim(a: np.ndarray, dim, who: str) -> int:
 
 
 def _result(vals, inv, counts, return_inverse: bool, return_counts: bool):
-    out = [Tensor(np.ascontiguousarray(vals))]
+    out = [Tensor(np.array(vals, order="C"))]
     if return_inverse:
-        out.append(Tensor(np.ascontiguousarray(inv, dtype=np.int64)))
+        out.append(Tensor(np.array(inv, np.int64, order="C")))
     if return_counts:
-        out.append(Tensor(np.ascontiguousarray(counts, dtype=np.int64)))
+        out.append(Tensor(np.array(counts, np.int64, order="C")))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -175,14 +175,12 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
                                       equal_nan=False)
         return _result(vals, inv.reshape(a.shape), counts, return_inverse, return_counts)
     d = _check_dim(a, dim, "unique")
-    if a.ndim == 0:
-        a = a.reshape(1)
     moved = np.moveaxis(a, d, 0)
     n = moved.shape[0]
     if n == 0:
         return _result(a, np.zeros(0, np.int64), np.zeros(0, np.int64), return_inverse,
                        return_counts)
-    flat = moved.reshape(n, -1)
+    flat = moved.reshape(n, int(np.prod(moved.shape[1:])))
     order = np.lexsort(flat.T[::-1]) if flat.shape[1] else np.zeros(n, np.int64)
     srt = flat[order]
     new = np.ones(n, bool)
@@ -205,10 +203,9 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
         flat, shape, d = a.reshape(-1, 1), a.shape, None
     else:
         d = _check_dim(a, dim, "unique_consecutive")
-        if a.ndim == 0:
-            a = a.reshape(1)
         moved = np.moveaxis(a, d, 0)
-        flat, shape = moved.reshape(moved.shape[0], -1), (moved.shape[0],)
+        flat = moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
+        shape = (moved.shape[0],)
     n = flat.shape[0]
     new = np.ones(n, bool)
     if n:
