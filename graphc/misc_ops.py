@@ -16,16 +16,27 @@ from .driver import tracing
 from .errors import InputError, ShapeError, TraceError
 from .tensor import Tensor
 
-__all__ = ["finfo", "iinfo", "FloatTensor", "DoubleTensor", "LongTensor", "IntTensor",
-           "BoolTensor", "ByteTensor", "CharTensor", "unique", "unique_consecutive"]
+__all__ = [
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
+    "IntTensor",
+    "LongTensor",
+    "finfo",
+    "iinfo",
+    "unique",
+    "unique_consecutive",
+]
 
 
 # ---- finfo / iinfo ---------------------------------------------------------------------------
 
-class finfo:  # noqa: N801  (torch's name)
+class finfo:
     """torch.finfo: the limits of a floating-point dtype (default: the default dtype)."""
 
-    def __init__(self, type=None):  # noqa: A002  (torch's parameter name)
+    def __init__(self, type=None):
         d = dtypes.get_default_dtype() if type is None else _dtype_arg(type, "finfo")
         if not d.is_float:
             raise InputError(f"graphc.finfo() requires a floating point dtype, got {d}; use "
@@ -50,10 +61,10 @@ class finfo:  # noqa: N801  (torch's name)
                 f"tiny={self.tiny:g}, dtype={self.dtype})")
 
 
-class iinfo:  # noqa: N801  (torch's name)
+class iinfo:
     """torch.iinfo: the limits of an integer dtype."""
 
-    def __init__(self, type):  # noqa: A002  (torch's parameter name)
+    def __init__(self, type):
         d = _dtype_arg(type, "iinfo")
         if not d.is_int:
             raise InputError(f"graphc.iinfo() requires an integer dtype, got {d}"
@@ -162,7 +173,7 @@ def _result(vals, inv, counts, return_inverse: bool, return_counts: bool):
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def unique(input, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim=None):
     """torch.unique: the distinct values (sorted), with the index of each element's value
     (return_inverse, input's shape; along `dim`: one per slice) and each value's count. With
@@ -194,7 +205,7 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     return _result(vals, inv, counts, return_inverse, return_counts)
 
 
-def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False,  # noqa: A002
+def unique_consecutive(input, return_inverse: bool = False, return_counts: bool = False,
                        dim=None):
     """torch.unique_consecutive: collapse each run of equal consecutive values (or slices along
     `dim`) to one, with each element's run index (return_inverse) and the run lengths. Eager only."""
@@ -249,7 +260,7 @@ def _retains_grad(self) -> bool:
     return ref is not None and ref() is self
 
 
-def _unique_method(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def _unique_method(self, sorted: bool = True, return_inverse: bool = False,
                    return_counts: bool = False, dim=None):
     """torch.Tensor.unique: see graphc.unique."""
     return unique(self, sorted, return_inverse, return_counts, dim)

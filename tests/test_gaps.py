@@ -224,7 +224,7 @@ def test_unique(i):
     for dim in dims:
         for inv in (False, True):
             for cnt in (False, True):
-                kw = dict(return_inverse=inv, return_counts=cnt, dim=dim)
+                kw = {"return_inverse": inv, "return_counts": cnt, "dim": dim}
                 _same(graphc.unique(graphc.tensor(a), **kw), torch.unique(torch.tensor(a), **kw))
                 _same(graphc.tensor(a).unique(**kw), torch.tensor(a).unique(**kw))
                 _same(graphc.unique_consecutive(graphc.tensor(a), **kw),
@@ -241,7 +241,7 @@ def test_unique_errors():
         graphc.unique(graphc.tensor(m), dim=2)
     for fn in (graphc.unique, graphc.unique_consecutive, lambda x: x.unique()):
         with pytest.raises(graphc.TraceError, match="inside graphc.compile"):
-            graphc.compile(lambda x: fn(x).sum())(graphc.tensor(m))
+            graphc.compile(lambda x, fn=fn: fn(x).sum())(graphc.tensor(m))
 
 
 # ---- multinomial / retain_grad -------------------------------------------------------------------
