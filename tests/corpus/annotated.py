@@ -10,9 +10,8 @@ of `example_simple_model` with `greedy_decode`. Changes:
 - graphc has no nn.Embedding yet: `Embedding` below stands in for it in `Embeddings`;
 - a smaller model (N=1, d_model 32), 2 epochs of 3 batches of 8, dropout 0 everywhere (the
   attention's default too: the frameworks' masks come from different generators);
-- `torch.LongTensor([[...]])` / `torch.FloatTensor(...)` are `torch.tensor(...)` (graphc has no
-  legacy tensor-type constructors); printing is collected; xavier_uniform_ and Linear's bias init are
-  redrawn from the shared stream so both frameworks start from the same weights.
+- printing is collected; xavier_uniform_ and Linear's bias init are redrawn from the shared
+  stream so both frameworks start from the same weights.
 
 LabelSmoothing's `torch.nonzero` has a data-dependent shape: the training step cannot be
 compiled, and graphc must say so (a TraceError naming nonzero).
@@ -521,14 +520,14 @@ def copy_task(torch, compile):
         )[0])
 
     model.eval()
-    src = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]], dtype=torch.long)
+    src = torch.LongTensor([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
     max_len = src.shape[1]
     src_mask = torch.ones(1, 1, max_len)
     decoded = greedy_decode(model, src, src_mask, max_len=max_len, start_symbol=0)
 
     # the criterion on its own, as the notebook's label-smoothing example shows it
     crit = LabelSmoothing(5, 0, 0.4)
-    predict = torch.tensor(
+    predict = torch.FloatTensor(
         [
             [0, 0.2, 0.7, 0.1, 0],
             [0, 0.2, 0.7, 0.1, 0],
@@ -537,7 +536,7 @@ def copy_task(torch, compile):
             [0, 0.2, 0.7, 0.1, 0],
         ]
     )
-    crit(x=predict.log(), target=torch.tensor([2, 1, 0, 3, 3], dtype=torch.long))
+    crit(x=predict.log(), target=torch.LongTensor([2, 1, 0, 3, 3]))
     return {"train": train_losses, "eval": evals, "lrs": lrs, "printed": printed,
             # the keys' bias (linears.1) gets a zero gradient up to rounding (softmax ignores a
             # constant per query): Adam turns that noise into lr-sized steps in either framework

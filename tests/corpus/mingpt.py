@@ -10,7 +10,6 @@ Block, GPT with its init, `configure_optimizers` (AdamW with decay / no-decay gr
   them (the same lookup and normalisation), named where minGPT names torch's;
 - `CN` is a plain attribute bag (mingpt.utils.CfgNode), dropout is 0 (the frameworks' dropout
   masks come from different generators), gpt-nano is smaller, 6 training iterations;
-- SortDataset's `inp.unique().nelement()` is `len(set(inp.tolist()))` (graphc has no unique);
 - the trainer's step (forward, backward, clip, step) is one method so it can be compiled; it
   returns the loss and `run` stores it in `self.loss` (a compiled step cannot leave a traced
   tensor on `self`); weights are set from the shared stream after minGPT's own init.
@@ -424,7 +423,7 @@ def build(torch):
                 # have a large number of repeats, as this is what the model seems to struggle
                 # with later in training, and they are kind of rate
                 if torch.rand(1).item() < 0.5:
-                    if len(set(inp.tolist())) > self.length // 2:
+                    if inp.unique().nelement() > self.length // 2:
                         # too many unqiue digits, re-sample
                         continue
                 # figure out if this generated example is train or test based on its hash
