@@ -38,6 +38,33 @@ def _check_stat(v, c: int, name: str, what: str) -> None:
                                     f"{G._t(v).numel()}")
 
 
+def _channel_args(x: Tensor, what: str, min_ndim: int, weight, bias, **stats):
+    """Check x's rank and that every per-channel argument has C elements; return weight and
+    bias shaped (1, C, 1, ...) (or None)."""
+    check(x.ndim >= min_ndim, f"{what}: expected an input with at least {min_ndim} dims (N, C, "
+                              f"...), got shape {list(x.shape)}")
+    for name, v in (*stats.items(), ("weight", weight), ("bias", bias)):
+        _check_stat(v, x.shape[1], name, what)
+    return _affine(x, weight, bias)
+
+
+def _affine(x: Tensor, weight, bias):
+    """weight and bias (each (C,) or None) shaped (1, C, 1, ...) to broadcast over x."""
+    return tuple(None if v is None else _per_channel(G._t(v), x.ndim) for v in (weight, bias))
+
+
+def _moments(x: Tensor, axes) -> tuple[Tensor, Tensor]:
+    """Mean and biased variance of x over axes, keeping the reduced dims."""
+    mean = G.mean(x, axes, keepdim=True)
+    return mean, G.mean(G.square(x - mean), axes, keepdim=True)
+
+
+def _running(x: Tensor, running_mean, running_var) -> tuple[Tensor, Tensor]:
+    """The running statistics in x's dtype, shaped to broadcast over x."""
+    return (_per_channel(G.cast(running_mean, x.dtype), x.ndim),
+            _per_channel(G.cast(running_var, x.dtype), x.ndim))
+
+
 def _update(buf: Tensor, stat: Tensor, momentum) -> None:
     """buf <- (1 - momentum) * buf + momentum * stat, in place and without gradient."""
     with no_grad():
@@ -67,21 +94,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     `momentum` (a float or a 0-d tensor); otherwise the running statistics normalise."""
     x = G._t(input)
     what = "batch_norm"
-    check(x.ndim >= 2, f"{what}: expected an input with at least 2 dims (N, C, ...), got shape "
-                       f"{list(x.shape)}")
+    w, b = _channel_args(x, what, 2, weight, bias, running_mean=running_mean,
+                         running_var=running_var)
     c = x.shape[1]
-    for name, v in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_stat(v, c, name, what)
-    w = _per_channel(G._t(weight), x.ndim) if weight is not None else None
-    b = _per_channel(G._t(bias), x.ndim) if bias is not None else None
-    axes = (0,) + tuple(range(2, x.ndim))
     if training:
         n = x.numel() // max(c, 1)
         check(n > 1, f"{what}: Expected more than 1 value per channel when training, got input "
                      f"size {list(x.shape)}")
-        mean = G.mean(x, axes, keepdim=True)
-        var = G.mean(G.square(x - mean), axes, keepdim=True)
+        mean, var = _moments(x, (0,) + tuple(range(2, x.ndim)))
         if running_mean is not None:
             _update(running_mean, G.reshape(mean, (c,)), momentum)
         if running_var is not None:
@@ -89,8 +109,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     else:
         check(running_mean is not None and running_var is not None,
               f"{what}: running_mean and running_var must be defined in evaluation mode")
-        mean = _per_channel(G.cast(running_mean, x.dtype), x.ndim)
-        var = _per_channel(G.cast(running_var, x.dtype), x.ndim)
+        mean, var = _running(x, running_mean, running_var)
     return _normalise(x, mean, var, w, b, eps)
 
 
@@ -100,21 +119,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     sample and channel; given running statistics are updated with the batch mean of them."""
     x = G._t(input)
     what = "instance_norm"
-    check(x.ndim >= 3, f"{what}: expected an input with at least 3 dims (N, C, ...), got shape "
-                       f"{list(x.shape)}")
-    c = x.shape[1]
-    for name, v in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_stat(v, c, name, what)
-    w = _per_channel(G._t(weight), x.ndim) if weight is not None else None
-    b = _per_channel(G._t(bias), x.ndim) if bias is not None else None
+    w, b = _channel_args(x, what, 3, weight, bias, running_mean=running_mean,
+                         running_var=running_var)
     if use_input_stats:
         n = int(np.prod(x.shape[2:]))
         check(n > 1, f"{what}: Expected more than 1 spatial element when training, got input "
                      f"size {list(x.shape)}")
-        axes = tuple(range(2, x.ndim))
-        mean = G.mean(x, axes, keepdim=True)
-        var = G.mean(G.square(x - mean), axes, keepdim=True)
+        mean, var = _moments(x, tuple(range(2, x.ndim)))
         if running_mean is not None:
             _update(running_mean, G.mean(G.reshape(mean, x.shape[:2]), 0), momentum)
         if running_var is not None:
@@ -124,8 +135,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         check(running_mean is not None and running_var is not None,
               f"{what}: Expected running_mean and running_var to be defined when "
               "use_input_stats is false")
-        mean = _per_channel(G.cast(running_mean, x.dtype), x.ndim)
-        var = _per_channel(G.cast(running_var, x.dtype), x.ndim)
+        mean, var = _running(x, running_mean, running_var)
     return _normalise(x, mean, var, w, b, eps)
 
 
@@ -144,14 +154,12 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         _check_stat(v, c, name, what)
     n = x.shape[0]
     xg = G.reshape(x, (n, num_groups, -1))
-    mean = G.mean(xg, -1, keepdim=True)                                  # (N, G, 1)
-    var = G.mean(G.square(xg - mean), -1, keepdim=True)
+    mean, var = _moments(xg, -1)                                         # (N, G, 1)
     per = c // num_groups
     mean = G.reshape(G.broadcast_to(mean, (n, num_groups, per)), (n, c))   # per channel
     var = G.reshape(G.broadcast_to(var, (n, num_groups, per)), (n, c))
     shape = (n, c) + (1,) * (x.ndim - 2)
-    w = _per_channel(G._t(weight), x.ndim) if weight is not None else None
-    b = _per_channel(G._t(bias), x.ndim) if bias is not None else None
+    w, b = _affine(x, weight, bias)
     return _normalise(x, G.reshape(mean, shape), G.reshape(var, shape), w, b, eps)
 
 
@@ -192,6 +200,12 @@ def _check_num(v, name: str, what: str) -> int:
     return int(v)
 
 
+def _affine_parameters(m: Module, c: int, np_dt, affine: bool, bias: bool) -> None:
+    """m.weight = ones(c), m.bias = zeros(c) (each None unless affine, bias None unless bias)."""
+    m.register_parameter("weight", Parameter(np.ones(c, np_dt)) if affine else None)
+    m.register_parameter("bias", Parameter(np.zeros(c, np_dt)) if affine and bias else None)
+
+
 class _NormBase(Retracing):
     """Common base of BatchNorm and InstanceNorm: weight/bias, running statistics as buffers."""
 
@@ -204,15 +218,7 @@ class _NormBase(Retracing):
         np_dt = dtypes.as_dtype(dtypes.float32 if dtype is None else dtype).np
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, np_dt))
-            if bias:
-                self.bias = Parameter(np.zeros(num_features, np_dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, np_dt, affine, bias)
         if track_running_stats:
             self.running_mean = Buffer(np.zeros(num_features, np_dt))
             self.running_var = Buffer(np.ones(num_features, np_dt))
@@ -339,15 +345,7 @@ class GroupNorm(Retracing):
         np_dt = dtypes.as_dtype(dtypes.float32 if dtype is None else dtype).np
         self.num_groups, self.num_channels, self.eps, self.affine = (num_groups, num_channels,
                                                                      eps, affine)
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, np_dt))
-            if bias:
-                self.bias = Parameter(np.zeros(num_channels, np_dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_channels, np_dt, affine, bias)
 
     def forward(self, input):
         """Group normalisation of input with this module's groups and affine parameters."""
