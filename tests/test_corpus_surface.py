@@ -26,14 +26,7 @@ PARAM_ATOL = 5e-5
 PROGRAMS = [*makemore.PROGRAMS, *nn_tutorial.PROGRAMS, *examples.PROGRAMS, *mingpt.PROGRAMS,
             *annotated.PROGRAMS, *losses.PROGRAMS]
 
-_ESCAPE = ("a compiled step rebinds a tensor it computed to a closure variable or an attribute "
-           "(`nonlocal bnmean_running; bnmean_running = 0.999 * bnmean_running + ...`, "
-           "`self.running_mean = ...`, `self.out = ...`): graphc keeps it as a traced tensor and "
-           "the next trace refuses it; torch.compile replays such side effects")
-XFAIL: dict[tuple[str, str], str] = {
-    ("batchnorm_by_hand", "compiled"): _ESCAPE,
-    ("torchified", "compiled"): _ESCAPE,
-}
+XFAIL: dict[tuple[str, str], str] = {}   # (program, mode) -> why graphc cannot match torch yet
 # programs whose step graphc must refuse to compile, with the error and a word it must contain
 REFUSED = {"copy_task": (graphc.TraceError, "nonzero")}
 

@@ -24,6 +24,7 @@ from ..ir.graph import Graph
 from ..ir.printer import print_graph
 from ..ir.verifier import verify
 from .guards import PyState, apply_effects
+from .escape import write_back
 from . import rngwatch
 from ..tensor import Tensor, contiguous
 
@@ -154,6 +155,8 @@ class Entry:
     out_tree: Any
     scalar_inputs: list[Callable] = field(default_factory=list)  # runtime scalars (lr), in order
     effects: list = field(default_factory=list)  # Python-side slot effects to replay per call
+    escapes: list = field(default_factory=list)  # escape.Slots given outputs[n_out:] per call
+    n_out: int = 0                               # the outputs the function returns
     seconds: dict[str, float] = field(default_factory=dict)       # time per pass
     traced: Graph | None = field(repr=False, default=None)         # before any pass
     exe: Any = field(repr=False, default=None)                     # the native executable
@@ -263,18 +266,28 @@ class Compiled:
             if self.pystate.stale():  # a parameter or layer was replaced: find them again
                 if self.pystate.bound is not None and not self.pystate.bound():
                     self._rebound()
-                self.pystate = PyState(self._sig_fn, self.module)
+                self.pystate = PyState(self._sig_fn, self.module, self.pystate)
                 self._cache.clear()
                 self._fast.clear()
-            key = (tree, tuple(_leaf_sig(a) for a in leaves), self.pystate.guard_key())
-            entry = self._cache.get(key)
+            sig = tuple(_leaf_sig(a) for a in leaves)
+            for _ in range(4):   # a variable the step reads and rebinds: traced again as input
+                key = (tree, sig, self.pystate.guard_key())
+                entry = self._cache.get(key)
+                if entry is None:
+                    entry = self._trace(bound, tree, leaves, paths)
+                    if entry is None:
+                        continue
+                    self._cache[key] = entry
+                break
             if entry is None:
-                entry = self._trace(bound, tree, leaves, paths)
-                self._cache[key] = entry
+                raise TraceError(f"{self.name}: the variables it rebinds kept changing while it "
+                                 "was traced")
             self._last = entry
         return entry, leaves
 
-    def _trace(self, bound, tree, leaves, paths) -> Entry:
+    def _trace(self, bound, tree, leaves, paths) -> Entry | None:
+        """The traced and compiled entry, or None when it must be traced again (PyState found a
+        variable the step reads and rebinds, which the next trace reads as an input)."""
         tr = tracing.Trace(self.name, self.pystate.names)
         sym = [Tensor._symbolic(tr.add_input(_path_name(p), a), tr) for p, a in zip(paths, leaves)]
         arguments = unflatten(tree, sym)
@@ -288,8 +301,14 @@ class Compiled:
                 outs: list = []
                 out_tree = self._flatten_output(result, tr, outs)
                 effects = self.pystate.end(tr, snap)
+                n_out = len(outs)
+                if not snap.retrace:
+                    from ..tensor import lift
+                    outs += [lift(tr, t) for _, t in snap.escapes]
         finally:
             self.pystate.restore(snap)
+        if snap.retrace:
+            return None
         tr.graph.outputs = outs
         tr.graph.updates = tr.state_updates()
         scalar_inputs = _drop_unused_scalars(tr.graph, len(leaves), scalar_inputs)
@@ -297,10 +316,10 @@ class Compiled:
         from passes import run_pipeline  # late: passes imports graphc
         res = run_pipeline(graph, self.passes, world_size=self._world_size())
         stages = {"traced": print_graph(graph), **res.stages}
-        entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects, res.seconds,
-                      graph)
+        entry = Entry(res.graph, stages, tr.params, out_tree, scalar_inputs, effects,
+                      [s for s, _ in snap.escapes], n_out, res.seconds, graph)
         entry.runner = self._make_runner(entry)
-        if entry.graph.updates or entry.effects:
+        if entry.graph.updates or entry.effects or entry.escapes:
             self._serial = True
         elif self._serial is None:
             self._serial = False
@@ -339,7 +358,7 @@ class Compiled:
     def _make_runner(self, entry: Entry):
         run = self._native_runner(entry) if self.backend == "llvm" else \
             self._interpreter_runner(entry)
-        if not entry.graph.updates and not entry.effects:
+        if not entry.graph.updates and not entry.effects and not entry.escapes:
             return run  # pure inference: threads may call it concurrently
         lock = self._lock
 
@@ -360,6 +379,8 @@ class Compiled:
             for name, new in updates.items():   # only after everything was computed: a failed
                 np.copyto(arrays[name], new)     # call leaves parameters and state untouched
             apply_effects(entry.effects)
+            if entry.escapes:
+                write_back(entry.escapes, outs[entry.n_out:])
             outs = [o[()] if o.ndim == 0 else o for o in outs]
             return unflatten(entry.out_tree, outs)
         return run
@@ -380,6 +401,7 @@ class Compiled:
         # of the state so that a failing call still leaves parameters untouched
         guard_state = bool(graph.updates) and unchecked_indices(graph)
         single = entry.out_tree == ("array",)
+        escapes, n_out = entry.escapes, entry.n_out
 
         def run(leaves):
             arrays = binder.arrays()
@@ -405,6 +427,8 @@ class Compiled:
                 raise _failing_node(graph, inputs, binder, e) from None
             if entry.effects:
                 apply_effects(entry.effects)
+            if escapes:
+                write_back(escapes, outs[n_out:])
             if single:  # the common case: one tensor out
                 o = outs[0]
                 return o[()] if o.ndim == 0 else o

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import escape
 from ..errors import InputError, TraceError
 from ..ir.graph import tensor_type
 from ..nn.module import Module
@@ -93,7 +94,7 @@ def _watched(v) -> bool:
     return not isinstance(v, _UNWATCHED)
 
 
-def binding_watch(fn) -> Callable[[], bool] | None:
+def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | None:
     """A cheap check that the global names, closure cells and defaults `fn` (and the helpers it
     calls, as `_globals_and_cells` follows them) read still hold the same modules, optimizers,
     tensors and functions, as torch.compile guards them: `model = Net()` or
@@ -102,7 +103,7 @@ def binding_watch(fn) -> Callable[[], bool] | None:
     Runs on every call, so it is one `itemgetter(*names)(globals) == values` per globals dict
     (tuple equality compares identity first; values whose type defines __eq__, such as tensors,
     are compared with `is` instead), plus `is` checks of closure cells. None when nothing is
-    watched."""
+    watched. `skip`: the escape.Slot keys of variables the step itself rebinds every call."""
     groups: dict[int, tuple[dict, list, list]] = {}   # id(globals) -> (globals, names, values)
     strict: list[tuple[dict, str, Any]] = []           # (globals, name, value) compared with `is`
     absent: list[tuple[dict, str]] = []                # names defined later: retrace once bound
@@ -119,6 +120,8 @@ def binding_watch(fn) -> Callable[[], bool] | None:
         seen.add(id(code))
         found = []
         for c in f.__closure__ or ():
+            if ("cell", id(c), None) in skip:
+                continue
             try:
                 v = c.cell_contents
             except ValueError:   # assigned later in the enclosing function
@@ -131,6 +134,8 @@ def binding_watch(fn) -> Callable[[], bool] | None:
             b = g.get("__builtins__", {})
             b = b if isinstance(b, dict) else vars(b)
             for name in dict.fromkeys(_global_loads(code)):
+                if ("global", id(g), name) in skip:
+                    continue
                 if name in g:
                     v = g[name]
                     if not _watched(v):
@@ -320,13 +325,21 @@ class Snapshot:
     grads: dict[int, Any] = field(default_factory=dict)
     opt_state: dict[tuple[int, int], dict] = field(default_factory=dict)
     lrs: list[tuple[dict, Any]] = field(default_factory=list)
+    slots: Any = None     # escape.Snapshot: globals, cells and attributes the step reaches
+    escapes: list = field(default_factory=list)   # (slot, traced tensor) to write back per call
+    retrace: bool = False  # a slot the step read and rebinds must first become an input
 
 
 class PyState:
     """What a compiled function touches in Python, found once from its globals and closure."""
 
-    def __init__(self, fn, module: Module | None = None):
+    def __init__(self, fn, module: Module | None = None, prev: PyState | None = None):
         from ..optim.optimizer import Optimizer
+        self.fn, self.module = fn, module
+        # escape.Slot key -> slot: variables the step rebinds to a computed tensor (`rebound`),
+        # and those of them whose old value it reads (`reads`: graph inputs, guarded by shape)
+        self.rebound: dict[tuple, Any] = dict(prev.rebound) if prev is not None else {}
+        self.reads: dict[tuple, Any] = dict(prev.reads) if prev is not None else {}
         self.modules: list[tuple[str, Module]] = [("", module)] if module is not None else []
         self.optimizers: list[tuple[str, Optimizer]] = []
         self.tensors: list[tuple[str, Tensor]] = []  # plain requires-grad leaves: trained like
@@ -367,7 +380,12 @@ class PyState:
         self.versions = self._versions()
         # the globals/cells/defaults the step read still hold the same objects (None: nothing
         # read); checked first by guard_key, on every call
-        self.bound = binding_watch(fn) if module is None else None
+        self._watch_bindings()
+
+    def _watch_bindings(self) -> None:
+        fn, module = self.fn, self.module
+        skip = frozenset(k for k in self.rebound if k[0] in ("cell", "global"))
+        self.bound = binding_watch(fn, skip) if module is None else None
         if module is None and inspect.ismethod(fn):   # `self.optimizer = ...` after compiling
             held, outer = _self_optimizers(fn), self.bound
 
@@ -424,7 +442,7 @@ class PyState:
         """
         if self.bound is not None and not self.bound():
             return REBOUND   # equal to no key: the caller rebuilds this PyState and retraces
-        if not self.optimizers and not self.plain:
+        if not self.optimizers and not self.plain and not self.reads:
             epoch = (Module.epoch, Parameter.grad_epoch)
             if self._key_epoch != epoch:
                 self._key_epoch = epoch
@@ -441,6 +459,8 @@ class PyState:
                 for p in g["params"]:
                     st = state.get(p)
                     key.append((tuple(st), tuple(map(id, st.values()))) if st else None)
+        if self.reads:
+            key.append(tuple([escape.signature(s.get()) for s in self.reads.values()]))
         return tuple(key)
 
     # ---- around a trace ----------------------------------------------------------------------
@@ -485,6 +505,8 @@ class PyState:
                                                    RuntimeHyperparameters(tr, getters))
                     hyper.groups[id(g)] = (g, rt, (lambda k: k) if n_groups == 1 else
                                            (lambda k, o=oname, i=i: f"{o}.{k}{i}"))
+        snap.slots = escape.Snapshot(self.fn, self.module)
+        snap.slots.install(tr, self.reads, getters)
         return snap, getters
 
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
@@ -514,6 +536,15 @@ class PyState:
                     for k in list(pre) + [k for k in cur if k not in pre]:
                         effects += self._settle(tr, ("state", opt, (p, k)), pre.get(k, MISSING),
                                                 cur.get(k, MISSING), f"{pname}.{k}", opt)
+        snap.escapes, new_reads = snap.slots.settle(tr, self.reads)
+        added = [s for s, _ in snap.escapes if s.key not in self.rebound]
+        for s in added:
+            self.rebound[s.key] = s
+        for s in new_reads:
+            self.reads[s.key] = s
+        snap.retrace = bool(new_reads)
+        if any(s.kind in ("cell", "global") for s in added):
+            self._watch_bindings()
         return effects
 
     def restore(self, snap: Snapshot) -> None:
@@ -533,6 +564,8 @@ class PyState:
                         opt.state.pop(p, None)
         for g, lr in snap.lrs:
             g["lr"] = lr
+        if snap.slots is not None:
+            snap.slots.restore()
 
     def _settle(self, tr, slot, pre, cur, name: str, opt=None) -> list:
         if cur is pre:

@@ -63,6 +63,7 @@ class Trace:
         self._lifted: dict[int, Value] = {}     # id(obj) -> its state Value
         self._current: dict[int, Value] = {}    # id(obj) -> its value after in-place updates
         self.grad_leaves: list = []             # tensors whose .grad backward() fills
+        self.baked: set[int] = set()            # id() of the arrays read as constants
 
     @classmethod
     def on(cls, graph: Graph) -> "Trace":
@@ -123,6 +124,7 @@ class Trace:
 
     def constant(self, arr: np.ndarray) -> Value:
         """A constant node holding a copy of `arr`, located at the user's current line."""
+        self.baked.add(id(arr))   # a variable rebound to a traced value and read: an input
         return self.builder.emit("constant", value=np.array(arr), loc=user_loc())
 
 
