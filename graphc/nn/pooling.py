@@ -275,10 +275,13 @@ def _avg_pool(x: Tensor, k, s, p, ceil_mode, count_include_pad, divisor_override
     if divisor_override is not None:
         check(divisor_override != 0, f"{name}: divisor must be not zero")
         divisor = np.full(divisor.shape, divisor_override, np.int64)
-    divisor = np.maximum(divisor, 1)
-    if not x.dtype.is_float:   # torch divides integer sums by an integer, truncating
-        return div(x, G.tensor(divisor.astype(x.dtype.np)), rounding_mode="trunc")
-    return x / G.tensor(divisor.astype(x.dtype.np))
+    return _divide(x, G.tensor(np.maximum(divisor, 1).astype(x.dtype.np)))
+
+
+def _divide(x: Tensor, divisor: Tensor) -> Tensor:
+    """A window sum over its divisor (in x's dtype); torch divides integer sums by an integer,
+    truncating."""
+    return x / divisor if x.dtype.is_float else div(x, divisor, rounding_mode="trunc")
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -353,10 +356,7 @@ def _adaptive_avg(n: int, name: str):
                 ax = _Axis.adaptive(size, out[i])
                 x = _sum_axis(x, a, ax, True)
                 cnt = ax.count
-            if x.dtype.is_float:
-                x = x / _along(cnt.astype(x.dtype.np), a, x.ndim)
-            else:
-                x = div(x, _along(cnt.astype(x.dtype.np), a, x.ndim), rounding_mode="trunc")
+            x = _divide(x, _along(cnt.astype(x.dtype.np), a, x.ndim))
         return x
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"{n}-D adaptive average pooling as torch.nn.functional.{name}: windows "
