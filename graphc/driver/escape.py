@@ -41,9 +41,11 @@ class Slot:
 
     @property
     def key(self) -> tuple:
+        """What identifies this place (kind, holder's identity, name) across calls."""
         return (self.kind, id(self.holder), self.name)
 
     def get(self):
+        """The value at this place now (ABSENT if there is none)."""
         h, k = self.holder, self.name
         if self.kind == "cell":
             try:
