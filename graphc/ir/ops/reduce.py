@@ -92,31 +92,40 @@ register("argmax", "reduce", _argmax_infer, _argmax_ref, [
 ], NONDIFF)
 
 
+def check_axis_and_flag(name: str, t, attrs, flag: str) -> None:
+    """The attrs of a one-axis op: axis a non-negative int < t.ndim (0 for a 0-d operand) and
+    the bool attr `flag` (default False)."""
+    axis, value = attrs.get("axis"), attrs.get(flag, False)
+    require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
+            f"{name} needs an int attr axis, got {axis!r}")
+    a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
+    require(a == axis, f"{name} axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
+    require(isinstance(value, bool), f"{name} attr {flag} must be a bool, got {value!r}")
+
+
 # cumsum[axis, reverse](x): running sums along one axis (reverse: from the end), torch.cumsum's
 # numbers: integer and bool operands sum into int64, and float32 accumulates in float64 and
 # rounds each result (as PyTorch's CPU kernel), so results do not drift over long axes.
 def _scan_infer(name):
     def infer(types, attrs):
         (t,) = types
-        axis, reverse = attrs.get("axis"), attrs.get("reverse", False)
-        require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
-                f"{name} needs an int attr axis, got {axis!r}")
-        a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
-        require(a == axis, f"{name} axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
-        require(isinstance(reverse, bool), f"{name} attr reverse must be a bool, got {reverse!r}")
+        check_axis_and_flag(name, t, attrs, "reverse")
         return tensor_type(t.shape, t.dtype if t.dtype.is_float else dtypes.int64)
     return infer
 
 
-def _cumsum_ref(x, axis, reverse=False):
-    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
-    acc_dt = np.float64 if x.dtype.kind == "f" else np.int64
-    if x.ndim == 0:
-        return x.astype(out_dt)
-    if reverse:
-        x = np.flip(x, axis)
-    y = np.cumsum(x, axis=axis, dtype=acc_dt).astype(out_dt)
-    return np.ascontiguousarray(np.flip(y, axis) if reverse else y)
+def _scan_ref(np_scan):
+    """The NumPy reference of a scan (np.cumsum, np.cumprod), accumulating as torch's kernel."""
+    def ref(x, axis, reverse=False):
+        out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
+        acc_dt = np.float64 if x.dtype.kind == "f" else np.int64
+        if x.ndim == 0:
+            return x.astype(out_dt)
+        if reverse:
+            x = np.flip(x, axis)
+        y = np_scan(x, axis=axis, dtype=acc_dt).astype(out_dt)
+        return np.ascontiguousarray(np.flip(y, axis) if reverse else y)
+    return ref
 
 
 def _cumsum_vjp(b, g, x, out, axis, reverse=False):
@@ -124,7 +133,7 @@ def _cumsum_vjp(b, g, x, out, axis, reverse=False):
     return (b.emit("cumsum", g, axis=axis, reverse=not reverse),)
 
 
-register("cumsum", "reduce", _scan_infer("cumsum"), _cumsum_ref, [
+register("cumsum", "reduce", _scan_infer("cumsum"), _scan_ref(np.cumsum), [
     ([("f32", (3, 5), "any")], {"axis": 1}),
     ([("f32", (4, 3, 2), "any")], {"axis": 1}),
     ([("f32", (6, 3), "any")], {"axis": 0, "reverse": True}),
@@ -139,16 +148,6 @@ register("cumsum", "reduce", _scan_infer("cumsum"), _cumsum_ref, [
 # cumprod[axis, reverse](x): running products along one axis, torch.cumprod's numbers: integer and
 # bool operands multiply into int64 (wrapping), float32 accumulates in float64 and rounds each
 # result (as PyTorch's CPU kernel).
-def _cumprod_ref(x, axis, reverse=False):
-    out_dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.int64)
-    acc_dt = np.float64 if x.dtype.kind == "f" else np.int64
-    if x.ndim == 0:
-        return x.astype(out_dt)
-    if reverse:
-        x = np.flip(x, axis)
-    y = np.cumprod(x, axis=axis, dtype=acc_dt).astype(out_dt)
-    return np.ascontiguousarray(np.flip(y, axis) if reverse else y)
-
 
 def _cumprod_vjp(b, g, x, out, axis, reverse=False):
     # dx_k = sum_{j>=k} g_j prod_{i<=j, i!=k} x_i (indices counted in the scan's direction), torch's
@@ -170,7 +169,7 @@ def _cumprod_vjp(b, g, x, out, axis, reverse=False):
     return (b.where(before, g_before, b.where(first, g_first, zero)),)
 
 
-register("cumprod", "reduce", _scan_infer("cumprod"), _cumprod_ref, [
+register("cumprod", "reduce", _scan_infer("cumprod"), _scan_ref(np.cumprod), [
     ([("f32", (3, 5), "any")], {"axis": 1}),
     ([("f32", (4, 3, 2), "any")], {"axis": 1}),
     ([("f32", (6, 3), "any")], {"axis": 0, "reverse": True}),

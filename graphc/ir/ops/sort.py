@@ -12,18 +12,13 @@ import numpy as np
 
 from ... import dtypes
 from ..graph import tensor_type
-from .registry import NONDIFF, norm_axes, register, require
+from .reduce import check_axis_and_flag
+from .registry import NONDIFF, register
 
 
 def _argsort_infer(types, attrs):
     (t,) = types
-    axis, descending = attrs.get("axis"), attrs.get("descending", False)
-    require(isinstance(axis, (int, np.integer)) and not isinstance(axis, bool),
-            f"argsort needs an int attr axis, got {axis!r}")
-    a = norm_axes(int(axis), t.ndim)[0] if t.ndim else 0
-    require(a == axis, f"argsort axis must be non-negative and < {max(t.ndim, 1)}, got {axis}")
-    require(isinstance(descending, bool), f"argsort attr descending must be a bool, "
-                                          f"got {descending!r}")
+    check_axis_and_flag("argsort", t, attrs, "descending")
     return tensor_type(t.shape, dtypes.int64)
 
 
