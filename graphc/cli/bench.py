@@ -214,19 +214,12 @@ def _jax_train(ws, x, y, repeat):
             h = h @ w.T + b
             if i < len(params) - 1:
                 h = jnp.maximum(h, 0)
-        logp = jax.nn.log_softmax(h)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+        return _jax_xent(h, y)
 
     @jax.jit
     def step(params, m, v, t, x, y):
         loss, g = jax.value_and_grad(loss_fn)(params, x, y)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-        lr_t = 1e-3 / (1 - 0.9 ** t)
-        params = jax.tree_util.tree_map(
-            lambda p, a, b: p - lr_t * a / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8), params, m, v)
-        return params, m, v, t, loss
+        return *_jax_adam_update(params, m, v, t, g), loss
     params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in ws]
     zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
     state = [params, zeros, zeros, jnp.float32(0)]
@@ -252,16 +245,9 @@ def _torch_train(sizes, x, y, repeat):
             layers.append(torch.nn.ReLU())
     net = torch.nn.Sequential(*layers)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    step = _train_step(net, opt, torch.nn.CrossEntropyLoss())
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    crit = torch.nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss = crit(net(tx), ty)
-        loss.backward()
-        opt.step()
-        return loss
-    out["pytorch eager"] = timeit(step, repeat)
+    out["pytorch eager"] = timeit(lambda: step(tx, ty), repeat)
     return out
 
 
@@ -330,9 +316,9 @@ def _jax_xent(logits, y):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
 
 
-def _graphc_step(model, crit):
-    opt = optim.Adam(model.parameters(), lr=1e-3)
-
+def _train_step(model, opt, crit):
+    """step(data, target): one optimizer step on crit(model(data), target), returning the loss
+    (graphc or PyTorch objects alike)."""
     def step(data, target):
         opt.zero_grad()
         loss = crit(model(data), target)
@@ -340,6 +326,19 @@ def _graphc_step(model, crit):
         opt.step()
         return loss
     return step
+
+
+def _jax_adam_update(params, m, v, t, g):
+    """Adam (lr 1e-3, betas (0.9, 0.999), eps 1e-8) on JAX pytrees: the new (params, m, v, t)."""
+    import jax
+    import jax.numpy as jnp
+    t = t + 1
+    m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
+    v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
+    lr_t = 1e-3 / (1 - 0.9 ** t)
+    params = jax.tree_util.tree_map(
+        lambda p, a, b: p - lr_t * a / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8), params, m, v)
+    return params, m, v, t
 
 
 def _jax_adam_step(forward, loss, init: dict, x, y):
@@ -354,13 +353,7 @@ def _jax_adam_step(forward, loss, init: dict, x, y):
     @functools.partial(jax.jit, donate_argnums=(0, 1, 2))
     def step(params, m, v, t, x, y):
         val, g = jax.value_and_grad(lambda p: loss(forward(jnp, p, x), y))(params)
-        t = t + 1
-        m = jax.tree_util.tree_map(lambda a, b: 0.9 * a + 0.1 * b, m, g)
-        v = jax.tree_util.tree_map(lambda a, b: 0.999 * a + 0.001 * b * b, v, g)
-        lr_t = 1e-3 / (1 - 0.9 ** t)
-        params = jax.tree_util.tree_map(
-            lambda p, a, b: p - lr_t * a / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8), params, m, v)
-        return params, m, v, t, val
+        return *_jax_adam_update(params, m, v, t, g), val
     params = {k: jnp.asarray(a) for k, a in init.items()}
     zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)  # noqa: E731
     state = [params, zeros(), zeros(), jnp.float32(0)]
@@ -378,16 +371,9 @@ def _torch_adam_step(module, loss, init: dict, x, y):
     with torch.no_grad():
         for k, p in module.named_parameters():
             p.copy_(torch.from_numpy(init[k]))
-    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
+    step = _train_step(module, torch.optim.Adam(module.parameters(), lr=1e-3), loss)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-    def run():
-        opt.zero_grad()
-        out = loss(module(tx), ty)
-        out.backward()
-        opt.step()
-        return out
-    return run
+    return lambda: step(tx, ty)
 
 
 def _contenders(make, crit, torch_module, torch_loss, jax_forward, jax_loss, x, y,
@@ -401,7 +387,8 @@ def _contenders(make, crit, torch_module, torch_loss, jax_forward, jax_loss, x, 
     for backend in ("llvm", "interpreter") if interpreter else ("llvm",):
         model = make()
         model.load_state_dict({k: graphc.tensor(a) for k, a in init.items()})
-        c = graphc.compile(_graphc_step(model, crit), backend=backend)
+        opt = optim.Adam(model.parameters(), lr=1e-3)
+        c = graphc.compile(_train_step(model, opt, crit), backend=backend)
         out[f"graphc {backend}"] = (lambda c=c: c(x, y))
     if frameworks:
         try:
