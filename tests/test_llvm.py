@@ -628,6 +628,38 @@ def test_k_blocked_matmuls_have_the_bits_of_one_sweep(monkeypatch, avx512, ta, t
         assert out.tobytes() == other[j].tobytes(), j
 
 
+@pytest.mark.parametrize("avx512", ["0", "1"])
+def test_padded_last_panel_has_the_bits_of_narrow_columns(monkeypatch, avx512):
+    """The last columns of a packed panel (x @ W^T with 10 outputs, odd N) run as one tile of
+    whole vectors over a zero-padded panel: the same bits as vectors of halving width and
+    single columns, with a short and a long (row-loop) fused epilogue, every transpose."""
+    from graphc.backend.llvm.kernels import matmul as mmk
+    monkeypatch.setenv("GRAPHC_AVX512", avx512)
+    rng = np.random.default_rng(17)
+    c = Cases(f"mm_padded_{avx512}")
+    b = c.b
+
+    def f(*s):
+        return rng.standard_normal(s).astype(np.float32)
+    for (m, k, n), ta, tb in (((300, 64, 10), False, True), ((257, 70, 37), False, False),
+                              ((64, 300, 17), True, False), ((40, 129, 41), True, True),
+                              ((1024, 128, 10), False, True)):
+        xa, wa = f(*_mk(m, k, ta)), f(*_mk(k, n, tb))
+        A, B = (xa.T if ta else xa), (wa.T if tb else wa)
+        tol = 2e-6 * (np.abs(A) @ np.abs(B)) + 1e-6
+        y = b.emit("matmul", c.input(xa), c.input(wa), transpose_a=ta, transpose_b=tb)
+        c.out(y, f"C {m}x{k}x{n}", tol)
+        p = c.input(f(m, n))   # a parameter update: 4 ops, the epilogue's row loop
+        c.out(b.emit("sub", p, b.emit("mul", b.emit("add", b.emit("mul", y, 0.5), p), 0.1)),
+              f"update {m}x{k}x{n}", 0.05 * tol + 1e-6)
+        c.out(b.emit("maximum", b.emit("add", y, 1.0), 0.0), f"relu(C + 1) {m}x{k}x{n}", tol)
+    got, _ = c.check(fuse=True)
+    monkeypatch.setattr(mmk, "PAD_REST", False)
+    other, _ = c.check(fuse=True)
+    for j, out in enumerate(got):
+        assert out.tobytes() == other[j].tobytes(), c.checks[j][0]
+
+
 K_BLOCKED_THREADS_SCRIPT = r"""
 import sys, numpy as np, graphc
 rng = np.random.default_rng(0)

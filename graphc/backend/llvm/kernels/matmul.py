@@ -166,6 +166,7 @@ def sweep(M: int, K: int, ta: bool, row_bytes: int, itemsize: int) -> Sweep | No
 
 
 COPY_A = True
+PAD_REST = True
 CROWDED = 64   # lines of A^T per L1 set (of a 4 KB way) beyond which A^T is copied
 
 
@@ -345,6 +346,7 @@ class MatmulKernel:
                     if self.sweep.blocks > 1 else 0
                 self.acopy_buf = b.gep(self.partial, [H.i64(sums * size)], source_etype=H.I8)
         self.acopy = None   # (row_lo, k0, stride) while the tiles read A's copy
+        self.valid = None   # columns of a zero-padded last panel that exist (None: all)
         self._batch_nest(0, batch, {v: H.i64(0) for v in access}, form)
         if slots:
             one = b.shl(ir.Constant(H.I32, 1), self.slot)
@@ -577,8 +579,15 @@ class MatmulKernel:
         self.acopy = (lo, k0, None)
 
     def _rest_columns(self, j: int, rest: int, row_blocks):
-        """The last columns, fewer than a panel: vectors of halving width, then one at a time."""
+        """The last columns, fewer than a panel: packed, one tile of whole vectors over a panel
+        zero-padded to them (the missing columns' sums are never stored; a column's sum is the
+        same FMA chain in a vector lane); else vectors of halving width, then one at a time."""
         b = self.b
+        if self.pack and PAD_REST:
+            self.valid = rest
+            row_blocks(H.i64(j), [self.VW] * -(-rest // self.VW))
+            self.valid = None
+            return
         w = self.VW
         while w >= 4:
             if rest >= w:
@@ -667,9 +676,20 @@ class MatmulKernel:
             col = 0
             for q, w in enumerate(widths):
                 i = b.add(i0, H.i64(r))
-                j = b.add(j0, H.i64(col)) if col else j0
-                self._epilogue(base, i, j, accs[r * len(widths) + q], w)
+                self._epilogue_piece(base, i, j0, col, w, accs[r * len(widths) + q])
                 col += w
+
+    def _epilogue_piece(self, base, i, j0, col: int, w: int, acc):
+        """The epilogue of one vector of a tile row (columns j0 + col ...): whole, or lane by
+        lane where the zero-padded last panel ends inside it."""
+        b = self.b
+        valid = w if self.valid is None else min(w, self.valid - col)
+        if valid == w:
+            self._epilogue(base, i, b.add(j0, H.i64(col)) if col else j0, acc, w)
+            return
+        for c in range(max(valid, 0)):
+            self._epilogue(base, i, b.add(j0, H.i64(col + c)),
+                           b.extract_element(acc, ir.Constant(ir.IntType(32), c)), 1)
 
     def _tile_buffer(self):
         """The 64-byte aligned stack tile (MR x NR elements) of this kernel function, made once
@@ -701,7 +721,7 @@ class MatmulKernel:
             col = 0
             for w in widths:
                 acc = H.load(b, buf, self.dt, b.add(b.mul(r, H.i64(pw)), H.i64(col)), w)
-                self._epilogue(base, b.add(i0, r), b.add(j0, H.i64(col)) if col else j0, acc, w)
+                self._epilogue_piece(base, b.add(i0, r), j0, col, w, acc)
                 col += w
             return []
         H.loop(b, mr, row, name="epi")
@@ -719,8 +739,23 @@ class MatmulKernel:
         src = self.operands[B].ptr
         k0, k1 = (H.i64(0), H.i64(K)) if kr is None else kr[:2]
 
+        valid = pw if self.valid is None else self.valid
+        zero = H.const(self.dt, 0)
+
         def row(k, c):
             dst = b.mul(b.sub(k, k0), H.i64(pw))
+            if valid < pw:   # a zero-padded last panel, element by element
+                for col in range(pw):
+                    if col >= valid:
+                        v = zero
+                    elif self.tb:
+                        v = H.load(b, src, self.dt, b.add(base[B], b.add(
+                            b.mul(b.add(j0, H.i64(col)), H.i64(K)), k)))
+                    else:
+                        v = H.load(b, src, self.dt, b.add(base[B], b.add(
+                            b.mul(k, H.i64(N)), b.add(j0, H.i64(col)))))
+                    H.store(b, v, buf, self.dt, b.add(dst, H.i64(col)))
+                return []
             if self.tb:  # B stored (N, K): one element from each of pw rows
                 for col in range(pw):
                     v = H.load(b, src, self.dt,
@@ -745,7 +780,7 @@ class MatmulKernel:
                             b.add(b.mul(b.add(b.sub(k, k0), H.i64(m)), H.i64(pw)), H.i64(c0)), 8)
             return []
 
-        if self.tb and pw % 8 == 0 and K >= TRANSPOSE_MIN_K:
+        if self.tb and pw % 8 == 0 and K >= TRANSPOSE_MIN_K and valid == pw:
             k8 = b.add(k0, b.and_(b.sub(k1, k0), H.i64(-8)))
             H.loop(b, k8, block8, start=k0, step=8, name="pack8")
             H.loop(b, k1, row, start=k8, name="pack")
