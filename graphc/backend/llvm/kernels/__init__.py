@@ -39,6 +39,7 @@ from typing import Callable
 
 from ....errors import CompileError
 from ....ir import Fusion, fusion_of
+from .. import irhelp as H
 
 PLAIN, WHOLE, BODY = "plain", "whole", "body"
 
@@ -94,6 +95,38 @@ def kernel_for(node) -> Kernel:
                            f"{' at ' + node.loc if node.loc else ''}; run it with "
                            "backend='interpreter', or register one (graphc/backend/llvm/kernels.py)")
     return body
+
+
+MAX_TASKS = 8   # a whole kernel's pool split depends on the shape only, never on the threads
+
+
+def pool_tasks(items: int, work: int, min_work: int) -> int:
+    """How many pool tasks share `items` independent items of `work` elements in all: one per
+    `min_work` elements, at most MAX_TASKS and one item each."""
+    return max(1, min(MAX_TASKS, items, work // min_work))
+
+
+def emit_blocked(mb, b, args: list, err, name: str, items: int, tasks: int,
+                 emit: Callable) -> None:
+    """A whole kernel `name` over the pointers `args` (noalias) and the error flag, called from
+    `b`: emit(builder, ptrs, lo, hi, err) emits items lo <= i < hi; with tasks > 1 the items
+    split into that many contiguous blocks, each a pool task."""
+    kf, kb = mb.kernel_function(name, len(args) + 1)
+    for a in kf.args[:-1]:
+        a.add_attribute("noalias")
+    if tasks == 1:
+        emit(kb, list(kf.args[:-1]), H.i64(0), H.i64(items), kf.args[-1])
+    else:
+        per = -(-items // tasks)
+        task, tb, ptrs = mb.pool_task(name + "_task", len(kf.args))
+        lo = tb.mul(task.args[1], H.i64(per))
+        hi = tb.add(lo, H.i64(per))
+        hi = tb.select(tb.icmp_signed("<", hi, H.i64(items)), hi, H.i64(items))
+        emit(tb, ptrs[:-1], lo, hi, ptrs[-1])
+        tb.ret_void()
+        mb.run_on_pool(kb, task, list(kf.args), tasks)
+    kb.ret_void()
+    b.call(kf, args + [err])
 
 
 def _load_kernel_files() -> None:

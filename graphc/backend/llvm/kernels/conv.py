@@ -16,7 +16,7 @@ from llvmlite import ir
 from ....ir.graph import Node
 from ....ir.ops.conv import blocks
 from .. import irhelp as H
-from . import register_kernel
+from . import emit_blocked, pool_tasks, register_kernel
 
 
 def _valid(n_out: int, size: int, stride: int, shift: int) -> tuple[int, int]:
@@ -53,7 +53,6 @@ def _at(b: ir.IRBuilder, ptr, dt, index):
 
 
 _PLANE_ELEMS_PER_TASK = 1 << 16   # split over the pool from about 64K column entries per task
-_MAX_TASKS = 8
 W = 8                              # fold's vector width at stride 1
 
 
@@ -64,27 +63,12 @@ def _emit_planes(mb, b, slots, node: Node, err, name: str, plane_fn) -> None:
                                         node.inputs[0].shape[1])
     work = node.inputs[0].type.size if node.op == "fold" else node.outputs[0].type.size
     args = [mb.pointer(b, slots, v) for v in (node.inputs[0], node.outputs[0])]
-    kf, kb = mb.kernel_function(name, len(args) + 1)
-    for a in kf.args[:-1]:
-        a.add_attribute("noalias")
-    tasks = max(1, min(_MAX_TASKS, planes, work // _PLANE_ELEMS_PER_TASK))
 
-    def block(bb, ptrs, p0, p1):
+    def block(bb, ptrs, p0, p1, _err):
         H.loop(bb, p1, lambda p, _: plane_fn(bb, mb.module, ptrs, p) or [], start=p0,
                name="plane")
-    if tasks == 1:
-        block(kb, list(kf.args[:-1]), H.i64(0), H.i64(planes))
-    else:
-        per = -(-planes // tasks)
-        task, tb, ptrs = mb.pool_task(name + "_task", len(kf.args))
-        p0 = tb.mul(task.args[1], H.i64(per))
-        p1 = tb.add(p0, H.i64(per))
-        block(tb, ptrs[:-1], p0, tb.select(tb.icmp_signed("<", p1, H.i64(planes)), p1,
-                                           H.i64(planes)))
-        tb.ret_void()
-        mb.run_on_pool(kb, task, list(kf.args), tasks)
-    kb.ret_void()
-    b.call(kf, args + [err])
+    emit_blocked(mb, b, args, err, name, planes,
+                 pool_tasks(planes, work, _PLANE_ELEMS_PER_TASK), block)
 
 
 @register_kernel("unfold", whole=True)

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import math
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from ....ir.graph import Node
 from .. import irhelp as H
+from . import emit_blocked, pool_tasks, register_kernel
 from .elementwise import mathcall
-from . import register_kernel
 
 _ROWS_ELEMS_PER_TASK = 1 << 15   # split lse over the pool from about 32K elements per task
-_MAX_TASKS = 8
 
 
 def _chunks(c: int, dt):
@@ -119,25 +118,9 @@ def _emit_rows(mb, b, slots, node: Node, err, name: str, rows_fn) -> None:
     x = node.inputs[0]
     c = x.shape[-1]
     rows = math.prod(x.shape[:-1])
-    vals = list(node.inputs) + list(node.outputs)
-    args = [mb.pointer(b, slots, v) for v in vals]
-    kf, kb = mb.kernel_function(name, len(args) + 1)
-    for a in kf.args[:-1]:
-        a.add_attribute("noalias")
-    tasks = max(1, min(_MAX_TASKS, rows, rows * c // _ROWS_ELEMS_PER_TASK))
-    if tasks == 1:
-        rows_fn(mb.cx, kb, list(kf.args[:-1]), H.i64(0), H.i64(rows), kf.args[-1])
-    else:
-        per = -(-rows // tasks)
-        task, tb, ptrs = mb.pool_task(name + "_task", len(kf.args))
-        r0 = tb.mul(task.args[1], H.i64(per))
-        r1 = tb.add(r0, H.i64(per))
-        r1 = tb.select(tb.icmp_signed("<", r1, H.i64(rows)), r1, H.i64(rows))
-        rows_fn(mb.cx, tb, ptrs[:-1], r0, r1, ptrs[-1])
-        tb.ret_void()
-        mb.run_on_pool(kb, task, list(kf.args), tasks)
-    kb.ret_void()
-    b.call(kf, args + [err])
+    args = [mb.pointer(b, slots, v) for v in list(node.inputs) + list(node.outputs)]
+    emit_blocked(mb, b, args, err, name, rows, pool_tasks(rows, rows * c, _ROWS_ELEMS_PER_TASK),
+                 lambda bb, ptrs, r0, r1, kerr: rows_fn(mb.cx, bb, ptrs, r0, r1, kerr))
 
 
 @register_kernel("lse", whole=True)

@@ -21,10 +21,9 @@ from llvmlite import ir
 
 from .... import dtypes
 from .. import irhelp as H
-from . import register_kernel
+from . import pool_tasks, register_kernel
 
 RUN = 16                 # rows are first sorted in runs of this many by insertion
-MAX_TASKS = 8            # the split depends on the shape only, never on the thread count
 MIN_TASK_WORK = 1 << 15  # elements a task should sort at least
 I = dtypes.int64         # records are stored as i64 (keys as their bit patterns)
 
@@ -193,7 +192,7 @@ def _sort_rows(b, x, y, dt, rec, scratch, n: int, inner: int, descending: bool, 
 
 def tasks_for(rows: int, n: int) -> int:
     """How many pool tasks sort `rows` rows of n (a function of the shape alone)."""
-    return max(1, min(MAX_TASKS, rows, rows * n // MIN_TASK_WORK))
+    return pool_tasks(rows, rows * n, MIN_TASK_WORK)
 
 
 @register_kernel("argsort", whole=True)
