@@ -565,6 +565,16 @@ def _fits(what: str, small: Tensor, name: str, shape: tuple, into: str) -> None:
     check(ok, f"{what}: {name} {small.type} does not broadcast to {into} shape {list(shape)}")
 
 
+def _times_weight(loss: Tensor, weight, what: str, shape: tuple, into: str) -> Tensor:
+    """loss * weight, where weight must broadcast to `shape` (the `into` operand's) without
+    growing it; loss itself without a weight."""
+    if weight is None:
+        return loss
+    w = G._t(weight)
+    _fits(what, w, "weight", shape, into)
+    return loss * w
+
+
 def _target_pair(input: Tensor, target: Tensor, what: str) -> None:
     """torch's rule for the pointwise regression losses: a target of another shape is broadcast
     against the input, with torch's warning."""
@@ -679,10 +689,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,
     if x.requires_grad or x.is_traced:   # torch's input gradient, not the clamped logs'
         g = ((xs - y) / G.maximum((1.0 - xs) * xs, _ATEN_EPSILON)).detach()
         loss = loss + (x - xs) * g
-    if weight is not None:
-        w = G._t(weight)
-        _fits("binary_cross_entropy", w, "weight", y.shape, "target")
-        loss = loss * w
+    loss = _times_weight(loss, weight, "binary_cross_entropy", y.shape, "target")
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
@@ -708,10 +715,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         pw = G._t(pos_weight)
         _fits("binary_cross_entropy_with_logits", pw, "pos_weight", x.shape, "input")
         loss = (1.0 - y) * x + (1.0 + (pw - 1.0) * y) * softplus_neg
-    if weight is not None:
-        w = G._t(weight)
-        _fits("binary_cross_entropy_with_logits", w, "weight", x.shape, "input")
-        loss = loss * w
+    loss = _times_weight(loss, weight, "binary_cross_entropy_with_logits", x.shape, "input")
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
