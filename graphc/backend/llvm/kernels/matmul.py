@@ -59,6 +59,8 @@ KC_L1 = 3                  # K-blocking: a panel is swept in k blocks of at most
 BLOCK_L1 = 0.75            # is more than this fraction of it (no bits change: sums stay in order)
 BLOCK_ROW = 64             # ... for panels rows of at most this many bytes, the 6 x 16 ymm tile: the
                            # 12 x 32 zmm tile ran 8-10 % slower K-blocked (Xeon, 48 KB L1, 2 MB L2)
+GROUP_BYTES = 128          # ... a task's columns of C: at least this much of each row, when
+GROUP_MAX_K = 128          # K is below this (the tiles mostly store: 64x784x128 ran 8 % slower)
 MAX_TASKS = 8              # ... split into at most this many tasks
 
 
@@ -106,14 +108,17 @@ def plan(mm, max_tasks: int = 1) -> Plan:
                     rows=max(1, min(units, max_tasks)))
     if tb and not fits:
         return Plan("naive", 1, 1, 1, False)
-    cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks)
+    # panels a column group holds at least, where storing C dominates (a short K)
+    group = -(-GROUP_BYTES // (nr * dt.itemsize)) if K < GROUP_MAX_K else 1
+    cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks, group=group)
     per_task = -(-(M // mr) // rows)
     pack = fits and (tb or N * dt.itemsize % 4096 == 0 or per_task >= PACK_MIN_BLOCKS)
     sw = sweep(M, K, ta, nr * dt.itemsize, dt.itemsize) if pack else None
     if sw is not None and sw.copy_a:
         # every task copies its rows of A once per k block and packs its panels of B: fewer
         # column groups copy A fewer times
-        cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks, (M, N))
+        cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks, (M, N),
+                           group)
     return Plan("broadcast", vw, mr, nr_vec, pack, cols, rows)
 
 
@@ -204,14 +209,20 @@ def _share_cols(N: int, p: Plan) -> int:
     return -(-(N // nr + (1 if N % nr else 0)) // p.cols) * nr
 
 
-def _grid(col_units: int, row_units: int, max_tasks: int, copies=None) -> tuple[int, int]:
+def _grid(col_units: int, row_units: int, max_tasks: int, copies=None,
+          group: int = 1) -> tuple[int, int]:
     """Column groups x row groups (at most max_tasks) whose largest share of panels x row
     blocks is smallest; ties go to more column groups (fewer copies of each packed panel).
+    A column group holds at least `group` panels (GROUP_BYTES of each row of C): two tasks
+    writing the two lines of one 128-byte pair at once ran the 6 x 16 tile's 1024 x 10 x 128
+    matmul (a 64-byte panel) at 35-64 GF/s on 2 threads against 97 in one task (73 so).
     With copies = (M, N) (each task copies its rows of A and packs its columns of B), the
     grid within 5 % of that share that copies the fewest elements, cols x M + rows x N."""
     best = (0, 1, 1)   # no columns at all (an empty matrix): one task with nothing to do
     grids = []
     for cols in range(1, min(col_units, max_tasks) + 1):
+        if cols > 1 and -(-col_units // cols) < group:
+            break
         rows = min(max_tasks // cols, row_units)
         cost = -(-col_units // cols) * -(-row_units // rows)
         grids.append((cost, cols, rows))
