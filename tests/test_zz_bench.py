@@ -1,3 +1,5 @@
+# Runs last (file name): after its cross-entropy test, an LLVM link in a later test in the same
+# process aborted (llvmlite orcjit link, seen 2026-12-04 with torch + jax loaded; cause open).
 """Smoke tests of `python -m graphc bench` (timings are printed, never asserted)."""
 from __future__ import annotations
 
