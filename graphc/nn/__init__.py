@@ -33,6 +33,10 @@ from . import parallel  # noqa: F401,E402
 from .parallel import DataParallel  # noqa: F401,E402
 from .parameter import Buffer, Parameter  # noqa: F401
 from . import utils  # noqa: F401,E402
+from .sparse import *  # noqa: F401,E402,F403  (Embedding, EmbeddingBag)
+from .attention import *  # noqa: F401,E402,F403  (MultiheadAttention)
+from .transformer import *  # noqa: F401,E402,F403  (Transformer and its layers)
+from .rnn import *  # noqa: F401,E402,F403  (RNN, LSTM, GRU and cells)
 
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError

@@ -1070,3 +1070,5 @@ from .convolution import (conv1d, conv2d, conv_transpose1d, conv_transpose2d,  #
 from .pooling import *  # noqa: E402,F401,F403  (max/avg/lp/adaptive pools: pooling.__all__)
 from .normalization import *  # noqa: E402,F401,F403  (batch/instance/group/local_response_norm)
 from .upsampling import *  # noqa: E402,F401,F403  (interpolate, pixel_shuffle/unshuffle)
+from .sparse import *  # noqa: E402,F401,F403  (embedding, embedding_bag: sparse.__all__)
+from .attention import *  # noqa: E402,F401,F403  (scaled_dot_product_attention, multi_head_attention_forward)

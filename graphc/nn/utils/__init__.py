@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 
-from .. import functions as G
-from ..autograd import no_grad
-from ..driver import tracing
-from ..errors import GraphcError
-from ..tensor import Tensor
+from ... import functions as G
+from ...autograd import no_grad
+from ...driver import tracing
+from ...errors import GraphcError
+from ...tensor import Tensor
 
 
 def _grads(parameters) -> list[Tensor]:
@@ -143,3 +143,4 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
         n = p.numel()
         p.copy_(G.reshape(vec[i:i + n], p.shape))
         i += n
+from . import rnn  # noqa: E402,F401
