@@ -125,7 +125,7 @@ def parameters_to_vector(parameters) -> Tensor:
     if len(flat) == 1:
         return flat[0]
     try:
-        from ..shape_ops import cat
+        from ...shape_ops import cat
     except ImportError as e:  # pragma: no cover - cat arrives with graphc/shape_ops.py
         raise GraphcError("parameters_to_vector needs graphc.cat (graphc/shape_ops.py)") from e
     return cat(flat)
