@@ -19,8 +19,9 @@ from graphc import nn as gnn
 # ---- oracles of the primitives (test_ops.NUMPY_ORACLE, the torch tables) ----------------------
 
 
-def np_unfold(x, kernel, dilation, stride, pad_lo, pad_hi):
-    """Element by element: cols[n, c*K + i*kw + j, oh*Wo + ow] = x at the tap, or 0."""
+def np_unfold(x, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False):
+    """Element by element: cols[n, c*K + i*kw + j, oh*Wo + ow] = x at the tap, or 0 (batch_last:
+    cols[c*K + i*kw + j, n*L + oh*Wo + ow])."""
     n, c, h, w = x.shape
     (kh, kw), (dh, dw), (sh, sw) = kernel, dilation, stride
     ho = (h + pad_lo[0] + pad_hi[0] - dh * (kh - 1) - 1) // sh + 1
@@ -31,12 +32,15 @@ def np_unfold(x, kernel, dilation, stride, pad_lo, pad_hi):
         ih, iw = oh * sh + i * dh - pad_lo[0], ow * sw + j * dw - pad_lo[1]
         if 0 <= ih < h and 0 <= iw < w:
             out[b, (ch * kh + i) * kw + j, oh * wo + ow] = x[b, ch, ih, iw]
-    return out
+    return np.concatenate(list(out), axis=1) if batch_last else out
 
 
-def np_fold(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi):
+def np_fold(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False,
+            batch=None):
     """Element by element, in float64: every column entry added at its tap."""
     (h, w), (kh, kw), (dh, dw), (sh, sw) = output_size, kernel, dilation, stride
+    if batch_last:
+        cols = np.stack(np.split(cols, batch, axis=1))
     n, ck, _ = cols.shape
     c = ck // (kh * kw)
     wo = (w + pad_lo[1] + pad_hi[1] - dw * (kw - 1) - 1) // sw + 1
@@ -57,12 +61,16 @@ def torch_table(torch):
     padding may differ before and after), in float64 for integer operands."""
     F = torch.nn.functional
 
-    def unfold(x, kernel, dilation, stride, pad_lo, pad_hi):
+    def unfold(x, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False):
         xp = F.pad(x if x.is_floating_point() else x.double(),
                    (pad_lo[1], pad_hi[1], pad_lo[0], pad_hi[0]))
-        return F.unfold(xp, kernel, dilation=dilation, stride=stride).to(x.dtype)
+        cols = F.unfold(xp, kernel, dilation=dilation, stride=stride).to(x.dtype)
+        return torch.cat(list(cols), 1) if batch_last else cols
 
-    def fold(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi):
+    def fold(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False,
+             batch=None):
+        if batch_last:
+            cols = torch.stack(torch.chunk(cols, batch, 1))
         (h, w), (a, b) = output_size, pad_lo
         full = (h + a + pad_hi[0], w + b + pad_hi[1])
         y = F.fold(cols if cols.is_floating_point() else cols.double(), full, kernel,

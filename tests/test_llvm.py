@@ -598,7 +598,8 @@ def test_large_matmuls_split_over_tasks(monkeypatch, avx512, ta, tb):
 
 
 K_BLOCKED_SHAPES = [(37, 1000, 70), (300, 777, 301), (13, 2049, 40), (100, 513, 7),
-                    (64, 1024, 128), (1024, 200, 40), (512, 300, 33)]
+                    (64, 1024, 128), (1024, 200, 40), (512, 300, 33),
+                    (40, 9000, 37)]   # x @ W^T's panel beyond PACK_BYTES: swept on either tile
 
 
 @pytest.mark.parametrize("avx512", ["0", "1"])
@@ -664,7 +665,7 @@ K_BLOCKED_THREADS_SCRIPT = r"""
 import sys, numpy as np, graphc
 rng = np.random.default_rng(0)
 outs = {}
-for m, k, n in ((300, 777, 301), (1024, 1024, 64), (97, 1000, 50)):
+for m, k, n in ((300, 777, 301), (1024, 1024, 64), (97, 1000, 50), (64, 9000, 40)):
     a, b = (rng.standard_normal(s).astype(np.float32) for s in ((m, k), (k, n)))
     for name, f in (("nn", lambda p, q: p @ q), ("tn", lambda p, q: p.T @ q),
                     ("nt", lambda p, q: p @ q.T)):
@@ -676,7 +677,8 @@ np.savez(sys.argv[1], **outs)
 
 
 def test_k_blocked_matmuls_do_not_depend_on_the_thread_count(tmp_path):
-    """The 6 x 16 tile's K-blocked tasks: the same bits with 1 and 2 threads."""
+    """The 6 x 16 tile's K-blocked tasks (and x @ W^T's long-K sweep): the same bits with 1
+    and 2 threads."""
     outs = {}
     for threads in ("1", "2"):
         env = dict(os.environ, GRAPHC_NUM_THREADS=threads, GRAPHC_AVX512="0")

@@ -128,18 +128,19 @@ def _convnd(x, weight, bias, stride, padding, dilation, groups, spatial: int,
     h, w = x4.shape[2:]
     ho = (h + lo2[0] + hi2[0] - d2[0] * (k2[0] - 1) - 1) // s2[0] + 1
     wo = (w + lo2[1] + hi2[1] - d2[1] * (k2[1] - 1) - 1) // s2[1] + 1
-    if k2 == (1, 1) and s2 == (1, 1) and not any(lo2 + hi2):
-        cols = G.reshape(x4, (n, c, h * w))                # a 1x1 convolution reads x as is
-    else:
-        cols = apply("unfold", x4, kernel=k2, dilation=d2, stride=s2, pad_lo=lo2, pad_hi=hi2)
+    # the whole batch's columns side by side, (C*kh*kw, N*L): one 2-D matmul per group for the
+    # batch, and for the weight gradient one with K = N*L (see graphc/ir/ops/conv.py)
+    cols = apply("unfold", x4, kernel=k2, dilation=d2, stride=s2, pad_lo=lo2, pad_hi=hi2,
+                 batch_last=True)
     ck = cg * k2[0] * k2[1]
     if groups == 1:
-        y = apply("matmul", G.reshape(weight, (out_c, ck)), cols)           # (N, O, L)
+        y = apply("matmul", G.reshape(weight, (out_c, ck)), cols)           # (O, N*L)
     else:
         y = apply("matmul", G.reshape(weight, (groups, out_c // groups, ck)),
-                  G.reshape(cols, (n, groups, ck, ho * wo)))                # (N, G, O/G, L)
+                  G.reshape(cols, (groups, ck, n * ho * wo)))              # (G, O/G, N*L)
     if bias is not None:   # added before the reshape: it joins the matmul kernel's epilogue
-        y = y + G.reshape(bias, y.shape[1:-1] + (1,))
+        y = y + G.reshape(bias, y.shape[:-1] + (1,))
+    y = G.transpose(G.reshape(y, (out_c, n, ho * wo)), 0, 1)             # (N, O, L)
     y = G.reshape(y, (n, out_c) + ((wo,) if spatial == 1 else (ho, wo)))
     return G.squeeze(y, 0) if added else y
 

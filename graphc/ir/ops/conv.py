@@ -9,6 +9,10 @@
   L) -> (N, C, H, W) with (H, W) = output_size: every column is added back at its block's
   place; overlapping entries are summed in kernel-offset order (i, then j, ascending, from 0),
   the same order on every backend, so the results agree bit for bit.
+- `batch_last=True` (both): the columns are (C*kh*kw, N*L) instead, column n*L + l holding image
+  n's block l. Then a convolution of the whole batch is ONE 2-D matmul, W (O, C*kh*kw) @ cols,
+  and its weight gradient one matmul with K = N*L (the batch folded into the sum), rather than
+  N small products and a sum over them.
 
 Convolutions are compositions (graphc/nn/convolution.py): unfold, a batched matmul with the
 weights (groups as a batch axis), a bias add; a transposed convolution is a matmul and a fold.
@@ -59,7 +63,19 @@ def _unfold_infer(types, attrs):
     g = _geometry(attrs, "unfold")
     ho, wo = _grid(t.shape[2:], g, "unfold")
     kh, kw = g["kernel"]
-    return tensor_type((t.shape[0], t.shape[1] * kh * kw, ho * wo), t.dtype)
+    n, ck = t.shape[0], t.shape[1] * kh * kw
+    return tensor_type((ck, n * ho * wo) if attrs.get("batch_last") else (n, ck, ho * wo),
+                       t.dtype)
+
+
+def batch_last_cols(cols: np.ndarray, n: int) -> np.ndarray:
+    """(N, CK, L) columns as (CK, N*L)."""
+    return np.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(cols.shape[1], -1)
+
+
+def batch_first_cols(cols: np.ndarray, n: int) -> np.ndarray:
+    """(CK, N*L) columns as (N, CK, L)."""
+    return np.ascontiguousarray(cols.reshape(cols.shape[0], n, -1).transpose(1, 0, 2))
 
 
 def _offsets(g, grid):
@@ -76,7 +92,7 @@ def _padded_shape(spatial, g):
     return tuple(n + lo + hi for n, lo, hi in zip(spatial, g["pad_lo"], g["pad_hi"]))
 
 
-def _unfold_ref(x, kernel, dilation, stride, pad_lo, pad_hi):
+def _unfold_ref(x, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False):
     g = {"kernel": kernel, "dilation": dilation, "stride": stride, "pad_lo": pad_lo,
          "pad_hi": pad_hi}
     n, c = x.shape[:2]
@@ -87,34 +103,53 @@ def _unfold_ref(x, kernel, dilation, stride, pad_lo, pad_hi):
     out = np.empty((n, c, k) + grid, x.dtype)
     for r, (si, sj) in _offsets(g, grid):
         out[:, :, r] = xp[:, :, si, sj]
-    return out.reshape(n, c * k, grid[0] * grid[1])
+    out = out.reshape(n, c * k, grid[0] * grid[1])
+    return batch_last_cols(out, n) if batch_last else out
 
 
-def _unfold_vjp(b, g, x, out, **geom):
+def _unfold_vjp(b, g, x, out, batch_last=False, **geom):
+    if batch_last:
+        geom = dict(geom, batch_last=True, batch=x.shape[0])
     return (b.fold(g, output_size=tuple(x.shape[2:]), **geom),)
 
 
 def _fold_infer(types, attrs):
     (t,) = types
-    require(t.ndim == 3, f"fold needs an (N, C*kh*kw, L) operand, got {t}")
+    last = bool(attrs.get("batch_last"))
     require(not t.dtype.is_bool, f"fold of a bool tensor {t}")
     g = _geometry(attrs, "fold")
     size = int_tuple(attrs, "output_size")
     require(len(size) == 2 and all(v > 0 for v in size),
             f"fold: output_size must be two positive ints, got {list(size)}")
     kh, kw = g["kernel"]
-    require(t.shape[1] % (kh * kw) == 0,
-            f"fold: dim 1 of {t} must be divisible by the kernel's {kh}*{kw} = {kh * kw} taps")
     ho, wo = _grid(size, g, "fold")
-    require(t.shape[2] == ho * wo,
-            f"fold: {t} has {t.shape[2]} blocks, but output_size {list(size)} with this kernel, "
-            f"dilation, stride and padding has {ho}*{wo} = {ho * wo}")
-    return tensor_type((t.shape[0], t.shape[1] // (kh * kw)) + size, t.dtype)
+    if last:
+        require(t.ndim == 2 and "batch" in attrs,
+                f"fold[batch_last] needs a (C*kh*kw, N*L) operand and a batch attr, got {t}")
+        n = int(attrs["batch"])
+        require(n > 0 and t.shape[1] == n * ho * wo,
+                f"fold: {t} has {t.shape[1]} columns, but batch {n} with output_size "
+                f"{list(size)} and this kernel, dilation, stride and padding has "
+                f"{n}*{ho}*{wo} = {n * ho * wo}")
+        ck = t.shape[0]
+    else:
+        require(t.ndim == 3, f"fold needs an (N, C*kh*kw, L) operand, got {t}")
+        require(t.shape[2] == ho * wo,
+                f"fold: {t} has {t.shape[2]} blocks, but output_size {list(size)} with this "
+                f"kernel, dilation, stride and padding has {ho}*{wo} = {ho * wo}")
+        n, ck = t.shape[:2]
+    require(ck % (kh * kw) == 0,
+            f"fold: the {ck} rows of {t} must be divisible by the kernel's {kh}*{kw} = "
+            f"{kh * kw} taps")
+    return tensor_type((n, ck // (kh * kw)) + size, t.dtype)
 
 
-def _fold_ref(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi):
+def _fold_ref(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi, batch_last=False,
+              batch=None):
     g = {"kernel": kernel, "dilation": dilation, "stride": stride, "pad_lo": pad_lo,
          "pad_hi": pad_hi}
+    if batch_last:
+        cols = batch_first_cols(cols, batch)
     n, ck, _ = cols.shape
     k = kernel[0] * kernel[1]
     c = ck // k
@@ -127,8 +162,8 @@ def _fold_ref(cols, output_size, kernel, dilation, stride, pad_lo, pad_hi):
     return np.ascontiguousarray(outp[:, :, pad_lo[0]:pad_lo[0] + h, pad_lo[1]:pad_lo[1] + w])
 
 
-def _fold_vjp(b, g, cols, out, output_size, **geom):
-    return (b.unfold(g, **geom),)
+def _fold_vjp(b, g, cols, out, output_size, batch_last=False, batch=None, **geom):
+    return (b.unfold(g, **(dict(geom, batch_last=True) if batch_last else geom)),)
 
 
 def _geom(k=(3, 3), d=(1, 1), s=(1, 1), lo=(0, 0), hi=(0, 0)):
@@ -141,6 +176,9 @@ register("unfold", "shape", _unfold_infer, _unfold_ref, [
     ([("f64", (2, 1, 1, 9), "any")], _geom((1, 3), (1, 2), (1, 2), (0, 2), (0, 1))),  # 1-D
     ([("f32", (1, 3, 4, 4), "any")], _geom((1, 1))),
     ([("i64", (1, 2, 4, 5), "int:9")], _geom((2, 2), lo=(1, 1), hi=(1, 1))),
+    ([("f32", (3, 2, 5, 6), "any")], {**_geom(), "batch_last": True}),
+    ([("f64", (2, 3, 7, 8), "any")], {**_geom((2, 3), (2, 1), (2, 3), (1, 2), (1, 0)),
+                                      "batch_last": True}),
 ], _unfold_vjp, doc="im2col: the sliding blocks of an (N, C, H, W) tensor as columns")
 
 register("fold", "shape", _fold_infer, _fold_ref, [
@@ -153,4 +191,8 @@ register("fold", "shape", _fold_infer, _fold_ref, [
                                                                     hi=(1, 1))}),
     ([("i64", (1, 8, 30), "int:9")], {"output_size": (4, 5), **_geom((2, 2), lo=(1, 1),
                                                                      hi=(1, 1))}),
+    ([("f32", (18, 36), "any")], {"output_size": (5, 6), **_geom(), "batch_last": True,
+                                  "batch": 3}),
+    ([("f64", (18, 24), "any")], {"output_size": (7, 8), "batch_last": True, "batch": 2,
+                                  **_geom((2, 3), (2, 1), (2, 3), (1, 2), (1, 0))}),
 ], _fold_vjp, doc="col2im: blocks added back at their places (the adjoint of unfold)")

@@ -8,6 +8,8 @@ segment (a constant-size memcpy at stride 1, a strided loop otherwise); `fold` z
 then adds each offset's row segments in (i, j) order — the interpreter's order, so both backends
 give the same bits — a vector of W elements at a time at stride 1 (written out: left to LLVM,
 the loop vectoriser gathers and scatters across rows instead).
+With `batch_last` the columns are (C*K, N*L): plane (n, c)'s row r starts at (c*K + r)*N*L + n*L
+instead of ((n*C + c)*K + r)*L; nothing else changes.
 """
 from __future__ import annotations
 
@@ -52,6 +54,17 @@ def _at(b: ir.IRBuilder, ptr, dt, index):
     return H.gep(b, ptr, dt, index if isinstance(index, ir.Value) else H.i64(index))
 
 
+def _cols_rows(b: ir.IRBuilder, node: Node, p, channels: int, k: int, big_l: int):
+    """(row base of plane p's first column row, stride between its K rows) in the columns."""
+    if not node.attrs.get("batch_last"):
+        return b.mul(p, H.i64(k * big_l)), big_l
+    n = b.udiv(p, H.i64(channels))
+    c = b.urem(p, H.i64(channels))
+    n_imgs = node.inputs[0].shape[0] if node.op == "unfold" else node.outputs[0].shape[0]
+    row = k * n_imgs * big_l
+    return b.add(b.mul(c, H.i64(row)), b.mul(n, H.i64(big_l))), n_imgs * big_l
+
+
 _PLANE_ELEMS_PER_TASK = 1 << 16   # split over the pool from about 64K column entries per task
 W = 8                              # fold's vector width at stride 1
 
@@ -59,8 +72,8 @@ W = 8                              # fold's vector width at stride 1
 def _emit_planes(mb, b, slots, node: Node, err, name: str, plane_fn) -> None:
     """A kernel over the N*C planes: plane_fn(builder, module, (src, dst), p) emits plane p; large
     nodes run blocks of planes as pool tasks."""
-    planes = node.inputs[0].shape[0] * (node.outputs[0].shape[1] if node.op == "fold" else
-                                        node.inputs[0].shape[1])
+    image = node.outputs[0] if node.op == "fold" else node.inputs[0]   # the (N, C, H, W) side
+    planes = image.shape[0] * image.shape[1]
     work = node.inputs[0].type.size if node.op == "fold" else node.outputs[0].type.size
     args = [mb.pointer(b, slots, v) for v in (node.inputs[0], node.outputs[0])]
 
@@ -76,7 +89,7 @@ def emit_unfold(mb, b, slots, node: Node, err, name: str) -> None:
     """cols[n, c*K + r, oh*Wo + ow] = x[n, c, oh*sh + i*dh - ph, ow*sw + j*dw - pw] or 0."""
     x = node.inputs[0]
     dt, isz = x.dtype, x.dtype.itemsize
-    _, _, h, w = x.shape
+    _, channels, h, w = x.shape
     ho, wo = _grid_of(node)
     k = node.attrs["kernel"][0] * node.attrs["kernel"][1]
     sh, sw = node.attrs["stride"]
@@ -85,9 +98,9 @@ def emit_unfold(mb, b, slots, node: Node, err, name: str) -> None:
     def plane(b, module, ptrs, p):
         xp, out = ptrs
         xb = b.mul(p, H.i64(h * w))
-        ob = b.mul(p, H.i64(k * big_l))
+        ob, rs = _cols_rows(b, node, p, channels, k, big_l)
         for r, (oh0, oh1, yh), (ow0, ow1, yw) in _taps(node, (h, w)):
-            rb = b.add(ob, H.i64(r * big_l))
+            rb = b.add(ob, H.i64(r * rs))
             if oh1 <= oh0 or ow1 <= ow0:
                 H.memset0(b, module, _at(b, out, dt, rb), big_l * isz)
                 continue
@@ -119,7 +132,7 @@ def emit_fold(mb, b, slots, node: Node, err, name: str) -> None:
     """y = 0, then y[n, c, ih, iw] += cols[n, c*K + r, oh*Wo + ow] for r = (i, j) in order."""
     y = node.outputs[0]
     dt = y.dtype
-    _, _, h, w = y.shape
+    _, channels, h, w = y.shape
     ho, wo = _grid_of(node)
     k = node.attrs["kernel"][0] * node.attrs["kernel"][1]
     sh, sw = node.attrs["stride"]
@@ -129,14 +142,14 @@ def emit_fold(mb, b, slots, node: Node, err, name: str) -> None:
         cp, out = ptrs
         add = b.fadd if dt.is_float else b.add
         yb = b.mul(p, H.i64(h * w))
-        cb = b.mul(p, H.i64(k * big_l))
+        cb, rs = _cols_rows(b, node, p, channels, k, big_l)
         H.memset0(b, module, _at(b, out, dt, yb), h * w * dt.itemsize)
         for r, (oh0, oh1, yh), (ow0, ow1, yw) in _taps(node, (h, w)):
             if oh1 <= oh0 or ow1 <= ow0:
                 continue
 
             def row(oh, _, r=r, yh=yh, ow0=ow0, ow1=ow1, yw=yw):
-                src = b.add(cb, b.add(H.i64(r * big_l), b.mul(oh, H.i64(wo))))
+                src = b.add(cb, b.add(H.i64(r * rs), b.mul(oh, H.i64(wo))))
                 ih = b.add(b.mul(oh, H.i64(sh)), H.i64(yh))
                 dst = b.add(yb, b.add(b.mul(ih, H.i64(w)), H.i64(yw)))
 
