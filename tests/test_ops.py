@@ -20,6 +20,7 @@ import index_oracles
 import quant_model
 import loss_oracles  # lse, take_class
 import test_conv as conv_oracles  # unfold, fold
+import pool_oracles  # max_pool_index
 from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
 
 KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
@@ -373,6 +374,7 @@ NUMPY_ORACLE = {
                                                       dtype=dtypes.as_dtype(dtype).np)[idx],
     **loss_oracles.NUMPY,    # lse, take_class
     **conv_oracles.NUMPY,    # unfold, fold
+    **pool_oracles.NUMPY,    # max_pool_index
     "constant": lambda value: value,
     "custom_vjp": lambda out, *inputs, fn: out,
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
@@ -553,6 +555,7 @@ def _torch_table(torch):
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),
         **loss_oracles.torch_table(torch),    # lse, take_class
         **conv_oracles.torch_table(torch),    # unfold, fold
+        **pool_oracles.torch_table(torch),    # max_pool_index
         "constant": lambda value: torch.from_numpy(value.copy()),
         "custom_vjp": lambda out, *inputs, fn: out,
         "qlinear": lambda *a, **k: _torch_qlinear(torch, *a, **k),

@@ -116,3 +116,28 @@ def test_new_rows_without_jax_or_torch_are_reported_not_dropped(monkeypatch):
     notes = {r.contender: r.note for r in report.results}
     assert notes["jax jit"] == notes["pytorch eager"] == "not installed"
     assert report.results[0].contender == "graphc llvm" and report.results[0].best_us > 0
+
+
+# ---- issue 18's rows: CNN train steps and inference --------------------------------------------
+# The same model classes built with graphc and with torch, from the same weights: every contender's
+# losses (dropout off) and outputs agree; small batches of the same programs.
+
+@pytest.mark.parametrize("kind", bench.bench_cnn.MODELS)
+def test_cnn_train_rows_contenders_agree(kind):
+    got = _run_steps(bench.bench_cnn.train_contenders(kind, batch=3, dropout=False,
+                                                      torch_compile=False))
+    assert {"graphc llvm", "graphc interpreter"} <= set(got)
+    want = got.get("pytorch eager", got["graphc interpreter"])
+    for name, vals in got.items():
+        np.testing.assert_allclose(vals, want, rtol=1e-4, err_msg=name)
+    assert want[1] < want[0]
+
+
+def test_cnn_inference_rows_contenders_agree():
+    cs = bench.bench_cnn.infer_contenders("mnist", 2, torch_compile=False)
+    outs = {k: np.asarray(f().detach().numpy() if hasattr(f(), "detach") else f())
+            for k, f in cs.items() if f is not None}
+    want = outs.get("pytorch eager", outs["graphc interpreter"])
+    assert want.shape == (2, 10)
+    for name, out in outs.items():
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -19,6 +19,7 @@ import numpy as np
 
 import graphc
 from graphc import nn, optim
+from graphc.cli import bench_cnn
 from graphc.ir import fusion_of
 from graphc.ir.ops import NO_KERNEL
 
@@ -459,9 +460,10 @@ def bench_steps(report: Report, name: str, contenders: dict, repeat: int) -> Non
         t0 = time.perf_counter()
         fn()
         fn()
-        if who == "graphc llvm":
-            report.compile[name] = {"first two calls (trace + compile) s":
-                                    round(time.perf_counter() - t0, 3)}
+        if who in ("graphc llvm", "torch.compile"):
+            key = "first two calls (trace + compile) s"
+            report.compile.setdefault(name, {})[key if who == "graphc llvm" else
+                                                f"{who}: {key}"] = round(time.perf_counter() - t0, 3)
         results[who] = timeit(fn, repeat)
     _add(report, name, results)
 
@@ -660,6 +662,15 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
                                       xent_contenders(v, t, d, frameworks), repeat)
                           for v, t, d in ((65, 256, 128),) + (() if quick else
                                                               ((50_000, 128, 64),))]),
+        ("cnn", lambda: [bench_steps(report, f"train {bench_cnn.TITLE[k]} b{bench_cnn.BATCH[k]}",
+                                     bench_cnn.train_contenders(k, frameworks=frameworks,
+                                                                torch_compile=not quick), repeat)
+                         for k in bench_cnn.MODELS]),
+        ("cnn-eval", lambda: [bench_steps(report, f"infer MNIST CNN b{b}",
+                                          bench_cnn.infer_contenders("mnist", b,
+                                                                     frameworks=frameworks,
+                                                                     torch_compile=not quick),
+                                          repeat) for b in (1, 64)]),
     ]
     for name, job in jobs:
         if only and only not in name:

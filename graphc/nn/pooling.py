@@ -22,6 +22,7 @@ from .. import dtypes
 from .. import functions as G
 from ..math_ops import div
 from ..shape_ops import index_select
+from ..ir.ops.pool import windows_fit
 from ..tensor import Tensor, apply, check
 from .normalization import Retracing  # a Module whose attributes compiled calls guard
 
@@ -232,6 +233,21 @@ def _max_pool(x: Tensor, axes: list[_Axis], return_indices: bool):
 
 # ---- max ------------------------------------------------------------------------------------------
 
+def _max_pool_native(x: Tensor, k, s, p, d, out, return_indices: bool):
+    """Through the max_pool_index primitive: values = x's planes gathered at the indices (their
+    gradient a scatter-add there); a 1-D pool is a 2-D one over rows of height 1."""
+    n = len(k)
+    lead, spatial = x.shape[:-n], x.shape[-n:]
+    if n == 1:
+        k, s, d, out, spatial = ((1,) + t for t in (k, s, d, out, spatial))
+        p = (0,) + p
+    idx = apply("max_pool_index", G.reshape(x, lead + spatial), kernel=k, dilation=d, stride=s,
+                padding=p, out=out)
+    flat = G.reshape(x, lead + (spatial[0] * spatial[1],))
+    values = G.reshape(apply("gather", flat, idx, axis=len(lead)), lead + out[-n:])
+    return (values, G.reshape(idx, lead + out[-n:])) if return_indices else values
+
+
 def _max_pool_nd(n: int, name: str):
     def fn(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
            return_indices: bool = False):
@@ -239,6 +255,9 @@ def _max_pool_nd(n: int, name: str):
         check(x.dtype.name != "bool", f"{name}: not implemented for bool input")
         k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, n, name)
         out = _out_sizes(x, k, s, p, d, ceil_mode, name)
+        if x.dtype.is_float and all(windows_fit(x.shape[x.ndim - n + i], out[i], k[i], s[i],
+                                                p[i], d[i]) for i in range(n)):
+            return _max_pool_native(x, k, s, p, d, out, return_indices)
         axes = [_Axis.regular(x.shape[x.ndim - n + i], out[i], k[i], s[i], p[i], d[i])
                 for i in range(n)]
         return _max_pool(x, axes, return_indices)

@@ -67,19 +67,28 @@ def host() -> dict:
             "libmvec": _state["libmvec"], "triple": llvm.get_process_triple()}
 
 
+# The large code model: every reference from code to its constants, to other sections and to
+# C library functions is a 64-bit absolute address. With the small model they are 32-bit
+# PC-relative, and the JIT's linker (RuntimeDyld) places the text and data sections of an object
+# in separate mappings; in a process whose address space is crowded (PyTorch and JAX loaded, a few
+# GB of arrays) they landed more than 2 GB apart and the link aborted the process
+# (`RuntimeDyldELF::resolveX86_64Relocation: Assertion isInt<32>(RealOffset)`).
+CODE_MODEL = "large"
+
+
 def target_machine(opt: int = 3):
     """A fresh TargetMachine for this host (CPU name + features; fresh because engines own theirs)."""
     init()
     h = host()
     target = llvm.Target.from_triple(h["triple"])
     return target.create_target_machine(cpu=h["cpu"], features=h["features"], opt=opt,
-                                        reloc="pic", codemodel="default", jit=True)
+                                        reloc="pic", codemodel=CODE_MODEL, jit=True)
 
 
-def cache_key_parts() -> tuple[str, str, str]:
-    """What an object depends on besides the IR: CPU name, CPU features, llvmlite version."""
+def cache_key_parts() -> tuple[str, ...]:
+    """What an object depends on besides the IR: CPU name, features, code model, llvmlite version."""
     h = host()
-    return h["cpu"], h["features"], llvmlite.__version__
+    return h["cpu"], h["features"], CODE_MODEL, llvmlite.__version__
 
 
 def optimize(llvm_ir: str, opt: int = 3):

@@ -1,0 +1,97 @@
+"""Max pooling's primitive: `max_pool_index`, where each window's maximum is.
+
+`max_pool_index[kernel, dilation, stride, padding, out](x)`: x (*lead, H, W) float ->
+int64 (*lead, Ho*Wo), for each output position (oh, ow) = `out` grid the flat index ih*W + iw
+of the window element PyTorch's CPU max-pool picks (aten/native/cpu/MaxPoolKernel.cpp): the
+window's rows ih = oh*sh - ph + i*dh and columns iw = ow*sw - pw + j*dw, clipped to the input,
+are read in row-major order, and an element replaces the best so far when it is greater or NaN
+(the best starts at -inf, its index at the window's first valid element). So the first maximum
+wins a tie and the last NaN wins. `out` is given (not derived) because ceil_mode changes it.
+
+max_pool2d is `gather(x viewed (*lead, H*W), index)`, so its gradient is gather's (a
+scatter-add of the cotangent at the indices, deterministic) and return_indices returns the index
+itself, PyTorch's indices. The index carries no gradient.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import tensor_type
+from .registry import NONDIFF, int_tuple, register, require
+
+GEOMETRY = ("kernel", "dilation", "stride", "padding", "out")
+
+
+def geometry(attrs) -> dict:
+    """The five (h, w) pairs of a max_pool_index node, checked."""
+    g = {k: int_tuple(attrs, k) for k in GEOMETRY}
+    require(all(len(v) == 2 for v in g.values()),
+            f"max_pool_index: {', '.join(GEOMETRY)} must be pairs, got {g}")
+    require(all(v > 0 for k in ("kernel", "dilation", "stride", "out") for v in g[k]),
+            f"max_pool_index: kernel, dilation, stride and out must be positive, got {g}")
+    require(all(0 <= p <= ((k - 1) * d + 1) // 2
+                for p, k, d in zip(g["padding"], g["kernel"], g["dilation"])),
+            f"max_pool_index: padding {g['padding']} must be at most half the effective kernel "
+            f"(kernel {g['kernel']}, dilation {g['dilation']})")
+    return g
+
+
+def windows_fit(size: int, n_out: int, k: int, stride: int, pad: int, dilation: int) -> bool:
+    """Whether each of the n_out windows along an axis of `size` holds an input element."""
+    return all(window_start(o, stride, pad, dilation) < min(size, o * stride - pad +
+                                                             (k - 1) * dilation + 1)
+               for o in range(n_out))
+
+
+def window_start(o: int, stride: int, pad: int, dilation: int) -> int:
+    """The first in-bounds row (column) of output position o's window (may exceed the input)."""
+    start = o * stride - pad
+    return start + -(-max(0, -start) // dilation) * dilation
+
+
+def _infer(types, attrs):
+    (x,) = types
+    require(x.ndim >= 2, f"max_pool_index needs an (..., H, W) operand, got {x}")
+    require(x.dtype.is_float, f"max_pool_index needs a float operand, got {x}")
+    g = geometry(attrs)
+    for a in range(2):
+        size, o = x.shape[x.ndim - 2 + a], g["out"][a]
+        require(windows_fit(size, o, *(g[k][a] for k in ("kernel", "stride", "padding",
+                                                          "dilation"))),
+                f"max_pool_index: a window of the {o} along axis {a} holds no element of {x}")
+    return tensor_type(x.shape[:-2] + (g["out"][0] * g["out"][1],), dtype="int64")
+
+
+def _ref(x, kernel, dilation, stride, padding, out):
+    h, w = x.shape[-2:]
+    ho, wo = out
+    best = np.full(x.shape[:-2] + (ho, wo), -np.inf, x.dtype)
+    first = []
+    for a, (size, n) in enumerate(((h, ho), (w, wo))):
+        first.append(np.array([window_start(o, stride[a], padding[a], dilation[a])
+                               for o in range(n)]))
+    index = np.broadcast_to(first[0][:, None] * w + first[1][None, :], best.shape).copy()
+    for i in range(kernel[0]):
+        ih = np.arange(ho) * stride[0] - padding[0] + i * dilation[0]
+        for j in range(kernel[1]):
+            iw = np.arange(wo) * stride[1] - padding[1] + j * dilation[1]
+            ok = ((ih >= 0) & (ih < h))[:, None] & ((iw >= 0) & (iw < w))[None, :]
+            v = x[..., np.clip(ih, 0, h - 1)[:, None], np.clip(iw, 0, w - 1)[None, :]]
+            with np.errstate(invalid="ignore"):
+                take = ok & ((v > best) | np.isnan(v))
+            best = np.where(take, v, best)
+            index = np.where(take, ih[:, None] * w + iw[None, :], index)
+    return np.ascontiguousarray(index.reshape(x.shape[:-2] + (ho * wo,)), dtype=np.int64)
+
+
+def _geom(k=(2, 2), d=(1, 1), s=(2, 2), p=(0, 0), out=(2, 3)):
+    return {"kernel": k, "dilation": d, "stride": s, "padding": p, "out": out}
+
+
+register("max_pool_index", "index", _infer, _ref, [
+    ([("f32", (2, 3, 4, 6), "any")], _geom()),
+    ([("f32", (1, 2, 7, 8), "any")], _geom((3, 3), (1, 1), (2, 2), (1, 1), (4, 4))),
+    ([("f64", (2, 5, 9), "any")], _geom((2, 3), (2, 2), (1, 3), (0, 1), (3, 3))),
+    ([("f32", (3, 1, 10), "any")], _geom((1, 3), (1, 1), (1, 2), (0, 1), (1, 5))),  # 1-D
+    ([("f32", (2, 2, 5, 5), "any")], _geom((2, 2), (1, 1), (2, 2), (0, 0), (3, 3))),  # ceil
+], NONDIFF, doc="the flat index of each max-pool window's maximum (PyTorch's rule and indices)")
