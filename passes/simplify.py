@@ -11,6 +11,7 @@ import numpy as np
 
 from graphc.ir.interpreter import run_node
 from graphc.ir import Builder, Graph, Node, Value
+from graphc.ir.ops import OPS, Fusion
 from graphc.ir.ops.registry import norm_axes
 
 from .dce import dce
@@ -160,6 +161,34 @@ def _reshape_of_splat(b, n, x):
     return b.broadcast(s, shape=n.out.shape)
 
 
+def _pointwise_before_layout(b, n, *xs):
+    """u(L(x), L(y), s) -> L(u(x, y, s)) for a layout op L (a reshape, or a transpose) shared by
+    every operand that is not a scalar: a pointwise op commutes with moving its elements, and
+    computed on L's operand it can join the kernel that produces it (a convolution's ReLU joins
+    its matmul's epilogue instead of running after the transpose to NCHW)."""
+    inner, layout = [], None
+    for v in xs:
+        if v.type.size == 1 and v.type.ndim <= n.out.type.ndim:
+            inner.append(None)
+            continue
+        p = v.producer
+        if p is None or p.op not in ("reshape", "transpose") or v.shape != n.out.shape:
+            return None
+        key = (p.op, p.inputs[0].shape, p.attrs.get("perm"))
+        if layout is not None and key != layout:
+            return None
+        layout = key
+        inner.append(p.inputs[0])
+    if layout is None:
+        return None
+    ins = [u if u is not None else (v if v.type.ndim == 0 else b.reshape(v, shape=()))
+           for u, v in zip(inner, xs)]
+    r = b.emit(n.op, *ins, **n.attrs)
+    out = b.reshape(r, shape=n.out.shape) if layout[0] == "reshape" else \
+        b.transpose(r, perm=layout[2])
+    return _same(out, n.out)
+
+
 RULES: dict[str, list] = {
     "add": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 0) else None, "x + 0 -> x"),
             (lambda b, n, x, y: _same(y, n.out) if is_const(x, 0) else None, "0 + x -> x")],
@@ -205,6 +234,11 @@ for _op in ("neg", "exp", "log", "log1p", "sqrt", "rsqrt", "tanh", "erf", "abs",
             "not", "cast"):
     RULES.setdefault(_op, []).append((_unary_through_broadcast,
                                       "u(broadcast(x)) -> broadcast(u(x))"))
+
+for _name, _op in OPS.items():
+    if _op.fusion is Fusion.ELEMENTWISE and _name != "stop_gradient":  # gone after autodiff
+        RULES.setdefault(_name, []).append((_pointwise_before_layout,
+                                            "u(L(x), s) -> L(u(x, s)), L a reshape or transpose"))
 
 # identities that hold only once gradients are expanded (they mark where gradients stop/start)
 AFTER_AUTODIFF = {

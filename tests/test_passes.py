@@ -40,6 +40,7 @@ from graphc import nn, optim
 from graphc.errors import ExecutionError, GraphcError
 from graphc.ir.interpreter import run
 from graphc.ir import Builder, Graph, Node, parse, print_graph, tensor_type, verify
+from graphc.ir.ops import OPS
 from passes import simplify
 from passes.autodiff import autodiff
 from passes.manager import DEFAULT_PIPELINE, PASSES, PassError, run_pipeline
@@ -128,6 +129,8 @@ def test_golden_kept_rewrites_nothing():
 
 IMPLICIT = "op(x, broadcast(y)) -> op(x, y)"
 UNARY_BC = "u(broadcast(x)) -> broadcast(u(x))"
+LAYOUT = "u(L(x), s) -> L(u(x, s)), L a reshape or transpose"
+FAMILIES = {IMPLICIT: "implicit", UNARY_BC: "unary", LAYOUT: "layout"}
 BOOL_OPS = ("and", "or", "not")
 
 
@@ -150,25 +153,38 @@ def family_graph(op: str, algebra: str) -> Graph:
         xb = b.broadcast(x, shape=(2, 3))
         attrs = {"dtype": graphc.float64} if op == "cast" else {}
         g.outputs.append(b.emit(op, xb, **attrs))
+    elif algebra == LAYOUT:  # every operand transposed (4, 3) -> (3, 4), the last one a scalar
+        sample = OPS[op].samples[0]
+        xs = []
+        for i, spec in enumerate(sample.args):
+            sdt = str(spec.dtype) if isinstance(spec, np.ndarray) else spec[0]
+            if i and i == len(sample.args) - 1 and op != "where":
+                xs.append(g.add_input(f"s{i}", T((), sdt)))
+            else:
+                xs.append(b.transpose(g.add_input(f"x{i}", T((4, 3), sdt)), perm=(1, 0)))
+        g.outputs.append(b.emit(op, *xs, **sample.attrs))
     else:
         raise AssertionError(algebra)
     return verify(g)
 
 
 def family_cases():
-    return [pytest.param(op, alg, id=f"{op}-{'implicit' if alg == IMPLICIT else 'unary'}")
-            for op, rules in simplify.RULES.items() for _, alg in rules
-            if alg in (IMPLICIT, UNARY_BC)]
+    return [pytest.param(op, alg, id=f"{op}-{FAMILIES[alg]}")
+            for op, rules in simplify.RULES.items() for _, alg in rules if alg in FAMILIES]
 
 
 @pytest.mark.parametrize("op,algebra", family_cases())
 def test_family_rule(op, algebra):
     g = family_graph(op, algebra)
     out = PASSES["algebraic"](g)
-    assert "broadcast" in print_graph(g)
-    if algebra == IMPLICIT:
+    if algebra == LAYOUT:  # the op now runs before the transpose
+        (last,) = [n for n in out.nodes if n.outputs[0] is out.outputs[0]]
+        assert last.op == "transpose" and last.inputs[0].producer.op == op, print_graph(out)
+    elif algebra == IMPLICIT:
+        assert "broadcast" in print_graph(g)
         assert out.op_counts().get("broadcast", 0) == 0, print_graph(out)
     else:  # the op now runs on the small operand, before the broadcast
+        assert "broadcast" in print_graph(g)
         (last,) = [n for n in out.nodes if n.outputs[0] is out.outputs[0]]
         assert last.op == "broadcast" and last.inputs[0].producer.op == op, print_graph(out)
     for seed in range(2):
