@@ -16,6 +16,7 @@ every later call, and what it depended on must be checked (guarded) before reusi
 from __future__ import annotations
 
 import dis
+import functools
 import inspect
 import operator
 import types
@@ -346,7 +347,7 @@ class PyState:
         seen = {id(module)}                            # parameters (state of the graph)
         # a compiled Module is inference: its parameters are all it touches
         found = [] if module is not None else _globals_and_cells(fn)
-        found += _self_optimizers(fn) if module is None else []
+        found += _held(_owners(found)) if module is None else []
         for name, obj in found:
             if id(obj) in seen:
                 continue
@@ -386,11 +387,13 @@ class PyState:
         fn, module = self.fn, self.module
         skip = frozenset(k for k in self.rebound if k[0] in ("cell", "global"))
         self.bound = binding_watch(fn, skip) if module is None else None
-        if module is None and inspect.ismethod(fn):   # `self.optimizer = ...` after compiling
-            held, outer = _self_optimizers(fn), self.bound
+        owners = [] if module is not None else _owners(_globals_and_cells(fn))
+        held = _held(owners)
+        if held:   # `self.optimizer = ...` / `trainer.model = ...` after compiling
+            outer = self.bound
 
             def watch() -> bool:
-                now = _self_optimizers(fn)
+                now = _held(owners)
                 return (outer is None or outer()) and len(now) == len(held) and \
                     all(k == k0 and v is v0 for (k, v), (k0, v0) in zip(now, held))
             self.bound = watch
@@ -589,14 +592,33 @@ class PyState:
         return [(slot, cur)]
 
 
-def _self_optimizers(fn) -> list[tuple[str, Any]]:
-    """The optimizers a method's `self` holds as attributes (`self.opt.step()` in a method of a
-    Module or a Trainer): the step's optimizers, as those it reads from globals."""
+def _owners(found) -> list[tuple[str, Any]]:
+    """The plain objects among the (name, object) pairs a step reads: a method's `self`, or a
+    Trainer a closure cell or a global holds."""
+    return [(name, obj) for name, obj in found if _plain_object(obj)]
+
+
+def _held(owners) -> list[tuple[str, Any]]:
+    """The optimizers and modules the `owners` hold as attributes (`self.opt.step()` in a method
+    of a Trainer, or in a function defined inside one that closes over `self`): the step's own,
+    as those it reads directly."""
     from ..optim.optimizer import Optimizer
-    obj = getattr(fn, "__self__", None) if inspect.ismethod(fn) else None
-    if obj is None or not hasattr(obj, "__dict__"):
-        return []
-    return [(k, v) for k, v in list(vars(obj).items()) if isinstance(v, Optimizer)]
+    out = []
+    for name, obj in owners:
+        for k, v in list(vars(obj).items()):
+            if isinstance(v, Optimizer) or (isinstance(v, Module) and not isinstance(obj, Module)):
+                out.append((f"{name}.{k}" if name else k, v))
+    return out
+
+
+def _plain_object(obj) -> bool:
+    """An instance of a user's class with attributes (a Trainer, a Module), not a function, a
+    class, a Python module or a graphc value."""
+    from ..optim.optimizer import Optimizer
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.MethodType, Tensor,
+                        Optimizer, functools.partial)) or not hasattr(obj, "__dict__"):
+        return False
+    return not type(obj).__module__.startswith(("builtins", "numpy"))
 
 
 def _trainable_tensors(name: str, obj) -> list[tuple[str, Tensor]]:
