@@ -168,3 +168,38 @@ def test_changing_a_module_setting_retraces_instead_of_running_the_old_value():
     assert 1600 < zeros < 2000
     drop.p = 0.9                                   # the same value again: no retrace needed
     assert 1600 < int((f(x) == 0).sum()) < 2000
+
+
+class _Trainer:
+    """The step is a function defined in a method, closing over `self` (not a method itself):
+    the optimizer it steps is found through `self`, and rebinding `self.opt` retraces."""
+
+    def __init__(self, lr=0.1):
+        self.model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        self.opt = optim.Adam(self.model.parameters(), lr=lr)
+
+        def step(xb, yb):
+            self.opt.zero_grad()
+            loss = loss_func(self.model(xb), yb)
+            loss.backward()
+            self.opt.step()
+            return loss
+        self.step, self.eager = graphc.compile(step), step
+
+
+def test_optimizer_held_by_a_closed_over_object_is_the_steps_own():
+    x, y = _data()
+    graphc.manual_seed(0)
+    t = _Trainer()
+    graphc.manual_seed(0)
+    ref = _Trainer()
+    for _ in range(3):
+        np.testing.assert_allclose(float(t.step(x, y)), float(ref.eager(x, y)), rtol=1e-5)
+    for k, v in _snap(t.model).items():
+        np.testing.assert_allclose(v, _snap(ref.model)[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert all(len(s) == 3 for s in t.opt.state.values())     # Adam's state lives on the optimizer
+    before = _snap(t.model)
+    t.opt = optim.SGD(t.model.parameters(), lr=0.0)          # rebinding retraces: lr 0 moves nothing
+    t.step(x, y)
+    for k, v in _snap(t.model).items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
