@@ -1,8 +1,8 @@
 """Data-movement kernels: a reshape's copy, transpose, slice and pad.
 
 Plain loop nests over the output (or, for pad, over the operand after zeroing the output); LLVM
-vectorises what it can. Each is a plain kernel (see kernels.py): `ins` and `out` are pointers,
-shapes and attrs come from the node.
+vectorises what it can. Each is a plain kernel (see kernels.py: `ins` and `out` are pointers,
+shapes and attrs come from the node) except transpose, a whole kernel split over the pool.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import llvmlite.ir as ir
 
 from ....ir.graph import Node
 from .. import irhelp as H
-from . import register_kernel
+from . import emit_blocked, pool_tasks, register_kernel
 
 
 @register_kernel("reshape")
@@ -20,16 +20,43 @@ def emit_reshape_copy(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list,
     H.memcpy(b, module, out, ins[0], node.outputs[0].type.nbytes)
 
 
-@register_kernel("transpose")
-def emit_transpose(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
-    """y[i...] = x[i permuted by attrs["perm"]]."""
+_TRANSPOSE_ELEMS_PER_TASK = 1 << 15   # split over the pool from about 32K elements per task
+
+
+@register_kernel("transpose", whole=True)
+def emit_transpose(mb, b, slots, node: Node, err, name: str) -> None:
+    """y[i...] = x[i permuted by attrs["perm"]]: a loop nest over y, its first axis split into
+    blocks over the thread pool when large (a copy: the same bits for any split). Where the
+    last axis stays last ((C, N, L) -> (N, C, L), a convolution's output to NCHW), each run of
+    it is one memcpy."""
     x, y = node.inputs[0], node.outputs[0]
     dt = y.dtype
+    perm = node.attrs["perm"]
     xs = H.row_major(x.shape)
-    src_strides = [xs[p] for p in node.attrs["perm"]]
+    src_strides = [xs[p] for p in perm]
     ys = H.row_major(y.shape)
-    H.loop_nest(b, y.shape, lambda idx: H.store(
-        b, H.load(b, ins[0], dt, H.offset(b, idx, src_strides)), out, dt, H.offset(b, idx, ys)))
+    args = [mb.pointer(b, slots, v) for v in (x, y)]
+    if len(y.shape) == 0 or y.type.size == 0:
+        emit_blocked(mb, b, args, err, name, 1, 1, lambda bb, ptrs, lo, hi, e: H.memcpy(
+            bb, mb.module, ptrs[1], ptrs[0], y.type.nbytes))
+        return
+    run = len(y.shape) > 1 and perm[-1] == len(y.shape) - 1 and y.shape[-1] > 1
+    nest = y.shape[:-1] if run else y.shape
+
+    def element(bb, xp, yp, idx):
+        if run:
+            H.memcpy(bb, mb.module, H.gep(bb, yp, dt, H.offset(bb, idx, ys)),
+                     H.gep(bb, xp, dt, H.offset(bb, idx, src_strides)),
+                     y.shape[-1] * dt.itemsize)
+        else:
+            H.store(bb, H.load(bb, xp, dt, H.offset(bb, idx, src_strides)), yp, dt,
+                    H.offset(bb, idx, ys))
+
+    def block(bb, ptrs, lo, hi, _err):
+        H.loop(bb, hi, lambda i, _: H.loop_nest(bb, nest, lambda idx: element(bb, *ptrs, idx),
+                                                idx=(i,)) or [], start=lo, name="t0")
+    emit_blocked(mb, b, args, err, name, nest[0],
+                 pool_tasks(nest[0], y.type.size, _TRANSPOSE_ELEMS_PER_TASK), block)
 
 
 @register_kernel("slice")
