@@ -26,7 +26,9 @@ from ....ir.ops import FUSIBLE
 from ....ir.graph import Graph, Node, Value
 from .. import irhelp as H
 from .elementwise import convert, lower_elementwise
-from . import register_body_kernel
+from . import MAX_TASKS, register_body_kernel
+
+SPLIT_ELEMS = 1 << 15   # an elementwise kernel splits over the pool per this many elements
 
 
 @dataclass
@@ -79,8 +81,16 @@ class LoopKernel:
 
     @classmethod
     def tasks(cls, body: Graph) -> int:
-        """Pool tasks of this kernel: loop kernels are never split."""
-        return 1
+        """Pool tasks of this kernel: a purely elementwise one (no reduction, no gather, no 0-d
+        result) of at least 2 * SPLIT_ELEMS elements splits its outermost loop into blocks, one
+        per SPLIT_ELEMS elements, at most MAX_TASKS; from the shapes alone, and every element
+        is computed as it would be unsplit (vector lanes or the scalar remainder), so the bits
+        do not depend on the split or the thread count."""
+        if any(fusion_of(n) in (Fusion.REDUCE, Fusion.GATHER) for n in body.nodes) or \
+                any(v.type.ndim == 0 for v in body.outputs):
+            return 1
+        size = max((v.type.size for n in body.nodes for v in n.outputs), default=0)
+        return max(1, min(MAX_TASKS, size // SPLIT_ELEMS))
 
     @classmethod
     def panel_bytes(cls, body: Graph, tasks: int) -> int:
@@ -90,7 +100,8 @@ class LoopKernel:
     def __init__(self, cx_factory, b: ir.IRBuilder, body: Graph,
                  operands: dict[Value, Operand], results: dict[Value, Operand], err: ir.Value,
                  part=None, uniform_only: bool = False, panels=None):
-        assert part is None and not uniform_only and panels is None, "a loop kernel is one task"
+        assert panels is None, "a loop kernel packs no panels"
+        self.part, self.uniform_only = part, uniform_only
         self.cx_factory, self.b, self.body = cx_factory, b, body
         self.operands, self.results, self.err = operands, results, err
         reds = [n for n in body.nodes if fusion_of(n) is Fusion.REDUCE]
@@ -143,6 +154,8 @@ class LoopKernel:
             self.uvals[n.outputs[0]] = lower_elementwise(
                 cx, n, [self._uniform_arg(v) for v in n.inputs])
             self._store_uniform_result(n.outputs[0])
+        if self.uniform_only:   # the pool's tasks did the loop
+            return
         if self.S == ():
             for n in self.loop:
                 if fusion_of(n) is Fusion.GATHER:   # a scalar read from a table (a 1-d one)
@@ -205,6 +218,21 @@ class LoopKernel:
         inner_reduced = bool(self.reductions) and red_dims[-1] != 0
         self._nest(0, {v: H.i64(0) for v in access}, [], w, inner_reduced)
 
+    def _share(self, n: int, w: int):
+        """[lo, hi) of this task's block of the outermost loop's n iterations (everything when
+        unsplit); blocks of the innermost loop are whole vectors but for the last."""
+        if self.part is None:
+            return H.i64(0), H.i64(n)
+        b = self.b
+        t, tasks = self.part
+        chunk = -(-n // tasks)
+        if len(self.dims) == 1:
+            chunk = -(-chunk // w) * w
+        lo = b.mul(t, H.i64(chunk))
+        lo = b.select(b.icmp_signed("<", lo, H.i64(n)), lo, H.i64(n))
+        hi = b.add(lo, H.i64(chunk))
+        return lo, b.select(b.icmp_signed("<", hi, H.i64(n)), hi, H.i64(n))
+
     def _nest(self, d: int, base: dict, idx: list, w: int, inner_reduced: bool):
         b = self.b
         dims = self.dims
@@ -214,10 +242,20 @@ class LoopKernel:
                           else off) for v, off in base.items()}
                 self._nest(d + 1, nb, idx + [i], w, inner_reduced)
                 return []
-            H.loop(b, dims[d], body, name=f"d{d}")
+            lo, hi = self._share(dims[0], w) if d == 0 else (0, dims[d])
+            H.loop(b, hi, body, start=lo, name=f"d{d}")
             return
         n = dims[-1]
         nvec = n // w * w if w > 1 else 0
+        if self.part is not None and d == 0:   # one flat loop, split: whole vectors per task
+            lo, hi = self._share(n, w)
+            vhi = b.select(b.icmp_signed("<", hi, H.i64(nvec)), hi, H.i64(nvec))
+            slo = b.select(b.icmp_signed("<", lo, H.i64(nvec)), H.i64(nvec), lo)
+            if nvec:
+                H.loop(b, vhi, lambda j, c: self._point(base, idx, j, w, None), start=lo, step=w,
+                       name="v")
+            H.loop(b, hi, lambda j, c: self._point(base, idx, j, 1, None), start=slo, name="s")
+            return
         red_outs = [r.outputs[0] for r in self.reductions]
         if inner_reduced:
             accs = [self._identity(r, w) for r in self.reductions]
