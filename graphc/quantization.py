@@ -21,7 +21,7 @@ from . import dtypes
 from .driver import tracing
 from .errors import GraphcError
 from .ir.ops.quant import quantize_weight
-from .nn.layers import Linear
+from .nn.layers import Linear, NonDynamicallyQuantizableLinear
 from .nn.module import Module
 from .tensor import Tensor, apply, check
 
@@ -144,7 +144,8 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype=dtypes.qint8,
     types, names = _parse_spec(qconfig_spec)
     keep = {keep_fp32} if isinstance(keep_fp32, str) else set(keep_fp32)
     qmodel = copy.deepcopy(model)
-    linears = [(n, m) for n, m in qmodel.named_modules() if isinstance(m, Linear)]
+    linears = [(n, m) for n, m in qmodel.named_modules()
+               if isinstance(m, Linear) and not isinstance(m, NonDynamicallyQuantizableLinear)]
     known = {n for n, _ in linears}
     for what, given in (("keep_fp32", keep), ("qconfig_spec", names)):
         unknown = sorted(n for n in given if n not in known

@@ -43,6 +43,11 @@ class Linear(Module):
                f"bias={self.bias is not None}"
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear that quantize_dynamic leaves in float (MultiheadAttention's out_proj, whose weight
+    the attention reads directly), as torch.nn.modules.linear.NonDynamicallyQuantizableLinear."""
+
+
 def _activation(name: str, fn, doc: str):
     cls = type(name, (Module,), {"forward": lambda self, x: fn(x), "__doc__": doc})
     return cls
