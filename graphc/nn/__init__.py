@@ -12,7 +12,7 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, LPPool1d, LPPool2d, MaxPool1d,
                       MaxPool2d)
 from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,  # noqa: F401,E402
-                            InstanceNorm2d, LocalResponseNorm)
+                            InstanceNorm2d, LayerNorm, LocalResponseNorm, RMSNorm)
 from .upsampling import (CircularPad1d, CircularPad2d, CircularPad3d,  # noqa: F401,E402
                          ConstantPad1d, ConstantPad2d, ConstantPad3d, PixelShuffle,
                          PixelUnshuffle, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d,

@@ -1,5 +1,6 @@
 """Normalisation layers with torch's semantics: F.batch_norm / instance_norm / group_norm /
-local_response_norm and nn.BatchNorm1d/2d, InstanceNorm1d/2d, GroupNorm, LocalResponseNorm.
+layer_norm / rms_norm / local_response_norm / normalize and nn.BatchNorm1d/2d, InstanceNorm1d/2d,
+GroupNorm, LayerNorm, RMSNorm, LocalResponseNorm.
 
 Each is a composition of mean/sum/sqrt/where, so it runs eagerly and compiled and its gradient
 (train mode through the batch statistics, eval mode through the running ones) comes from the
@@ -7,10 +8,13 @@ primitives. Outputs are torch's `x * alpha + beta` with alpha = weight / sqrt(va
 beta = bias - mean * alpha. Running statistics are updated in place under no_grad (biased
 variance normalises, the unbiased one is tracked); inside graphc.compile the buffers are graph
 state, so they (and num_batches_tracked) are updated by the compiled step itself.
+layer_norm / rms_norm normalise the trailing dims as (x - mean) * rsqrt(var + eps) * w + b and
+x * rsqrt(mean(x^2) + eps) * w (per-element w, b); normalize divides by the clamped p-norm.
 """
 from __future__ import annotations
 
 import numbers
+import operator
 import warnings
 
 import numpy as np
@@ -18,13 +22,19 @@ import numpy as np
 from .. import dtypes
 from .. import functions as G
 from ..device import check_device
+from ..driver import tracing
+from ..errors import InputError
 from ..grad_mode import no_grad
+from ..linalg_ops import norm as _norm
+from ..misc_ops import finfo
 from ..shape_ops import pad as _pad
 from ..tensor import Tensor, check
+from . import init
 from .module import Module
 from .parameter import Buffer, Parameter
 
-__all__ = ["batch_norm", "group_norm", "instance_norm", "local_response_norm"]
+__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm",
+           "normalize", "rms_norm"]
 
 
 def _per_channel(v: Tensor, ndim: int) -> Tensor:
@@ -161,6 +171,97 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     shape = (n, c) + (1,) * (x.ndim - 2)
     w, b = _affine(x, weight, bias)
     return _normalise(x, G.reshape(mean, shape), G.reshape(var, shape), w, b, eps)
+
+
+def _shape_arg(normalized_shape, what: str) -> list[int]:
+    """normalized_shape (a sequence of ints) as a list; an int or other element is torch's
+    TypeError (F.layer_norm takes no bare int, unlike nn.LayerNorm)."""
+    arg = f"{what}(): argument 'normalized_shape' (position 2) must be tuple of ints"
+    if isinstance(normalized_shape, (numbers.Integral, str, Tensor)) or not hasattr(
+            normalized_shape, "__iter__"):
+        _type_error(f"{arg}, not {type(normalized_shape).__name__}")
+    shape = list(normalized_shape)
+    for i, s in enumerate(shape):
+        if not isinstance(s, numbers.Integral):
+            _type_error(f"{arg}, but found element of type {type(s).__name__} at pos {i}")
+    return [operator.index(s) for s in shape]
+
+
+def _type_error(msg: str) -> None:
+    raise InputError(f"{msg} (at {tracing.user_where()})")
+
+
+def _trailing_axes(x: Tensor, shape: list[int], what: str, rms: bool, **params) -> tuple:
+    """The last len(shape) axes of x, after torch's checks of shape, of the parameters (each
+    exactly `shape`) and of x's trailing dims (rms_norm's message lacks layer_norm's comma)."""
+    check(len(shape) >= 1, f"{what}: Expected normalized_shape to be at least 1-dimensional, "
+                           "i.e., containing at least one element, but got normalized_shape = []")
+    for name, v in params.items():
+        if v is not None:
+            check(list(v.shape) == shape,
+                  f"{what}: Expected {name} to be of same shape as normalized_shape, but got "
+                  f"{name} of shape {list(v.shape)} and normalized_shape = {shape}")
+    k = len(shape)
+    if rms:
+        check(x.ndim >= k, f"{what}: Input tensor must have at least {k} dimensions, but got "
+                           f"{x.ndim}")
+    sep = "" if rms else ", "
+    check(x.ndim >= k and list(x.shape[x.ndim - k:]) == shape,
+          f"{what}: Given normalized_shape={shape}, expected input with shape "
+          f"[*{sep}{', '.join(map(str, shape))}], but got input of size{list(x.shape)}")
+    check(x.dtype.is_float, f"{what}: not implemented for '{x.dtype.torch_name}' input")
+    return tuple(range(x.ndim - k, x.ndim))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Layer normalisation over the last len(normalized_shape) dims, as
+    torch.nn.functional.layer_norm: (x - mean) / sqrt(var + eps) * weight + bias (biased var)."""
+    x = G._t(input)
+    what = "layer_norm"
+    w, b = (None if v is None else G._t(v) for v in (weight, bias))
+    axes = _trailing_axes(x, _shape_arg(normalized_shape, what), what, False, weight=w, bias=b)
+    for v in (w, b):   # torch's CPU kernel takes no mixed dtypes (graphc has no half types)
+        check(v is None or v.dtype == x.dtype,
+              f"{what}: mixed dtype (CPU): expect parameter to have scalar type of Float"
+              if x.dtype == dtypes.float32 else
+              f"{what}: mixed dtype (CPU): all inputs must share same datatype.")
+    mean, var = _moments(x, axes)
+    y = (x - mean) * G.rsqrt(var + eps)
+    if w is not None:
+        y = y * w
+    return y if b is None else y + b
+
+
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> Tensor:
+    """Root-mean-square normalisation over the last len(normalized_shape) dims, as
+    torch.nn.functional.rms_norm: x / sqrt(mean(x^2) + eps) * weight, eps None meaning
+    finfo(x.dtype).eps; the result has x's dtype whatever weight's."""
+    x = G._t(input)
+    what = "rms_norm"
+    w = None if weight is None else G._t(weight)
+    axes = _trailing_axes(x, _shape_arg(normalized_shape, what), what, True, weight=w)
+    eps = finfo(x.dtype).eps if eps is None else eps
+    y = x * G.rsqrt(G.mean(G.square(x), axes, keepdim=True) + eps)
+    if w is not None:
+        y = y * w
+    return y if y.dtype == x.dtype else G.cast(y, x.dtype)
+
+
+def normalize(input, p=2.0, dim=1, eps: float = 1e-12, out=None) -> Tensor:
+    """input / max(||input||_p over dim, eps), as torch.nn.functional.normalize (dim an int or a
+    tuple; the norm's gradient is cut where it is clamped, so a zero vector gets g / eps).
+    With `out=` the result is written into out (no gradient, as torch)."""
+    x = G._t(input)
+    y = x / G.clamp(_norm(x, p, dim, keepdim=True), eps, None)
+    if out is None:
+        return y
+    check(isinstance(out, Tensor), f"normalize: out must be a Tensor, not {type(out).__name__}")
+    check(not (y.requires_grad or out.requires_grad),
+          "normalize: div(): functions with out=... arguments don't support automatic "
+          "differentiation, but one of the arguments requires grad.")
+    check(out.shape == y.shape, f"normalize: out has shape {list(out.shape)}, the result "
+                                f"{list(y.shape)} (graphc does not resize out=)")
+    return out.copy_(y)
 
 
 def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75,
@@ -355,6 +456,75 @@ class GroupNorm(Retracing):
         """The module's arguments, as torch prints them."""
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def _shape_tuple(normalized_shape, what: str) -> tuple:
+    """A module's normalized_shape: an int as a 1-tuple, a sequence as a tuple (torch's)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else \
+        tuple(normalized_shape)
+    for s in shape:
+        check(s >= 0, f"{what}: Trying to create tensor with negative dimension {s}: "
+                      f"{list(shape)}")
+    return shape
+
+
+class LayerNorm(Retracing):
+    """Layer normalisation over the trailing dims normalized_shape, as torch.nn.LayerNorm
+    (elementwise weight 1 and bias 0 of that shape if elementwise_affine)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        check_device(device)
+        self.normalized_shape = _shape_tuple(normalized_shape, "LayerNorm")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        np_dt = dtypes.as_dtype(dtypes.float32 if dtype is None else dtype).np
+        _affine_parameters(self, self.normalized_shape, np_dt, elementwise_affine, bias)
+
+    def reset_parameters(self) -> None:
+        """weight 1, bias 0 (in place)."""
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        """layer_norm of input with this module's shape, parameters and eps."""
+        return layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        """The module's arguments, as torch prints them."""
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class RMSNorm(Retracing):
+    """Root-mean-square normalisation over the trailing dims normalized_shape, as
+    torch.nn.RMSNorm (elementwise weight 1 if elementwise_affine; eps None: finfo's eps)."""
+
+    def __init__(self, normalized_shape, eps: float | None = None,
+                 elementwise_affine: bool = True, device=None, dtype=None):
+        super().__init__()
+        check_device(device)
+        self.normalized_shape = _shape_tuple(normalized_shape, "RMSNorm")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        np_dt = dtypes.as_dtype(dtypes.float32 if dtype is None else dtype).np
+        self.register_parameter("weight", Parameter(np.ones(self.normalized_shape, np_dt))
+                                if elementwise_affine else None)
+
+    def reset_parameters(self) -> None:
+        """weight 1 (in place)."""
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        """rms_norm of x with this module's shape, weight and eps."""
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        """The module's arguments, as torch prints them."""
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
 
 
 class LocalResponseNorm(Retracing):
