@@ -159,22 +159,33 @@ class Tensor:
     def __bool__(self):
         if self._value is not None:
             raise control_flow_error("Using as a Python bool (if/while/and/or)", self)
-        return bool(self._data)
+        if self._data.size != 1:
+            many = "no values" if self._data.size == 0 else "more than one value"
+            raise ShapeError(f"Boolean value of Tensor with {many} is ambiguous (shape "
+                             f"{list(self._data.shape)}, at {tracing.user_where()})")
+        return bool(self._data.reshape(())[()])
 
     def __float__(self):
         if self._value is not None:
             raise control_flow_error("float()", self)
-        return float(self._data)
+        return float(self._one_element("float()"))
 
     def __int__(self):
         if self._value is not None:
             raise control_flow_error("int()", self)
-        return int(self._data)
+        return int(self._one_element("int()"))
 
     def __index__(self):
         if self._value is not None:
             raise control_flow_error("Using as a Python index", self)
-        return self._data.__index__()
+        return self._one_element("index").__index__()
+
+    def _one_element(self, what: str):
+        """The single element as a NumPy scalar (any number of dims of size 1, as torch)."""
+        if self._data.size != 1:
+            raise ShapeError(f"{what}: only one element tensors can be converted to Python "
+                             f"scalars, got shape {list(self._data.shape)} (at {tracing.user_where()})")
+        return self._data.reshape(())[()]
 
     def __repr__(self) -> str:
         if self._value is not None:

@@ -384,3 +384,16 @@ def test_linear_init_bounds_are_one_over_sqrt_fan_in(fan_in):
         assert np.abs(p).max() > 0.9 * bound       # uniform over the whole range, not narrower
     # U(-b, b) has variance b^2/3
     assert abs(w.var() - bound ** 2 / 3) < 0.1 * bound ** 2 / 3
+
+
+def test_one_element_tensors_convert_to_python_scalars_as_torch():
+    """int/float/bool/index of any one-element tensor (torch allows (1,), (1, 1), ...); more
+    elements is an error naming the shape."""
+    import operator
+    assert int(graphc.tensor([[3]])) == 3 and float(graphc.tensor([2.5])) == 2.5
+    assert bool(graphc.tensor([1])) and operator.index(graphc.tensor([4])) == 4
+    for f in (int, float, bool):
+        with pytest.raises(graphc.GraphcError, match=r"\[2\]"):
+            f(graphc.tensor([1, 2]))
+    with pytest.raises(graphc.GraphcError, match="no values"):
+        bool(graphc.tensor([]))

@@ -1,6 +1,8 @@
 """graphc.nn.functional: activations, linear and losses as compositions of graphc ops."""
 from __future__ import annotations
 
+import warnings
+
 from ..functions import (gelu, log_softmax, one_hot, relu, sigmoid, softmax, tanh)  # noqa: F401
 from .. import functions as G
 from ..tensor import Tensor, check
@@ -220,10 +222,26 @@ def dropout1d(x, p: float = 0.5, training: bool = True, inplace: bool = False) -
 def dropout2d(x, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, H, W) or (C, H, W) input with probability p (Dropout2d).
 
-    As torch, a 3-D input is taken as (N, C, L) (channel-wise 1-D dropout)."""
+    As torch, with its warnings: a 3-D input is taken as (N, C, L) (channel-wise 1-D dropout);
+    any other rank is deprecated and masks the first two dims (a 2-D (N, C) input: every
+    element on its own, as plain dropout)."""
     x = G._t(x)
-    check(x.ndim in (3, 4), f"dropout2d expects a 3-D or 4-D input, got {x.ndim}-D")
-    return _dropout(x, p, training, inplace, "dropout2d", 2)
+    if x.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will "
+            "result in an error in a future release. To retain the behavior and silence this "
+            "warning, please use dropout instead. Note that dropout2d exists to provide "
+            "channel-wise dropout on inputs with 2 spatial dimensions, a channel dimension, and "
+            "an optional batch dimension (i.e. 3D or 4D inputs).", stacklevel=2)
+    if x.ndim == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
+            "the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2)
+    return _dropout(x, p, training, inplace, "dropout2d", min(2, max(1, x.ndim)))
 
 
 _SELU_ALPHA = 1.7580993408473766   # -SELU's negative saturation (lambda * alpha), as ATen
