@@ -341,8 +341,13 @@ def test_channel_dropout_zeros_whole_channels():
     _within((per == 0).all(-1), 0.5, 0.25, "dropped channels")
     y1 = nn.Dropout1d(0.25)(graphc.tensor(np.ones((8, 64, 7), np.float32)))._data
     assert ((y1 == 0).all(-1) | (np.abs(y1 - 4 / 3) < 1e-6).all(-1)).all()
-    y3 = nn.Dropout2d(0.5)(graphc.tensor(np.ones((32, 9, 4), np.float32)))._data  # as (N, C, L)
+    with pytest.warns(UserWarning, match="interpreted as shape \\(N, C, L\\)"):
+        y3 = nn.Dropout2d(0.5)(graphc.tensor(np.ones((32, 9, 4), np.float32)))._data
     assert ((y3 == 0).all(-1) | (y3 == 2.0).all(-1)).all()
+    with pytest.warns(UserWarning, match="Received a 2-D input to dropout2d"):   # as torch:
+        y2 = nn.Dropout2d(0.5)(graphc.tensor(np.ones((400, 64), np.float32)))._data
+    _within(y2 == 0, 0.5, 0.25, "dropped elements of a 2-D input")             # elementwise
+    assert not (y2 == 0).all(-1).any()
 
 
 def test_alpha_dropout_keeps_mean_and_variance():
