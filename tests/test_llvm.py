@@ -1145,3 +1145,34 @@ def test_bounds_checked_build_finds_no_out_of_bounds_access(monkeypatch):
             _matmul_case(c, rng, _mk(m_, k, ta), _mk(k, n, tb), ta, tb)
     c.check(fuse=True)   # rc 2 (an out-of-bounds access) would raise ExecutionError
     c.check(fuse=False)
+
+
+def test_identical_kernels_are_emitted_once():
+    """Three layers of the same shapes: each layer's kernels are one function called three
+    times (with each layer's buffers), and the step computes what the interpreter does."""
+    from graphc.backend.llvm.codegen import build_module
+    graphc.manual_seed(0)
+    net = graphc.nn.Sequential(*[graphc.nn.Sequential(graphc.nn.Linear(16, 16),
+                                                      graphc.nn.Tanh()) for _ in range(3)])
+    opt = graphc.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (net(x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    snapshot = [p.numpy().copy() for p in net.parameters()]
+    native = graphc.compile(step)
+    losses = [float(native(x)) for _ in range(3)]
+    for p, a in zip(net.parameters(), snapshot):
+        p.data = a
+    interp = graphc.compile(step, backend="interpreter")
+    np.testing.assert_allclose(losses, [float(interp(x)) for _ in range(3)], rtol=1e-5)
+    graph = next(iter(native._cache.values())).graph
+    module, layout = build_module(graph, vector_math=True)
+    functions = [f.name for f in module.functions if f.name.startswith("k") and
+                 not f.name.endswith("_task")]
+    assert len(layout.kernels) >= 3 * 4
+    assert len(functions) <= len(layout.kernels) - 4, (functions, layout.kernels)

@@ -73,6 +73,7 @@ class ModuleBuilder:
         self.panel_offset: int | None = None   # the matmul kernels' shared panel region
         self.globals: dict[int, ir.GlobalVariable] = {}
         self.kernel_names: list[str] = []
+        self.emitted: dict = {}   # kernel signature -> its function, emitted once
         self.imports: list[str] = []
 
     def cx(self, b, w):
@@ -210,7 +211,8 @@ class ModuleBuilder:
         return self.module.globals.get(name) or ir.Function(self.module, fty, name)
 
     def kernel(self, b, slots, node: Node, err, k: int):
-        """One internal function for this node; the entry calls it with its buffers."""
+        """One internal function for this node (or the one already emitted for an identical
+        kernel); the entry calls it with its buffers."""
         kern = kernel_for(node)
         fused = fusion_of(node) is Fusion.KERNEL
         name = f"k{k}_{node.attrs['kind'] if fused else node.op}"
@@ -228,10 +230,12 @@ class ModuleBuilder:
         # distinct buffers this kernel touches, in a stable order
         where: dict = {}
         args: list = []
+        pattern: list = []   # per operand/result: its argument, or an inlined scalar's value
         for inner, outer in list(outer_in.items()) + list(outer_out.items()):
             loc = self.location(outer)
             if loc[0] == "const":
                 if outer.type.size == 1 and inner.type.ndim == 0:
+                    pattern.append(("scalar", np.asarray(loc[1]).tobytes()))
                     continue  # scalars are inlined
                 key = ("const", id(loc[1]))
             else:
@@ -239,10 +243,18 @@ class ModuleBuilder:
             if key not in where:
                 where[key] = len(args)
                 args.append(outer)
+            pattern.append(where[key])
         tasks = kern.impl.tasks(body) if kern.flavour == BODY else 1
         # after the buffers, before the error flag: where a matmul's tasks pack B's panels
         panels = kern.flavour == BODY and kern.impl.panel_bytes(body, tasks) > 0
+        extra = [self._panel_region(b, slots)] if panels else []
+        # a kernel the same as one already emitted (a transformer's layers) calls that one
+        same = (id(kern.impl), _signature(body), tuple(pattern), tasks, panels)
+        if same in self.emitted:
+            b.call(self.emitted[same], [self.pointer(b, slots, v) for v in args] + extra + [err])
+            return
         kf, kb = self.kernel_function(name, len(args) + 1 + panels)
+        self.emitted[same] = kf
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
         if panels:   # no panel slice in use yet (the arena is not zeroed between calls)
@@ -259,7 +271,6 @@ class ModuleBuilder:
             self._emit_body(kb, kern, node, body, outer_in, outer_out, where, list(kf.args),
                             None)
         kb.ret_void()
-        extra = [self._panel_region(b, slots)] if panels else []
         b.call(kf, [self.pointer(b, slots, v) for v in args] + extra + [err])
 
     def _panel_region(self, b, slots):
@@ -367,6 +378,36 @@ def _body(node: Node, name: str) -> Graph:
     if fusion_of(node) is Fusion.KERNEL:
         return node.attrs["body"]
     return Graph(name, [], {}, [node], list(node.outputs))
+
+
+def _signature(body: Graph) -> tuple:
+    """What a kernel's code depends on in its body: ops, attrs, operand order and types, with
+    values numbered by first use (two layers' kernels compare equal whatever their names)."""
+    ids: dict = {}
+
+    def ref(v):
+        if v not in ids:
+            ids[v] = len(ids)
+        return ids[v], str(v.type)
+    parts = [tuple(ref(v) for v in body.inputs)]
+    for n in body.nodes:
+        attrs = tuple(sorted((k, _attr_key(a)) for k, a in n.attrs.items()))
+        parts.append((n.op, attrs, tuple(ref(v) for v in n.inputs),
+                      tuple(ref(v) for v in n.outputs)))
+    parts.append(tuple(ref(v) for v in body.outputs))
+    return tuple(parts)
+
+
+def _attr_key(a):
+    if isinstance(a, np.ndarray):
+        return ("array", a.dtype.str, a.shape, a.tobytes())
+    if isinstance(a, Graph):
+        return ("graph", _signature(a))
+    if isinstance(a, (list, tuple)):
+        return tuple(_attr_key(x) for x in a)
+    if isinstance(a, dict):
+        return tuple(sorted((k, _attr_key(v)) for k, v in a.items()))
+    return repr(a)
 
 
 def build_module(g: Graph, vector_math: bool, timing: bool = False,
