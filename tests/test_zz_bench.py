@@ -141,3 +141,16 @@ def test_cnn_inference_rows_contenders_agree():
     assert want.shape == (2, 10)
     for name, out in outs.items():
         np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+# ---- issue 19's rows: a character GPT and an LSTM classifier -----------------------------------
+
+@pytest.mark.parametrize("kind", bench.bench_seq.MODELS)
+def test_seq_train_rows_contenders_agree(kind):
+    got = _run_steps(bench.bench_seq.train_contenders(kind, batch=3, seq=6, layers=1,
+                                                      torch_compile=False))
+    assert {"graphc llvm", "graphc interpreter"} <= set(got)
+    want = got.get("pytorch eager", got["graphc interpreter"])
+    for name, vals in got.items():
+        np.testing.assert_allclose(vals, want, rtol=1e-4, err_msg=name)
+    assert want[-1] < want[0]

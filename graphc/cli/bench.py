@@ -19,7 +19,7 @@ import numpy as np
 
 import graphc
 from graphc import nn, optim
-from graphc.cli import bench_cnn
+from graphc.cli import bench_cnn, bench_seq
 from graphc.ir import fusion_of
 from graphc.ir.ops import NO_KERNEL
 
@@ -671,6 +671,10 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
                                                                      frameworks=frameworks,
                                                                      torch_compile=not quick),
                                           repeat) for b in (1, 64)]),
+        ("seq", lambda: [bench_steps(report, f"train {bench_seq.TITLE[k]} b{bench_seq.BATCH[k]}",
+                                     bench_seq.train_contenders(k, frameworks=frameworks,
+                                                                torch_compile=not quick), repeat)
+                         for k in bench_seq.MODELS]),
     ]
     for name, job in jobs:
         if only and only not in name:
