@@ -122,31 +122,11 @@ def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
 
 
 def _join(pieces: list, d: int) -> Tensor:
-    """Non-empty pieces of one dtype joined along d: each zero-padded to the full size and
-    where-selected into place. Many pieces join as a balanced tree (O(total * log n) work rather
-    than O(total * n))."""
+    """Non-empty pieces of one dtype joined along d: one concat primitive (its kernel copies each
+    piece's runs into place; its gradient slices the pieces back out)."""
     if len(pieces) == 1:
         return pieces[0]
-    if len(pieces) > 4:
-        half = len(pieces) // 2
-        return _join([_join(pieces[:half], d), _join(pieces[half:], d)], d)
-    total = builtins.sum(t.shape[d] for t in pieces)
-    acc, off = None, 0
-    for t in pieces:
-        n = t.shape[d]
-        lo, hi = [0] * t.ndim, [0] * t.ndim
-        lo[d], hi[d] = off, total - off - n
-        placed = apply("pad", t, lo=tuple(lo), hi=tuple(hi), interior=(0,) * t.ndim)
-        if acc is None:
-            acc = placed
-        else:
-            mshape = [1] * t.ndim
-            mshape[d] = total
-            mask = np.zeros(total, bool)
-            mask[off:off + n] = True
-            acc = where(tensor(mask.reshape(mshape)), placed, acc)
-        off += n
-    return acc
+    return apply("concat", *pieces, axis=d)
 
 
 concat = cat

@@ -11,6 +11,7 @@ import numpy as np
 
 from graphc.ir.interpreter import run_node
 from graphc.ir import Builder, Graph, Node, Value
+from graphc.ir.graph import tensor_type
 from graphc.ir.ops import OPS, Fusion
 from graphc.ir.ops.registry import norm_axes
 
@@ -189,9 +190,55 @@ def _pointwise_before_layout(b, n, *xs):
     return _same(out, n.out)
 
 
+def _placed(v: Value):
+    """(piece, lo, hi) if v is a zero pad without interior padding of `piece`, else None."""
+    p = producer(v, "pad")
+    if p is None or any(p.attrs["interior"]):
+        return None
+    return p.inputs[0], tuple(p.attrs["lo"]), tuple(p.attrs["hi"])
+
+
+def _pieces(v: Value, axis: int) -> list[Value]:
+    """v's pieces along `axis` when v is a concat there (spliced in), else [v]."""
+    p = producer(v, "concat")
+    return list(p.inputs) if p is not None and p.attrs["axis"] == axis else [v]
+
+
+def _sum_of_disjoint_pads(b, n, x, y):
+    """pad(a) + pad(c), placed at disjoint ranges of one axis -> pad(concat(a, zeros, c)): the
+    gradient of many slices of one tensor (an unrolled recurrence reads x[t] for every t) is
+    then one concat, where the sum of full-size pads grew with the square of the count."""
+    px, py = _placed(x), _placed(y)
+    if px is None or py is None or x.type != n.out.type or y.type != n.out.type:
+        return None
+    (a, lo_a, hi_a), (c, lo_c, hi_c) = px, py
+    axes = [d for d in range(len(lo_a)) if (lo_a[d], hi_a[d]) != (lo_c[d], hi_c[d])]
+    if len(axes) != 1:
+        return None
+    d = axes[0]
+    if lo_c[d] < lo_a[d]:
+        (a, lo_a, hi_a), (c, lo_c, hi_c) = (c, lo_c, hi_c), (a, lo_a, hi_a)
+    gap = lo_c[d] - (lo_a[d] + a.shape[d])
+    if gap < 0:
+        return None   # they overlap
+    pieces = _pieces(a, d)
+    if gap:
+        shape = list(a.shape)
+        shape[d] = gap
+        pieces.append(b.zeros(tensor_type(tuple(shape), a.dtype)))
+    pieces += _pieces(c, d)
+    joined = b.emit("concat", *pieces, axis=d)
+    lo, hi = list(lo_a), list(hi_a)
+    hi[d] = hi_c[d]
+    if not any(lo) and not any(hi):
+        return _same(joined, n.out)
+    return _same(b.pad(joined, lo=tuple(lo), hi=tuple(hi), interior=(0,) * len(lo)), n.out)
+
+
 RULES: dict[str, list] = {
     "add": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 0) else None, "x + 0 -> x"),
-            (lambda b, n, x, y: _same(y, n.out) if is_const(x, 0) else None, "0 + x -> x")],
+            (lambda b, n, x, y: _same(y, n.out) if is_const(x, 0) else None, "0 + x -> x"),
+            (_sum_of_disjoint_pads, "pad(a) + pad(c), disjoint -> pad(concat(a, c))")],
     "sub": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 0) else None, "x - 0 -> x"),
             (lambda b, n, x, y: _same(b.neg(y), n.out) if is_const(x, 0) else None, "0 - x -> -x")],
     "mul": [(lambda b, n, x, y: _same(x, n.out) if is_const(y, 1) else None, "x * 1 -> x"),

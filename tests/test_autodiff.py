@@ -262,6 +262,7 @@ def torch_fns(torch):
         "transpose": lambda x, perm: torch.permute(x, perm),
         "slice": lambda x, start, stop, step: x[tuple(slice(*z) for z in zip(start, stop, step))],
         "pad": pad,
+        "concat": lambda *xs, axis: torch.cat(xs, axis),
         "matmul": matmul,
         **loss_oracles.torch_table(torch),    # lse, take_class
         **conv_oracles.torch_table(torch),    # unfold, fold

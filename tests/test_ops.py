@@ -253,6 +253,19 @@ def _np_pad(x, lo, hi, interior):
     return out
 
 
+def _np_concat(*xs, axis):
+    """Each operand written into its place of a zero array (no np.concatenate)."""
+    shape = list(xs[0].shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    out, off = np.zeros(shape, xs[0].dtype), 0
+    for x in xs:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(off, off + x.shape[axis])
+        out[tuple(index)] = x
+        off += x.shape[axis]
+    return out
+
+
 def _np_matmul(a, b, transpose_a=False, transpose_b=False):
     a = np.swapaxes(a, -1, -2) if transpose_a else a
     b = np.swapaxes(b, -1, -2) if transpose_b else b
@@ -368,6 +381,7 @@ NUMPY_ORACLE = {
     "transpose": _np_transpose,
     "slice": _np_slice,
     "pad": _np_pad,
+    "concat": _np_concat,
     "matmul": _np_matmul,
     **index_oracles.NUMPY,   # gather, scatter, take, put
     "one_hot": lambda idx, num_classes, dtype: np.eye(num_classes,
@@ -550,6 +564,7 @@ def _torch_table(torch):
         "broadcast": lambda x, shape: torch.broadcast_to(x, shape),
         "transpose": lambda x, perm: torch.permute(x, perm),
         "slice": lambda x, start, stop, step: x[tuple(slice(*z) for z in zip(start, stop, step))],
+        "concat": lambda *xs, axis: torch.cat(xs, axis),
         "matmul": matmul,
         **index_oracles.torch_table(torch),   # gather, scatter, take, put
         "one_hot": lambda idx, num_classes, dtype: F.one_hot(idx, num_classes).to(tdtype(dtype)),

@@ -130,7 +130,8 @@ def test_golden_kept_rewrites_nothing():
 IMPLICIT = "op(x, broadcast(y)) -> op(x, y)"
 UNARY_BC = "u(broadcast(x)) -> broadcast(u(x))"
 LAYOUT = "u(L(x), s) -> L(u(x, s)), L a reshape or transpose"
-FAMILIES = {IMPLICIT: "implicit", UNARY_BC: "unary", LAYOUT: "layout"}
+PADS = "pad(a) + pad(c), disjoint -> pad(concat(a, c))"
+FAMILIES = {IMPLICIT: "implicit", UNARY_BC: "unary", LAYOUT: "layout", PADS: "pads"}
 BOOL_OPS = ("and", "or", "not")
 
 
@@ -163,6 +164,13 @@ def family_graph(op: str, algebra: str) -> Graph:
             else:
                 xs.append(b.transpose(g.add_input(f"x{i}", T((4, 3), sdt)), perm=(1, 0)))
         g.outputs.append(b.emit(op, *xs, **sample.attrs))
+    elif algebra == PADS:  # three rows of a (9, 3) sum, a gap of zeros between the first two
+        acc = None
+        for i, (lo, n) in enumerate(((1, 2), (4, 1), (5, 3))):
+            x = g.add_input(f"x{i}", T((n, 3), "f32"))
+            placed = b.pad(x, lo=(lo, 0), hi=(9 - lo - n, 0), interior=(0, 0))
+            acc = placed if acc is None else b.emit(op, acc, placed)
+        g.outputs.append(acc)
     else:
         raise AssertionError(algebra)
     return verify(g)
@@ -180,6 +188,10 @@ def test_family_rule(op, algebra):
     if algebra == LAYOUT:  # the op now runs before the transpose
         (last,) = [n for n in out.nodes if n.outputs[0] is out.outputs[0]]
         assert last.op == "transpose" and last.inputs[0].producer.op == op, print_graph(out)
+    elif algebra == PADS:  # one concat of the pieces (and a zero gap), padded to the rows
+        counts = out.op_counts()
+        assert counts.get("add", 0) == 0 and counts.get("concat") == 1, print_graph(out)
+        assert counts.get("pad") == 1, print_graph(out)
     elif algebra == IMPLICIT:
         assert "broadcast" in print_graph(g)
         assert out.op_counts().get("broadcast", 0) == 0, print_graph(out)

@@ -1,4 +1,4 @@
-"""Movement ops: reshape (a view), broadcast, transpose, slice, pad."""
+"""Movement ops: reshape (a view), broadcast, transpose, slice, pad, concat."""
 from __future__ import annotations
 
 import numpy as np
@@ -117,3 +117,37 @@ def _pad_vjp(b, g, x, out, lo, hi, interior):
 register("pad", "shape", _pad_infer, _pad_ref, [
     ([("f32", (3, 2), "any")], {"lo": (1, 0), "hi": (0, 2), "interior": (0, 1)}),
 ], _pad_vjp)
+
+
+def _concat_infer(types, attrs):
+    require(len(types) >= 1, "concat needs at least one operand")
+    t0 = types[0]
+    axis = int(attrs["axis"])
+    require(0 <= axis < t0.ndim, f"concat axis {axis} out of range for {t0}")
+    for t in types:
+        require(t.dtype == t0.dtype and t.ndim == t0.ndim and
+                t.shape[:axis] == t0.shape[:axis] and t.shape[axis + 1:] == t0.shape[axis + 1:],
+                f"concat along axis {axis} needs one dtype and equal other dims, got "
+                + ", ".join(str(u) for u in types))
+    shape = list(t0.shape)
+    shape[axis] = sum(t.shape[axis] for t in types)
+    return tensor_type(tuple(shape), t0.dtype)
+
+
+def _concat_vjp(b, g, *operands, axis):
+    *xs, _out = operands          # gradient rules get (inputs..., out)
+    grads, off = [], 0
+    for x in xs:
+        start = [0] * x.type.ndim
+        stop = list(g.shape)
+        start[axis], stop[axis] = off, off + x.shape[axis]
+        grads.append(b.slice(g, start=tuple(start), stop=tuple(stop), step=(1,) * x.type.ndim))
+        off += x.shape[axis]
+    return tuple(grads)
+
+
+register("concat", "shape", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis), [
+    ([("f32", (2, 3), "any"), ("f32", (1, 3), "any"), ("f32", (4, 3), "any")], {"axis": 0}),
+    ([("f32", (2, 3, 2), "any"), ("f32", (2, 1, 2), "any")], {"axis": 1}),
+    ([("f64", (3, 2), "any"), ("f64", (3, 5), "any")], {"axis": 1}),
+], _concat_vjp, doc="x0, x1, ... joined along `axis` (one dtype; other dims equal)")

@@ -86,3 +86,36 @@ def emit_pad(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err
     xs = H.row_major(x.shape)
     H.loop_nest(b, x.shape, lambda idx: H.store(
         b, H.load(b, ins[0], dt, H.offset(b, idx, xs)), out, dt, H.offset(b, idx, dst, base)))
+
+
+@register_kernel("concat", whole=True)
+def emit_concat(mb, b, slots, node: Node, err, name: str) -> None:
+    """y = x0, x1, ... side by side along `axis`: for each index of the axes before it, each
+    operand's contiguous run (its axis and the rest) is one memcpy into place; the outer index
+    is split over the pool when large (a copy: the same bits for any split)."""
+    y = node.outputs[0]
+    dt = y.dtype
+    axis = node.attrs["axis"]
+    outer = 1
+    for s in y.shape[:axis]:
+        outer *= s
+    inner = y.type.size // max(1, outer * y.shape[axis]) if y.type.size else 0
+    total = y.shape[axis] * inner
+    args = [mb.pointer(b, slots, v) for v in node.inputs] + [mb.pointer(b, slots, y)]
+
+    def block(bb, ptrs, lo, hi, _err):
+        *ins, out = ptrs
+
+        def row(o, _):
+            off = 0
+            for x, p in zip(node.inputs, ins):
+                run = x.shape[axis] * inner
+                if run:
+                    H.memcpy(bb, mb.module,
+                             H.gep(bb, out, dt, bb.add(bb.mul(o, H.i64(total)), H.i64(off))),
+                             H.gep(bb, p, dt, bb.mul(o, H.i64(run))), run * dt.itemsize)
+                off += run
+            return []
+        H.loop(bb, hi, row, start=lo, name="o")
+    emit_blocked(mb, b, args, err, name, outer,
+                 pool_tasks(outer, y.type.size, _TRANSPOSE_ELEMS_PER_TASK), block)
