@@ -74,6 +74,7 @@ class ModuleBuilder:
         self.globals: dict[int, ir.GlobalVariable] = {}
         self.kernel_names: list[str] = []
         self.emitted: dict = {}   # kernel signature -> its function, emitted once
+        self.whole_key = None     # the signature of the whole kernel being emitted
         self.imports: list[str] = []
 
     def cx(self, b, w):
@@ -217,8 +218,10 @@ class ModuleBuilder:
         fused = fusion_of(node) is Fusion.KERNEL
         name = f"k{k}_{node.attrs['kind'] if fused else node.op}"
         self.kernel_names.append(name)
-        if kern.flavour == WHOLE:
+        if kern.flavour == WHOLE:   # emit_blocked reuses an identical node's function
+            self.whole_key = ("whole", node.op, _signature(_body(node, "k")))
             kern.impl(self, b, slots, node, err, name)
+            self.whole_key = None
             return
         body = _body(node, f"k{k}")
         if fused:

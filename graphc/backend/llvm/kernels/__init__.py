@@ -107,11 +107,19 @@ def pool_tasks(items: int, work: int, min_work: int) -> int:
 
 
 def emit_blocked(mb, b, args: list, err, name: str, items: int, tasks: int,
-                 emit: Callable) -> None:
+                 emit: Callable, key=None) -> None:
     """A whole kernel `name` over the pointers `args` (noalias) and the error flag, called from
     `b`: emit(builder, ptrs, lo, hi, err) emits items lo <= i < hi; with tasks > 1 the items
-    split into that many contiguous blocks, each a pool task."""
+    split into that many contiguous blocks, each a pool task. `key` (default: the node's
+    signature, from codegen) names what the code depends on: a kernel with the key of one
+    already emitted calls that function with its own pointers."""
+    key = (getattr(mb, "whole_key", None) if key is None else key, items, tasks, len(args))
+    if key[0] is not None and key in mb.emitted:
+        b.call(mb.emitted[key], args + [err])
+        return
     kf, kb = mb.kernel_function(name, len(args) + 1)
+    if key[0] is not None:
+        mb.emitted[key] = kf
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
     if tasks == 1:

@@ -2,7 +2,8 @@
 
 Plain loop nests over the output (or, for pad, over the operand after zeroing the output); LLVM
 vectorises what it can. Each is a plain kernel (see kernels.py: `ins` and `out` are pointers,
-shapes and attrs come from the node) except transpose, a whole kernel split over the pool.
+shapes and attrs come from the node) except transpose and concat, whole kernels split over the
+pool, and slice, a whole kernel whose start is an offset of its operand's pointer.
 """
 from __future__ import annotations
 
@@ -59,9 +60,11 @@ def emit_transpose(mb, b, slots, node: Node, err, name: str) -> None:
                  pool_tasks(nest[0], y.type.size, _TRANSPOSE_ELEMS_PER_TASK), block)
 
 
-@register_kernel("slice")
-def emit_slice(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, err) -> None:
-    """y[i...] = x[start + i * step] per dimension."""
+@register_kernel("slice", whole=True)
+def emit_slice(mb, b, slots, node: Node, err, name: str) -> None:
+    """y[i...] = x[start + i * step] per dimension: the start is an offset added to x's pointer
+    in the caller, so every slice of one shape and step (x[t] for each t of a recurrence) is
+    one function."""
     x, y = node.inputs[0], node.outputs[0]
     dt = y.dtype
     xs = H.row_major(x.shape)
@@ -69,8 +72,14 @@ def emit_slice(b: ir.IRBuilder, module: ir.Module, node: Node, ins: list, out, e
     base = sum(s0 * st for s0, st in zip(start, xs))
     src = [st * k for st, k in zip(xs, step)]
     ys = H.row_major(y.shape)
-    H.loop_nest(b, y.shape, lambda idx: H.store(
-        b, H.load(b, ins[0], dt, H.offset(b, idx, src, base)), out, dt, H.offset(b, idx, ys)))
+    args = [H.gep(b, mb.pointer(b, slots, x), dt, H.i64(base)), mb.pointer(b, slots, y)]
+    key = ("slice", str(x.type), str(y.type), tuple(step))
+
+    def block(bb, ptrs, lo, hi, _err):
+        H.loop_nest(bb, y.shape, lambda idx: H.store(
+            bb, H.load(bb, ptrs[0], dt, H.offset(bb, idx, src)), ptrs[1], dt,
+            H.offset(bb, idx, ys)))
+    emit_blocked(mb, b, args, err, name, 1, 1, block, key=key)
 
 
 @register_kernel("pad")
