@@ -7,6 +7,7 @@ from .activation import (CELU, ELU, GLU, Hardshrink, Hardsigmoid, Hardswish,  # 
                          Hardtanh, LeakyReLU, LogSigmoid, Mish, PReLU, ReLU6, SELU, SiLU,
                          Softmin, Softplus, Softshrink, Softsign, Tanhshrink, Threshold)
 from .activation import GELU, ReLU  # noqa: F401,E402,F811  (torch's inplace= and reprs)
+from .activation import MultiheadAttention  # noqa: F401,E402  (torch keeps it there too)
 from .flatten import Unflatten  # noqa: F401,E402
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d,  # noqa: F401,E402
                       AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, LPPool1d, LPPool2d, MaxPool1d,
@@ -34,7 +35,7 @@ from .parallel import DataParallel  # noqa: F401,E402
 from .parameter import Buffer, Parameter  # noqa: F401
 from . import utils  # noqa: F401,E402
 from .sparse import *  # noqa: F401,E402,F403  (Embedding, EmbeddingBag)
-from .attention import *  # noqa: F401,E402,F403  (MultiheadAttention)
+from .attention import *  # noqa: F401,E402,F403  (scaled_dot_product_attention, ...)
 from .transformer import *  # noqa: F401,E402,F403  (Transformer and its layers)
 from .rnn import *  # noqa: F401,E402,F403  (RNN, LSTM, GRU and cells)
 

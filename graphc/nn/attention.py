@@ -1,5 +1,5 @@
-"""Attention with torch's semantics: F.scaled_dot_product_attention, F.multi_head_attention_forward
-and nn.MultiheadAttention.
+"""Attention with torch's semantics: F.scaled_dot_product_attention and
+F.multi_head_attention_forward (nn.MultiheadAttention, in nn/activation.py as in torch, calls it).
 
 Compositions of matmul, softmax, where and dropout, so they run eagerly and compiled and their
 gradients come from the primitives. `scaled_dot_product_attention` follows torch's reference
@@ -20,25 +20,27 @@ import warnings
 
 from .. import dtypes
 from .. import functions as G
+from .. import random as _random
 from .. import reduce_ops as R
 from .. import shape_ops as SO
+from ..functions import softmax
 from ..tensor import Tensor, check
-from . import init
-from .layers import NonDynamicallyQuantizableLinear
-from .module import Module
-from .parameter import Parameter
 
-__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward", "MultiheadAttention"]
+__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
 def _softmax(x: Tensor, dim: int) -> Tensor:
-    from .functional import softmax
     return softmax(x, dim=dim)
 
 
 def _dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
-    from .functional import dropout
-    return dropout(x, p=p, training=training)
+    """F.dropout's draw and scaling (this module sits below nn.functional, which imports it)."""
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = G.cast(_random.draw(tuple(x.shape), x.dtype, "uniform") >= p, x.dtype)
+    return x * (keep * (1.0 / (1.0 - p)))
 
 
 def _safe_softmax(scores: Tensor) -> Tensor:
@@ -302,111 +304,3 @@ def _static(t, heads: int, head_dim: int, name: str) -> Tensor:
     check(t.shape[0] == heads, f"expecting {name}.size(0) of {heads}, but got {t.shape[0]}")
     check(t.shape[2] == head_dim, f"expecting {name}.size(2) of {head_dim}, but got {t.shape[2]}")
     return t
-
-
-class MultiheadAttention(Module):
-    """torch.nn.MultiheadAttention(embed_dim, num_heads, dropout=0.0, bias=True,
-    add_bias_kv=False, add_zero_attn=False, kdim=None, vdim=None, batch_first=False): the same
-    parameters (in_proj_weight (3E, E), or q/k/v_proj_weight when kdim/vdim differ;
-    in_proj_bias; out_proj), initialisation (xavier_uniform_ projections, zero biases,
-    xavier_normal_ bias_k/bias_v) and forward. torch's inference fast path is a different
-    kernel for the same numbers; graphc has one path."""
-
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
-                 batch_first: bool = False, device=None, dtype=None):
-        super().__init__()
-        check(embed_dim > 0 and num_heads > 0,
-              f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
-              f"num_heads={num_heads} instead")
-        self.embed_dim = embed_dim
-        self.kdim = kdim if kdim is not None else embed_dim
-        self.vdim = vdim if vdim is not None else embed_dim
-        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
-        self.num_heads, self.dropout, self.batch_first = num_heads, dropout, batch_first
-        self.head_dim = embed_dim // num_heads
-        check(self.head_dim * num_heads == embed_dim, "embed_dim must be divisible by num_heads")
-        kw = dict(dtype=dtype)
-
-        def empty(*shape):
-            return Parameter(G.zeros(shape, **kw))
-        if not self._qkv_same_embed_dim:
-            self.q_proj_weight = empty(embed_dim, embed_dim)
-            self.k_proj_weight = empty(embed_dim, self.kdim)
-            self.v_proj_weight = empty(embed_dim, self.vdim)
-            self.register_parameter("in_proj_weight", None)
-        else:
-            self.in_proj_weight = empty(3 * embed_dim, embed_dim)
-            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
-                self.register_parameter(name, None)
-        if bias:
-            self.in_proj_bias = empty(3 * embed_dim)
-        else:
-            self.register_parameter("in_proj_bias", None)
-        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype)
-        if add_bias_kv:
-            self.bias_k, self.bias_v = empty(1, 1, embed_dim), empty(1, 1, embed_dim)
-        else:
-            self.bias_k = self.bias_v = None
-        self.add_zero_attn = add_zero_attn
-        self._reset_parameters()
-
-    def _reset_parameters(self) -> None:
-        if self._qkv_same_embed_dim:
-            init.xavier_uniform_(self.in_proj_weight)
-        else:
-            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
-                init.xavier_uniform_(w)
-        if self.in_proj_bias is not None:
-            init.constant_(self.in_proj_bias, 0.0)
-            init.constant_(self.out_proj.bias, 0.0)
-        if self.bias_k is not None:
-            init.xavier_normal_(self.bias_k)
-        if self.bias_v is not None:
-            init.xavier_normal_(self.bias_v)
-
-    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
-                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
-        """(attn_output, attn_weights): as torch's (weights None when need_weights=False)."""
-        query, key, value = (G._t(t) for t in (query, key, value))
-        batched = query.ndim == 3
-        if self.batch_first and batched:
-            if key is value:
-                if query is key:
-                    query = key = value = G.transpose(query, 1, 0)
-                else:
-                    query, key = (G.transpose(t, 1, 0) for t in (query, key))
-                    value = key
-            else:
-                query, key, value = (G.transpose(t, 1, 0) for t in (query, key, value))
-        out, weights = multi_head_attention_forward(
-            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
-            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
-            self.out_proj.weight, self.out_proj.bias, training=self.training,
-            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
-            use_separate_proj_weight=not self._qkv_same_embed_dim,
-            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
-            v_proj_weight=self.v_proj_weight, average_attn_weights=average_attn_weights,
-            is_causal=is_causal)
-        if self.batch_first and batched:
-            out = G.transpose(out, 1, 0)
-        return out, weights
-
-    def merge_masks(self, attn_mask, key_padding_mask, query):
-        """torch's MultiheadAttention.merge_masks: (a (N, heads, L, S) float mask, its type)."""
-        mask_type, merged = None, None
-        if key_padding_mask is not None:
-            mask_type, merged = 1, key_padding_mask
-        if attn_mask is not None:
-            bsz, seq_len, _ = query.shape
-            mask_type = 2
-            m = G._t(attn_mask)
-            m = G.expand(G.reshape(m, (1, 1, seq_len, seq_len)) if m.ndim == 2 else
-                         G.reshape(m, (bsz, -1, seq_len, seq_len)),
-                         (bsz, self.num_heads, seq_len, seq_len))
-            merged = m
-            if key_padding_mask is not None:
-                kpm = G.expand(G.reshape(G._t(key_padding_mask), (bsz, 1, 1, seq_len)),
-                               (bsz, self.num_heads, seq_len, seq_len))
-                merged = m + kpm
-        return merged, mask_type

@@ -19,7 +19,8 @@ from .. import functions as G
 from .. import shape_ops as SO
 from ..tensor import Tensor, check
 from . import init
-from .attention import MultiheadAttention, _canonical_mask, _mask_types_differ
+from .activation import MultiheadAttention
+from .attention import _canonical_mask, _mask_types_differ
 from .layers import Dropout, Linear
 from .module import Module, ModuleList
 
