@@ -124,12 +124,29 @@ def train_contenders(kind: str, batch: int | None = None, dropout: bool = True,
     """contender -> a zero-argument train step returning its loss (None: not installed)."""
     x, y = data(kind, batch)
     init = weights(kind)
+
+    def make_step(lib, model, run):
+        return _step(run, _optimizer(kind, lib, model.parameters()), _loss(kind, lib))
+    out = twin_steps(lambda lib: build(kind, lib, dropout), make_step, init, x, y, interpreter,
+                     frameworks, torch_compile)
+    if not frameworks:
+        return out
+    out["jax jit"] = _jax_train(kind, init, x, y)
+    return out
+
+
+def twin_steps(make, make_step, init: dict, x, y, interpreter: bool = True,
+               frameworks: bool = True, torch_compile: bool = True,
+               compile_step: bool = False) -> dict:
+    """Train steps of the model class `make(lib)` built with graphc (compiled on each backend)
+    and with torch (eager, and torch.compile of the model, or with compile_step of the whole
+    step), every one loaded with the state `init`: contender -> a zero-argument step.
+    `make_step(lib, model, run)` returns step(x, y), `run` being the model to call."""
     out = {}
     for backend in ("llvm", "interpreter") if interpreter else ("llvm",):
-        model = build(kind, graphc, dropout)
+        model = make(graphc)
         model.load_state_dict({k: graphc.tensor(a) for k, a in init.items()})
-        c = graphc.compile(_step(model, _optimizer(kind, graphc, model.parameters()),
-                                 _loss(kind, graphc)), backend=backend)
+        c = graphc.compile(make_step(graphc, model, model), backend=backend)
         out[f"graphc {backend}"] = functools.partial(c, x, y)
     if not frameworks:
         return out
@@ -137,14 +154,15 @@ def train_contenders(kind: str, batch: int | None = None, dropout: bool = True,
         import torch
     except ImportError:
         out["pytorch eager"] = out["torch.compile"] = None
-    else:
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-        for name in ("pytorch eager", "torch.compile") if torch_compile else ("pytorch eager",):
-            model = _torch_model(kind, init, dropout)
-            run = model if name == "pytorch eager" else torch.compile(model)
-            step = _step(run, _optimizer(kind, torch, model.parameters()), _loss(kind, torch))
-            out[name] = functools.partial(step, tx, ty)
-    out["jax jit"] = _jax_train(kind, init, x, y)
+        return out
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    for name in ("pytorch eager", "torch.compile") if torch_compile else ("pytorch eager",):
+        model = make(torch)
+        model.load_state_dict({k: torch.from_numpy(a.copy()) for k, a in init.items()})
+        eager = name == "pytorch eager"
+        step = make_step(torch, model, model if eager or compile_step else torch.compile(model))
+        out[name] = functools.partial(step if eager or not compile_step else
+                                      torch.compile(step), tx, ty)
     return out
 
 

@@ -15,11 +15,11 @@ the tests check that the contenders compute the same thing.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 import graphc
+
+from .bench_cnn import twin_steps
 
 MODELS = ("gpt", "lstm")
 TITLE = {"gpt": "char GPT", "lstm": "LSTM classifier"}
@@ -107,26 +107,8 @@ def train_contenders(kind: str, batch: int | None = None, seq: int | None = None
     x, y = data(kind, batch, seq)
     graphc.manual_seed(0)
     init = {k: np.array(v.numpy()) for k, v in build(kind, graphc, layers).state_dict().items()}
-    out = {}
-    for backend in ("llvm", "interpreter") if interpreter else ("llvm",):
-        model = build(kind, graphc, layers)
-        model.load_state_dict({k: graphc.tensor(a) for k, a in init.items()})
-        step = graphc.compile(_step(kind, graphc, model, _optimizer(kind, graphc,
-                                                                     model.parameters())),
-                              backend=backend)
-        out[f"graphc {backend}"] = functools.partial(step, x, y)
-    if not frameworks:
-        return out
-    try:
-        import torch
-    except ImportError:
-        out["pytorch eager"] = out["torch.compile"] = None
-    else:
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-        for name in ("pytorch eager", "torch.compile") if torch_compile else ("pytorch eager",):
-            model = build(kind, torch, layers)
-            model.load_state_dict({k: torch.from_numpy(a.copy()) for k, a in init.items()})
-            step = _step(kind, torch, model, _optimizer(kind, torch, model.parameters()))
-            out[name] = functools.partial(step if name == "pytorch eager"
-                                          else torch.compile(step), tx, ty)
-    return out
+
+    def make_step(lib, model, run):
+        return _step(kind, lib, run, _optimizer(kind, lib, model.parameters()))
+    return twin_steps(lambda lib: build(kind, lib, layers), make_step, init, x, y, interpreter,
+                      frameworks, torch_compile, compile_step=True)
