@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     be.add_argument("--quick", action="store_true", help="a short run (CI smoke test)")
     be.add_argument("--json", help="write the results to this JSON file")
     be.add_argument("--plot", help="write a bar chart to this PNG file (needs matplotlib)")
-    be.add_argument("--only", help="only workload groups whose name contains this (train, infer, int8, deep, sgemm, catsplit, xent, cnn, cnn-eval)")
+    be.add_argument("--only", help="only workload groups whose name contains this (train, infer, int8, deep, sgemm, catsplit, xent, cnn, cnn-eval, seq)")
     be.add_argument("--no-frameworks", action="store_true", help="skip PyTorch/JAX/ONNX Runtime")
     be.set_defaults(fn=lambda ns: __import__("graphc.cli.bench", fromlist=["main"]).main(ns))
     ns = ap.parse_args(argv)
