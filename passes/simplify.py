@@ -294,11 +294,54 @@ AFTER_AUTODIFF = {
 }
 
 
+def _root(v: Value) -> Value:
+    while v.producer is not None and v.producer.op == "reshape":
+        v = v.producer.inputs[0]
+    return v
+
+
+def max_pool_values(g: Graph) -> Graph:
+    """gather(x's planes, max_pool_index(x)) -> max_pool(x) where that gather is all that reads
+    the index (an inference graph; a training graph's backward scatters at it too): one kernel
+    that keeps each window's value instead of an index kernel and a gather."""
+    users = g.users()
+    kept = set(g.outputs) | set(g.updates.values())
+    targets = {}
+    for n in g.nodes:
+        if n.op != "gather":
+            continue
+        table, idx = n.inputs
+        p = idx.producer
+        if p is None or p.op != "max_pool_index" or idx in kept or users.get(idx) != [n]:
+            continue
+        x = p.inputs[0]
+        lead = x.shape[:-2]
+        if n.attrs.get("axis") == len(lead) and _root(table) is _root(x) and \
+                table.shape == lead + (x.shape[-2] * x.shape[-1],):
+            targets[n] = p
+    if not targets:
+        return g
+    out, vmap = copy_graph_header(g)
+    for node in g.nodes:
+        if node in targets:
+            p = targets[node]
+            b = Builder(out, node.loc)
+            v = b.emit("max_pool", vmap[p.inputs[0]], **p.attrs)
+            vmap[node.outputs[0]] = b.reshape(v, shape=node.outputs[0].shape)
+            continue
+        new = Node(node.op, [vmap[v] for v in node.inputs], node.attrs,
+                   [v.type for v in node.outputs], node.loc)
+        out.add_node(new)
+        vmap.update(zip(node.outputs, new.outputs))
+    return dce(finish(g, out, vmap))
+
+
 def algebraic(g: Graph) -> Graph:
     """Apply RULES until nothing changes (each pass over the graph rebuilds it once)."""
     rules = dict(RULES)
     if not any(n.op == "grad" for n in g.nodes):
         rules.update(AFTER_AUTODIFF)
+        g = max_pool_values(g)
 
     def apply(node: Node, b: Builder):
         for fn, _algebra in rules.get(node.op, ()):

@@ -1,5 +1,5 @@
-"""Oracles of max pooling's primitive `max_pool_index` (merged into test_ops' tables): a plain
-loop over every window (NumPy) and torch's own max_pool2d(return_indices=True)."""
+"""Oracles of max pooling's primitives `max_pool_index` and `max_pool` (merged into test_ops'
+tables): a plain loop over every window (NumPy) and torch's own max_pool2d(return_indices=True)."""
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +25,14 @@ def np_max_pool_index(x, kernel, dilation, stride, padding, out):
     return res.reshape(x.shape[:-2] + (out[0] * out[1],))
 
 
-NUMPY = {"max_pool_index": np_max_pool_index}
+def np_max_pool(x, kernel, dilation, stride, padding, out):
+    """The values at np_max_pool_index's indices."""
+    idx = np_max_pool_index(x, kernel, dilation, stride, padding, out)
+    flat = x.reshape(x.shape[:-2] + (-1,))
+    return np.take_along_axis(flat, idx, axis=-1).reshape(x.shape[:-2] + tuple(out))
+
+
+NUMPY = {"max_pool_index": np_max_pool_index, "max_pool": np_max_pool}
 
 
 def torch_table(torch):
@@ -40,4 +47,8 @@ def torch_table(torch):
                               ceil_mode=list(out) != floor, return_indices=True)
         assert tuple(idx.shape[-2:]) == tuple(out)
         return idx.reshape(*lead, out[0] * out[1])
-    return {"max_pool_index": max_pool_index}
+
+    def max_pool(x, kernel, dilation, stride, padding, out):
+        idx = max_pool_index(x, kernel, dilation, stride, padding, out)
+        return x.reshape(*x.shape[:-2], -1).gather(-1, idx).reshape(*x.shape[:-2], *out)
+    return {"max_pool_index": max_pool_index, "max_pool": max_pool}

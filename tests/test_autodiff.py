@@ -14,6 +14,7 @@ from graphc.ir import NONDIFF, OPS, Builder, Graph, Sample, tensor_type, verify
 from passes import autodiff, gradients
 import loss_oracles  # lse, take_class
 import test_conv as conv_oracles  # unfold, fold
+import pool_oracles  # max_pool
 
 import index_oracles
 
@@ -266,6 +267,7 @@ def torch_fns(torch):
         "matmul": matmul,
         **loss_oracles.torch_table(torch),    # lse, take_class
         **conv_oracles.torch_table(torch),    # unfold, fold
+        "max_pool": pool_oracles.torch_table(torch)["max_pool"],
         **index_oracles.torch_table(torch),   # gather, scatter, take, put
     }
 

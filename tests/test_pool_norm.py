@@ -462,3 +462,35 @@ def test_changed_hyperparameters_retrace():
     assert g(graphc.randn(1, 1, 4, 4)).shape == (1, 1, 2, 2)
     p.kernel_size = p.stride = 1
     assert g(graphc.randn(1, 1, 4, 4)).shape == (1, 1, 4, 4)
+
+
+def test_inference_max_pool_keeps_values_training_keeps_the_index():
+    """An inference graph reads each window's value with one max_pool kernel (the index and the
+    gather folded away); a training graph keeps the index its backward scatters at. Both give
+    the interpreter's (and PyTorch's rule's) numbers, NaN windows included."""
+    import passes
+    graphc.manual_seed(0)
+    conv = graphc.nn.Conv2d(2, 3, 3)
+    x = np.random.default_rng(0).standard_normal((2, 2, 9, 9)).astype(np.float32)
+    x[0, 0, :3, :3] = np.nan
+
+    def infer(x):
+        return graphc.nn.functional.max_pool2d(graphc.relu(conv(x)), 2, ceil_mode=True)
+    native = graphc.compile(infer)
+    got = native(x)
+    ops = {n.op for n in next(iter(native._cache.values())).graph.nodes}
+    assert "max_pool" in ops and "max_pool_index" not in ops
+    want = graphc.compile(infer, backend="interpreter")(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    g = passes.algebraic(next(iter(native._cache.values())).graph)
+    assert "max_pool" in {n.op for n in g.nodes}
+
+    def train(x):
+        out = infer(x)
+        out.nansum().backward()
+        return out
+    t = graphc.compile(train)
+    t(x)
+    ops = {n.op for n in next(iter(t._cache.values())).graph.nodes}
+    assert "max_pool_index" in ops and "max_pool" not in ops

@@ -88,10 +88,48 @@ def _geom(k=(2, 2), d=(1, 1), s=(2, 2), p=(0, 0), out=(2, 3)):
     return {"kernel": k, "dilation": d, "stride": s, "padding": p, "out": out}
 
 
-register("max_pool_index", "index", _infer, _ref, [
+SAMPLES = [
     ([("f32", (2, 3, 4, 6), "any")], _geom()),
     ([("f32", (1, 2, 7, 8), "any")], _geom((3, 3), (1, 1), (2, 2), (1, 1), (4, 4))),
     ([("f64", (2, 5, 9), "any")], _geom((2, 3), (2, 2), (1, 3), (0, 1), (3, 3))),
     ([("f32", (3, 1, 10), "any")], _geom((1, 3), (1, 1), (1, 2), (0, 1), (1, 5))),  # 1-D
     ([("f32", (2, 2, 5, 5), "any")], _geom((2, 2), (1, 1), (2, 2), (0, 0), (3, 3))),  # ceil
-], NONDIFF, doc="the flat index of each max-pool window's maximum (PyTorch's rule and indices)")
+
+]
+register("max_pool_index", "index", _infer, _ref, SAMPLES, NONDIFF,
+         doc="the flat index of each max-pool window's maximum (PyTorch's rule and indices)")
+
+
+# ---- values only: inference ------------------------------------------------------------------------
+# `max_pool[kernel, dilation, stride, padding, out](x)`: x (*lead, H, W) -> x.dtype
+# (*lead, Ho, Wo), each window's value at max_pool_index's index (the same rule, so the same
+# bits, NaN included). The simplifier makes it from gather(x, max_pool_index(x)) when nothing else
+# reads the index (an inference graph: a training graph's backward scatters at the index).
+
+def _values_infer(types, attrs):
+    t = _infer(types, attrs)
+    g = geometry(attrs)
+    return tensor_type(t.shape[:-1] + tuple(g["out"]), dtype=types[0].dtype)
+
+
+def _values_ref(x, kernel, dilation, stride, padding, out):
+    idx = _ref(x, kernel, dilation, stride, padding, out)
+    flat = x.reshape(x.shape[:-2] + (x.shape[-2] * x.shape[-1],))
+    return np.take_along_axis(flat, idx, axis=-1).reshape(x.shape[:-2] + tuple(out))
+
+
+def _values_vjp(b, g, x, _result, **geom):
+    """As gather at max_pool_index's index: a scatter-add of g into x's planes."""
+    from .registry import OPS
+    idx = b.emit("max_pool_index", x, **geom)
+    lead = x.shape[:-2]
+    flat = b.reshape(x, shape=lead + (x.shape[-2] * x.shape[-1],))
+    gathered = b.emit("gather", flat, idx, axis=len(lead))
+    (dflat, _) = OPS["gather"].vjp(b, b.reshape(g, shape=idx.shape), flat, idx, gathered,
+                                   axis=len(lead))
+    return (b.reshape(dflat, shape=x.shape),)
+
+
+register("max_pool", "index", _values_infer, _values_ref,
+         SAMPLES, _values_vjp,
+         doc="each max-pool window's maximum (max_pool_index's element: values only)")

@@ -1,4 +1,5 @@
-"""The kernel of max pooling's primitive (graphc/ir/ops/pool.py): `max_pool_index`.
+"""The kernels of max pooling's primitives (graphc/ir/ops/pool.py): `max_pool_index` and
+`max_pool` (its values, for inference).
 
 It walks the planes (the leading axes' product; blocks of planes are pool tasks when large,
 planes are independent so the bits never depend on the thread count), and in each plane every
@@ -32,9 +33,11 @@ def _window(b: ir.IRBuilder, o, stride: int, pad: int, dilation: int, k: int, si
     return first, b.select(b.icmp_signed("<", end, H.i64(size)), end, H.i64(size))
 
 
-@register_kernel("max_pool_index", whole=True)
+@register_kernel("max_pool_index", "max_pool", whole=True)
 def emit_max_pool_index(mb, b, slots, node: Node, err, name: str) -> None:
-    """index[p, oh*Wo + ow] = the flat ih*W + iw of the window's first maximum (or last NaN)."""
+    """index[p, oh*Wo + ow] = the flat ih*W + iw of the window's first maximum (or last NaN);
+    for `max_pool`, that element's value instead (the same walk)."""
+    values = node.op == "max_pool"
     x = node.inputs[0]
     dt = x.dtype
     h, w = x.shape[-2:]
@@ -67,9 +70,13 @@ def emit_max_pool_index(mb, b, slots, node: Node, err, name: str) -> None:
                         return [b.select(take, v, best), b.select(take, here, idx)]
                     return H.loop(b, iw1, tap, carry, start=iw0, step=dw, name="iw")
                 first = b.add(b.mul(ih0, H.i64(w)), iw0)
-                _, idx = H.loop(b, ih1, tap_row, [minus_inf, first], start=ih0, step=dh,
-                                name="ih")
-                H.store(b, idx, out, dtypes.int64, b.add(ob, b.add(b.mul(oh, H.i64(wo)), ow)))
+                best, idx = H.loop(b, ih1, tap_row, [minus_inf, first], start=ih0, step=dh,
+                                   name="ih")
+                at = b.add(ob, b.add(b.mul(oh, H.i64(wo)), ow))
+                if values:
+                    H.store(b, best, out, dt, at)
+                else:
+                    H.store(b, idx, out, dtypes.int64, at)
                 return []
             H.loop(b, wo, col, name="ow")
             return []
