@@ -770,3 +770,24 @@ def test_floor_divide_and_remainder_match_torch():
 def test_a_list_of_arrays_is_a_list_of_samples_as_torch():
     samples = [np.full(3, i, np.float32) for i in range(5)]
     same(list(gdata.DataLoader(samples, batch_size=2)), list(tdata.DataLoader(samples, batch_size=2)))
+
+
+def test_nn_modules_layout_matches_torch():
+    """Every graphc.nn Module class torch defines in torch.nn.modules.<file> is importable from
+    graphc.nn.modules.<file> as well, the same class; private bases programs subclass too."""
+    torch = pytest.importorskip("torch")
+    import importlib
+    from graphc.nn.module import Module
+    for name, cls in vars(graphc.nn).items():
+        t = getattr(torch.nn, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, Module)) or t is None:
+            continue
+        where = t.__module__.rsplit(".", 1)[-1]
+        mod = importlib.import_module(f"graphc.nn.modules.{where}")
+        assert getattr(mod, name, None) is cls, f"graphc.nn.modules.{where}.{name}"
+        assert getattr(graphc.nn.modules, name) is cls
+    from graphc.nn.modules.loss import _Loss, _WeightedLoss
+    from graphc.nn.modules.utils import _ntuple, _pair, _quadruple, _single, _triple
+    assert issubclass(_WeightedLoss, _Loss) and issubclass(graphc.nn.MSELoss, _Loss)
+    assert _pair(3) == (3, 3) and _single([4]) == (4,) and _triple(1) == (1, 1, 1)
+    assert _quadruple((1, 2)) == (1, 2) and _ntuple(5)(0) == (0,) * 5

@@ -41,3 +41,4 @@ from .rnn import *  # noqa: F401,E402,F403  (RNN, LSTM, GRU and cells)
 
 from ..unsupported import module_getattr as _module_getattr  # noqa: E402
 __getattr__ = _module_getattr(__name__, globals())  # a missing torch name: NotSupportedError
+from . import modules  # noqa: E402,F401  (torch.nn.modules layout: nn.modules.loss._Loss, ...)
