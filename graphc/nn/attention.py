@@ -29,10 +29,6 @@ from ..tensor import Tensor, check
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 
-def _softmax(x: Tensor, dim: int) -> Tensor:
-    return softmax(x, dim=dim)
-
-
 def _dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """F.dropout's draw and scaling (this module sits below nn.functional, which imports it)."""
     if not training or p == 0.0:
@@ -47,7 +43,7 @@ def _safe_softmax(scores: Tensor) -> Tensor:
     """softmax over the last axis, with rows that are -inf everywhere giving 0 (torch's
     _safe_softmax); computed on a finite stand-in row so the gradient there is 0, not NaN."""
     dead = R.all(scores == float("-inf"), dim=-1, keepdim=True)
-    probs = _softmax(G.where(dead, G.zeros_like(scores), scores), -1)
+    probs = softmax(G.where(dead, G.zeros_like(scores), scores), dim=-1)
     return G.where(dead, G.zeros_like(probs), probs)
 
 
@@ -271,7 +267,7 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
         scores = G.matmul(q_scaled, G.transpose(k, -2, -1))
         if attn_mask is not None:
             scores = attn_mask + scores
-        weights = _softmax(scores, -1)
+        weights = softmax(scores, dim=-1)
         if dropout_p > 0.0:
             weights = _dropout(weights, dropout_p, True)
         out = G.reshape(G.transpose(G.matmul(weights, v), 0, 1), (tgt_len * bsz, embed_dim))

@@ -24,6 +24,7 @@ from .. import random
 from .. import shape_ops as SO
 from ..errors import NotSupportedError
 from ..tensor import Tensor, check
+from .functional import linear
 from .module import Module
 from .parameter import Parameter
 
@@ -32,14 +33,9 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _linear(x, w, b):
-    y = G.matmul(x, G.transpose(w, 0, 1))
-    return y if b is None else y + b
-
-
 def _cell_step(mode: str, gi: Tensor, h: Tensor, c, w_hh, b_hh, w_hr=None):
     """One time step from the input's projection gi = x W_ih^T + b_ih: (h', c')."""
-    gh = _linear(h, w_hh, b_hh)
+    gh = linear(h, w_hh, b_hh)
     if mode == "LSTM":
         H = c.shape[-1]
         gates = gi + gh
@@ -47,7 +43,7 @@ def _cell_step(mode: str, gi: Tensor, h: Tensor, c, w_hh, b_hh, w_hr=None):
         g, o = G.tanh(gates[..., 2 * H:3 * H]), G.sigmoid(gates[..., 3 * H:])
         c = f * c + i * g
         h = o * G.tanh(c)
-        return (h if w_hr is None else _linear(h, w_hr, None)), c
+        return (h if w_hr is None else linear(h, w_hr, None)), c
     if mode == "GRU":
         H = h.shape[-1]
         r = G.sigmoid(gi[..., :H] + gh[..., :H])
@@ -220,7 +216,7 @@ class RNNBase(Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, d)
                 k = layer * dirs + d
                 h, c = h0[k], (None if c0 is None else c0[k])
-                gi = _linear(x, w_ih, b_ih)             # every step's input projection at once
+                gi = linear(x, w_ih, b_ih)             # every step's input projection at once
                 steps = range(T - 1, -1, -1) if d == 1 else range(T)
                 ys = [None] * T
                 for t in steps:
@@ -330,7 +326,7 @@ class RNNCellBase(Module):
         else:
             h, c = G._t(hx), None
             h = h if batched else G.unsqueeze(h, 0)
-        gi = _linear(x, self.weight_ih, self.bias_ih)
+        gi = linear(x, self.weight_ih, self.bias_ih)
         h, c = _cell_step(mode, gi, h, c, self.weight_hh, self.bias_hh)
         if not batched:
             h, c = G.squeeze(h, 0), (None if c is None else G.squeeze(c, 0))

@@ -21,21 +21,27 @@ from ..tensor import Tensor, check
 from . import init
 from .activation import MultiheadAttention
 from .attention import _canonical_mask, _mask_types_differ
+from . import functional as F
 from .layers import Dropout, Linear
 from .module import Module, ModuleList
+from .normalization import LayerNorm
 
 __all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
            "TransformerDecoderLayer"]
 
 
-def _F():
-    from . import functional
-    return functional
-
-
 def _layer_norm(d_model: int, eps: float, bias: bool, dtype):
-    from .normalization import LayerNorm
     return LayerNorm(d_model, eps=eps, bias=bias, dtype=dtype)
+
+
+def _feedforward(layer: Module, d_model: int, dim_feedforward: int, dropout: float, bias: bool,
+                 norm_first: bool, dtype) -> None:
+    """The feed-forward parts both layer kinds hold after their attention, in torch's order and
+    names: linear1, dropout, linear2, norm_first."""
+    layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+    layer.norm_first = norm_first
 
 
 def _generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
@@ -47,7 +53,7 @@ def _activation(activation) -> Callable:
     if isinstance(activation, str):
         check(activation in ("relu", "gelu"),
               f"activation should be relu/gelu, not {activation}")
-        return getattr(_F(), activation)
+        return getattr(F, activation)
     return activation
 
 
@@ -83,15 +89,11 @@ class TransformerEncoderLayer(Module):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = norm_first
+        _feedforward(self, d_model, dim_feedforward, dropout, bias, norm_first, dtype)
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
         self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
         self.activation = _activation(activation)
-        F = _F()
         self.activation_relu_or_gelu = 1 if self.activation is F.relu else \
             2 if self.activation is F.gelu else 0
 
@@ -131,10 +133,7 @@ class TransformerDecoderLayer(Module):
                                             batch_first=batch_first, bias=bias, dtype=dtype)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
                                                  batch_first=batch_first, bias=bias, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = norm_first
+        _feedforward(self, d_model, dim_feedforward, dropout, bias, norm_first, dtype)
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
         self.norm3 = _layer_norm(d_model, layer_norm_eps, bias, dtype)
