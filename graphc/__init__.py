@@ -44,7 +44,7 @@ from . import linalg  # noqa: F401,E402
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
 from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
-from . import quantization  # noqa: F401,E402
+from . import ao, quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401,E402

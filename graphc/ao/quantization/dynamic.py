@@ -17,13 +17,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import dtypes
-from .driver import tracing
-from .errors import GraphcError
-from .ir.ops.quant import quantize_weight
-from .nn.layers import Linear, NonDynamicallyQuantizableLinear
-from .nn.module import Module
-from .tensor import Tensor, apply, check
+from ... import dtypes
+from ...driver import tracing
+from ...errors import GraphcError
+from ...ir.ops.quant import quantize_weight
+from ...nn.layers import Linear, NonDynamicallyQuantizableLinear
+from ...nn.module import Module
+from ...tensor import Tensor, apply, check
 
 __all__ = ["LayerReport", "QuantizedLinear", "layer_report", "quantize_dynamic"]
 
