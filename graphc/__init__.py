@@ -7,7 +7,9 @@ traces the step into a typed IR graph, transforms it, and runs it on a backend.
 """
 from . import dtypes
 from .dtypes import (bool_, double, float32, float64, int8, int32, int64, long, qint8,  # noqa: F401
-                     uint8)
+                     qint32, quint8, uint8)
+from .dtypes import (per_channel_affine, per_channel_affine_float_qparams,  # noqa: F401
+                     per_channel_symmetric, per_tensor_affine, per_tensor_symmetric)
 from .errors import (CompileError, ExecutionError, GraphcError, InputError,  # noqa: F401
                      ParseError, ShapeError, TraceError, VerifyError)
 from .tensor import Tensor  # noqa: F401

@@ -62,14 +62,49 @@ int = int32  # noqa: A001
 bool = bool_  # noqa: A001
 
 
-class _QInt8:
-    """Marker for dynamically quantized int8 (`graphc.qint8`), as in torch.qint8."""
+class QDType:
+    """A quantized dtype marker (`graphc.qint8`, `quint8`, `qint32`), as torch's: `storage` is the
+    NumPy type of the integer values and [qmin, qmax] their full range."""
+
+    def __init__(self, name: str, storage, qmin: int, qmax: int):
+        self.name, self.storage, self.qmin, self.qmax = name, np.dtype(storage), qmin, qmax
+        self.is_quantized, self.is_floating_point, self.is_signed = True, False, qmin < 0
 
     def __repr__(self) -> str:
-        return "graphc.qint8"
+        return f"graphc.{self.name}"
+
+    def __reduce__(self):
+        return (_qdtype, (self.name,))
 
 
-qint8 = _QInt8()
+def _qdtype(name: str) -> QDType:
+    return globals()[name]
+
+
+qint8 = QDType("qint8", np.int8, -128, 127)
+quint8 = QDType("quint8", np.uint8, 0, 255)
+qint32 = QDType("qint32", np.int32, -(1 << 31), (1 << 31) - 1)
+QUANTIZED = (qint8, quint8, qint32)
+
+
+class QScheme:
+    """A quantization scheme marker (`graphc.per_tensor_affine`, ...), as torch.qscheme."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"graphc.{self.name}"
+
+    def __reduce__(self):
+        return (_qdtype, (self.name,))
+
+
+per_tensor_affine = QScheme("per_tensor_affine")
+per_channel_affine = QScheme("per_channel_affine")
+per_tensor_symmetric = QScheme("per_tensor_symmetric")
+per_channel_symmetric = QScheme("per_channel_symmetric")
+per_channel_affine_float_qparams = QScheme("per_channel_affine_float_qparams")
 
 
 _default_float = [float32]
