@@ -1,2 +1,2 @@
 """graphc.ao: torch.ao's layout (`ao.quantization`, `ao.nn`)."""
-from . import quantization  # noqa: F401
+from . import nn, quantization  # noqa: F401
