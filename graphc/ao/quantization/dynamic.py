@@ -52,16 +52,24 @@ class QuantizedLinear(Module):
     def from_float(cls, linear: Linear, per_channel: bool = False) -> QuantizedLinear:
         """Quantize an fp32 nn.Linear's weight (its arrays are copied, never shared)."""
         w = np.asarray(linear.weight._data)
-        check(w.dtype == np.float32,
-              f"QuantizedLinear.from_float: weight is {w.dtype}, not float32")
-        m = cls(linear.in_features, linear.out_features, linear.bias is not None, per_channel)
+        b = None if linear.bias is None else np.asarray(linear.bias._data)
+        return cls.from_weight(w, b, per_channel)
+
+    @classmethod
+    def from_weight(cls, w: np.ndarray, b: np.ndarray | None = None,
+                    per_channel: bool = False) -> QuantizedLinear:
+        """Quantize a float32 weight [out, in] with an optional fp32 bias [out] (both copied)."""
+        w = np.asarray(w)
+        check(w.dtype == np.float32 and w.ndim == 2,
+              f"QuantizedLinear: weight is {w.dtype}{list(w.shape)}, not a 2-D float32 array")
+        m = cls(w.shape[1], w.shape[0], b is not None, per_channel=per_channel)
         q, s, cs = quantize_weight(w, per_channel)
         np.copyto(m.weight_q._data, q)
         np.copyto(m.w_scale._data, s)
         np.copyto(m.w_colsum._data, cs)
         np.copyto(m.weight._data, w)
-        if linear.bias is not None:
-            np.copyto(m.bias._data, np.asarray(linear.bias._data, np.float32))
+        if b is not None:
+            np.copyto(m.bias._data, np.asarray(b, np.float32))
         return m
 
     def forward(self, x):

@@ -1,1 +1,9 @@
-"""graphc.ao.nn.quantized.dynamic: dynamically quantized int8 modules (torch.ao.nn.quantized.dynamic)."""
+"""graphc.ao.nn.quantized.dynamic: dynamically quantized int8 modules (torch.ao.nn.quantized.dynamic).
+
+Linear, LSTM, GRU, LSTMCell, GRUCell and RNNCell: int8 weights quantized once, activations
+quantized on every call (see modules/rnn.py for the recurrent layers' exact semantics).
+"""
+from . import modules  # noqa: F401
+from .modules import GRU, LSTM, GRUCell, Linear, LSTMCell, RNNCell  # noqa: F401
+
+__all__ = ["Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"]
