@@ -32,6 +32,20 @@ from graphc.ir.ops import FUSIBLE, LOOP, NO_KERNEL
 from .dce import dce
 from .rewrite import copy_graph_header, finish
 
+
+def _descendants(dag: nx.DiGraph) -> dict[int, int]:
+    """Kernel id -> the set of kernel ids reachable from it, as a bitmask (bit k: kernel k).
+    One pass in reverse topological order, so a pairwise reachability test costs a shift, where
+    one `nx.has_path` per pair made merging siblings quadratic in the kernel count."""
+    out: dict[int, int] = {}
+    for k in reversed(list(nx.topological_sort(dag))):
+        m = 0
+        for s in dag.successors(k):
+            m |= out[s] | (1 << s)
+        out[k] = m
+    return out
+
+
 @dataclass(eq=False)
 class Group:
     """One kernel being formed: its kind, iteration shape, nodes and reduction details."""
@@ -188,12 +202,13 @@ class Fuser:
         for grp in self.groups:
             if grp.kind == "elementwise" and grp.nodes and grp.shape != () and len(grp.nodes) > 0:
                 by_shape.setdefault(grp.shape, []).append(grp)
+        reach = None
         for shape, grps in by_shape.items():
             merged: list[Group] = []
             for grp in grps:
                 for base in merged:
-                    if nx.has_path(self.dag, base.id, grp.id) or \
-                            nx.has_path(self.dag, grp.id, base.id):
+                    reach = reach or _descendants(self.dag)
+                    if reach[base.id] >> grp.id & 1 or reach[grp.id] >> base.id & 1:
                         continue
                     for n in grp.nodes:
                         base.nodes.append(n)
@@ -206,6 +221,7 @@ class Fuser:
                             self.dag.add_edge(base.id, v)
                     self.dag.remove_node(grp.id)
                     grp.nodes = []
+                    reach = None  # the contraction changed what reaches what
                     self.why.append(f"k{grp.id} joins k{base.id}: independent elementwise kernels "
                                     f"over {list(shape)} run as one loop")
                     break

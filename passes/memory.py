@@ -15,6 +15,10 @@ and against the liveness lower bound (the most bytes live at any one point).
 """
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
+
 from graphc.ir import Fusion, Graph, Node, Value, fusion_of
 from graphc.ir.buffers import Arena, Buffer, InputBuffer, StateBuffer, align
 from graphc.ir.ops import NO_KERNEL
@@ -90,16 +94,18 @@ def plan_memory(g: Graph) -> Graph:
                 continue
             start, stop = i, last_use.get(v, i)
             intervals.append((v, start, stop, align(v.type.nbytes)))
-    placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, stop)
+    # placed buffers so far, as columns (offset, size, first node, last node)
+    placed = np.zeros((4, len(intervals)), np.int64)
     arena = 0
-    for v, start, stop, size in sorted(intervals, key=lambda t: (-t[3], t[1])):
-        busy = sorted((o, s) for o, s, a, b in placed if not (b < start or stop < a))
+    for k, (v, start, stop, size) in enumerate(sorted(intervals, key=lambda t: (-t[3], t[1]))):
+        o_, s_, a_, b_ = placed[:, :k]
+        overlap = ~((b_ < start) | (stop < a_))
         offset = 0
-        for o, s in busy:  # first gap that fits
+        for o, s in sorted(zip(o_[overlap].tolist(), s_[overlap].tolist())):  # first gap
             if offset + size <= o:
                 break
             offset = max(offset, o + s)
-        placed.append((offset, size, start, stop))
+        placed[:, k] = (offset, size, start, stop)
         arena = max(arena, offset + size)
         buffers[v] = Arena(offset)
     for v, src in alias_root.items():
@@ -109,8 +115,11 @@ def plan_memory(g: Graph) -> Graph:
             buffers[v] = names[src]
 
     naive = sum(size for _, _, _, size in intervals)
-    lower = max((sum(s for _, a, b, s in intervals if a <= t <= b) for t in range(end + 1)),
-                default=0)
+    live = [0] * (end + 2)   # bytes live at each node: a difference array over the intervals
+    for _, a, b, s in intervals:
+        live[a] += s
+        live[b + 1] -= s
+    lower = max(itertools.accumulate(live[:end + 1]), default=0)
     out.meta["arena"] = arena
     out.meta["buffers"] = buffers
     out.meta["memory"] = {"arena_bytes": arena, "intermediates_bytes": naive,

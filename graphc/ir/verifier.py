@@ -10,10 +10,24 @@ from .ops import OPS
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
+def _result_types(opdef, types, attrs, seen: dict):
+    """opdef.result_types(types, attrs), remembered in `seen` for hashable attrs (a shape rule
+    is a pure function of them), so a graph of many identical steps checks each kind once."""
+    try:
+        key = (opdef.name, tuple(types), tuple(sorted(attrs.items())))
+        hash(key)
+    except TypeError:
+        return opdef.result_types(types, attrs)
+    if key not in seen:
+        seen[key] = opdef.result_types(types, attrs)
+    return seen[key]
+
+
 def verify(g: Graph) -> Graph:
     """Check `g`; raise VerifyError naming the first bad node (with its neighbours) or name."""
     defined: set[Value] = set()
     names: set[str] = set()
+    seen: dict = {}   # (op, operand types, attrs) -> result types: repeated layers infer once
     for v in list(g.inputs) + list(g.state.values()):
         if v.name is None or not _NAME.match(v.name):
             raise VerifyError(f"graph @{g.name}: input/state name {v.name!r} is not an identifier "
@@ -41,7 +55,7 @@ def verify(g: Graph) -> Graph:
             if v not in defined:
                 fail(f"operand {j} ({v.type}) is not defined before this node")
         try:
-            want = opdef.result_types([v.type for v in node.inputs], node.attrs)
+            want = _result_types(opdef, [v.type for v in node.inputs], node.attrs, seen)
         except ShapeError as e:
             fail(str(e))
         except (KeyError, TypeError) as e:

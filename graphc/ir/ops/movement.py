@@ -124,11 +124,11 @@ def _concat_infer(types, attrs):
     t0 = types[0]
     axis = int(attrs["axis"])
     require(0 <= axis < t0.ndim, f"concat axis {axis} out of range for {t0}")
-    for t in types:
-        require(t.dtype == t0.dtype and t.ndim == t0.ndim and
-                t.shape[:axis] == t0.shape[:axis] and t.shape[axis + 1:] == t0.shape[axis + 1:],
-                f"concat along axis {axis} needs one dtype and equal other dims, got "
-                + ", ".join(str(u) for u in types))
+    rest = t0.shape[:axis] + t0.shape[axis + 1:]
+    require(all(t.dtype == t0.dtype and t.ndim == t0.ndim and
+                t.shape[:axis] + t.shape[axis + 1:] == rest for t in types),
+            lambda: f"concat along axis {axis} needs one dtype and equal other dims, got "
+            + ", ".join(str(u) for u in types))
     shape = list(t0.shape)
     shape[axis] = sum(t.shape[axis] for t in types)
     return tensor_type(tuple(shape), t0.dtype)

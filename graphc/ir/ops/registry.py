@@ -189,7 +189,8 @@ def same_shape_type(t: TensorType, dtype=None) -> TensorType:
     return tensor_type(t.shape, dtype or t.dtype)
 
 
-def require(cond: bool, msg: str) -> None:
-    """Raise ShapeError(msg) unless `cond`."""
+def require(cond: bool, msg) -> None:
+    """Raise ShapeError(msg) unless `cond`; `msg` may be a function making the message, for one
+    that is costly to build (it is called only on failure)."""
     if not cond:
-        raise ShapeError(msg)
+        raise ShapeError(msg() if callable(msg) else msg)
