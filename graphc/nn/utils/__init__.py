@@ -144,3 +144,5 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
         p.copy_(G.reshape(vec[i:i + n], p.shape))
         i += n
 from . import rnn  # noqa: E402,F401
+from .fusion import (fuse_conv_bn_eval, fuse_conv_bn_weights,  # noqa: E402,F401
+                     fuse_linear_bn_eval, fuse_linear_bn_weights)
