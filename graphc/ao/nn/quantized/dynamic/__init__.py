@@ -4,6 +4,6 @@ Linear, LSTM, GRU, LSTMCell, GRUCell and RNNCell: int8 weights quantized once, a
 quantized on every call (see modules/rnn.py for the recurrent layers' exact semantics).
 """
 from . import modules  # noqa: F401
-from .modules import GRU, LSTM, GRUCell, Linear, LSTMCell, RNNCell  # noqa: F401
+from .modules import GRU, LSTM, GRUCell, Linear, LSTMCell, RNNCell
 
-__all__ = ["Linear", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell"]
+__all__ = ["GRU", "LSTM", "GRUCell", "LSTMCell", "Linear", "RNNCell"]

@@ -49,10 +49,19 @@ from ......errors import GraphcError, NotSupportedError
 from ......nn import rnn as fp32_rnn
 from ......nn.module import Module, ModuleList
 from ......tensor import Tensor, check
-from .....quantization.dynamic import QuantizedLinear
+from .linear import QuantizedLinear, qconfig_per_channel
 
-__all__ = ["PackedParameter", "CellParams", "RNNBase", "LSTM", "GRU", "RNNCellBase", "RNNCell",
-           "LSTMCell", "GRUCell"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "CellParams",
+    "GRUCell",
+    "LSTMCell",
+    "PackedParameter",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
+]
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -455,19 +464,3 @@ class GRUCell(RNNCellBase):
         x = self._input(input)
         h = self._zeros(x) if hx is None else self._state(x, hx, "")
         return gru_update(self._packed_weight_ih(x), self._packed_weight_hh(h), h)
-
-
-def qconfig_per_channel(qconfig) -> bool:
-    """Whether a qconfig's weight observer is per channel (torch's per_channel_dynamic_qconfig).
-
-    Duck-typed: `qconfig.weight()` builds the observer; its `qscheme` names the scheme. None (no
-    qconfig) and anything without a weight observer mean per tensor.
-    """
-    weight = getattr(qconfig, "weight", None)
-    if weight is None:
-        return False
-    try:
-        obs = weight() if callable(weight) else weight
-    except TypeError:
-        return False
-    return "per_channel" in str(getattr(obs, "qscheme", ""))
