@@ -193,3 +193,4 @@ def _install() -> None:
 
 
 _install()
+Tensor.is_quantized = False  # as torch; quantized tensors are graphc.QTensor (quantized_tensor.py)
