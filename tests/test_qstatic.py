@@ -1,0 +1,278 @@
+"""Static int8 (quantized tensors, nnq / nniq modules, QFunctional, convert) against torch's own
+quantized modules built from the same int8 weights and qparams: 0 ulp (identical integers);
+interpreter == LLVM, 1 == 2 threads.
+
+Also the independent oracles of the static int8 ops (`NUMPY`, `torch_table`) for the generated
+per-op tests (tests/test_ops.py imports them as test_conv's).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphc
+import graphc.ao.nn.intrinsic.quantized as gqi
+import graphc.ao.nn.quantized as gq
+import graphc.ao.nn.quantized.functional as gqF
+
+F32 = np.float32
+
+
+# ---- independent oracles of the ops (plain Python / NumPy, element by element where cheap) -------
+
+def _np_quantize(x, scale, zero_point, dtype):
+    import graphc.dtypes as D
+    lo, hi = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}[
+        D.as_dtype(dtype).name]
+    inv = F32(1) / F32(scale)
+    out = np.empty(x.shape, D.as_dtype(dtype).np)
+    for i, v in np.ndenumerate(x):   # exact x * inv + zp in float64, then one float32 rounding
+        # (float64 holds x*inv exactly; adding zp may round there, so fall back to fractions)
+        from fractions import Fraction
+        t = Fraction(float(v)) * Fraction(float(inv)) + zero_point
+        f = F32(float(t))
+        if Fraction(float(f)) != t:    # pick the float32 nearest to t (ties to even)
+            lo_f = np.nextafter(f, F32(-np.inf)) if Fraction(float(f)) > t else f
+            hi_f = np.nextafter(lo_f, F32(np.inf))
+            dl, dh = t - Fraction(float(lo_f)), Fraction(float(hi_f)) - t
+            f = lo_f if dl < dh or (dl == dh and int(lo_f.view(np.int32)) % 2 == 0) else hi_f
+        out[i] = min(max(int(np.rint(f)), lo), hi)
+    return out
+
+
+def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False):
+    m, n = a.shape[0], w.shape[0]
+    out = np.empty((m, n), np.uint8)
+    for i in range(m):
+        rs = int(a[i].astype(np.int64).sum())
+        for j in range(n):
+            raw = int(np.dot(a[i].astype(np.int64), w[j].astype(np.int64)))
+            raw -= a_zp * int(col_off[j]) + int(w_zp[j]) * rs
+            y = F32(F32(F32(raw) + F32(bias_div[j])) * F32(mult[j]))
+            out[i, j] = min(max(int(np.rint(y)) + out_zp, out_zp if relu else 0), 255)
+    return out
+
+
+def _np_qbinary(a, b, binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, relu=False,
+                block=64):
+    from graphc.ir.ops.quant import fma_f32
+    qa, qb = a.reshape(-1).astype(np.int64), b.reshape(-1).astype(np.int64)
+    inv = F32(F32(1) / F32(scale))
+    out = np.empty(qa.size, np.uint8)
+    nv = qa.size - qa.size % block
+    for i in range(qa.size):
+        if binop == "mul":
+            m = F32(F32(F32(a_scale) * F32(b_scale)) * inv)
+            r = int(np.rint(F32(F32((qa[i] - a_zp) * (qb[i] - b_zp)) * m))) + zero_point
+            out[i] = min(max(r, zero_point if relu else 0), 255)
+            continue
+        if i < nv:
+            da = fma_f32(F32(qa[i]), F32(a_scale), F32(F32(a_scale) * F32(-a_zp)))
+            db = fma_f32(F32(qb[i]), F32(b_scale), F32(F32(b_scale) * F32(-b_zp)))
+            c = F32(da + db)
+            c = max(c, F32(0)) if relu else c
+            out[i] = min(max(int(np.rint(F32(c * inv))) + zero_point, 0), 255)
+        else:
+            c = F32(F32(F32(a_scale) * F32(qa[i] - a_zp)) + F32(F32(b_scale) * F32(qb[i] - b_zp)))
+            c = max(c, F32(0)) if relu else c
+            out[i] = min(max(int(np.rint(F32(F32(c * inv) + F32(zero_point)))), 0), 255)
+    return out.reshape(a.shape)
+
+
+NUMPY = {
+    "quantize": _np_quantize,
+    "dequantize": lambda q, scale, zero_point: (F32(scale) * (q.astype(np.int64) - zero_point)
+                                                .astype(F32)).astype(F32),
+    "qgemm": _np_qgemm,
+    "qbinary": _np_qbinary,
+}
+
+
+def torch_table(torch):
+    """torch's own kernels for the ops that map onto one torch call."""
+    tdt = {"u8": torch.quint8, "i8": torch.qint8, "i32": torch.qint32}
+
+    def quantize(x, scale, zero_point, dtype):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.quantize_per_tensor(x, scale, zero_point,
+                                             tdt[graphc.dtypes.as_dtype(dtype).name]).int_repr()
+    return {"quantize": quantize}
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def torch():
+    t = pytest.importorskip("torch")
+    warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*")
+    old = t.backends.quantized.engine
+    t.backends.quantized.engine = "x86"
+    yield t
+    t.backends.quantized.engine = old
+
+
+def g_q(t):
+    """The graphc quantized tensor with a torch quantized tensor's integers and qparams."""
+    import torch
+    if t.qscheme() == torch.per_channel_affine:
+        return graphc._make_per_channel_quantized_tensor(
+            t.int_repr().numpy(), t.q_per_channel_scales().numpy(),
+            t.q_per_channel_zero_points().numpy(), t.q_per_channel_axis())
+    return graphc._make_per_tensor_quantized_tensor(t.int_repr().numpy(), t.q_scale(),
+                                                    t.q_zero_point())
+
+
+def same_ints(gt, tt, what=""):
+    a, b = gt.int_repr().numpy(), tt.int_repr().numpy()
+    assert a.shape == tuple(b.shape), what
+    bad = int((a.astype(np.int64) != b.astype(np.int64)).sum())
+    assert bad == 0, f"{what}: {bad} of {a.size} integers differ from torch"
+
+
+# ---- 1. quantize / dequantize -----------------------------------------------------------------
+
+def _halfway(rng, n, scale):
+    """Values whose x / scale is (near) k + 0.5, plus a few random and saturating ones."""
+    x = ((rng.integers(-300, 300, n) + 0.5) * F32(scale)).astype(F32)
+    x[::5] = (rng.standard_normal(len(x[::5])) * 100 * scale).astype(F32)
+    x[:3] = [3e38, -3e38, 1e30]
+    return x
+
+
+@pytest.mark.parametrize("dtype", ["quint8", "qint8", "qint32"])
+def test_quantize_per_tensor_is_torch(torch, dtype):
+    rng = np.random.default_rng(1)
+    for n in (1, 7, 64, 65, 1000):
+        s = float(rng.uniform(1e-3, 1))
+        zp = {"quint8": 130, "qint8": -5, "qint32": 1000}[dtype]
+        x = _halfway(rng, n, s)
+        q = graphc.quantize_per_tensor(x, s, zp, getattr(graphc, dtype))
+        t = torch.quantize_per_tensor(torch.from_numpy(x), s, zp, getattr(torch, dtype))
+        same_ints(q, t, f"{dtype} n={n}")
+        assert np.array_equal(q.dequantize().numpy(), t.dequantize().numpy())
+        assert q.q_scale() == t.q_scale() and q.q_zero_point() == t.q_zero_point()
+
+
+def test_quantize_special_values_and_metadata(torch):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 12.75, -12.75], F32)
+    q = graphc.quantize_per_tensor(x, 0.1, 10, graphc.quint8)
+    same_ints(q, torch.quantize_per_tensor(torch.from_numpy(x), 0.1, 10, torch.quint8))
+    assert q.dtype is graphc.quint8 and q.qscheme() is graphc.per_tensor_affine
+    assert q.is_quantized and not graphc.tensor([1.0]).is_quantized
+    r = repr(graphc.quantize_per_tensor(np.array([1.0, 2.07], F32), 0.1, 10, graphc.quint8))
+    assert "size=(2,), dtype=graphc.quint8" in r and \
+        "quantization_scheme=graphc.per_tensor_affine, scale=0.1, zero_point=10)" in r
+    with pytest.raises(graphc.GraphcError, match="dequantize"):
+        np.asarray(q)          # a float op never computes on the integers
+    with pytest.raises(graphc.GraphcError):
+        graphc.relu(q)
+    with pytest.raises(graphc.GraphcError, match="zero_point"):
+        graphc.quantize_per_tensor(x, 0.1, 300, graphc.quint8)
+
+
+def test_quantize_per_channel_is_torch(torch):
+    rng = np.random.default_rng(2)
+    for axis, shape in ((0, (5, 40)), (1, (3, 6, 7)), (1, (64, 3))):
+        c = shape[axis]
+        s = rng.uniform(1e-3, 1, c)
+        z = rng.integers(-20, 20, c)
+        x = ((rng.integers(-300, 300, shape) + 0.5) * 0.01).astype(F32)
+        x = (x * np.expand_dims(s, tuple(i for i in range(len(shape)) if i != axis)) * 100
+             ).astype(F32)
+        q = graphc.quantize_per_channel(x, s, z, axis, graphc.qint8)
+        t = torch.quantize_per_channel(torch.from_numpy(x), torch.from_numpy(s),
+                                       torch.from_numpy(z), axis, torch.qint8)
+        same_ints(q, t, f"axis {axis}")
+        assert np.array_equal(q.dequantize().numpy(), t.dequantize().numpy())
+        assert np.array_equal(q.q_per_channel_scales().numpy(), t.q_per_channel_scales().numpy())
+
+
+# ---- 2. modules vs torch's modules on the same int8 weights ------------------------------------
+
+def _pair(torch, tcls, gcls, args, w, bias, per_channel, rng, kwargs=None):
+    """torch's module and graphc's, with the same int8 weight, bias and output qparams."""
+    kwargs = kwargs or {}
+    n = w.shape[0]
+    if per_channel:
+        qw = torch.quantize_per_channel(torch.from_numpy(w), torch.from_numpy(
+            rng.uniform(1e-3, 4e-3, n)), torch.zeros(n, dtype=torch.long), 0, torch.qint8)
+    else:
+        qw = torch.quantize_per_tensor(torch.from_numpy(w), float(rng.uniform(1e-3, 4e-3)), 0,
+                                       torch.qint8)
+    so, zo = float(rng.uniform(0.02, 0.2)), int(rng.integers(0, 256))
+    t, g = tcls(*args, **kwargs), gcls(*args, **kwargs)
+    t.set_weight_bias(qw, None if bias is None else torch.from_numpy(bias))
+    g.set_weight_bias(g_q(qw), bias)
+    t.scale = g.scale = so
+    t.zero_point = g.zero_point = zo
+    return t, g
+
+
+def _qin(torch, rng, shape):
+    return torch.quantize_per_tensor(torch.randn(*shape), float(rng.uniform(0.01, 0.05)),
+                                     int(rng.integers(0, 128)), torch.quint8)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_linear_is_torch(torch, relu):
+    import torch.ao.nn.intrinsic.quantized as tqi
+    import torch.ao.nn.quantized as tq
+    rng = np.random.default_rng(3 + relu)
+    for k, n, lead, pc, has_bias in ((37, 13, (5,), True, True), (64, 8, (2, 3), False, True),
+                                     (5, 3, (1,), True, False), (100, 30, (70,), False, True)):
+        w = (rng.standard_normal((n, k)) * 0.1).astype(F32)
+        b = (rng.standard_normal(n) * 0.3).astype(F32) if has_bias else None
+        t, g = _pair(torch, tqi.LinearReLU if relu else tq.Linear,
+                     gqi.LinearReLU if relu else gq.Linear, (k, n), w, b, pc, rng)
+        x = _qin(torch, rng, lead + (k,))
+        same_ints(g(g_q(x)), t(x), f"Linear {k}->{n} {lead}")
+    assert repr(g) == repr(t).replace("torch.", "graphc.")
+    assert g.weight().int_repr().numpy().tolist() == t.weight().int_repr().numpy().tolist()
+
+
+CONV_CASES = [  # kernel, stride, padding, groups, dilation
+    (3, 1, 0, 1, 1), (3, 2, 1, 1, 1), (3, 1, 1, 2, 1), (1, 1, 0, 1, 1), (5, 2, 2, 4, 2)]
+
+
+@pytest.mark.parametrize("case", range(len(CONV_CASES)))
+def test_conv2d_is_torch(torch, case):
+    import torch.ao.nn.intrinsic.quantized as tqi
+    import torch.ao.nn.quantized as tq
+    k, s, p, gr, d = CONV_CASES[case]
+    rng = np.random.default_rng(10 + case)
+    relu = case % 2 == 1
+    ic, oc = 4 * (1 + case % 2), 8
+    w = (rng.standard_normal((oc, ic // gr, k, k)) * 0.1).astype(F32)
+    b = (rng.standard_normal(oc) * 0.3).astype(F32)
+    t, g = _pair(torch, tqi.ConvReLU2d if relu else tq.Conv2d,
+                 gqi.ConvReLU2d if relu else gq.Conv2d, (ic, oc, k), w, b, case % 3 != 0, rng,
+                 dict(stride=s, padding=p, groups=gr, dilation=d))
+    x = _qin(torch, rng, (2, ic, 9, 8))
+    same_ints(g(g_q(x)), t(x), f"Conv2d case {case}")
+    assert repr(g) == repr(t).replace("torch.", "graphc.")
+
+
+def test_qfunctional_pooling_and_shape_ops_are_torch(torch):
+    import torch.ao.nn.quantized as tq
+    rng = np.random.default_rng(20)
+    tf, gf = tq.QFunctional(), gq.QFunctional()
+    tf.scale = gf.scale = 0.07
+    tf.zero_point = gf.zero_point = 90
+    for n in (5, 64, 100, 1000):       # the vector block, its tail, and both
+        a, b = _qin(torch, rng, (n,)), _qin(torch, rng, (n,))
+        for op in ("add", "add_relu", "mul"):
+            same_ints(getattr(gf, op)(g_q(a), g_q(b)), getattr(tf, op)(a, b), f"{op} n={n}")
+        same_ints(gf.cat([g_q(a), g_q(b)], 0), tf.cat([a, b], 0), "cat")
+        same_ints(gf.mul_scalar(g_q(a), -0.7), tf.mul_scalar(a, -0.7), "mul_scalar")
+    x = _qin(torch, rng, (2, 3, 9, 9))
+    F = torch.nn.functional
+    same_ints(gqF.max_pool2d(g_q(x), 2), F.max_pool2d(x, 2), "max_pool2d")
+    same_ints(gqF.max_pool2d(g_q(x), 3, 2, 1), F.max_pool2d(x, 3, 2, 1), "max_pool2d pad")
+    same_ints(gq.ReLU6()(g_q(x)), tq.ReLU6()(x), "relu6")
+    same_ints(g_q(x).relu(), torch.relu(x), "relu")
+    same_ints(g_q(x).flatten(1), torch.flatten(x, 1), "flatten")
+    same_ints(g_q(x).reshape(6, -1), x.reshape(6, -1), "reshape")
+    assert g_q(x).flatten(1).q_scale() == torch.flatten(x, 1).q_scale()
