@@ -151,6 +151,10 @@ class ModuleBuilder:
         g = self.g
         fn = ir.Function(self.module, ir.FunctionType(H.I32, [H.PTR]), ENTRY)
         fn.args[0].add_attribute("noalias")
+        # the entry is a straight line of kernel calls: optimising it buys nothing, and LLVM's
+        # passes over thousands of calls into one arena (a 100-step LSTM) cost seconds
+        fn.attributes.add("noinline")
+        fn.attributes.add("optnone")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         err = b.alloca(H.I32, name="err")
         b.store(ir.Constant(H.I32, 0), err)

@@ -23,7 +23,9 @@ kind). There are three flavours:
   function name (`k<index>_<op>`, already listed for GRAPHC_DEBUG timing). `emit` makes one
   internal function called `name` (`mb.kernel_function`), passes it the buffers it needs
   (`mb.pointer(b, slots, v)`; scratch from `mb.reserve` + `mb.arena_pointer`) and calls it once
-  from `b`; tasks for the thread pool come from `mb.pool_task` and `mb.run_on_pool`.
+  from `b`; tasks for the thread pool come from `mb.pool_task` and `mb.run_on_pool`. The
+  entry function is compiled without optimisation (`optnone`: it is a line of calls), so all
+  work, loops above all, belongs in the kernel's own function, never in `b`.
 - **body**, by fusion class and fused kind: `@register_body_kernel(Fusion.MATMUL,
   kinds=("matmul",))` on a class emitting a body graph (a fused node's, or one node wrapped as
   one) into the function codegen made, with classmethods `tasks(body)` (pool tasks, 1 = no
