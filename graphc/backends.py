@@ -53,3 +53,22 @@ class mps:  # noqa: N801
     def is_built() -> bool:
         """False: graphc has no MPS backend."""
         return False
+
+
+class _QuantizedEngine(type):
+    """Validates `graphc.backends.quantized.engine = name` as torch does (RuntimeError-like)."""
+
+    def __setattr__(cls, name, value):
+        if name == "engine" and value not in cls.supported_engines:
+            from .errors import GraphcError
+            raise GraphcError(f"quantized engine {value!r} is not supported; graphc supports "
+                              f"{cls.supported_engines} (x86 is fbgemm's numbers)")
+        super().__setattr__(name, value)
+
+
+class quantized(metaclass=_QuantizedEngine):  # noqa: N801
+    """torch.backends.quantized: the int8 engine whose numbers graphc reproduces. graphc
+    implements x86 (fbgemm's) semantics; "fbgemm" names the same numbers, as in torch."""
+
+    supported_engines = ["x86", "fbgemm"]
+    engine = "x86"

@@ -284,10 +284,12 @@ def _aminmax_rows(x: Tensor, ch_axis: int | None) -> tuple[Tensor, Tensor]:
 
 def moving_average(running: Tensor, cur: Tensor, c: float, first: Tensor) -> Tensor:
     """where(first, cur, running + c * (cur - running)), with torch's two float32 roundings: the
-    product is rounded before the add (computed exactly in float64 and rounded once), so no
-    fused multiply-add can merge them."""
+    product passes through a select (where(diff == diff, prod, diff) has prod's value: a NaN
+    diff makes prod NaN too) so LLVM cannot contract it with the add into one fused
+    multiply-add (the backend marks products `contract`)."""
     diff = cur - running
-    prod = _f32(_f64(diff) * float(np.float32(c)))
+    prod = diff * float(np.float32(c))
+    prod = G.where(diff == diff, prod, diff)
     return G.where(first, cur, running + prod)
 
 

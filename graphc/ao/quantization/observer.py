@@ -554,8 +554,10 @@ class ReuseInputObserver(ObserverBase):
 
 
 def _is_activation_post_process(module) -> bool:
-    from .fake_quantize import FakeQuantizeBase
-    return isinstance(module, (ObserverBase, FakeQuantizeBase))
+    """An observer or a fake-quant module (known by its flag buffer: fake_quantize.py builds on
+    this module, not the other way round)."""
+    return isinstance(module, ObserverBase) or (
+        isinstance(module, Module) and "fake_quant_enabled" in module._buffers)
 
 
 def get_observer_state_dict(mod):
