@@ -246,19 +246,16 @@ def test_quantize_dynamic_default_spec_repr_summary_and_original_untouched():
 
 
 def test_per_channel_from_a_qconfig_dict_and_the_option():
+    from graphc.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
     graphc.manual_seed(1)
     net = Tagger()
-
-    class Obs:
-        qscheme = graphc.per_channel_symmetric
-
-    class QConfig:                      # torch's interface: qconfig.weight() builds the observer
-        weight = Obs
-
-    q = quantize_dynamic(net, {nn.LSTM: QConfig, nn.GRU: None})
-    assert q.lstm.per_channel and not q.gru.per_channel
+    q = quantize_dynamic(net, {nn.LSTM: per_channel_dynamic_qconfig,
+                               nn.GRU: default_dynamic_qconfig})
+    assert q.lstm.per_channel and not q.gru.per_channel and type(q.head) is nn.Linear
     assert q.lstm._all_weight_values[3].param.hh.w_scale.shape == (48,)
     assert quantize_dynamic(net, per_channel=True).cell._packed_weight_ih.w_scale.shape == (18,)
+    net.gru.qconfig = per_channel_dynamic_qconfig         # from_float reads mod.qconfig
+    assert nnqd.GRU.from_float(net.gru).per_channel
 
 
 def test_state_dict_round_trip():
@@ -318,8 +315,8 @@ import sys, numpy as np, graphc
 from graphc import nn
 from graphc.ao.nn.quantized import dynamic as nnqd
 graphc.manual_seed(5)
-q = nnqd.LSTM.from_float(nn.LSTM(12, 16, num_layers=2, bidirectional=True))
-x = np.random.default_rng(5).standard_normal((6, 3, 12)).astype(np.float32)
+q = nnqd.LSTM.from_float(nn.LSTM(12, 16, bidirectional=True))
+x = np.random.default_rng(5).standard_normal((4, 3, 12)).astype(np.float32)
 np.save(sys.argv[1], np.concatenate([a.reshape(-1) for a in
         (lambda r: (r[0], r[1][0], r[1][1]))(graphc.compile(q, backend="llvm")(x))]))
 """
@@ -327,8 +324,8 @@ np.save(sys.argv[1], np.concatenate([a.reshape(-1) for a in
 
 def test_compiled_interpreter_and_llvm_and_threads(tmp_path):
     graphc.manual_seed(5)
-    q = nnqd.LSTM.from_float(nn.LSTM(12, 16, num_layers=2, bidirectional=True))
-    x = np.random.default_rng(5).standard_normal((6, 3, 12)).astype(F32)
+    q = nnqd.LSTM.from_float(nn.LSTM(12, 16, bidirectional=True))
+    x = np.random.default_rng(5).standard_normal((4, 3, 12)).astype(F32)
     eager = _flat(q(x))
     np.testing.assert_array_equal(_flat(graphc.compile(q, backend="interpreter")(x)), eager)
     native = _flat(graphc.compile(q, backend="llvm")(x))
@@ -354,3 +351,15 @@ def test_compiled_gru_and_cell_on_llvm():
     xs = x[:, 0]
     native = graphc.compile(cell, backend="llvm")
     assert np.abs(_flat(native(xs)) - _flat(cell(xs))).max() <= TOL
+
+
+def test_dropout_between_layers_only_in_training_mode():
+    graphc.manual_seed(8)
+    q = quantize_dynamic(nn.Sequential(nn.LSTM(4, 6, num_layers=2, dropout=0.5)))[0]
+    assert not q.training and "dropout=0.5" in repr(q)
+    x = np.random.default_rng(8).standard_normal((3, 2, 4)).astype(F32)
+    ref = nnqd.LSTM.from_float(nn.LSTM(4, 6, num_layers=2))
+    ref.load_state_dict(q.state_dict())
+    np.testing.assert_array_equal(_flat(q(x)), _flat(ref(x)))       # eval: no dropout
+    q.train()
+    assert not np.array_equal(_flat(q(x)), _flat(ref(x)))
