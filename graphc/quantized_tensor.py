@@ -22,7 +22,7 @@ from . import functions as G
 from .driver import tracing
 from .dtypes import QDType
 from .errors import GraphcError, NotSupportedError
-from .ir.ops.qstatic import dequantize_ref, inv_scale, quantize_two_round
+from .ir.ops.qstatic import inv_scale, quantize_two_round
 from .tensor import Tensor, apply
 
 STORAGE = {"quint8": dtypes.uint8, "qint8": dtypes.int8, "qint32": dtypes.int32}
@@ -153,7 +153,8 @@ class QTensor:
         return Tensor(self._q.numpy().copy())
 
     def dequantize(self) -> Tensor:
-        """The float32 values: fl(scale * (q - zero_point))."""
+        """The float32 values: fl(fl(scale) * (q - zero_point)) per tensor, as torch
+        (per channel torch multiplies in double: fl(double(q - zp) * scale))."""
         if not self.per_channel():
             return apply("dequantize", self._q, scale=self._scale, zero_point=self._zp)
         if self._q.is_traced:
@@ -163,8 +164,9 @@ class QTensor:
         q = self._q.numpy()
         shape = [1] * q.ndim
         shape[self._axis] = q.shape[self._axis]
-        return Tensor(dequantize_ref(q, self._scales.astype(np.float32).reshape(shape),
-                                     self._zps.reshape(shape)))
+        # torch's per-channel kernel: float(double(q - zp) * double(scale)), one rounding
+        d = (q.astype(np.int64) - self._zps.reshape(shape)).astype(np.float64)
+        return Tensor((d * self._scales.reshape(shape)).astype(np.float32))
 
     def _like(self, q: Tensor) -> QTensor:
         """A quantized tensor with this one's parameters over the integer values `q`."""

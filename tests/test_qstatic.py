@@ -84,7 +84,7 @@ def _np_qbinary(a, b, binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, re
 NUMPY = {
     "quantize": _np_quantize,
     "dequantize": lambda q, scale, zero_point: (F32(scale) * (q.astype(np.int64) - zero_point)
-                                                .astype(F32)).astype(F32),
+                                                .astype(np.int32).astype(F32)).astype(F32),
     "qgemm": _np_qgemm,
     "qbinary": _np_qbinary,
 }
@@ -138,7 +138,7 @@ def _halfway(rng, n, scale):
     """Values whose x / scale is (near) k + 0.5, plus a few random and saturating ones."""
     x = ((rng.integers(-300, 300, n) + 0.5) * F32(scale)).astype(F32)
     x[::5] = (rng.standard_normal(len(x[::5])) * 100 * scale).astype(F32)
-    x[:3] = [3e38, -3e38, 1e30]
+    x[:3] = np.array([3e38, -3e38, 1e30], F32)[:len(x[:3])]
     return x
 
 
@@ -276,3 +276,91 @@ def test_qfunctional_pooling_and_shape_ops_are_torch(torch):
     same_ints(g_q(x).flatten(1), torch.flatten(x, 1), "flatten")
     same_ints(g_q(x).reshape(6, -1), x.reshape(6, -1), "reshape")
     assert g_q(x).flatten(1).q_scale() == torch.flatten(x, 1).q_scale()
+
+
+# ---- 3. convert of a prepared, calibrated model vs torch's convert of the same model -------------
+
+def _net(nn, Q, nnq):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant = Q.QuantStub()
+            self.conv1, self.relu1 = nn.Conv2d(1, 4, 3, padding=1), nn.ReLU()
+            self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+            self.ff = nnq.FloatFunctional()
+            self.conv3 = nn.Conv2d(4, 8, 3, stride=2)
+            self.fc1, self.relu2 = nn.Linear(8 * 3 * 3, 16), nn.ReLU()
+            self.fc2 = nn.Linear(16, 10)
+            self.dequant = Q.DeQuantStub()
+
+        def forward(self, x):
+            x = self.quant(x)
+            y = self.relu1(self.conv1(x))
+            x = self.ff.add(y, self.conv2(y))
+            x = self.conv3(x).flatten(1)
+            return self.dequant(self.fc2(self.relu2(self.fc1(x))))
+    return Net()
+
+
+def _prepared(T, nn, Q, nnq, state, per_channel, batches):
+    net = _net(nn, Q, nnq)
+    net.load_state_dict(state)
+    net.eval()
+    net.qconfig = Q.QConfig(activation=Q.MinMaxObserver.with_args(reduce_range=True),
+                            weight=Q.default_per_channel_weight_observer if per_channel
+                            else Q.default_weight_observer)
+    p = Q.prepare(Q.fuse_modules(net, [["conv1", "relu1"], ["fc1", "relu2"]]))
+    for xb in batches:
+        p(T.from_numpy(xb.copy()) if T.__name__ == "torch" else T.tensor(xb))
+    return p
+
+
+@pytest.fixture(scope="module")
+def converted(torch):
+    rng = np.random.default_rng(30)
+    tnet = _net(torch.nn, torch.ao.quantization, torch.ao.nn.quantized)
+    state = {k: v.detach().numpy().copy() for k, v in tnet.state_dict().items()}
+    batches = [rng.standard_normal((8, 1, 7, 7)).astype(F32) for _ in range(3)]
+    out = {}
+    for pc in (True, False):
+        tp = _prepared(torch, torch.nn, torch.ao.quantization, torch.ao.nn.quantized,
+                       {k: torch.from_numpy(v) for k, v in state.items()}, pc, batches)
+        gp = _prepared(graphc, graphc.nn, graphc.ao.quantization, graphc.ao.nn.quantized, state,
+                       pc, batches)
+        # graphc's own calibration: the float layers' outputs differ from torch's by float
+        # rounding, so the observed ranges (and qparams) agree to ~1e-6, not bit for bit
+        ts, gs = tp.state_dict(), gp.state_dict()
+        obs = [k for k in ts if k.endswith(("min_val", "max_val"))]
+        assert obs and all(np.allclose(gs[k].numpy(), ts[k].numpy(), rtol=1e-5, atol=1e-6)
+                           for k in obs)
+        # ... so for the int8 comparison both convert the same observer statistics
+        gp.load_state_dict({k: v.detach().numpy().copy() for k, v in ts.items()})
+        out[pc] = (torch.ao.quantization.convert(tp), graphc.ao.quantization.convert(gp), gp)
+    return out, rng.standard_normal((5, 1, 7, 7)).astype(F32)
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_convert_is_torch(torch, converted, per_channel):
+    models, x = converted
+    tc, gc, gp = models[per_channel]
+    want = tc(torch.from_numpy(x)).numpy()
+    got = gc(graphc.tensor(x)).numpy()
+    assert np.array_equal(got, want), f"max diff {np.abs(got - want).max()}"
+    assert np.array_equal(graphc.compile(gc, backend="interpreter")(x), want)
+    assert repr(gc.fc1) == repr(tc.fc1).replace("torch.", "graphc.")
+    assert not hasattr(gc.conv2, "qconfig") and not hasattr(gp.conv2, "weight_scale")
+
+
+def test_static_layer_report_and_fp32_fallback(torch, converted):
+    models, x = converted
+    tc, gc, gp = models[True]
+    rep = graphc.ao.quantization.static_layer_report(gp, gc, graphc.tensor(x))
+    assert [r["layer"] for r in rep.rows] == ["quant", "conv1", "conv2", "conv3", "fc1", "fc2"]
+    assert all(r["rel"] < 0.1 for r in rep.rows) and "max |int8 - fp32|" in str(rep)
+    kept = graphc.ao.quantization.convert(gp, keep_fp32=["conv3"])
+    assert type(kept.conv3).__name__ == "Fp32Fallback"
+    y, y8 = kept(graphc.tensor(x)).numpy(), gc(graphc.tensor(x)).numpy()
+    yf = gp(graphc.tensor(x)).numpy()
+    assert np.abs(y - yf).max() <= np.abs(y8 - yf).max() * 1.5 + 1e-2
+    with pytest.raises(graphc.GraphcError, match="keep_fp32"):
+        graphc.ao.quantization.convert(gp, keep_fp32=["nope"])

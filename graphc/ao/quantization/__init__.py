@@ -29,6 +29,7 @@ from .fuse_modules import fuse_known_modules, fuse_modules, fuse_modules_qat  # 
 from .quantization_mappings import *  # noqa: F401,F403,E402
 from .convert import Fp32Fallback, StaticLayerReport, static_layer_report  # noqa: F401,E402,E501 (the submodule first: quantize's `convert` then binds the name)
 from .quantize import *  # noqa: F401,F403,E402
+from .convert import convert  # noqa: F401,E402  (static int8 convert, with keep_fp32)
 __all__ += [*stubs.__all__, *fuser_method_mappings.__all__, "fuse_known_modules",
             "fuse_modules", "fuse_modules_qat", *quantization_mappings.__all__,
             *(n for n in _quantize_all if n not in __all__),

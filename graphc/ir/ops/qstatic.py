@@ -6,7 +6,7 @@ quantized Linear and Conv2d (fbgemm), and quantized add / mul (QFunctional), bit
         q = clamp(rne(fma(x, fl(1 / fl(scale)), zero_point)), qmin, qmax)   -- ONE rounding of
         x * inv + zp (torch's vectorised quantizer); values past the int32 range clamp, NaN -> qmax
     dequantize[scale, zero_point](q u8 | i8 | i32) -> f32
-        x = fl(fl(scale) * float(q - zero_point))
+        x = fl(fl(scale) * float(q - zero_point))      q - zero_point in int32 (wraps, as torch)
     qgemm[a_zp, out_zp, relu](a u8[M, K], w i8[N, K], col_off i32[N], w_zp i32[N],
                               bias_div f32[N], mult f32[N]) -> u8[M, N]
         fbgemm's ReQuantizeOutput with a float bias (torch's x86 path for quantized::linear and
@@ -63,9 +63,8 @@ def inv_scale(scale) -> np.float32:
 def _clamp_round(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """clamp(rne(t), lo, hi) for float32 t; NaN gives hi, as torch's `min(t, cap)` (vminps
     returns its second operand for NaN) then conversion (int64 result)."""
-    t = np.where(np.isnan(t), F32(hi), t)
-    t = np.clip(t, F32(max(lo - 1, -2 ** 31)), F32(min(hi + 1, 2 ** 31 - 128)))
-    return np.clip(np.rint(t).astype(np.int64), lo, hi)
+    t = np.where(np.isnan(t), float(hi), np.asarray(t, np.float64))
+    return np.clip(np.rint(t), lo, hi).astype(np.int64)
 
 
 def quantize_fma(x: np.ndarray, scale, zero_point: int, dt) -> np.ndarray:
@@ -89,7 +88,8 @@ def quantize_two_round(x: np.ndarray, inv: np.ndarray, zero_point, dt) -> np.nda
 
 def dequantize_ref(q: np.ndarray, scale, zero_point) -> np.ndarray:
     """fl(fl(scale) * float(q - zp)), elementwise (scale and zp broadcast against q)."""
-    d = (np.asarray(q, np.int64) - np.asarray(zero_point, np.int64)).astype(F32)
+    # q - zp in int32 arithmetic, as torch (it wraps for qint32 values near the int32 limits)
+    d = (np.asarray(q, np.int64) - np.asarray(zero_point, np.int64)).astype(np.int32).astype(F32)
     return (np.asarray(scale, F32) * d).astype(F32)
 
 
