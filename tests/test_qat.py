@@ -253,3 +253,85 @@ def test_qat_trajectory_matches_torch(torch_runs, name, compiled):
         assert int(got["conv.bn.num_batches_tracked"]) == _FREEZE
     if compiled:   # disable_observer is a runtime flag: no retrace at step 15
         assert traces[_NO_OBS] == traces[_NO_OBS - 1], traces
+
+
+# ---- post-training prepare, QAT modules, errors -------------------------------------------------
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "llvm"])
+def test_prepare_calibration_observers_match_torch(compiled):
+    tm, gm = _twins(_cnn)
+    qc = "default_per_channel_qconfig"
+    for T, m in ((torch, tm), (graphc, gm)):
+        m.eval()
+        m.qconfig = getattr(T.ao.quantization, qc)
+    tp = tq.prepare(tq.fuse_modules(tm, [["conv", "bn", "relu"]]))
+    gp = graphc.ao.quantization.prepare(
+        graphc.ao.quantization.fuse_modules(gm, [["conv", "bn", "relu"]]))
+    assert _structure(gp) == _structure(tp)
+    run = graphc.compile(gp) if compiled else gp
+    x, _ = _data((1, 8, 8))
+    for i in range(3):
+        with torch.no_grad():
+            tp(torch.from_numpy(x[i]))
+        run(x[i])
+    obs_t = {n: m for n, m in tp.named_modules() if n.endswith("activation_post_process")}
+    obs_g = {n: m for n, m in gp.named_modules() if n.endswith("activation_post_process")}
+    assert sorted(obs_g) == sorted(obs_t) == ["conv.activation_post_process",
+                                              "fc.activation_post_process",
+                                              "quant.activation_post_process"]
+    for n, o in obs_t.items():
+        g = obs_g[n]
+        for a in ("min_val", "max_val"):   # the first observer sees the input: exact
+            assert _rel(getattr(g, a).numpy(), getattr(o, a).numpy()) <= \
+                (0 if n.startswith("quant") else 1e-6), (n, a)
+        (s_t, z_t), (s_g, z_g) = o.calculate_qparams(), g.calculate_qparams()
+        assert _rel(s_g.numpy(), s_t.numpy()) <= 1e-6 and np.array_equal(z_g.numpy(), z_t.numpy())
+
+
+def test_qat_modules_from_float_to_float_and_errors():
+    qc = graphc.ao.quantization.get_default_qat_qconfig("x86")
+    lin = nn.Linear(6, 4)
+    with pytest.raises(GraphcError, match="qconfig"):
+        graphc.ao.nn.qat.Linear.from_float(lin)
+    lin.qconfig = qc
+    q = graphc.ao.nn.qat.Linear.from_float(lin)
+    assert q.weight is lin.weight and type(q.weight_fake_quant).__name__ == \
+        "FusedMovingAvgObsFakeQuantize"
+    back = q.to_float()
+    assert type(back) is nn.Linear and np.array_equal(back.weight.numpy(), lin.weight.numpy())
+    with pytest.raises(GraphcError, match="only works for Linear"):
+        graphc.ao.nn.qat.Linear.from_float(nn.Conv2d(1, 1, 1))
+    with pytest.raises(GraphcError, match="qconfig must be provided"):
+        graphc.ao.nn.intrinsic.qat.ConvBn2d(1, 2, 3)
+    with pytest.raises(GraphcError, match="training mode"):
+        graphc.ao.quantization.prepare_qat(_mlp(graphc).eval())
+    with pytest.raises(GraphcError, match="memoryless"):
+        graphc.ao.nn.qat.dynamic.Linear(3, 2, qconfig=qc)
+    # torch's other spellings are the same classes
+    assert graphc.nn.qat.Linear is graphc.ao.nn.qat.Linear
+    assert graphc.nn.intrinsic.qat.ConvBnReLU2d is graphc.ao.nn.intrinsic.qat.ConvBnReLU2d
+    assert graphc.quantization.prepare_qat is graphc.ao.quantization.prepare_qat
+    # to_float of a QAT ConvBnReLU folds the running statistics, as torch's
+    tm, gm = _twins(_cnn)
+    tq_, gq_ = (_prepare_qat(T, m, [["conv", "bn", "relu"]]) for T, m in ((torch, tm),
+                                                                           (graphc, gm)))
+    tf, gf = tq_.conv.to_float(), gq_.conv.to_float()
+    assert type(gf).__name__ == type(tf).__name__ == "ConvReLU2d"
+    for k, v in tf.state_dict().items():
+        assert np.array_equal(gf.state_dict()[k].numpy(), v.numpy()), k
+
+
+def test_dynamic_qat_linear_matches_torch():
+    torch.manual_seed(3)
+    t = torch.nn.Linear(12, 5)
+    g = nn.Linear(12, 5)
+    g.load_state_dict(t.state_dict())
+    t.qconfig = tq.default_dynamic_qat_qconfig
+    g.qconfig = graphc.ao.quantization.default_dynamic_qat_qconfig
+    tqat = torch.ao.nn.qat.dynamic.Linear.from_float(t)
+    gqat = graphc.ao.nn.qat.dynamic.Linear.from_float(g)
+    x = np.random.default_rng(2).standard_normal((4, 12)).astype(np.float32)
+    want = tqat(torch.from_numpy(x)).detach().numpy()
+    assert _rel(gqat(x).numpy(), want) <= 1e-6   # the matmul's summation order, not the quant
+    assert np.array_equal(gqat.weight_fake_quant(gqat.weight).detach().numpy(),
+                          tqat.weight_fake_quant(tqat.weight).detach().numpy())
