@@ -364,3 +364,83 @@ def test_static_layer_report_and_fp32_fallback(torch, converted):
     assert np.abs(y - yf).max() <= np.abs(y8 - yf).max() * 1.5 + 1e-2
     with pytest.raises(graphc.GraphcError, match="keep_fp32"):
         graphc.ao.quantization.convert(gp, keep_fp32=["nope"])
+
+
+# ---- 4. native code: LLVM == interpreter == torch; both int8 instruction paths; threads -------
+
+@pytest.mark.parametrize("vnni", ["1", "0"])
+def test_converted_model_compiles_to_torchs_numbers(torch, converted, monkeypatch, vnni):
+    """The whole converted network in one native call (AVX-512 VNNI's vpdpbusd where the CPU
+    has it, AVX2's pmaddubsw with GRAPHC_INT8_VNNI=0)."""
+    monkeypatch.setenv("GRAPHC_INT8_VNNI", vnni)
+    models, x = converted
+    tc, gc, _ = models[vnni == "1"]
+    native = graphc.compile(gc, backend="llvm")
+    xb = np.concatenate([x] * 8)             # 40 rows: several pool tasks per GEMM
+    assert np.array_equal(native(xb), tc(torch.from_numpy(xb)).numpy())
+
+
+def _saturating_gemm():
+    """8-bit activations of 255 against weights of -128 (what pmaddubsw would saturate)."""
+    rng = np.random.default_rng(40)
+    a = rng.integers(200, 256, (20, 70)).astype(np.uint8)
+    w = np.full((9, 70), -128, np.int8)
+    w[::2, ::3] = 127
+    col = w.astype(np.int64).sum(1).astype(np.int32)
+    return a, w, col
+
+
+@pytest.mark.parametrize("vnni", ["1", "0"])
+def test_qgemm_is_exact_with_8bit_activations(monkeypatch, vnni):
+    monkeypatch.setenv("GRAPHC_INT8_VNNI", vnni)
+    a, w, col = _saturating_gemm()
+    n = w.shape[0]
+    args = (w, col, np.zeros(n, np.int32), np.zeros(n, F32), np.full(n, F32(1e-4)))
+
+    def f(x):
+        return _apply("qgemm", x, *args, a_zp=3, out_zp=7, relu=False)
+    got = graphc.compile(f, backend="llvm")(a)
+    want = graphc.compile(f, backend="interpreter")(a)
+    assert np.array_equal(got, want) and np.array_equal(want, NUMPY["qgemm"](
+        a, *args, a_zp=3, out_zp=7))
+
+
+def _apply(op, *args, **attrs):
+    from graphc.tensor import apply
+    return apply(op, *args, **attrs)
+
+
+_THREADS = """
+import sys, numpy as np, graphc
+import graphc.ao.nn.quantized as gq, graphc.ao.nn.intrinsic.quantized as gqi
+rng = np.random.default_rng(0)
+conv = gqi.ConvReLU2d(3, 8, 3, padding=1)
+conv.set_weight_bias(graphc.quantize_per_channel(rng.standard_normal((8, 3, 3, 3)).astype(
+    np.float32) * 0.2, rng.uniform(1e-3, 3e-3, 8), np.zeros(8, np.int64), 0, graphc.qint8),
+    rng.standard_normal(8).astype(np.float32))
+conv.scale, conv.zero_point = 0.05, 0
+fc = gq.Linear(8 * 36, 10)
+fc.set_weight_bias(graphc.quantize_per_tensor(rng.standard_normal((10, 288)).astype(
+    np.float32) * 0.1, 0.002, 0, graphc.qint8), None)
+fc.scale, fc.zero_point = 0.1, 128
+def f(x):
+    q = graphc.quantize_per_tensor(x, 0.03, 60, graphc.quint8)
+    return fc(conv(q).flatten(1)).int_repr()
+x = rng.standard_normal((64, 3, 6, 6)).astype(np.float32)
+np.save(sys.argv[1], graphc.compile(f, backend="llvm")(x))
+"""
+
+
+def test_one_and_two_threads_give_the_same_bits(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "threads.py"
+    script.write_text(_THREADS)
+    outs = []
+    for n in ("1", "2"):
+        env = dict(os.environ, GRAPHC_NUM_THREADS=n, GRAPHC_CACHE_DIR=str(tmp_path / "c"))
+        subprocess.run([sys.executable, str(script), str(tmp_path / f"o{n}.npy")], check=True,
+                       env=env, timeout=300)
+        outs.append(np.load(tmp_path / f"o{n}.npy"))
+    assert outs[0].shape == (64, 10) and np.array_equal(outs[0], outs[1])

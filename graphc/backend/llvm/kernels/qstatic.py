@@ -1,0 +1,244 @@
+"""Static int8 kernels (graphc/ir/ops/qstatic.py holds the reference semantics):
+
+- `quantize` / `dequantize`: elementwise lowering rules (they fuse into loop kernels);
+  quantize is one `llvm.fma` (x * inv + zp, one rounding), clamp, `llvm.rint`; dequantize is
+  an int32 subtract and one multiply (no `contract` flag: an FMA with a following add would
+  change the bits);
+- `qbinary`: torch's quantized add (its vectorised rounding for the first n - n % block
+  elements, its scalar rounding for the tail) and mul, one loop;
+- `qgemm`: the requantizing int8 GEMM. It reuses the dynamic Linear kernel's register tiles
+  (kernels/qlinear.py `QLinearKernel.tile`: `vpmaddubsw` + `vpmaddwd` on AVX2, `vpdpbusd` with
+  AVX-512 VNNI, a portable scalar path otherwise) on the u8 rows as stored, with fbgemm's
+  requantization as the epilogue; row blocks are split over the thread pool. Every product
+  and partial sum is an exact integer, so any split and either instruction set give the same
+  bits.
+
+u8 x s8 products summed in pairs by `vpmaddubsw` saturate at int16 when both activations of a
+pair are large: 2 * 255 * 128 > 32767. torch's x86 default qconfigs quantize activations to 7
+bits (reduce_range=True, q <= 127: 2 * 127 * 128 = 32512 fits), so the AVX2 path is exact there.
+With 8-bit activations (reduce_range=False) fbgemm's AVX2 kernels can saturate there (torch on an
+AVX2-only CPU then differs from the exact sum; with VNNI it is exact). graphc stays exact on every
+path: on AVX2 without VNNI each row block first ORs its bytes, and a block with a byte above 127
+runs the portable scalar dot products (exact, slower) instead of pmaddubsw.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from .... import dtypes
+from .. import irhelp as H
+from . import elementwise as E
+from . import register_kernel
+from .qlinear import ROWS_PER_TASK, QLinearKernel, rows_of_task
+
+F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
+_QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
+
+
+def _fconst(v, w):
+    return H.const(F32, float(v), w)
+
+
+# ---- quantize / dequantize: elementwise rules -------------------------------------------------
+
+def _quantize_rule(cx, args, node):
+    """clamp(rne(fma(x, inv, zp)), qmin, qmax) on f32 lanes; NaN -> qmax."""
+    b, w = cx.b, cx.w
+    (x,) = args
+    dt = node.outputs[0].dtype
+    lo, hi = _QRANGE[dt.name]
+    scale = np.float32(node.attrs["scale"])
+    inv = np.float32(np.float32(1) / scale)
+    t = b.call(cx.intrinsic("fma", x.type, 3),
+               [x, _fconst(inv, w), _fconst(np.float32(node.attrs["zero_point"]), w)])
+    if dt.name == "i32":   # saturate at the int32 limits, as torch's double clamp
+        big = b.fcmp_unordered(">=", t, _fconst(2.0 ** 31, w))        # NaN too
+        small = b.fcmp_ordered("<=", t, _fconst(-2.0 ** 31, w))
+        r = b.fptosi(b.call(cx.intrinsic("rint", x.type), [t]), H.vtype(I32, w))
+        r = b.select(big, H.const(I32, hi, w), r)
+        return b.select(small, H.const(I32, lo, w), r)
+    t = b.select(b.fcmp_unordered("!=", t, t), _fconst(hi, w), t)    # NaN -> qmax
+    t = b.select(b.fcmp_ordered("<", t, _fconst(lo, w)), _fconst(lo, w), t)
+    t = b.select(b.fcmp_ordered(">", t, _fconst(hi, w)), _fconst(hi, w), t)
+    r = b.fptosi(b.call(cx.intrinsic("rint", x.type), [t]), H.vtype(I32, w))
+    return b.trunc(r, H.vtype(dt, w))
+
+
+def _dequantize_rule(cx, args, node):
+    """fl(fl(scale) * float(q - zp)) with q - zp in int32 (args arrive widened to i32)."""
+    b, w = cx.b, cx.w
+    (q,) = args
+    d = b.sub(q, H.const(I32, int(node.attrs["zero_point"]), w))
+    return b.fmul(_fconst(np.float32(node.attrs["scale"]), w), b.sitofp(d, H.vtype(F32, w)))
+
+
+E.RULES.update({"quantize": _quantize_rule, "dequantize": _dequantize_rule})
+E.COMPUTE_DTYPE.update({"quantize": lambda node: F32, "dequantize": lambda node: I32})
+
+
+# ---- qbinary: torch's quantized add / mul -------------------------------------------------------
+
+@register_kernel("qbinary")
+def emit_qbinary(b: ir.IRBuilder, module: ir.Module, node, ins: list, out, err) -> None:
+    """One loop over the elements: the vector-path rounding below n - n % block, the scalar
+    tail's after (add), or the integer product requantized (mul)."""
+    a = node.attrs
+    n = int(np.prod(node.inputs[0].shape, dtype=np.int64))
+    nv = n - n % int(a.get("block", 64))
+    cx = E.Ctx(b, module, 1, False)
+    fma = cx.intrinsic("fma", H.F32, 3)
+    rint = cx.intrinsic("rint", H.F32)
+    f = lambda v: ir.Constant(H.F32, float(np.float32(v)))  # noqa: E731
+    i = lambda v: ir.Constant(H.I32, int(v))  # noqa: E731
+    sa, sb, inv = np.float32(a["a_scale"]), np.float32(a["b_scale"]), \
+        np.float32(np.float32(1) / np.float32(a["scale"]))
+    zo, relu = int(a["zero_point"]), bool(a.get("relu", False))
+    lo = zo if (relu and a["binop"] == "mul") else 0
+
+    def clamp_i(r, lo_, hi_):
+        r = b.select(b.icmp_signed("<", r, i(lo_)), i(lo_), r)
+        return b.select(b.icmp_signed(">", r, i(hi_)), i(hi_), r)
+
+    def to_int(t):   # rne, saturating far outside [0, 255] before the int conversion
+        t = b.select(b.fcmp_unordered("!=", t, t), f(-1024), t)
+        t = b.select(b.fcmp_ordered("<", t, f(-1024)), f(-1024), t)
+        t = b.select(b.fcmp_ordered(">", t, f(1024)), f(1024), t)
+        return b.fptosi(b.call(rint, [t]), H.I32)
+
+    def body(k, c):
+        qa = b.zext(H.load(b, ins[0], U8, k), H.I32)
+        qb = b.zext(H.load(b, ins[1], U8, k), H.I32)
+        if a["binop"] == "mul":
+            m = np.float32(np.float32(sa * sb) * inv)
+            prod = b.mul(b.sub(qa, i(a["a_zp"])), b.sub(qb, i(a["b_zp"])))
+            r = b.add(to_int(b.fmul(b.sitofp(prod, H.F32), f(m))), i(zo))
+        else:
+            vec = b.icmp_signed("<", k, H.i64(nv))
+            # vector path: fma(q, s, fl(s * -zp)) per operand, then rne(fl(c * inv)) + zp
+            da = b.call(fma, [b.sitofp(qa, H.F32), f(sa), f(np.float32(sa * np.float32(-a["a_zp"])))])
+            db = b.call(fma, [b.sitofp(qb, H.F32), f(sb), f(np.float32(sb * np.float32(-a["b_zp"])))])
+            cv = b.fadd(da, db)
+            # scalar tail: fl(s * (q - zp)) per operand, then rne(fl(fl(c * inv) + zp))
+            ea = b.fmul(f(sa), b.sitofp(b.sub(qa, i(a["a_zp"])), H.F32))
+            eb = b.fmul(f(sb), b.sitofp(b.sub(qb, i(a["b_zp"])), H.F32))
+            cs = b.fadd(ea, eb)
+            if relu:
+                zero = f(0.0)
+                cv = b.select(b.fcmp_ordered("<", cv, zero), zero, cv)
+                cs = b.select(b.fcmp_ordered("<", cs, zero), zero, cs)
+            rv = b.add(to_int(b.fmul(cv, f(inv))), i(zo))
+            rs = to_int(b.fadd(b.fmul(cs, f(inv)), f(zo)))
+            r = b.select(vec, rv, rs)
+        H.store(b, b.trunc(clamp_i(r, lo, 255), H.I8), out, U8, k)
+        return []
+    H.loop(b, n, body, name="qb")
+
+
+# ---- qgemm: the requantizing int8 GEMM ----------------------------------------------------------
+
+class QGemmKernel(QLinearKernel):
+    """QLinearKernel's register tiles over u8 rows already in memory (stride K), with fbgemm's
+    requantizing epilogue instead of the dynamic Linear's float one."""
+
+    def __init__(self, cx_factory, module, b, node, ptrs, a_ptr, err, avx2):
+        super().__init__(cx_factory, module, b, node, ptrs, a_ptr, err, avx2)
+        self.Kp = self.K        # the rows are read where they are (no padded copy)
+        self.packed = False
+        self.a_zp = int(node.attrs["a_zp"])
+        self.out_zp = int(node.attrs["out_zp"])
+
+    def _rowsum(self, i):
+        b = self.b
+        base = b.mul(i, H.i64(self.K))
+        (s,) = H.loop(b, self.K, lambda k, c: [b.add(c[0], b.zext(
+            H.load(b, self.scratch, U8, b.add(base, k)), H.I32))], [ir.Constant(H.I32, 0)],
+            name="rs")
+        return s
+
+    def epilogue(self, i, j, dot, s_x, z):
+        """out[i, j] = clamp(rne(fl(fl(float(raw) + bias_div[j]) * mult[j])) + out_zp)."""
+        b = self.b
+        raw = b.sub(dot, b.mul(ir.Constant(H.I32, self.a_zp),
+                               H.load(b, self.ptrs["w_colsum"], I32, j)))
+        wz = H.load(b, self.ptrs["w_zp"], I32, j)
+        # - w_zp[j] * rowsum(a[i]) only for asymmetric weights (torch's defaults are symmetric)
+        pre, then_bb = b.block, b.append_basic_block("wzp")
+        merge = b.append_basic_block("wzp_end")
+        b.cbranch(b.icmp_signed("!=", wz, ir.Constant(H.I32, 0)), then_bb, merge)
+        b.position_at_end(then_bb)
+        corr = b.mul(wz, self._rowsum(i))
+        then_end = b.block
+        b.branch(merge)
+        b.position_at_end(merge)
+        phi = b.phi(H.I32)
+        phi.add_incoming(ir.Constant(H.I32, 0), pre)
+        phi.add_incoming(corr, then_end)
+        raw = b.sub(raw, phi)
+        y = b.fadd(b.sitofp(raw, H.F32), H.load(b, self.ptrs["bias"], F32, j))
+        y = b.fmul(y, H.load(b, self.ptrs["w_scale"], F32, j))
+        rint = self.cx(1).intrinsic("rint", H.F32)
+        lim = ir.Constant(H.F32, 1024.0)
+        y = b.select(b.fcmp_unordered("!=", y, y), ir.Constant(H.F32, -1024.0), y)
+        y = b.select(b.fcmp_ordered("<", y, b.fneg(lim)), b.fneg(lim), y)
+        y = b.select(b.fcmp_ordered(">", y, lim), lim, y)
+        r = b.add(b.fptosi(b.call(rint, [y]), H.I32), ir.Constant(H.I32, self.out_zp))
+        lo = self.out_zp if self.relu else 0
+        r = b.select(b.icmp_signed("<", r, ir.Constant(H.I32, lo)), ir.Constant(H.I32, lo), r)
+        r = b.select(b.icmp_signed(">", r, ir.Constant(H.I32, 255)), ir.Constant(H.I32, 255), r)
+        H.store(b, b.trunc(r, H.I8), self.ptrs["out"], U8, b.add(b.mul(i, H.i64(self.N)), j))
+
+    def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int):
+        """The scalar epilogue on each of the first `cnt` lanes."""
+        b = self.b
+        for lane in range(cnt):
+            self.epilogue(i, b.add(j0, H.i64(lane)),
+                          b.extract_element(acc, ir.Constant(H.I32, lane)), s_x, z)
+
+
+# the node's operands, named as QLinearKernel reads them ("x" is the u8 rows, also `scratch`)
+_NAMES = ["x", "w_q", "w_colsum", "w_zp", "bias", "w_scale"]
+
+
+def _ptrs_of(vals):
+    d = dict(zip(_NAMES, vals[:6]))
+    d["out"] = vals[6]
+    return d, vals[7]
+
+
+@register_kernel("qgemm", whole=True)
+def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
+    """The requantizing int8 GEMM, row blocks of ROWS_PER_TASK split over the thread pool."""
+    avx2 = mb.vector_math
+    args = [mb.pointer(b, slots, v) for v in node.inputs]
+    args.append(mb.pointer(b, slots, node.outputs[0]))
+    kf, kb = mb.kernel_function(name, len(args) + 1)
+    for a in kf.args[:-1]:
+        a.add_attribute("noalias")
+    M = node.inputs[0].shape[0]
+    n_tasks = max(1, -(-M // ROWS_PER_TASK))
+    task, tb, vals = mb.pool_task(name + "_task", len(kf.args))
+    ptrs, terr = _ptrs_of(vals)
+    qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, avx2)
+    r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
+    s0, z0 = ir.Constant(H.F32, 0.0), ir.Constant(H.I32, 0)
+    if avx2 and not qk.vnni:
+        # pmaddubsw's int16 pair sums are exact only for activations <= 127 (7-bit, torch's x86
+        # default): a block holding a larger byte takes the exact portable path instead
+        K = qk.K
+        (hi,) = H.loop(tb, tb.mul(r1, H.i64(K)), lambda k, c: [tb.or_(c[0], H.load(
+            tb, ptrs["x"], U8, k))], [ir.Constant(H.I8, 0)], start=tb.mul(r0, H.i64(K)),
+            name="hb")
+        big = tb.icmp_unsigned(">", hi, ir.Constant(H.I8, 127))
+        with tb.if_else(big) as (exact, fast):
+            with exact:
+                QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, False) \
+                    .gemm_rows(r0, r1, s0, z0)
+            with fast:
+                qk.gemm_rows(r0, r1, s0, z0)
+    else:
+        qk.gemm_rows(r0, r1, s0, z0)
+    tb.ret_void()
+    mb.run_on_pool(kb, task, list(kf.args), n_tasks)
+    kb.ret_void()
+    b.call(kf, args + [err])
