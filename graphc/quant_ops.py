@@ -36,9 +36,14 @@ from .grad_mode import is_grad_enabled, no_grad
 from .math_ops import isinf
 from .tensor import Tensor, apply
 
-__all__ = ["fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine",
-           "fused_moving_avg_obs_fake_quant", "_fake_quantize_learnable_per_channel_affine",
-           "_fake_quantize_learnable_per_tensor_affine", "choose_qparams_fbgemm"]
+__all__ = [
+    "_fake_quantize_learnable_per_channel_affine",
+    "_fake_quantize_learnable_per_tensor_affine",
+    "choose_qparams_fbgemm",
+    "fake_quantize_per_channel_affine",
+    "fake_quantize_per_tensor_affine",
+    "fused_moving_avg_obs_fake_quant",
+]
 
 _INT64_LIMIT = 2.0 ** 63   # x86 turns a float >= 2^63 (or NaN) into INT64_MIN when converting
 
@@ -289,7 +294,7 @@ def moving_average(running: Tensor, cur: Tensor, c: float, first: Tensor) -> Ten
     multiply-add (the backend marks products `contract`)."""
     diff = cur - running
     prod = diff * float(np.float32(c))
-    prod = G.where(diff == diff, prod, diff)
+    prod = G.where(diff == diff, prod, diff)  # noqa: PLR0124  (a select, not a test)
     return G.where(first, cur, running + prod)
 
 

@@ -138,10 +138,9 @@ def test_bad_arguments_raise_and_say_why():
                                                 1, 0, 255)
     with pytest.raises(NotSupportedError, match="learnable"):
         graphc.quant_ops._fake_quantize_learnable_per_tensor_affine(x, sc, zp, 0, 255, 1.0)
-    with pytest.raises(NotSupportedError, match="HistogramObserver"):
-        gq.HistogramObserver()
-    with pytest.raises(NotSupportedError, match="HistogramObserver"):
-        gq.get_default_qconfig("x86").activation()
+    obs = gq.HistogramObserver()
+    with pytest.raises(NotSupportedError, match="eagerly"):
+        graphc.compile(lambda x: obs(x), backend="interpreter")(np.ones(3, np.float32))
 
 
 def _fq_all(lib, xs, sc, zp, sc1, zp1):
@@ -183,18 +182,18 @@ def test_compiled_fake_quant_matches_torch(backend, rng):
 
 OBSERVERS = [
     ("MinMaxObserver", {}),
-    ("MinMaxObserver", dict(dtype="qint8", qscheme="per_tensor_symmetric")),
-    ("MinMaxObserver", dict(reduce_range=True)),
-    ("MinMaxObserver", dict(dtype="quint8", qscheme="per_tensor_symmetric")),
-    ("MovingAverageMinMaxObserver", dict(averaging_constant=0.1)),
-    ("MovingAverageMinMaxObserver", dict(dtype="qint8", qscheme="per_tensor_symmetric",
-                                         reduce_range=True)),
-    ("PerChannelMinMaxObserver", dict(ch_axis=1)),
-    ("PerChannelMinMaxObserver", dict(dtype="qint8", qscheme="per_channel_symmetric")),
-    ("PerChannelMinMaxObserver", dict(qscheme="per_channel_affine_float_qparams")),
-    ("MovingAveragePerChannelMinMaxObserver", dict(averaging_constant=0.3)),
-    ("MovingAveragePerChannelMinMaxObserver", dict(dtype="qint8", ch_axis=2,
-                                                   qscheme="per_channel_symmetric")),
+    ("MinMaxObserver", {"dtype": "qint8", "qscheme": "per_tensor_symmetric"}),
+    ("MinMaxObserver", {"reduce_range": True}),
+    ("MinMaxObserver", {"dtype": "quint8", "qscheme": "per_tensor_symmetric"}),
+    ("MovingAverageMinMaxObserver", {"averaging_constant": 0.1}),
+    ("MovingAverageMinMaxObserver", {"dtype": "qint8", "qscheme": "per_tensor_symmetric",
+                                         "reduce_range": True}),
+    ("PerChannelMinMaxObserver", {"ch_axis": 1}),
+    ("PerChannelMinMaxObserver", {"dtype": "qint8", "qscheme": "per_channel_symmetric"}),
+    ("PerChannelMinMaxObserver", {"qscheme": "per_channel_affine_float_qparams"}),
+    ("MovingAveragePerChannelMinMaxObserver", {"averaging_constant": 0.3}),
+    ("MovingAveragePerChannelMinMaxObserver", {"dtype": "qint8", "ch_axis": 2,
+                                                   "qscheme": "per_channel_symmetric"}),
 ]
 
 
@@ -231,6 +230,32 @@ def test_observers_match_torch_over_20_steps(backend, rng):
             gs, gz = g.calculate_qparams()          # eagerly too, after the compiled step
             assert same(gs, ts) and same(gz, tz)
     assert len(traces) == (20 if backend is None else 1)
+
+
+@pytest.mark.parametrize("kw", [{"reduce_range": True},
+                                {"dtype": "qint8", "qscheme": "per_tensor_symmetric", "bins": 256}])
+def test_histogram_observer_matches_torch(kw, rng):
+    """Eager calibration (torch's post-training default): histogram, range and qparams equal
+    torch's after each batch, with the range growing, shrinking-free repeats, an outlier and a
+    constant batch."""
+    g = gq.HistogramObserver(**{k: getattr(graphc, v) if k in ("dtype", "qscheme") else v
+                                for k, v in kw.items()})
+    t = tq.HistogramObserver(**{k: getattr(torch, v) if k in ("dtype", "qscheme") else v
+                                for k, v in kw.items()})
+    assert list(g.state_dict()) == list(t.state_dict())
+    for step in range(6):
+        x = rng.standard_normal((16, 32)) * rng.uniform(0.2, 3) + rng.uniform(-1, 1)
+        x = np.maximum(x, 0) if step == 1 else x
+        if step == 2:
+            x[0, 0] = 40.0
+        if step == 3:
+            x[:] = 0.5
+        x = x.astype(np.float32)
+        g(graphc.tensor(x))
+        t(torch.from_numpy(x))
+        assert _same_buffers(g, t), step
+        (s, z), (ts, tz) = g.calculate_qparams(), t.calculate_qparams()
+        assert same(s, ts) and same(z, tz), step
 
 
 def test_observer_state_dicts_and_defaults_as_torch():

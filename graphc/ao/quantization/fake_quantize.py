@@ -28,28 +28,50 @@ from ... import functions as G
 from ...errors import GraphcError, NotSupportedError
 from ...grad_mode import no_grad
 from ...nn.module import Module
-from ...quant_ops import (fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine,
-                          fused_moving_avg_obs_fake_quant, resize_buffer)
+from ...quant_ops import (
+    fake_quantize_per_channel_affine,
+    fake_quantize_per_tensor_affine,
+    fused_moving_avg_obs_fake_quant,
+    resize_buffer,
+)
 from ...tensor import Tensor
-from .observer import (FixedQParamsObserver, HistogramObserver, MovingAverageMinMaxObserver,
-                       MovingAveragePerChannelMinMaxObserver, _with_args,
-                       default_fixed_qparams_range_0to1_observer,
-                       default_fixed_qparams_range_neg1to1_observer)
+from .observer import (
+    FixedQParamsObserver,
+    HistogramObserver,
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    _with_args,
+    default_fixed_qparams_range_0to1_observer,
+    default_fixed_qparams_range_neg1to1_observer,
+)
 from .utils import is_per_channel as _is_per_channel
 from .utils import is_per_tensor as _is_per_tensor
 from .utils import is_symmetric as _is_symmetric_quant
 
 __all__ = [
-    "FakeQuantizeBase", "FakeQuantize", "FixedQParamsFakeQuantize",
-    "FusedMovingAvgObsFakeQuantize", "disable_fake_quant", "disable_observer",
-    "enable_fake_quant", "enable_observer", "default_fake_quant", "default_weight_fake_quant",
-    "default_dynamic_fake_quant", "default_fixed_qparams_range_neg1to1_fake_quant",
-    "default_fixed_qparams_range_0to1_fake_quant", "default_symmetric_fixed_qparams_fake_quant",
-    "default_affine_fixed_qparams_fake_quant", "default_per_channel_weight_fake_quant",
-    "default_embedding_fake_quant", "default_histogram_fake_quant",
-    "default_fused_act_fake_quant", "default_fused_wt_fake_quant",
-    "default_fused_per_channel_wt_fake_quant", "fused_wt_fake_quant_range_neg_127_to_127",
+    "FakeQuantize",
+    "FakeQuantizeBase",
+    "FixedQParamsFakeQuantize",
+    "FusedMovingAvgObsFakeQuantize",
+    "default_affine_fixed_qparams_fake_quant",
+    "default_dynamic_fake_quant",
+    "default_embedding_fake_quant",
+    "default_fake_quant",
+    "default_fixed_qparams_range_0to1_fake_quant",
+    "default_fixed_qparams_range_neg1to1_fake_quant",
+    "default_fused_act_fake_quant",
+    "default_fused_per_channel_wt_fake_quant",
+    "default_fused_wt_fake_quant",
+    "default_histogram_fake_quant",
+    "default_per_channel_weight_fake_quant",
+    "default_symmetric_fixed_qparams_fake_quant",
+    "default_weight_fake_quant",
+    "disable_fake_quant",
+    "disable_observer",
+    "enable_fake_quant",
+    "enable_observer",
     "fused_per_channel_wt_fake_quant_range_neg_127_to_127",
+    "fused_wt_fake_quant_range_neg_127_to_127",
 ]
 
 _IINFO = {dtypes.qint8: (-128, 127), dtypes.quint8: (0, 255), dtypes.qint32: (-(2 ** 31),
@@ -272,7 +294,8 @@ class FusedMovingAvgObsFakeQuantize(FakeQuantize):
                 f"scale={_show(self.scale)}, zero_point={_show(self.zero_point)}, dtype={self.dtype}, "
                 f"quant_min={self.activation_post_process.quant_min}, "
                 f"quant_max={self.activation_post_process.quant_max}, "
-                f"qscheme={self.qscheme}, reduce_range={self.activation_post_process.reduce_range}")
+                f"qscheme={self.qscheme}, "
+                f"reduce_range={self.activation_post_process.reduce_range}")
 
     def forward(self, X):
         """torch.fused_moving_avg_obs_fake_quant on this module's buffers."""

@@ -18,7 +18,7 @@ Per-channel observers start, as torch's, with empty (0,) min_val/max_val; the fi
 elements filled with +inf / -inf and then takes the running minimum (maximum), which equals
 torch's "first batch" rule. Loading a state dict with C-element statistics into fresh observers
 works through `load_observer_state_dict` (nn.Module.load_state_dict insists on equal shapes).
-`HistogramObserver` is not supported (NotSupportedError).
+`HistogramObserver` runs eagerly only (post-training calibration).
 """
 from __future__ import annotations
 
@@ -38,22 +38,45 @@ from ...grad_mode import no_grad
 from ...nn.module import Module
 from ...quant_ops import moving_average, resize_buffer
 from ...tensor import Tensor
-from .utils import (ALLOWED_DTYPES, calculate_qmin_qmax, check_min_max_valid, is_per_channel,
-                    is_per_tensor, validate_qmin_qmax)
+from .utils import (
+    ALLOWED_DTYPES,
+    calculate_qmin_qmax,
+    check_min_max_valid,
+    is_per_channel,
+    is_per_tensor,
+    validate_qmin_qmax,
+)
 
 __all__ = [
-    "default_affine_fixed_qparams_observer", "default_debug_observer",
-    "default_dynamic_quant_observer", "default_fixed_qparams_range_0to1_observer",
-    "default_fixed_qparams_range_neg1to1_observer", "default_float_qparams_observer",
-    "default_histogram_observer", "default_observer", "default_per_channel_weight_observer",
-    "default_placeholder_observer", "default_reuse_input_observer",
-    "default_symmetric_fixed_qparams_observer", "default_weight_observer",
-    "get_observer_state_dict", "load_observer_state_dict",
-    "per_channel_weight_observer_range_neg_127_to_127", "weight_observer_range_neg_127_to_127",
-    "FixedQParamsObserver", "HistogramObserver", "MinMaxObserver", "MovingAverageMinMaxObserver",
-    "MovingAveragePerChannelMinMaxObserver", "NoopObserver", "ObserverBase",
-    "PerChannelMinMaxObserver", "PlaceholderObserver", "RecordingObserver", "ReuseInputObserver",
+    "FixedQParamsObserver",
+    "HistogramObserver",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "MovingAveragePerChannelMinMaxObserver",
+    "NoopObserver",
+    "ObserverBase",
+    "PerChannelMinMaxObserver",
+    "PlaceholderObserver",
+    "RecordingObserver",
+    "ReuseInputObserver",
     "UniformQuantizationObserverBase",
+    "default_affine_fixed_qparams_observer",
+    "default_debug_observer",
+    "default_dynamic_quant_observer",
+    "default_fixed_qparams_range_0to1_observer",
+    "default_fixed_qparams_range_neg1to1_observer",
+    "default_float_qparams_observer",
+    "default_histogram_observer",
+    "default_observer",
+    "default_per_channel_weight_observer",
+    "default_placeholder_observer",
+    "default_reuse_input_observer",
+    "default_symmetric_fixed_qparams_observer",
+    "default_weight_observer",
+    "get_observer_state_dict",
+    "load_observer_state_dict",
+    "per_channel_weight_observer_range_neg_127_to_127",
+    "weight_observer_range_neg_127_to_127",
 ]
 
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
@@ -417,24 +440,224 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
         return x_orig
 
 
+def _f32(v) -> np.float32:
+    return np.float32(v)
+
+
+def _histc(x: np.ndarray, bins: int, lo, hi) -> np.ndarray:
+    """torch.histc(x, bins, min=lo, max=hi) on the CPU: bin = int((x - lo) * bins / (hi - lo))
+    in float32, the top edge inclusive, values outside [lo, hi] (and NaN) dropped; lo == hi is
+    widened by 1 on each side."""
+    x = np.asarray(x, np.float32).ravel()
+    lo, hi = _f32(lo), _f32(hi)
+    if lo == hi:
+        lo, hi = _f32(lo - 1), _f32(hi + 1)
+    with np.errstate(invalid="ignore"):
+        x = x[(x >= lo) & (x <= hi)]
+    pos = (((x - lo) * _f32(bins)) / (hi - lo)).astype(np.float32).astype(np.int64)
+    pos[pos == bins] = bins - 1
+    return np.bincount(pos, minlength=bins).astype(np.float32)
+
+
+def _linspace(a, b, n: int) -> np.ndarray:
+    """torch.linspace in float32 on the CPU (one rounding of start + step * i, the upper half
+    counted back from the end)."""
+    a, b = _f32(a), _f32(b)
+    step = _f32((b - a) / _f32(n - 1))
+    i = np.arange(n)
+    lo = (np.float64(a) + np.float64(step) * i).astype(np.float32)
+    hi = (np.float64(b) - np.float64(step) * (n - i - 1)).astype(np.float32)
+    return np.where(i < n // 2, lo, hi).astype(np.float32)
+
+
+def _floor_div(a: np.ndarray, b) -> np.ndarray:
+    """torch.div(a, b, rounding_mode="floor") for float32 (its fmod-based formula)."""
+    b = _f32(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mod = np.fmod(a, b).astype(np.float32)
+        div = ((a - mod) / b).astype(np.float32)
+        div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - _f32(1), div).astype(np.float32)
+        fl = np.where(div != 0, np.floor(div), np.copysign(_f32(0), a / b)).astype(np.float32)
+        fl = np.where(div - fl > _f32(0.5), fl + _f32(1), fl).astype(np.float32)
+    return fl
+
+
 class HistogramObserver(UniformQuantizationObserverBase):
-    """torch's histogram observer (L2-optimal range search): not supported in graphc."""
+    """Records a running histogram (`bins` bins over [min_val, max_val]) and picks the range
+    minimising the L2 quantization error (torch's non-linear search) for calculate_qparams.
+
+    Eager only (calibration for post-training quantization): its histogram merging and range
+    search branch on the data, so inside graphc.compile it raises NotSupportedError. Follows
+    torch's float32 steps (histc, linspace, bucketize, bincount, the floor division, the norm
+    terms); the search compares summed errors, which graphc sums in float64 where torch sums
+    float32 in its own order, so two candidate ranges whose errors tie within float32 rounding
+    could be ordered differently (not seen in the tests)."""
 
     def __init__(self, bins: int = 2048, dtype=dtypes.quint8, qscheme=dtypes.per_tensor_affine,
                  reduce_range=False, quant_min=None, quant_max=None, factory_kwargs=None,
                  eps=FLOAT32_EPS, is_dynamic=False, **kwargs) -> None:
-        raise NotSupportedError(
-            "HistogramObserver is not supported in graphc; use MinMaxObserver or "
-            "MovingAverageMinMaxObserver (e.g. QConfig(activation=MinMaxObserver.with_args("
-            "reduce_range=True), weight=default_per_channel_weight_observer))")
+        if not is_per_tensor(qscheme):
+            raise NotImplementedError("HistogramObserver's qscheme only support "
+                                      "torch.per_tensor_symmetric and torch.per_tensor_affine.")
+        if is_dynamic:
+            raise NotImplementedError("HistogramObserver doesn't support dynamic quantization")
+        super().__init__(dtype=dtype, qscheme=qscheme, reduce_range=reduce_range,
+                         quant_min=quant_min, quant_max=quant_max,
+                         factory_kwargs=factory_kwargs, eps=eps, is_dynamic=is_dynamic, **kwargs)
+        self.bins = bins
+        self.register_buffer("histogram", np.zeros(bins, np.float32))
+        self.register_buffer("min_val", np.array(np.inf, np.float32))
+        self.register_buffer("max_val", np.array(-np.inf, np.float32))
+        self.dst_nbins = 2 ** (8 if self.dtype not in (dtypes.qint32, dtypes.int32) else 32)
+        self.upsample_rate = 16
+
+    # the statistics live in NumPy here (eager only); written back into the buffers' arrays
+    def _get(self):
+        return (self.histogram._data, _f32(self.min_val._data), _f32(self.max_val._data))
+
+    def _set(self, hist, mn, mx) -> None:
+        np.copyto(self.histogram._data, np.asarray(hist, np.float32))
+        self.min_val._data[...] = mn
+        self.max_val._data[...] = mx
+
+    def _compute_quantization_error(self, next_start_bin: int, next_end_bin: int) -> float:
+        hist, mn, mx = self._get()
+        bin_width = (float(mx) - float(mn)) / self.bins
+        dst_bin_width = bin_width * (next_end_bin - next_start_bin + 1) / self.dst_nbins
+        if dst_bin_width == 0.0:
+            return 0.0
+        bw, dw = _f32(bin_width), _f32(dst_bin_width)
+        src_bin = np.arange(self.bins)
+        begin = ((src_bin - next_start_bin).astype(np.float32) * bw).astype(np.float32)
+        end = (begin + bw).astype(np.float32)
+        top = _f32(self.dst_nbins - 1)
+        dst_begin = np.clip(_floor_div(begin, dw), _f32(0), top).astype(np.float32)
+        dst_begin_center = ((dst_begin + _f32(0.5)) * dw).astype(np.float32)
+        dst_end = np.clip(_floor_div(end, dw), _f32(0), top).astype(np.float32)
+        density = (hist / bw).astype(np.float32)
+
+        def l2(db, de):
+            three = _f32(3)
+            return (density * (((de * de * de) - (db * db * db)) / three)).astype(np.float32)
+
+        half = _f32(dst_bin_width / 2)
+        norm = np.zeros(self.bins, np.float32)
+        norm = (norm + l2((begin - dst_begin_center).astype(np.float32),
+                          np.full(self.bins, half, np.float32))).astype(np.float32)
+        norm = (norm + ((dst_end - dst_begin - _f32(1)).astype(np.float32)
+                        * l2(_f32(-dst_bin_width / 2), half))).astype(np.float32)
+        dst_end_center = ((dst_end * dw).astype(np.float32) + half).astype(np.float32)
+        norm = (norm + l2(_f32(-dst_bin_width / 2),
+                          (end - dst_end_center).astype(np.float32))).astype(np.float32)
+        return float(np.sum(norm, dtype=np.float64))
+
+    def _non_linear_param_search(self):
+        hist, mn, mx = self._get()
+        if hist.shape[0] != self.bins:
+            raise GraphcError("bins mismatch")
+        bin_width = _f32((mx - mn) / _f32(self.bins))
+        total = float(np.sum(hist, dtype=np.float64))
+        csum = np.cumsum(hist.astype(np.float64)).astype(np.float32)
+        stepsize, alpha, beta = 1e-5, 0.0, 1.0
+        start_bin, end_bin = 0, self.bins - 1
+        norm_min = float("inf")
+        while alpha < beta:
+            next_alpha, next_beta = alpha + stepsize, beta - stepsize
+            lo_t, hi_t = _f32(next_alpha * total), _f32(next_beta * total)
+            left, right = start_bin, end_bin
+            while left < end_bin and csum[left] < lo_t:
+                left += 1
+            while right > start_bin and csum[right] > hi_t:
+                right -= 1
+            next_start_bin, next_end_bin = start_bin, end_bin
+            if (left - start_bin) > (end_bin - right):
+                next_start_bin, alpha = left, next_alpha
+            else:
+                next_end_bin, beta = right, next_beta
+            if next_start_bin == start_bin and next_end_bin == end_bin:
+                continue
+            norm = self._compute_quantization_error(next_start_bin, next_end_bin)
+            if norm > norm_min:
+                break
+            norm_min = norm
+            start_bin, end_bin = next_start_bin, next_end_bin
+        new_min = _f32(mn + _f32(bin_width * _f32(start_bin)))
+        new_max = _f32(mn + _f32(bin_width * _f32(end_bin + 1)))
+        return G.tensor(new_min), G.tensor(new_max)
+
+    def _upscale_histogram(self, histogram, orig_min, orig_max, update_min, update_max):
+        r = self.upsample_rate
+        histogram = (np.repeat(histogram, r) / _f32(r)).astype(np.float32)
+        bin_size = _f32((orig_max - orig_min) / _f32(self.bins * r))
+        mids = (_linspace(orig_min, orig_max, self.bins * r + 1)[:-1]
+                + _f32(_f32(0.5) * bin_size)).astype(np.float32)
+        bounds = _linspace(update_min, update_max, self.bins + 1)
+        idx = np.searchsorted(bounds, mids, side="right") - 1
+        idx = np.clip(idx, 0, self.bins - 1)
+        out = np.zeros(self.bins, np.float32)
+        np.add.at(out, idx, histogram)
+        return out
+
+    def _combine_histograms(self, orig_hist, orig_min, orig_max, update_hist, update_min,
+                            update_max):
+        if update_min == orig_min and update_max == orig_max:
+            return (orig_hist + update_hist).astype(np.float32)
+        if orig_min == orig_max:
+            bin_value = _f32(np.sum(orig_hist, dtype=np.float64))
+            t = (_histc(np.array([orig_min]), self.bins, update_min, update_max)
+                 * bin_value).astype(np.float32)
+            return (t + update_hist).astype(np.float32)
+        t = self._upscale_histogram(orig_hist, orig_min, orig_max, update_min, update_max)
+        return (update_hist + t).astype(np.float32)
 
     def forward(self, x_orig):
-        """Not reached (the constructor raises)."""
+        """Adds x's values to the histogram (widening its range as needed, as torch)."""
+        if _is_tracing():
+            raise NotSupportedError(
+                "HistogramObserver runs eagerly only (its histogram merging branches on the "
+                "data): calibrate outside graphc.compile, or use MinMaxObserver / "
+                "MovingAverageMinMaxObserver in compiled steps")
+        x = np.asarray(G._t(x_orig).detach().numpy(), np.float32)
+        if x.size == 0:
+            return x_orig
+        x_min, x_max = _f32(x.min()), _f32(x.max())
+        if x_min == -np.inf or x_max == np.inf:
+            warnings.warn("torch.inf detected in input tensor, ignoring input", stacklevel=2)
+            x = x[np.abs(x) != np.inf]
+            if x.size == 0:
+                return x_orig
+            x_min, x_max = _f32(x.min()), _f32(x.max())
+        hist, cur_min, cur_max = self._get()
+        if cur_min == np.inf or cur_max == -np.inf:
+            self._set(_histc(x, self.bins, x_min, x_max), x_min, x_max)
+            return x_orig
+        new_min, new_max = min(cur_min, x_min), max(cur_max, x_max)
+        update = _histc(x, self.bins, new_min, new_max)
+        if new_min == cur_min and new_max == cur_max:
+            self._set(hist + update, cur_min, cur_max)
+        else:
+            self._set(self._combine_histograms(hist, cur_min, cur_max, update, new_min, new_max),
+                      new_min, new_max)
         return x_orig
 
     def calculate_qparams(self):
-        """Not reached (the constructor raises)."""
-        raise NotSupportedError("HistogramObserver is not supported in graphc")
+        """(scale, zero_point) of the range the L2 search picks from the histogram."""
+        if _is_tracing():
+            raise NotSupportedError("HistogramObserver.calculate_qparams runs eagerly only")
+        _, mn, mx = self._get()
+        if mn == np.inf and mx == -np.inf:
+            warnings.warn("must run observer before calling calculate_qparams. Returning "
+                          "default scale and zero point ", stacklevel=2)
+            return G.tensor([1.0]), G.tensor([0])
+        if self.bins != len(self.histogram._data):
+            raise GraphcError("The number of bins in histogram should be equal to the number of "
+                              "bins supplied while making this observer")
+        new_min, new_max = self._non_linear_param_search()
+        return self._calculate_qparams(new_min, new_max)
+
+    def extra_repr(self):
+        """min_val and max_val, as torch prints them."""
+        return f"min_val={_show(self.min_val)}, max_val={_show(self.max_val)}"
 
 
 class FixedQParamsObserver(ObserverBase):

@@ -6,10 +6,9 @@ activations and weights get, and torch's default configurations per backend.
     #         weight=default_fused_per_channel_wt_fake_quant)
 
 Same names and contents as torch 2.13. graphc has no float16, so torch's float16 qconfigs are
-absent; configurations built on HistogramObserver (`get_default_qconfig`'s, torch's default
-for post-training static quantization) can be made, but instantiating their activation observer
-raises NotSupportedError: use `default_qconfig` / `default_per_channel_qconfig` or a
-MinMaxObserver activation instead.
+absent. Configurations built on HistogramObserver (`get_default_qconfig`'s, torch's default for
+post-training static quantization) calibrate eagerly only (the histogram observer raises
+NotSupportedError inside graphc.compile).
 """
 from __future__ import annotations
 
@@ -21,32 +20,66 @@ from ... import dtypes
 from ...errors import GraphcError
 from ...nn import Identity
 from ...nn.module import Module
-from .fake_quantize import (FakeQuantize, FakeQuantizeBase, FusedMovingAvgObsFakeQuantize,
-                            default_dynamic_fake_quant, default_embedding_fake_quant,
-                            default_fake_quant, default_fused_act_fake_quant,
-                            default_fused_per_channel_wt_fake_quant, default_fused_wt_fake_quant,
-                            default_per_channel_weight_fake_quant, default_weight_fake_quant,
-                            fused_per_channel_wt_fake_quant_range_neg_127_to_127,
-                            fused_wt_fake_quant_range_neg_127_to_127)
-from .observer import (HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
-                       NoopObserver, PlaceholderObserver, ReuseInputObserver, _PartialWrapper,
-                       default_debug_observer, default_dynamic_quant_observer,
-                       default_float_qparams_observer, default_observer,
-                       default_per_channel_weight_observer, default_placeholder_observer,
-                       default_reuse_input_observer, default_weight_observer,
-                       per_channel_weight_observer_range_neg_127_to_127,
-                       weight_observer_range_neg_127_to_127)
+from .fake_quantize import (
+    FakeQuantize,
+    FakeQuantizeBase,
+    FusedMovingAvgObsFakeQuantize,
+    default_dynamic_fake_quant,
+    default_embedding_fake_quant,
+    default_fake_quant,
+    default_fused_act_fake_quant,
+    default_fused_per_channel_wt_fake_quant,
+    default_fused_wt_fake_quant,
+    default_per_channel_weight_fake_quant,
+    default_weight_fake_quant,
+    fused_per_channel_wt_fake_quant_range_neg_127_to_127,
+    fused_wt_fake_quant_range_neg_127_to_127,
+)
+from .observer import (
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+    NoopObserver,
+    PlaceholderObserver,
+    ReuseInputObserver,
+    _PartialWrapper,
+    default_debug_observer,
+    default_dynamic_quant_observer,
+    default_float_qparams_observer,
+    default_observer,
+    default_per_channel_weight_observer,
+    default_placeholder_observer,
+    default_reuse_input_observer,
+    default_weight_observer,
+    per_channel_weight_observer_range_neg_127_to_127,
+    weight_observer_range_neg_127_to_127,
+)
 
 __all__ = [
-    "QConfig", "QConfigDynamic", "default_qconfig", "default_debug_qconfig",
-    "default_per_channel_qconfig", "default_dynamic_qconfig", "per_channel_dynamic_qconfig",
-    "float_qparams_weight_only_qconfig", "default_quint8_weight_qconfig", "default_qat_qconfig",
-    "default_dynamic_qat_qconfig", "default_weight_only_qconfig",
-    "default_activation_only_qconfig", "default_qat_qconfig_v2", "default_reuse_input_qconfig",
-    "default_symmetric_qnnpack_qconfig", "default_per_channel_symmetric_qnnpack_qconfig",
+    "QConfig",
+    "QConfigAny",
+    "QConfigDynamic",
+    "default_activation_only_qconfig",
+    "default_debug_qconfig",
+    "default_dynamic_qat_qconfig",
+    "default_dynamic_qconfig",
+    "default_embedding_qat_qconfig",
+    "default_per_channel_qconfig",
+    "default_per_channel_symmetric_qnnpack_qat_qconfig",
+    "default_per_channel_symmetric_qnnpack_qconfig",
+    "default_qat_qconfig",
+    "default_qat_qconfig_v2",
+    "default_qconfig",
+    "default_quint8_weight_qconfig",
+    "default_reuse_input_qconfig",
     "default_symmetric_qnnpack_qat_qconfig",
-    "default_per_channel_symmetric_qnnpack_qat_qconfig", "default_embedding_qat_qconfig",
-    "get_default_qconfig", "get_default_qat_qconfig", "QConfigAny", "qconfig_equals",
+    "default_symmetric_qnnpack_qconfig",
+    "default_weight_only_qconfig",
+    "float_qparams_weight_only_qconfig",
+    "get_default_qat_qconfig",
+    "get_default_qconfig",
+    "per_channel_dynamic_qconfig",
+    "qconfig_equals",
 ]
 
 
@@ -123,7 +156,7 @@ def _check_backend(backend) -> None:
 def get_default_qconfig(backend: str = "x86", version: int = 0) -> QConfig:
     """torch's default post-training (static) qconfig for `backend`: a HistogramObserver
     activation (reduce_range for x86/fbgemm), per-channel weights (per tensor for qnnpack).
-    HistogramObserver is not supported in graphc: instantiating the activation raises."""
+    HistogramObserver calibrates eagerly only."""
     _check_backend(backend)
     if version != 0:
         raise GraphcError(f"Version number: {version} in get_default_qconfig is not supported. "

@@ -9,8 +9,15 @@ import numpy as np
 from ... import dtypes
 from ...errors import GraphcError
 
-__all__ = ["calculate_qmin_qmax", "check_min_max_valid", "is_per_channel", "is_per_tensor",
-           "validate_qmin_qmax", "is_symmetric", "dtype_name"]
+__all__ = [
+    "calculate_qmin_qmax",
+    "check_min_max_valid",
+    "dtype_name",
+    "is_per_channel",
+    "is_per_tensor",
+    "is_symmetric",
+    "validate_qmin_qmax",
+]
 
 _Q8 = {dtypes.qint8: "qint8", dtypes.int8: "int8"}
 _QU8 = {dtypes.quint8: "quint8", dtypes.uint8: "uint8"}
