@@ -394,9 +394,10 @@ def _convert(module, mapping=None, inplace: bool = False, is_reference: bool = F
 
 def convert(module, mapping=None, inplace: bool = False, remove_qconfig: bool = True,
             is_reference: bool = False, convert_custom_config_dict=None,
-            use_precomputed_fake_quant: bool = False):
+            use_precomputed_fake_quant: bool = False, **kwargs):
     """Swap the prepared (calibrated or QAT-trained) modules for their int8 counterparts, as
-    torch.ao.quantization.convert (graphc.ao.quantization.convert's implementation)."""
+    torch.ao.quantization.convert; graphc.ao.quantization.convert (the convert submodule) does
+    the work, and takes its extra options (keep_fp32=...) through **kwargs."""
     try:
         impl = importlib.import_module("graphc.ao.quantization.convert").convert
     except (ImportError, AttributeError):
@@ -405,8 +406,8 @@ def convert(module, mapping=None, inplace: bool = False, remove_qconfig: bool = 
         return impl(module, mapping=mapping, inplace=inplace, remove_qconfig=remove_qconfig,
                     is_reference=is_reference,
                     convert_custom_config_dict=convert_custom_config_dict,
-                    use_precomputed_fake_quant=use_precomputed_fake_quant)
-    if mapping is None:
+                    use_precomputed_fake_quant=use_precomputed_fake_quant, **kwargs)
+    if mapping is None or kwargs:
         raise NotSupportedError("convert: static int8 modules (graphc.ao.quantization.convert) "
                                 "are not available in this build; pass an explicit `mapping`")
     if not inplace:
