@@ -273,6 +273,15 @@ def test_observer_state_dicts_and_defaults_as_torch():
         g, t = getattr(gq, name)(), getattr(tq, name)()
         assert (type(g).__name__, g.quant_min, g.quant_max, g.dtype.name, g.qscheme.name) == \
             (type(t).__name__, t.quant_min, t.quant_max, str(t.dtype)[6:], str(t.qscheme)[6:])
+    from graphc.ao.quantization.utils import get_qparam_dict
+    from torch.ao.quantization.utils import get_qparam_dict as torch_qparam_dict
+    g, t = gq.default_per_channel_weight_observer(), tq.default_per_channel_weight_observer()
+    x = np.linspace(-3, 2, 12, dtype=np.float32).reshape(4, 3)
+    g(graphc.tensor(x))
+    t(torch.from_numpy(x))
+    gd, td = get_qparam_dict(g), torch_qparam_dict(t)
+    assert list(gd) == list(td) and str(gd["qscheme"])[7:] == str(td["qscheme"])[6:]
+    assert same(gd["scale"], td["scale"]) and same(gd["zero_point"], td["zero_point"])
     d = gq.default_dynamic_quant_observer()
     assert d.is_dynamic and d.dtype is graphc.quint8 and (d.quant_min, d.quant_max) == (0, 255)
 

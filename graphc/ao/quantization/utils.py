@@ -10,13 +10,26 @@ from ... import dtypes
 from ...errors import GraphcError
 
 __all__ = [
+    "activation_dtype",
+    "activation_is_dynamically_quantized",
+    "activation_is_int8_quantized",
+    "activation_is_int32_quantized",
+    "activation_is_statically_quantized",
     "calculate_qmin_qmax",
     "check_min_max_valid",
     "dtype_name",
+    "get_combined_dict",
+    "get_qconfig_dtypes",
+    "get_qparam_dict",
+    "has_no_children_ignoring_parametrizations",
     "is_per_channel",
     "is_per_tensor",
     "is_symmetric",
+    "op_is_int8_dynamically_quantized",
     "validate_qmin_qmax",
+    "weight_dtype",
+    "weight_is_quantized",
+    "weight_is_statically_quantized",
 ]
 
 _Q8 = {dtypes.qint8: "qint8", dtypes.int8: "int8"}
@@ -104,3 +117,112 @@ def check_min_max_valid(min_val, max_val) -> bool:
     elif np.any(mn > mx):
         raise GraphcError(f"min {mn} should be less than max {mx}")
     return True
+
+
+_STATIC = (dtypes.quint8, dtypes.qint8, dtypes.qint32, dtypes.uint8, dtypes.int8, dtypes.int32)
+
+
+def get_qparam_dict(observer_or_fake_quant) -> dict:
+    """{"qscheme", "dtype", "scale", "zero_point", ("axis"), "quant_min", "quant_max"} of an
+    observer or fake-quant module, with symmetric schemes reported as affine (as torch's, for
+    the reference quantized modules); a placeholder gives only its dtype."""
+    qscheme = getattr(observer_or_fake_quant, "qscheme", None)
+    dtype = observer_or_fake_quant.dtype
+    names = {c.__name__ for c in type(observer_or_fake_quant).__mro__}
+    if not qscheme or "PlaceholderObserver" in names:
+        return {"qscheme": None, "dtype": dtype}
+    qparams = {"qscheme": qscheme, "dtype": dtype}
+    if is_per_tensor(qscheme):
+        qscheme = dtypes.per_tensor_affine
+    elif is_per_channel(qscheme):
+        if qscheme is dtypes.per_channel_symmetric:
+            qscheme = dtypes.per_channel_affine
+        qparams["axis"] = observer_or_fake_quant.ch_axis
+    else:
+        raise GraphcError(f"Unrecognized qscheme: {qscheme}")
+    qparams["qscheme"] = qscheme
+    qparams["scale"], qparams["zero_point"] = observer_or_fake_quant.calculate_qparams()
+    if hasattr(observer_or_fake_quant, "quant_min"):
+        qparams["quant_min"] = observer_or_fake_quant.quant_min
+    if hasattr(observer_or_fake_quant, "quant_max"):
+        qparams["quant_max"] = observer_or_fake_quant.quant_max
+    return qparams
+
+
+def _need(qconfig, what: str):
+    if qconfig is None:
+        raise GraphcError(f"qconfig must be provided to determine {what}")
+    return qconfig
+
+
+def activation_dtype(qconfig):
+    """The dtype of the qconfig's activation observer."""
+    return _need(qconfig, "activation dtype").activation().dtype
+
+
+def weight_dtype(qconfig):
+    """The dtype of the qconfig's weight observer."""
+    return _need(qconfig, "weight dtype").weight().dtype
+
+
+def get_qconfig_dtypes(qconfig):
+    """(activation dtype, weight dtype, whether the activation is dynamic)."""
+    _need(qconfig, "dtypes")
+    activation, weight = qconfig.activation(), qconfig.weight()
+    return activation.dtype, weight.dtype, getattr(activation, "is_dynamic", False)
+
+
+def activation_is_dynamically_quantized(qconfig) -> bool:
+    """Whether the activation observer is a dynamic one (is_dynamic)."""
+    return get_qconfig_dtypes(qconfig)[2]
+
+
+def activation_is_statically_quantized(qconfig) -> bool:
+    """Whether activations get a fixed quantized dtype (not dynamic)."""
+    return activation_dtype(qconfig) in _STATIC and not activation_is_dynamically_quantized(
+        qconfig)
+
+
+def activation_is_int8_quantized(qconfig) -> bool:
+    """Whether activations are quantized to an 8-bit integer type."""
+    return activation_dtype(qconfig) in (dtypes.quint8, dtypes.qint8, dtypes.uint8, dtypes.int8)
+
+
+def activation_is_int32_quantized(qconfig) -> bool:
+    """Whether activations are quantized to qint32/int32."""
+    return activation_dtype(qconfig) in (dtypes.qint32, dtypes.int32)
+
+
+def weight_is_quantized(qconfig) -> bool:
+    """Whether weights get a quantized dtype."""
+    return weight_dtype(qconfig) in _STATIC
+
+
+def weight_is_statically_quantized(qconfig) -> bool:
+    """Whether weights are quantized to an 8-bit integer type."""
+    return weight_dtype(qconfig) in (dtypes.quint8, dtypes.qint8, dtypes.uint8, dtypes.int8)
+
+
+def op_is_int8_dynamically_quantized(qconfig) -> bool:
+    """Whether the qconfig means int8 dynamic quantization (quint8 dynamic activations, qint8
+    weights)."""
+    act, wt, dynamic = get_qconfig_dtypes(qconfig)
+    return act in (dtypes.quint8, dtypes.uint8) and wt in (dtypes.qint8, dtypes.int8) and dynamic
+
+
+def get_combined_dict(default_dict: dict, additional_dict: dict) -> dict:
+    """default_dict updated with additional_dict (a new dict)."""
+    d = default_dict.copy()
+    d.update(additional_dict)
+    return d
+
+
+def _parent_name(target: str):
+    """'foo.bar' -> ('foo', 'bar'); 'bar' -> ('', 'bar')."""
+    r = target.rsplit(".", 1)
+    return ("", r[0]) if len(r) == 1 else (r[0], r[1])
+
+
+def has_no_children_ignoring_parametrizations(module) -> bool:
+    """Whether the module has no sub-modules (graphc has no parametrizations)."""
+    return len(module._modules) == 0
