@@ -387,3 +387,27 @@ def test_quantize_qat_and_quantize_workflows_match_torch():
             qt = np.rint(ty / float(tqm.fc.scale))
             qg = np.rint(gy / float(gqm.fc.scale))
             assert np.abs(qg - qt).max() <= 1 and np.mean(qg == qt) >= 0.9
+
+
+class _Tiny(nn.Module):
+    """A module-level class, so that pickle can find it."""
+
+    def __init__(self):
+        super().__init__()
+        self.quant, self.fc = graphc.ao.quantization.QuantStub(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(self.quant(x))
+
+
+def test_observer_hooks_survive_deepcopy_and_pickle():
+    import pickle
+    m = _Tiny()
+    m.qconfig = graphc.ao.quantization.get_default_qat_qconfig("x86")
+    m = graphc.ao.quantization.prepare_qat(m)
+    x = np.linspace(-2, 3, 8, dtype=np.float32).reshape(2, 4)
+    for copied in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        copied(x)
+        obs = copied.quant.activation_post_process.activation_post_process
+        assert float(obs.min_val) == -2 and float(obs.max_val) == 3   # its own observer ran
+    assert float(m.quant.activation_post_process.activation_post_process.min_val) == np.inf

@@ -12,11 +12,9 @@ statistics are buffers, i.e. graph state updated by the compiled step.
 from __future__ import annotations
 
 import copy
-import functools
 import importlib
 import inspect
 import itertools
-import types
 import warnings
 from collections import OrderedDict
 
@@ -57,32 +55,47 @@ class RemovableHandle:
 
 
 _NATIVE_HOOKS = hasattr(Module, "register_forward_hook")
-_WRAPPERS: dict[type, types.FunctionType] = {}
 
 
-def _hooked_forward_for(cls) -> types.FunctionType:
-    """The function a hooked module of class `cls` gets as its `forward`: pre hooks, the
-    class's forward, post hooks (torch's Module._call_impl order); it keeps the class forward's
-    signature, so graphc.compile binds arguments as before."""
-    fn = _WRAPPERS.get(cls)
-    if fn is None:
-        base = cls.forward
+class _HookedForward:
+    """What a hooked module gets as its `forward`: pre hooks, the class's forward, post hooks
+    (torch's Module._call_impl order). An object, not a closure, so that deepcopy and pickle
+    rebind it to the copied module; it reports the class forward's signature, so graphc.compile
+    binds arguments as before."""
 
-        @functools.wraps(base)
-        def forward(self, *args, **kwargs):
-            d = self.__dict__
-            for hook in list(d["_forward_pre_hooks"].values()):
-                r = hook(self, args)
-                if r is not None:
-                    args = r if isinstance(r, tuple) else (r,)
-            out = base(self, *args, **kwargs)
-            for hook in list(d["_forward_hooks"].values()):
-                r = hook(self, args, out)
-                if r is not None:
-                    out = r
-            return out
-        fn = _WRAPPERS[cls] = forward
-    return fn
+    __slots__ = ("_module",)
+
+    def __init__(self, module: Module):
+        self._module = module
+
+    def __call__(self, *args, **kwargs):
+        m = self._module
+        d = m.__dict__
+        for hook in list(d["_forward_pre_hooks"].values()):
+            r = hook(m, args)
+            if r is not None:
+                args = r if isinstance(r, tuple) else (r,)
+        out = type(m).forward(m, *args, **kwargs)
+        for hook in list(d["_forward_hooks"].values()):
+            r = hook(m, args, out)
+            if r is not None:
+                out = r
+        return out
+
+    def __reduce__(self):
+        return (_HookedForward, (self._module,))
+
+    @property
+    def __signature__(self):
+        return inspect.signature(type(self._module).forward.__get__(self._module))
+
+    @property
+    def __name__(self):
+        return "forward"
+
+    @property
+    def __doc__(self):
+        return type(self._module).forward.__doc__
 
 
 def _hook_dict(module: Module, pre: bool) -> OrderedDict:
@@ -100,10 +113,9 @@ def _register_hook(module: Module, hook, pre: bool = False, prepend: bool = Fals
     if "_forward_hooks" not in d:
         object.__setattr__(module, "_forward_hooks", OrderedDict())
         object.__setattr__(module, "_forward_pre_hooks", OrderedDict())
-    if not isinstance(d.get("forward"), types.MethodType) or \
-            d["forward"].__func__ is not _hooked_forward_for(type(module)):
+    if not isinstance(d.get("forward"), _HookedForward):
         # through Module.__setattr__: the module's version changes, compiled functions retrace
-        module.forward = types.MethodType(_hooked_forward_for(type(module)), module)
+        module.forward = _HookedForward(module)
     hooks = d["_forward_pre_hooks" if pre else "_forward_hooks"]
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
