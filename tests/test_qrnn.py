@@ -50,6 +50,10 @@ def _torch_q(tm, per_channel=False):
     return tq(torch.nn.Sequential(tm), {type(tm): qc})[0]   # torch swaps children only
 
 
+def tq_weights(tm, per_channel):
+    return _torch_q(tm, per_channel).get_weight()
+
+
 def _flat(out):
     if isinstance(out, (tuple, list)):
         return np.concatenate([_flat(t) for t in out])
@@ -158,6 +162,11 @@ def test_layers_against_torch(case):
     np.testing.assert_array_equal(got, _flat(_np_model(gm, x, hx, pc, _np_sig, np.tanh)))
     # 3. so graphc vs torch: within a few ulp (sigmoid/tanh rounding only)
     assert np.abs(got - want).max() <= TOL
+    tw, gw = tq_weights(tm, pc), q.get_weight()
+    assert list(gw) == list(tw)
+    for name, w in tw.items():
+        np.testing.assert_array_equal(gw[name].int_repr().numpy(), w.int_repr().numpy())
+        assert str(gw[name].qscheme()).split(".")[-1] == str(w.qscheme()).split(".")[-1]
 
 
 CELLS = [("LSTMCell", {}), ("GRUCell", {}), ("RNNCell", {}),
@@ -181,6 +190,12 @@ def test_cells_against_torch(kind, kw):
         got = _flat(q(x, hx))
         assert np.abs(got - want).max() <= TOL, (kind, hx is None)
     assert repr(q) == repr(tq)
+    for name, w in tq.get_weight().items():
+        g = q.get_weight()[name]
+        assert np.array_equal(g.int_repr().numpy(), w.int_repr().numpy()) and \
+            g.q_scale() == w.q_scale() and str(g.qscheme())[7:] == str(w.qscheme())[6:]
+        np.testing.assert_array_equal(q.get_bias()[name.replace("weight", "bias")].numpy(),
+                                      tq.get_bias()[name.replace("weight", "bias")].detach().numpy())
 
 
 def test_no_bias_equals_torch_with_zero_biases():

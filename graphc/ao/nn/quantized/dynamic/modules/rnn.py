@@ -97,6 +97,28 @@ def _repr(mod: Module, name: str) -> str:
     return f"{name}({mod.extra_repr()})"
 
 
+def _qweight(q: QuantizedLinear):
+    """The int8 weight as a quantized tensor (qint8, zero point 0), as torch's get_weight."""
+    from ...... import quantized_tensor as QT
+    w_q = G.as_tensor(q.weight_q.numpy().copy())
+    s = q.w_scale.numpy()
+    if s.ndim == 0:
+        return QT._make_per_tensor_quantized_tensor(w_q, float(s), 0)
+    return QT._make_per_channel_quantized_tensor(w_q, s.astype(np.float64),
+                                                 np.zeros(s.shape, np.int64), 0)
+
+
+def _weight_bias(pairs) -> dict:
+    """{"weight": {name: quantized weight}, "bias": {name: fp32 bias or None}} for (sfx, ih, hh)."""
+    out = {"weight": {}, "bias": {}}
+    for sfx, ih, hh in pairs:
+        for which, q in (("ih", ih), ("hh", hh)):
+            out["weight"][f"weight_{which}{sfx}"] = _qweight(q)
+            out["bias"][f"bias_{which}{sfx}"] = (G.as_tensor(q.bias.numpy().copy())
+                                                if q.has_bias else None)
+    return out
+
+
 # ---- LSTM and GRU -------------------------------------------------------------------------------
 
 
@@ -209,6 +231,20 @@ class RNNBase(Module):
 
     def __repr__(self) -> str:
         return _repr(self, f"DynamicQuantized{self.mode}")   # torch hides the packed weights
+
+    def _weight_bias(self) -> dict:
+        dirs = 2 if self.bidirectional else 1
+        return _weight_bias((f"_l{layer}{'_reverse' if d else ''}",
+                             self._cell_params(layer, d).ih, self._cell_params(layer, d).hh)
+                            for layer in range(self.num_layers) for d in range(dirs))
+
+    def get_weight(self) -> dict:
+        """{"weight_ih_l0": quantized tensor, "weight_hh_l0": ..., ...}, as torch's."""
+        return self._weight_bias()["weight"]
+
+    def get_bias(self) -> dict:
+        """{"bias_ih_l0": fp32 tensor (None without bias), ...}, as torch's."""
+        return self._weight_bias()["bias"]
 
     def _cell_params(self, layer: int, d: int) -> CellParams:
         return self._all_weight_values[layer * (2 if self.bidirectional else 1) + d].param
@@ -380,6 +416,14 @@ class RNNCellBase(Module):
 
     def __repr__(self) -> str:
         return _repr(self, self._NAME)
+
+    def get_weight(self) -> dict:
+        """{"weight_ih": quantized tensor, "weight_hh": ...}, as torch's."""
+        return _weight_bias([("", self._packed_weight_ih, self._packed_weight_hh)])["weight"]
+
+    def get_bias(self) -> dict:
+        """{"bias_ih": fp32 tensor (None without bias), "bias_hh": ...}, as torch's."""
+        return _weight_bias([("", self._packed_weight_ih, self._packed_weight_hh)])["bias"]
 
     def _input(self, input) -> Tensor:
         x = G._t(input)
