@@ -100,6 +100,30 @@ def _fq_core(x: Tensor, scale: Tensor, zp: Tensor, quant_min: int, quant_max: in
     return y
 
 
+def _fq_float_zp(x: Tensor, scale: Tensor, zp: Tensor, quant_min: int,
+                 quant_max: int) -> Tensor:
+    """torch's float-zero-point per-channel kernel (per_channel_affine_float_qparams, float32):
+    q = lrintf(zp + x * inv) (one float32 rounding of the product, one of the sum, then half to
+    even; NaN and |q| >= 2^63 give INT64_MIN, as x86's conversion), mask = qmin <= q <= qmax,
+    y = float((double(clamp(q)) - zp) * scale)."""
+    xd = x.detach()
+    scale = scale.detach()
+    zf = zp.detach()
+    p = xd * (1.0 / scale)
+    # p's value (NaN where x is), through a select: keeps `zp + p` from becoming an FMA
+    p = G.where(xd == xd, p, xd)  # noqa: PLR0124
+    r = round_half_even(zf + p)
+    r = G.where(G.abs(r) < _INT64_LIMIT, r, -_INT64_LIMIT)       # lrintf's overflow value
+    lo, hi = float(quant_min), float(quant_max)
+    inside = (r >= lo) & (r <= hi)
+    qc = G.where(r < lo, lo, G.where(r > hi, hi, r))
+    y = G.cast((G.cast(qc, dtypes.float64) - G.cast(zf, dtypes.float64))
+               * G.cast(scale, dtypes.float64), dtypes.float32)
+    if x.requires_grad and is_grad_enabled():
+        y = G.where(inside, y + (x - xd), y)
+    return y
+
+
 def _check_float_input(x: Tensor, what: str) -> None:
     if x.dtype not in (dtypes.float32, dtypes.float64):
         raise InputError(f"{what}: input of {x.dtype}{list(x.shape)} is not supported: torch's "
@@ -164,8 +188,8 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
                                      quant_max: int) -> Tensor:
     """Quantize and dequantize `input` with one scale and zero point per slice along `axis`, as
     torch's function (scale f32[C], zero_point i32[C] with C = input.size(axis)); gradient as
-    fake_quantize_per_tensor_affine's. A float zero point (torch's float-qparams variant, for
-    embeddings) is not supported."""
+    fake_quantize_per_tensor_affine's. A float32 zero point is torch's float-qparams variant
+    (per_channel_affine_float_qparams, for embeddings): q = nearbyint(zp + x * inv)."""
     what = "fake_quantize_per_channel_affine"
     x = _tensor(input)
     _check_float_input(x, what)
@@ -174,13 +198,14 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
         raise InputError(f"{what}: scale and zero_point must be tensors (one value per channel)")
     if scale.dtype is not dtypes.float32:
         raise GraphcError(f"{what}: Scale must be Float, found {scale.dtype}")
-    if zero_point.dtype.is_float:
+    float_zp = zero_point.dtype.is_float
+    if float_zp and (zero_point.dtype is not dtypes.float32 or x.dtype is not dtypes.float32):
         raise NotSupportedError(
-            f"{what}: a floating-point zero_point ({zero_point.dtype}, torch's "
-            "per_channel_affine_float_qparams path for embeddings) is not supported in graphc; "
-            "use an int32 zero_point")
-    if zero_point.dtype not in (dtypes.int32, dtypes.int64):
-        raise GraphcError(f"{what}: Zero-point must be Int32, found {zero_point.dtype}")
+            f"{what}: a floating-point zero_point needs float32 input and a float32 zero_point "
+            f"in graphc (got input {x.dtype}, zero_point {zero_point.dtype})")
+    if not float_zp and zero_point.dtype not in (dtypes.int32, dtypes.int64):
+        raise GraphcError(f"{what}: Zero-point must be Int32, Float or Half, found "
+                          f"{zero_point.dtype}")
     if scale.ndim != 1 or zero_point.ndim != 1:
         raise GraphcError(f"{what}: scale and zero point should be 1-D tensors, got shapes "
                           f"{list(scale.shape)} and {list(zero_point.shape)}")
@@ -195,6 +220,9 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
         raise GraphcError(f"{what}: dimensions of scale and zero-point are not consistent with "
                           f"input tensor ({scale.shape[0]} values for size {x.shape[axis]} of "
                           f"axis {axis} of {list(x.shape)})")
+    if float_zp:
+        return _fq_float_zp(x, _channel_view(scale, x.ndim, int(axis)),
+                            _channel_view(zero_point, x.ndim, int(axis)), quant_min, quant_max)
     if _eager_values(zero_point) and zero_point.numel():
         zmin, zmax = int(zero_point._data.min()), int(zero_point._data.max())
         if zmin < quant_min or zmax > quant_max:

@@ -110,6 +110,30 @@ def test_per_channel_matches_torch_forward_and_gradient(rng, axis):
         assert same(gx.grad, tx.grad)
 
 
+@pytest.mark.parametrize("backend", [None, "llvm"])
+def test_per_channel_float_zero_point_as_torch(backend, rng):
+    """torch's per_channel_affine_float_qparams kernel: nearbyint(zp + x * inv)."""
+    x = inputs(0.0173, rng, 6)
+    sc = np.array([0.0173, 0.02, 0.25, 0.5, 0.011, 1.0], np.float32)
+    zp = np.array([3.3, 0.5, 127.5, -2.25, 1.0, 250.7], np.float32)
+
+    def fq(a):
+        return graphc.fake_quantize_per_channel_affine(a, graphc.tensor(sc), graphc.tensor(zp),
+                                                       0, 0, 255)
+    gx = graphc.tensor(x, requires_grad=True)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = torch.fake_quantize_per_channel_affine(tx, torch.from_numpy(sc), torch.from_numpy(zp),
+                                                0, 0, 255)
+    if backend:
+        assert same(graphc.compile(fq, backend=backend)(x), ty)
+        return
+    y = fq(gx)
+    assert same(y, ty)
+    y.sum().backward()
+    ty.sum().backward()
+    assert same(gx.grad, tx.grad)
+
+
 def test_float64_input_as_torch(rng):
     x = (rng.standard_normal(500) * 3).astype(np.float64)
     y = graphc.fake_quantize_per_tensor_affine(graphc.tensor(x), 0.1, 2, 0, 255)
@@ -134,8 +158,8 @@ def test_bad_arguments_raise_and_say_why():
     with pytest.raises(GraphcError, match="not consistent"):
         graphc.fake_quantize_per_channel_affine(x, sc, zp, 0, 0, 255)
     with pytest.raises(NotSupportedError, match="floating-point zero_point"):
-        graphc.fake_quantize_per_channel_affine(x, sc, graphc.tensor(np.zeros(3, np.float32)),
-                                                1, 0, 255)
+        graphc.fake_quantize_per_channel_affine(graphc.tensor(np.ones((2, 3))), sc,
+                                                graphc.tensor(np.zeros(3, np.float32)), 1, 0, 255)
     with pytest.raises(NotSupportedError, match="learnable"):
         graphc.quant_ops._fake_quantize_learnable_per_tensor_affine(x, sc, zp, 0, 255, 1.0)
     obs = gq.HistogramObserver()
@@ -273,8 +297,9 @@ def test_observer_state_dicts_and_defaults_as_torch():
         g, t = getattr(gq, name)(), getattr(tq, name)()
         assert (type(g).__name__, g.quant_min, g.quant_max, g.dtype.name, g.qscheme.name) == \
             (type(t).__name__, t.quant_min, t.quant_max, str(t.dtype)[6:], str(t.qscheme)[6:])
-    from graphc.ao.quantization.utils import get_qparam_dict
     from torch.ao.quantization.utils import get_qparam_dict as torch_qparam_dict
+
+    from graphc.ao.quantization.utils import get_qparam_dict
     g, t = gq.default_per_channel_weight_observer(), tq.default_per_channel_weight_observer()
     x = np.linspace(-3, 2, 12, dtype=np.float32).reshape(4, 3)
     g(graphc.tensor(x))
@@ -298,7 +323,8 @@ def test_load_observer_state_dict_sizes_empty_per_channel_statistics(rng):
 FAKE_QUANTS = ["default_fake_quant", "default_weight_fake_quant",
                "default_per_channel_weight_fake_quant", "default_fused_act_fake_quant",
                "default_fused_wt_fake_quant", "default_fused_per_channel_wt_fake_quant",
-               "default_dynamic_fake_quant", "default_fixed_qparams_range_neg1to1_fake_quant"]
+               "default_dynamic_fake_quant", "default_fixed_qparams_range_neg1to1_fake_quant",
+               "default_embedding_fake_quant"]
 
 TOGGLES = {4: ("disable_observer",), 6: ("disable_fake_quant",), 8: ("enable_fake_quant",),
            10: ("enable_observer",), 12: ("disable_fake_quant", "disable_observer"),

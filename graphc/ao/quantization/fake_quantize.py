@@ -211,10 +211,6 @@ class FakeQuantize(FakeQuantizeBase):
         X = G._t(X)
         self._update_qparams(X, _flag(self.observer_enabled))
         if self.is_per_channel:
-            if self.zero_point.dtype.is_float:
-                raise NotSupportedError(
-                    "FakeQuantize with per_channel_affine_float_qparams (float zero points, "
-                    "torch's embedding fake quant) is not supported in graphc")
             Y = fake_quantize_per_channel_affine(X, self.scale, self.zero_point, self.ch_axis,
                                                  self.activation_post_process.quant_min,
                                                  self.activation_post_process.quant_max)
