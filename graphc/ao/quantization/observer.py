@@ -201,6 +201,13 @@ class UniformQuantizationObserverBase(ObserverBase):
                           "values.", stacklevel=2)
             return G.tensor([1.0]), G.tensor([0])
         traced = _is_tracing()
+        if not traced and min_val.ndim == 1 and np.all(
+                (min_val._data == np.inf) & (max_val._data == -np.inf)):
+            # per-channel statistics sized but never updated (graphc sizes them at the first
+            # forward even with the observer off; torch's are still empty then)
+            warnings.warn("must run observer before calling calculate_qparams. Returning default "
+                          "values.", stacklevel=2)
+            return G.tensor([1.0]), G.tensor([0])
         if not traced and not check_min_max_valid(min_val, max_val):
             return G.tensor([1.0]), G.tensor([0])
         quant_min, quant_max = self.quant_min, self.quant_max
