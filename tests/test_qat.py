@@ -411,3 +411,53 @@ def test_observer_hooks_survive_deepcopy_and_pickle():
         obs = copied.quant.activation_post_process.activation_post_process
         assert float(obs.min_val) == -2 and float(obs.max_val) == 3   # its own observer ran
     assert float(m.quant.activation_post_process.activation_post_process.min_val) == np.inf
+
+
+def _parts(T, kind):
+    N = T.nn
+    return {"ConvBn1d": lambda: (N.Conv1d(3, 4, 3), N.BatchNorm1d(4)),
+            "ConvBnReLU1d": lambda: (N.Conv1d(3, 4, 3, bias=False), N.BatchNorm1d(4), N.ReLU()),
+            "ConvReLU2d": lambda: (N.Conv2d(3, 4, 3), N.ReLU()),
+            "ConvReLU1d": lambda: (N.Conv1d(3, 4, 3), N.ReLU()),
+            "LinearBn1d": lambda: (N.Linear(3, 4), N.BatchNorm1d(4))}[kind]()
+
+
+@pytest.mark.parametrize("kind", ["ConvBn1d", "ConvBnReLU1d", "ConvReLU2d", "ConvReLU1d",
+                                  "LinearBn1d"])
+def test_qat_fused_modules_one_step_match_torch(kind):
+    """The QAT forms not in the trajectories: forward, gradients, BN statistics vs torch."""
+    torch.manual_seed(5)
+    tparts = _parts(torch, kind)
+    gparts = _parts(graphc, kind)
+    for t, g in zip(tparts, gparts):
+        g.load_state_dict(t.state_dict())
+    mapping_t, mapping_g = tq.get_default_qat_module_mappings(), \
+        graphc.ao.quantization.get_default_qat_module_mappings()
+    tf = getattr(torch.ao.nn.intrinsic, kind)(*tparts)
+    gf = getattr(graphc.ao.nn.intrinsic, kind)(*gparts)
+    tf.qconfig = tq.get_default_qat_qconfig("x86")
+    gf.qconfig = graphc.ao.quantization.get_default_qat_qconfig("x86")
+    tq.propagate_qconfig_(tf)   # the children too, as prepare_qat does
+    graphc.ao.quantization.propagate_qconfig_(gf)
+    if type(tf) not in mapping_t:   # torch maps ConvReLU1d to nothing: use the QAT class
+        mapping_t[type(tf)] = getattr(torch.ao.nn.intrinsic.qat, kind)
+        mapping_g[type(gf)] = getattr(graphc.ao.nn.intrinsic.qat, kind)
+    tm, gm = mapping_t[type(tf)].from_float(tf), mapping_g[type(gf)].from_float(gf)
+    assert type(gm).__name__ == type(tm).__name__ == kind
+    shape = (5, 3) if kind == "LinearBn1d" else (5, 3, 7, 7) if kind.endswith("2d") else (5, 3, 9)
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    xt = torch.from_numpy(x).requires_grad_()
+    xg = graphc.tensor(x, requires_grad=True)
+    yt, yg = tm(xt), gm(xg)
+    assert _rel(yg.detach().numpy(), yt.detach().numpy()) <= 1e-6
+    r = np.random.default_rng(6).standard_normal(yt.shape).astype(np.float32)
+    (yt * torch.from_numpy(r)).sum().backward()   # not sum(y^2): constant under BN
+    (yg * r).sum().backward()
+    assert _rel(xg.grad.numpy(), xt.grad.numpy()) <= 1e-5
+    for (n, p), (_, q) in zip(tm.named_parameters(), gm.named_parameters()):
+        if np.abs(p.grad.numpy()).max() < 1e-5:   # a conv bias before train-mode BN: 0 + noise
+            assert np.abs(q.grad.numpy()).max() < 1e-5, n
+        else:
+            assert _rel(q.grad.numpy(), p.grad.numpy()) <= 1e-5, n
+    for k, v in tm.state_dict().items():
+        assert _rel(gm.state_dict()[k].numpy(), v.numpy()) <= 1e-6, k
