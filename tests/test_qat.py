@@ -461,3 +461,18 @@ def test_qat_fused_modules_one_step_match_torch(kind):
             assert _rel(q.grad.numpy(), p.grad.numpy()) <= 1e-5, n
     for k, v in tm.state_dict().items():
         assert _rel(gm.state_dict()[k].numpy(), v.numpy()) <= 1e-6, k
+
+
+def test_propagate_qconfig_and_add_quant_dequant_match_torch():
+    tm, gm = _twins(_conv_net)
+    out = []
+    for T, m in ((torch, tm), (graphc, gm)):
+        aq = T.ao.quantization
+        qc = aq.default_qconfig
+        aq.propagate_qconfig_(m, {"layer1": qc, T.nn.Linear: qc})   # by name and by type
+        with_qconfig = sorted(n for n, mod in m.named_modules()
+                              if getattr(mod, "qconfig", None) is not None)
+        wrapped = aq.add_quant_dequant(m)
+        out.append((with_qconfig, _structure(wrapped)))
+    assert out[1] == out[0]
+    assert "layer1.0.conv" in out[0][0] and "fc" in out[0][0] and "conv1" not in out[0][0]
