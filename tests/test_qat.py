@@ -112,7 +112,8 @@ def test_fuse_modules_inplace_hooks_and_errors():
     with pytest.raises(GraphcError, match="layer1.0.bnx"):
         graphc.ao.quantization.fuse_modules(gm, ["layer1.0.conv", "layer1.0.bnx"])
     with pytest.raises(GraphcError, match=r"\['fc2', 'bn2'\].*\(Linear, BatchNorm2d\)"):
-        graphc.ao.quantization.fuse_modules(gm, ["fc2", "bn2"])
+        graphc.ao.quantization.fuse_modules(gm, [["fc", "relu3"], ["fc2", "bn2"]], inplace=True)
+    assert type(gm.fc) is nn.Linear   # checked before anything was fused
     gm.layer1[0].bn.train()
     with pytest.raises(GraphcError, match="Conv2d.eval., BatchNorm2d.train.*same mode"):
         graphc.ao.quantization.fuse_modules(gm, ["layer1.0.conv", "layer1.0.bn"])

@@ -83,12 +83,21 @@ def _fuse_modules(model, modules_to_fuse, is_qat, inplace=False, fuser_func=fuse
                           f"list of such lists, got {modules_to_fuse!r}")
     groups = [modules_to_fuse] if all(isinstance(m, str) for m in modules_to_fuse) else \
         modules_to_fuse
-    if not inplace:
-        model = copy.deepcopy(model)
-    for group in groups:
+    additional = (fuse_custom_config_dict or {}).get("additional_fuser_method_mapping", {})
+    for group in groups:   # every name and pattern checked before anything is fused
         if isinstance(group, str) or not all(isinstance(n, str) for n in group):
             raise GraphcError(f"fuse_modules: each group must be a list of module names, got "
                               f"{group!r}")
+        mods = [_get_module(model, n) for n in group]
+        if fuser_func is fuse_known_modules:
+            try:
+                get_fuser_method(tuple(type(m) for m in mods), additional)
+            except GraphcError as e:
+                raise type(e)(f"fuse_modules{'_qat' if is_qat else ''}({list(group)}): "
+                              f"{e}") from None
+    if not inplace:
+        model = copy.deepcopy(model)
+    for group in groups:
         _fuse_modules_helper(model, group, is_qat, fuser_func, fuse_custom_config_dict)
     return model
 
