@@ -50,7 +50,9 @@ from .quantized_tensor import (QTensor, dequantize, quantize_per_channel,  # noq
                                quantize_per_tensor, _make_per_tensor_quantized_tensor,
                                _make_per_channel_quantized_tensor)
 from .quant_ops import (fake_quantize_per_channel_affine,  # noqa: F401,E402
-                        fake_quantize_per_tensor_affine, fused_moving_avg_obs_fake_quant)
+                        fake_quantize_per_tensor_affine, fused_moving_avg_obs_fake_quant,
+                        _fake_quantize_learnable_per_channel_affine,
+                        _fake_quantize_learnable_per_tensor_affine)
 from . import ao, quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
