@@ -17,6 +17,8 @@ distance of torch's (`max_abs_vs_torch`).
 """
 from __future__ import annotations
 
+import gc
+import statistics
 import time
 import warnings
 
@@ -27,8 +29,8 @@ import graphc
 SIZES = {"input": 64, "hidden": 128, "steps": 50, "batch": 32}
 
 
-def contenders(seed: int = 0, **sizes) -> tuple[dict, np.ndarray, float]:
-    """({name: zero-argument callable}, the input, graphc int8 compile seconds)."""
+def contenders(seed: int = 0, kind: str = "LSTM", **sizes) -> tuple[dict, np.ndarray, float]:
+    """({name: zero-argument callable}, the input, graphc int8 compile seconds); kind LSTM/GRU."""
     import torch
     from torch.ao.quantization import quantize_dynamic as torch_qd
 
@@ -36,14 +38,14 @@ def contenders(seed: int = 0, **sizes) -> tuple[dict, np.ndarray, float]:
     torch.set_num_threads(pool.num_threads())   # the same cores for both (GRAPHC_NUM_THREADS)
     s = dict(SIZES, **sizes)
     torch.manual_seed(seed)
-    tm = torch.nn.LSTM(s["input"], s["hidden"]).eval()
-    gm = graphc.nn.LSTM(s["input"], s["hidden"])
+    tm = getattr(torch.nn, kind)(s["input"], s["hidden"]).eval()
+    gm = getattr(graphc.nn, kind)(s["input"], s["hidden"])
     gm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     gm.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tq = torch_qd(torch.nn.Sequential(tm), {torch.nn.LSTM}, dtype=torch.qint8)[0]
-    gq = graphc.quantization.quantize_dynamic(graphc.nn.Sequential(gm), {graphc.nn.LSTM})[0]
+        tq = torch_qd(torch.nn.Sequential(tm), {type(tm)}, dtype=torch.qint8)[0]
+    gq = graphc.quantization.quantize_dynamic(graphc.nn.Sequential(gm), {type(gm)})[0]
     x = np.random.default_rng(seed).standard_normal(
         (s["steps"], s["batch"], s["input"])).astype(np.float32)
     xt = torch.from_numpy(x)
@@ -62,31 +64,55 @@ def contenders(seed: int = 0, **sizes) -> tuple[dict, np.ndarray, float]:
              "graphc fp32": lambda: g32(x), "torch fp32": torch_call(tm)}, x, compile_s)
 
 
-def rows(repeat: int = 5, **sizes) -> dict:
-    """{"times": {name: (best_us, median_us)}, "compile_s", "max_abs_vs_torch", "speedup"}."""
-    from .bench import timeit  # lazily: bench may import this module to add the row
+def _outputs(out) -> np.ndarray:
+    """A contender's (output, h_n) or (output, (h_n, c_n)) as one float vector."""
+    if isinstance(out, (tuple, list)):
+        return np.concatenate([_outputs(t) for t in out])
+    return np.asarray(out.numpy() if hasattr(out, "numpy") else out, np.float32).reshape(-1)
 
-    fns, _, compile_s = contenders(**sizes)
-    y8, yt = fns["graphc int8"](), fns["torch int8"]()
-    flat = [np.concatenate([np.asarray(a).reshape(-1) for a in (o[0], o[1][0], o[1][1])])
-            for o in (y8, tuple(t.numpy() if hasattr(t, "numpy") else
-                                tuple(u.numpy() for u in t) for t in yt))]
-    times = {}
+
+def interleaved(fns: dict, repeat: int, budget: float = 0.2) -> dict:
+    """{name: (best_us, median_us)} over `repeat` rounds; every round times each contender in
+    turn (calls per round sized to `budget` seconds), so a busy spell on a shared machine hits
+    all of them instead of one."""
+    number = {}
     for name, fn in fns.items():
-        best, med = timeit(fn, repeat)
-        times[name] = (best * 1e6, med * 1e6)
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        number[name] = max(1, int(budget / max(time.perf_counter() - t0, 1e-7)))
+    per = {name: [] for name in fns}
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            for name, fn in fns.items():
+                time.sleep(0.02)     # let another contender's spinning pool threads settle
+                t0 = time.perf_counter()
+                for _ in range(number[name]):
+                    fn()
+                per[name].append((time.perf_counter() - t0) / number[name] * 1e6)
+    finally:
+        gc.enable()
+    return {name: (min(v), statistics.median(v)) for name, v in per.items()}
+
+
+def rows(repeat: int = 5, kind: str = "LSTM", **sizes) -> dict:
+    """{"times": {name: (best_us, median_us)}, "compile_s", "max_abs_vs_torch", "speedup"}."""
+    fns, _, compile_s = contenders(kind=kind, **sizes)
+    flat = [_outputs(fns["graphc int8"]()), _outputs(fns["torch int8"]())]
+    times = interleaved(fns, repeat)
     return {"times": times, "compile_s": compile_s,
             "max_abs_vs_torch": float(np.abs(flat[0] - flat[1]).max()),
             "speedup": times["torch int8"][0] / times["graphc int8"][0]}
 
 
-def main() -> int:
+def main(kind: str = "LSTM") -> int:
     """Print the table (best of 5)."""
-    r = rows()
-    s = SIZES
     from graphc.backend.llvm import pool
-    print(f"LSTM({s['input']}, {s['hidden']}) inference, {s['steps']} steps, batch {s['batch']},"
-          f" {pool.num_threads()} thread(s) (best / median of 5, µs per call)")
+    r = rows(kind=kind)
+    s = SIZES
+    print(f"{kind}({s['input']}, {s['hidden']}) inference, {s['steps']} steps, batch {s['batch']},"
+          f" {pool.num_threads()} thread(s) (best / median of 5 interleaved rounds, µs per call)")
     for name, (best, med) in r["times"].items():
         print(f"  {name:<12} {best:10.0f} {med:10.0f}")
     print(f"graphc int8 vs torch int8: {r['speedup']:.2f}x faster; compile {r['compile_s']:.2f} s;"
@@ -95,4 +121,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+    raise SystemExit(main(*sys.argv[1:2]))
