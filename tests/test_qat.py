@@ -477,3 +477,32 @@ def test_propagate_qconfig_and_add_quant_dequant_match_torch():
         out.append((with_qconfig, _structure(wrapped)))
     assert out[1] == out[0]
     assert "layer1.0.conv" in out[0][0] and "fc" in out[0][0] and "conv1" not in out[0][0]
+
+
+def test_dynamic_qat_prepare_train_convert_matches_torch():
+    """Dynamic QAT: prepare_qat with qat.dynamic.Linear (the memoryless activation observer is a
+    pre hook), 3 SGD steps, convert with the dynamic mapping: torch's int8 model and outputs."""
+    tm, gm = _twins(_mlp)
+    x, y = _data((784,))
+    res = []
+    for lib, m in ((torch, tm), (graphc, gm)):
+        aq = lib.ao.quantization
+        m.train()
+        m.qconfig = aq.default_dynamic_qat_qconfig
+        p = aq.prepare_qat(m, mapping={lib.nn.Linear: lib.ao.nn.qat.dynamic.Linear})
+        opt, crit = lib.optim.SGD(p.parameters(), lr=0.01), lib.nn.CrossEntropyLoss()
+        for i in range(3):
+            xi, yi = (torch.from_numpy(x[i]), torch.from_numpy(y[i])) if lib is torch else \
+                (x[i], y[i])
+            opt.zero_grad()
+            crit(p(xi), yi).backward()
+            opt.step()
+        obs = p.fc1.activation_post_process.activation_post_process
+        q = aq.convert(p.eval(), mapping=aq.get_default_dynamic_quant_module_mappings())
+        out = q(torch.from_numpy(x[5]) if lib is torch else x[5])
+        res.append((float(obs.min_val), float(obs.max_val), _structure(q),
+                    out.detach().numpy() if lib is torch else out.numpy()))
+    (tmin, tmax, ts, ty), (gmin, gmax, gs, gy) = res
+    assert (gmin, gmax) == (tmin, tmax)   # the input observer ran before fc1 (a pre hook)
+    assert gs == [s for s in ts if not s[0].endswith("_packed_params")]
+    assert _rel(gy, ty) <= 1e-6
