@@ -258,6 +258,8 @@ def test_quantize_dynamic_default_spec_repr_summary_and_original_untouched():
     assert "keep_fp32" in recs["head"].detail and type(only.head) is nn.Linear
     x = np.random.default_rng(0).standard_normal((5, 2, 8)).astype(F32)
     assert np.abs(qnet(x).numpy() - net(x).numpy()).max() < 0.05
+    same = quantize_dynamic(net, {nn.GRUCell}, inplace=True)        # torch's inplace=True
+    assert same is net and type(net.cell) is nnqd.GRUCell and type(net.gru) is nn.GRU
 
 
 def test_per_channel_from_a_qconfig_dict_and_the_option():
