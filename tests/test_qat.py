@@ -424,9 +424,11 @@ def _parts(T, kind):
 
 
 @pytest.mark.parametrize("kind", ["ConvBn1d", "ConvBnReLU1d", "ConvReLU2d", "ConvReLU1d",
-                                  "LinearBn1d"])
+                                  "LinearBn1d", "ConvBn1d-slow", "ConvBnReLU1d-slow-frozen"])
 def test_qat_fused_modules_one_step_match_torch(kind):
-    """The QAT forms not in the trajectories: forward, gradients, BN statistics vs torch."""
+    """The QAT forms not in the trajectories: forward, gradients, BN statistics vs torch
+    (-slow: ConvBn's two-pass forward, _enable_slow_path_for_better_numerical_stability)."""
+    kind, _, slow = kind.partition("-")   # slow: the two-pass forward; frozen: BN stats frozen
     torch.manual_seed(5)
     tparts = _parts(torch, kind)
     gparts = _parts(graphc, kind)
@@ -445,6 +447,11 @@ def test_qat_fused_modules_one_step_match_torch(kind):
         mapping_g[type(gf)] = getattr(graphc.ao.nn.intrinsic.qat, kind)
     tm, gm = mapping_t[type(tf)].from_float(tf), mapping_g[type(gf)].from_float(gf)
     assert type(gm).__name__ == type(tm).__name__ == kind
+    if slow:
+        tm._enable_slow_path_for_better_numerical_stability = True
+        gm._enable_slow_path_for_better_numerical_stability = True
+    if slow.endswith("frozen"):
+        tm.freeze_bn_stats(), gm.freeze_bn_stats()
     shape = (5, 3) if kind == "LinearBn1d" else (5, 3, 7, 7) if kind.endswith("2d") else (5, 3, 9)
     x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
     xt = torch.from_numpy(x).requires_grad_()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ...... import functions as G
+from ......autograd import no_grad
 from ......errors import GraphcError
 from ......nn import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ReLU, init
 from ......nn import functional as F
@@ -60,6 +61,7 @@ class _ConvBnNd(_ConvNd, nni._FusedModule):
             self.update_bn_stats()
         else:
             self.freeze_bn_stats()
+        self._enable_slow_path_for_better_numerical_stability = False
 
     def reset_running_stats(self) -> None:
         """Reset the BatchNorm's running statistics."""
@@ -98,7 +100,10 @@ class _ConvBnNd(_ConvNd, nni._FusedModule):
         return bn(x)
 
     def _forward(self, input):
-        """torch's _forward_approximate (see the module docstring)."""
+        """torch's _forward_approximate (see the module docstring), or _forward_slow when
+        `_enable_slow_path_for_better_numerical_stability` is set."""
+        if self._enable_slow_path_for_better_numerical_stability:
+            return self._forward_slow(input)
         bn = self.bn
         if bn.running_var is None:
             raise GraphcError(f"{type(self).__name__}: bn.running_var must not be None")
@@ -115,6 +120,41 @@ class _ConvBnNd(_ConvNd, nni._FusedModule):
         if self.bias is not None:
             conv_orig = conv_orig + G.reshape(self.bias, bias_shape)
         return self._bn(conv_orig)
+
+    def _forward_slow(self, input):
+        """torch's two-pass forward (handles bn.weight == 0): the batch statistics come from a
+        float conv, the fake-quantized conv is rescaled from running to batch std."""
+        bn = self.bn
+        nd = len(self.weight.shape)
+        weight_shape = [-1] + [1] * (nd - 1)
+        bias_shape = [1, -1] + [1] * (nd - 2)
+        zero_bias = G.zeros(self.out_channels, dtype=input.dtype)
+        training = bn.training and not self.freeze_bn
+        if training:
+            conv_out = self._conv_forward(input, self.weight, zero_bias)
+            with no_grad():
+                self._bn(conv_out if self.bias is None else
+                         conv_out + G.reshape(self.bias, bias_shape))
+        running_std = G.sqrt(bn.running_var + bn.eps)
+        scale_factor = bn.weight / running_std
+        scaled_weight = self.weight_fake_quant(self.weight * G.reshape(scale_factor,
+                                                                       weight_shape))
+        conv_bn = self._conv_forward(input, scaled_weight, zero_bias)
+        if training:
+            avg_dims = [0] + list(range(2, nd))
+            batch_mean = G.mean(conv_out, avg_dims)
+            batch_var = G.mean(G.square(conv_out - G.reshape(batch_mean, bias_shape)), avg_dims)
+            batch_std = G.sqrt(batch_var + bn.eps)
+            conv_bn = conv_bn * G.reshape(running_std / batch_std, bias_shape)
+            fused_mean, fused_std = batch_mean, batch_std
+        else:
+            fused_mean = bn.running_mean - (self.bias if self.bias is not None else 0)
+            fused_std = running_std
+        fused_bias = bn.bias - bn.weight * fused_mean / fused_std
+        conv_bn = conv_bn + G.reshape(fused_bias, bias_shape)
+        if self.bias is not None:   # torch's: keeps the conv bias in the graph (DDP)
+            conv_bn = conv_bn + G.reshape(self.bias - self.bias, bias_shape)
+        return conv_bn
 
     def forward(self, input):
         """The fused conv + BatchNorm (torch's approximate QAT forward)."""
