@@ -513,3 +513,24 @@ def test_dynamic_qat_prepare_train_convert_matches_torch():
     assert (gmin, gmax) == (tmin, tmax)   # the input observer ran before fc1 (a pre hook)
     assert gs == [s for s in ts if not s[0].endswith("_packed_params")]
     assert _rel(gy, ty) <= 1e-6
+
+
+@pytest.mark.parametrize("kind", ["Embedding", "EmbeddingBag"])
+def test_qat_embeddings_match_torch(kind):
+    torch.manual_seed(0)
+    t, g = getattr(torch.nn, kind)(10, 6), getattr(nn, kind)(10, 6)
+    g.load_state_dict(t.state_dict())
+    t.qconfig = tq.default_embedding_qat_qconfig
+    g.qconfig = graphc.ao.quantization.default_embedding_qat_qconfig
+    tqm = getattr(torch.ao.nn.qat, kind).from_float(t)
+    gqm = getattr(graphc.ao.nn.qat, kind).from_float(g)
+    assert gqm.weight is g.weight
+    idx = np.array([[1, 2, 5], [7, 2, 9]])
+    yt, yg = tqm(torch.from_numpy(idx)), gqm(idx)
+    assert np.array_equal(yg.numpy(), yt.detach().numpy())   # per-row float-qparams fake quant
+    r = np.random.default_rng(0).standard_normal(yt.shape).astype(np.float32)
+    (yt * torch.from_numpy(r)).sum().backward()
+    (yg * r).sum().backward()
+    assert np.abs(gqm.weight.grad.numpy() - tqm.weight.grad.numpy()).max() <= 1e-7
+    with pytest.raises(GraphcError, match="per_channel_affine_float_qparams"):
+        getattr(graphc.ao.nn.qat, kind)(10, 6, qconfig=graphc.ao.quantization.default_qat_qconfig)

@@ -22,6 +22,7 @@ __all__ = ["DEFAULT_QAT_MODULE_MAPPINGS", "get_default_static_quant_module_mappi
            "get_default_static_quant_reference_module_mappings", "get_static_quant_module_class",
            "get_dynamic_quant_module_class", "get_default_qat_module_mappings",
            "get_default_dynamic_quant_module_mappings", "get_default_qconfig_propagation_list",
+           "get_embedding_qat_module_mappings", "get_embedding_static_quant_module_mappings",
            "get_default_compare_output_module_list", "no_observer_set"]
 
 DEFAULT_QAT_MODULE_MAPPINGS: dict[Callable, Any] = {
@@ -122,6 +123,21 @@ def get_default_static_quant_reference_module_mappings() -> dict[Callable, Any]:
 def get_default_qat_module_mappings() -> dict[Callable, Any]:
     """Float (or fused) module type -> QAT module type, for prepare_qat."""
     return copy.copy(DEFAULT_QAT_MODULE_MAPPINGS)
+
+
+def get_embedding_qat_module_mappings() -> dict[Callable, Any]:
+    """The QAT mapping plus Embedding / EmbeddingBag -> their QAT forms."""
+    mapping = get_default_qat_module_mappings()
+    mapping[nn.EmbeddingBag] = nnqat.EmbeddingBag
+    mapping[nn.Embedding] = nnqat.Embedding
+    return mapping
+
+
+def get_embedding_static_quant_module_mappings() -> dict[Callable, Any]:
+    """The static mapping plus the QAT embeddings -> nnq.Embedding / EmbeddingBag."""
+    return {**get_default_static_quant_module_mappings(),
+            **_mapping([(nnqat.EmbeddingBag, "nnq.EmbeddingBag"),
+                        (nnqat.Embedding, "nnq.Embedding")])}
 
 
 def get_default_dynamic_quant_module_mappings() -> dict[Callable, Any]:
