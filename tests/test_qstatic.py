@@ -109,7 +109,7 @@ def torch():
     t = pytest.importorskip("torch")
     warnings.filterwarnings("ignore", message=".*quantiz.*deprecated.*")
     old = t.backends.quantized.engine
-    t.backends.quantized.engine = "x86"
+    t.backends.quantized.engine = "fbgemm"   # see docs/static_int8.md: x86 runs oneDNN conv on VNNI CPUs
     yield t
     t.backends.quantized.engine = old
 
@@ -444,3 +444,16 @@ def test_one_and_two_threads_give_the_same_bits(tmp_path):
                        env=env, timeout=300)
         outs.append(np.load(tmp_path / f"o{n}.npy"))
     assert outs[0].shape == (64, 10) and np.array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY))
+def test_op_references_match_the_independent_oracles(name):
+    """What tests/test_ops.py's generated oracle check does for these ops (it imports NUMPY)."""
+    from conftest import sample_arrays
+    from graphc.ir import OPS
+    rng = np.random.default_rng(50)
+    for sample in OPS[name].samples:
+        arrays = sample_arrays(sample, rng)
+        got = OPS[name].ref(*[a.copy() for a in arrays], **sample.attrs)
+        want = NUMPY[name](*[a.copy() for a in arrays], **sample.attrs)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name

@@ -30,7 +30,8 @@ from .... import dtypes
 from .. import irhelp as H
 from . import elementwise as E
 from . import register_kernel
-from .qlinear import ROWS_PER_TASK, QLinearKernel, rows_of_task
+from .qlinear import (ROWS_PER_TASK, QLinearKernel, _kpad, pack_tasks, packed,
+                      rows_of_task, scratch_bytes)
 
 F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
 _QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
@@ -141,20 +142,35 @@ class QGemmKernel(QLinearKernel):
     """QLinearKernel's register tiles over u8 rows already in memory (stride K), with fbgemm's
     requantizing epilogue instead of the dynamic Linear's float one."""
 
-    def __init__(self, cx_factory, module, b, node, ptrs, a_ptr, err, avx2):
-        super().__init__(cx_factory, module, b, node, ptrs, a_ptr, err, avx2)
-        self.Kp = self.K        # the rows are read where they are (no padded copy)
-        self.packed = False
+    def __init__(self, cx_factory, module, b, node, ptrs, rows_ptr, err, avx2, pack=False):
+        super().__init__(cx_factory, module, b, node, ptrs, rows_ptr, err, avx2)
+        # unpacked: the rows are read where they are (stride K); packed: `rows_ptr` is scratch
+        # holding the rows padded to a multiple of 32 bytes, then the packed weight panels
+        self.packed = pack
+        self.Kp = _kpad(self.K) if pack else self.K
         self.a_zp = int(node.attrs["a_zp"])
         self.out_zp = int(node.attrs["out_zp"])
 
     def _rowsum(self, i):
         b = self.b
-        base = b.mul(i, H.i64(self.K))
+        base = b.mul(i, H.i64(self.Kp))
         (s,) = H.loop(b, self.K, lambda k, c: [b.add(c[0], b.zext(
             H.load(b, self.scratch, U8, b.add(base, k)), H.I32))], [ir.Constant(H.I32, 0)],
             name="rs")
         return s
+
+    def copy_rows(self, r0, r1):
+        """Rows [r0, r1) of the u8 input into scratch at stride Kp, zero-padded (packed form)."""
+        b = self.b
+        K, Kp = self.K, self.Kp
+
+        def row(r, c):
+            dst = b.gep(self.scratch, [b.mul(r, H.i64(Kp))], source_etype=H.I8)
+            H.memcpy(b, self.module, dst, b.gep(self.ptrs["x"], [b.mul(r, H.i64(K))],
+                                                source_etype=H.I8), K)
+            H.memset0(b, self.module, b.gep(dst, [H.i64(K)], source_etype=H.I8), Kp - K)
+            return []
+        H.loop(b, r1, row, start=r0, name="cr")
 
     def epilogue(self, i, j, dot, s_x, z):
         """out[i, j] = clamp(rne(fl(fl(float(raw) + bias_div[j]) * mult[j])) + out_zp)."""
@@ -189,11 +205,54 @@ class QGemmKernel(QLinearKernel):
         H.store(b, b.trunc(r, H.I8), self.ptrs["out"], U8, b.add(b.mul(i, H.i64(self.N)), j))
 
     def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int):
-        """The scalar epilogue on each of the first `cnt` lanes."""
+        """The epilogue on W lanes at once (outputs (i, j0..j0+cnt-1); the same arithmetic as
+        `epilogue`, lane by lane); lanes past cnt are neither loaded nor stored."""
         b = self.b
+        vi, vf = ir.VectorType(H.I32, W), ir.VectorType(H.F32, W)
+
+        def vec(name, dt, ty):
+            if cnt == W:
+                return H.load(b, self.ptrs[name], dt, j0, W)
+            v = ir.Constant(ty, [ir.Constant(ty.element, 0)] * W)
+            for lane in range(cnt):
+                v = b.insert_element(v, H.load(b, self.ptrs[name], dt, b.add(j0, H.i64(lane))),
+                                     ir.Constant(H.I32, lane))
+            return v
+        raw = b.sub(acc, b.mul(H.splat(b, ir.Constant(H.I32, self.a_zp), W),
+                               vec("w_colsum", I32, vi)))
+        wz = vec("w_zp", I32, vi)
+        any_wz = H.hreduce(b, wz, W, lambda p, q: b.or_(p, q))
+        pre, then_bb = b.block, b.append_basic_block("wzpv")
+        merge = b.append_basic_block("wzpv_end")
+        b.cbranch(b.icmp_signed("!=", any_wz, ir.Constant(H.I32, 0)), then_bb, merge)
+        b.position_at_end(then_bb)
+        corr = b.mul(wz, H.splat(b, self._rowsum(i), W))
+        then_end = b.block
+        b.branch(merge)
+        b.position_at_end(merge)
+        phi = b.phi(vi)
+        phi.add_incoming(ir.Constant(vi, [ir.Constant(H.I32, 0)] * W), pre)
+        phi.add_incoming(corr, then_end)
+        raw = b.sub(raw, phi)
+        y = b.fadd(b.sitofp(raw, vf), vec("bias", F32, vf))
+        y = b.fmul(y, vec("w_scale", F32, vf))
+        lim, nlim = _fconst(1024.0, W), _fconst(-1024.0, W)
+        y = b.select(b.fcmp_unordered("!=", y, y), nlim, y)
+        y = b.select(b.fcmp_ordered("<", y, nlim), nlim, y)
+        y = b.select(b.fcmp_ordered(">", y, lim), lim, y)
+        r = b.add(b.fptosi(b.call(self.cx(W).intrinsic("rint", vf), [y]), vi),
+                  H.const(I32, self.out_zp, W))
+        lo, hi = H.const(I32, self.out_zp if self.relu else 0, W), H.const(I32, 255, W)
+        r = b.select(b.icmp_signed("<", r, lo), lo, r)
+        r = b.select(b.icmp_signed(">", r, hi), hi, r)
+        q = b.trunc(r, ir.VectorType(H.I8, W))
+        at = b.add(b.mul(i, H.i64(self.N)), j0)
+        if cnt == W:
+            H.store(b, q, self.ptrs["out"], U8, at, W)
+            return
         for lane in range(cnt):
-            self.epilogue(i, b.add(j0, H.i64(lane)),
-                          b.extract_element(acc, ir.Constant(H.I32, lane)), s_x, z)
+            H.store(b, b.extract_element(q, ir.Constant(H.I32, lane)), self.ptrs["out"], U8,
+                    b.add(at, H.i64(lane)))
 
 
 # the node's operands, named as QLinearKernel reads them ("x" is the u8 rows, also `scratch`)
@@ -201,27 +260,48 @@ _NAMES = ["x", "w_q", "w_colsum", "w_zp", "bias", "w_scale"]
 
 
 def _ptrs_of(vals):
+    """(pointers by name, error flag, scratch or None) of the kernel's arguments."""
     d = dict(zip(_NAMES, vals[:6]))
     d["out"] = vals[6]
-    return d, vals[7]
+    return d, vals[-1], (vals[7] if len(vals) > 8 else None)
 
 
 @register_kernel("qgemm", whole=True)
 def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
-    """The requantizing int8 GEMM, row blocks of ROWS_PER_TASK split over the thread pool."""
+    """The requantizing int8 GEMM, row blocks of ROWS_PER_TASK split over the thread pool;
+    with AVX2 and at least 64 rows the broadcast form over packed weight panels (packed by a
+    first pool run), else dot products along k on the rows as stored."""
     avx2 = mb.vector_math
+    pack = packed(node, avx2)
     args = [mb.pointer(b, slots, v) for v in node.inputs]
     args.append(mb.pointer(b, slots, node.outputs[0]))
+    if pack:
+        args.append(mb.arena_pointer(b, slots, mb.reserve(scratch_bytes(node, avx2))))
     kf, kb = mb.kernel_function(name, len(args) + 1)
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
     M = node.inputs[0].shape[0]
     n_tasks = max(1, -(-M // ROWS_PER_TASK))
+    if pack:   # pool run 1: the weight panels
+        n_pack = pack_tasks(node, avx2)
+        ptask, pb, pvals = mb.pool_task(name + "_pack", len(kf.args))
+        pptrs, perr, pscratch = _ptrs_of(pvals)
+        pk = QGemmKernel(mb.cx, mb.module, pb, node, pptrs, pscratch, perr, avx2, True)
+        per = -(-pk.P // n_pack)
+        p0 = pb.mul(ptask.args[1], H.i64(per))
+        p1 = pb.add(p0, H.i64(per))
+        pk.pack_panels(p0, pb.select(pb.icmp_signed("<", p1, H.i64(pk.P)), p1, H.i64(pk.P)))
+        pb.ret_void()
+        mb.run_on_pool(kb, ptask, list(kf.args), n_pack)
     task, tb, vals = mb.pool_task(name + "_task", len(kf.args))
-    ptrs, terr = _ptrs_of(vals)
-    qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, avx2)
+    ptrs, terr, scratch = _ptrs_of(vals)
     r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
     s0, z0 = ir.Constant(H.F32, 0.0), ir.Constant(H.I32, 0)
+    if pack:
+        qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, scratch, terr, avx2, True)
+        qk.copy_rows(r0, r1)
+    else:
+        qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, avx2)
     if avx2 and not qk.vnni:
         # pmaddubsw's int16 pair sums are exact only for activations <= 127 (7-bit, torch's x86
         # default): a block holding a larger byte takes the exact portable path instead
@@ -235,9 +315,9 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
                 QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, False) \
                     .gemm_rows(r0, r1, s0, z0)
             with fast:
-                qk.gemm_rows(r0, r1, s0, z0)
+                (qk.gemm_rows_packed if pack else qk.gemm_rows)(r0, r1, s0, z0)
     else:
-        qk.gemm_rows(r0, r1, s0, z0)
+        (qk.gemm_rows_packed if pack else qk.gemm_rows)(r0, r1, s0, z0)
     tb.ret_void()
     mb.run_on_pool(kb, task, list(kf.args), n_tasks)
     kb.ret_void()
