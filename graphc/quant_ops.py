@@ -234,21 +234,84 @@ def fake_quantize_per_channel_affine(input, scale, zero_point, axis: int, quant_
                     per_channel=True)
 
 
-def _learnable_unsupported(name: str):
-    raise NotSupportedError(
-        f"{name} (learnable scale and zero point, torch's _LearnableFakeQuantize) is not "
-        "supported in graphc; use FakeQuantize with an observer (torch's default QAT qconfigs "
-        "do)")
+def _learnable(x: Tensor, scale: Tensor, zero_point: Tensor, quant_min: int, quant_max: int,
+               grad_factor: float, per_channel: bool, axis: int, what: str) -> Tensor:
+    """torch's learnable fake quantization (LSQ): the forward with zero_point rounded (per
+    tensor: nearbyint then clamp; per channel: round then clamp), gradients to x, scale and
+    zero_point as torch's backward kernels define them (note: their x mask uses the zero point
+    rounded as trunc(clamp(zp + 0.5)) per tensor, and nearbyint(zp + x * inv), which can differ
+    from the forward's)."""
+    x = _tensor(x)
+    _check_float_input(x, what)
+    quant_min, quant_max = _check_range(quant_min, quant_max, what)
+    if x.dtype is not dtypes.float32 or scale.dtype is not dtypes.float32 or \
+            zero_point.dtype is not dtypes.float32:
+        raise GraphcError(f"{what}: input, scale and zero_point must be float32 (got {x.dtype}, "
+                          f"{scale.dtype}, {zero_point.dtype})")
+    if not quant_min <= 0 <= quant_max:
+        raise GraphcError(f"{what}: `quant_min` should be <= 0 and `quant_max` >= 0 (got "
+                          f"[{quant_min}, {quant_max}])")
+    lo, hi = float(quant_min), float(quant_max)
+    if per_channel:
+        if scale.ndim != 1 or zero_point.shape != scale.shape or \
+                not 0 <= axis < x.ndim or scale.shape[0] != x.shape[axis]:
+            raise GraphcError(f"{what}: scale and zero_point must be 1-D with size(axis) = "
+                              f"{x.shape[axis] if 0 <= axis < x.ndim else '?'} values (got "
+                              f"{list(scale.shape)}, {list(zero_point.shape)}, axis {axis})")
+        s, z = _channel_view(scale, x.ndim, axis), _channel_view(zero_point, x.ndim, axis)
+        zd = z.detach()
+        z_fwd = G.clamp(round_half_even(zd), lo, hi)
+        z_bwd = z_fwd
+    else:
+        if scale.numel() != 1 or zero_point.numel() != 1:
+            raise GraphcError(f"{what}: scale and zero_point must have one element each")
+        s, z = G.reshape(scale, ()), G.reshape(zero_point, ())
+        zd = z.detach()
+        z_fwd = G.clamp(round_half_even(zd), lo, hi)
+        z_bwd = G.clamp(zd + 0.5, lo, hi)
+        z_bwd = G.where(z_bwd < 0, -apply("floor", -z_bwd), apply("floor", z_bwd))  # trunc
+    xd, sd = x.detach(), s.detach()
+    y = _fq_core(xd, sd, G.cast(z_fwd, dtypes.int64), quant_min, quant_max,
+                 per_channel=per_channel)
+    if not is_grad_enabled() or not (x.requires_grad or scale.requires_grad
+                                     or zero_point.requires_grad):
+        return y
+    inv = 1.0 / sd
+    p = xd * inv
+    p = G.where(xd == xd, p, xd)  # noqa: PLR0124  (a select: keeps z + p from an FMA)
+    q = round_half_even(z_bwd + p)
+    q = G.where(G.abs(q) < _INT64_LIMIT, q, -_INT64_LIMIT)      # int64 conversion overflow
+    inside = (q >= lo) & (q <= hi)
+    qc = G.where(q < lo, lo, G.where(q > hi, hi, q))
+    xfq = (qc - z_bwd) * sd
+    gf = float(np.float32(grad_factor))
+    d_scale = G.where(inside, (xfq - xd) * inv * gf,
+                      G.where(q < lo, (lo - z_bwd) * gf, (hi - z_bwd) * gf))
+    d_zp = G.where(inside, 0.0, -sd * gf)
+    # value y; gradients: g * inside to x, g * d_scale to scale, g * d_zp to zero_point (the
+    # added terms are exact zeros: t - stop_gradient(t) times a finite coefficient)
+    y = G.where(inside, y + (x - xd), y)
+    return y + (s - sd) * d_scale.detach() + (z - zd) * d_zp.detach()
 
 
-def _fake_quantize_learnable_per_tensor_affine(*args, **kwargs):
-    """torch's learnable fake quantization: not supported (raises NotSupportedError)."""
-    _learnable_unsupported("_fake_quantize_learnable_per_tensor_affine")
+def _fake_quantize_learnable_per_tensor_affine(input, scale, zero_point, quant_min: int,
+                                               quant_max: int, grad_factor: float = 1.0):
+    """torch's learnable per-tensor fake quantization (scale, zero_point: float32 (1,) tensors
+    that may require grad): forward as fake_quantize_per_tensor_affine with the zero point
+    nearbyint-ed and clamped; the backward of torch's kernel (x: straight-through, scale and
+    zero_point: LSQ's terms times grad_factor, summed over the elements). The sums add in
+    graphc's order, so the scale/zero_point gradients agree with torch's to rounding."""
+    return _learnable(input, scale, zero_point, quant_min, quant_max, grad_factor, False, 0,
+                      "_fake_quantize_learnable_per_tensor_affine")
 
 
-def _fake_quantize_learnable_per_channel_affine(*args, **kwargs):
-    """torch's learnable per-channel fake quantization: not supported (NotSupportedError)."""
-    _learnable_unsupported("_fake_quantize_learnable_per_channel_affine")
+def _fake_quantize_learnable_per_channel_affine(input, scale, zero_point, axis: int,
+                                                quant_min: int, quant_max: int,
+                                                grad_factor: float = 1.0):
+    """torch's learnable per-channel fake quantization (see the per-tensor one): scale and
+    zero_point f32[C] along `axis`; the zero point is rounded half to even and clamped."""
+    return _learnable(input, scale, zero_point, quant_min, quant_max, grad_factor, True, axis,
+                      "_fake_quantize_learnable_per_channel_affine")
 
 
 # ---- fbgemm's ChooseQuantizationParams, as graph ops ------------------------------------------

@@ -134,6 +134,33 @@ def test_per_channel_float_zero_point_as_torch(backend, rng):
     assert same(gx.grad, tx.grad)
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_learnable_fake_quant_as_torch(per_channel, rng):
+    """torch's LSQ functions: forward and x gradient bit for bit; the scale and zero-point
+    gradients are sums over elements (torch adds in its own order): to 1e-6 relative."""
+    x = inputs(0.0173, rng, 6)
+    w = rng.standard_normal(x.shape).astype(np.float32)
+    if per_channel:
+        s0 = np.array([0.0173, 0.02, 0.25, 0.5, 0.011, 1.0], np.float32)
+        z0 = np.array([3.3, 0.5, 127.5, -2.5, 1.0, 250.7], np.float32)
+    else:
+        s0, z0 = np.array([0.0173], np.float32), np.array([2.5], np.float32)
+    outs = []
+    for lib, wrap in ((graphc, lambda a: graphc.tensor(a.copy(), requires_grad=True)),
+                      (torch, lambda a: torch.from_numpy(a.copy()).requires_grad_())):
+        xx, s, z = wrap(x), wrap(s0), wrap(z0)
+        y = (lib._fake_quantize_learnable_per_channel_affine(xx, s, z, 0, 0, 255, 0.5)
+             if per_channel else
+             lib._fake_quantize_learnable_per_tensor_affine(xx, s, z, 0, 255, 0.5))
+        (y * (graphc.tensor(w) if lib is graphc else torch.from_numpy(w))).sum().backward()
+        outs.append((y, xx.grad, s.grad, z.grad))
+    (y, gx, gs, gz), (ty, tx, ts, tz) = outs
+    assert same(y, ty) and same(gx, tx)
+    for a, b in ((gs, ts), (gz, tz)):
+        a, b = a.numpy(), b.numpy()
+        assert a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-6 * np.abs(b).max())
+
+
 def test_float64_input_as_torch(rng):
     x = (rng.standard_normal(500) * 3).astype(np.float64)
     y = graphc.fake_quantize_per_tensor_affine(graphc.tensor(x), 0.1, 2, 0, 255)
@@ -160,8 +187,8 @@ def test_bad_arguments_raise_and_say_why():
     with pytest.raises(NotSupportedError, match="floating-point zero_point"):
         graphc.fake_quantize_per_channel_affine(graphc.tensor(np.ones((2, 3))), sc,
                                                 graphc.tensor(np.zeros(3, np.float32)), 1, 0, 255)
-    with pytest.raises(NotSupportedError, match="learnable"):
-        graphc.quant_ops._fake_quantize_learnable_per_tensor_affine(x, sc, zp, 0, 255, 1.0)
+    with pytest.raises(GraphcError, match="float32"):
+        graphc._fake_quantize_learnable_per_tensor_affine(x, sc, zp, 0, 255, 1.0)
     obs = gq.HistogramObserver()
     with pytest.raises(NotSupportedError, match="eagerly"):
         graphc.compile(lambda x: obs(x), backend="interpreter")(np.ones(3, np.float32))
