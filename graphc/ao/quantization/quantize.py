@@ -4,8 +4,8 @@ add_quant_dequant, quantize, quantize_qat, swap_module.
 
 Observers are attached as `activation_post_process` children called by a forward hook, as torch
 does. graphc.nn.Module has no hook registry, so this module keeps torch's `_forward_hooks` /
-`_forward_pre_hooks` dicts on the module itself and routes its `forward` through them (an
-instance attribute bound to the module: deepcopy rebinds it to the copy). The hooks run inside
+`_forward_pre_hooks` dicts on the module itself and routes its `forward` through them (a
+callable object on the instance: deepcopy and pickle rebind it to the copy). The hooks run inside
 the forward, so `graphc.compile` traces the observers and fake quants with the model: their
 statistics are buffers, i.e. graph state updated by the compiled step.
 """
@@ -24,7 +24,6 @@ from ...nn.module import Module, Sequential
 from ..nn.intrinsic import _FusedModule
 from .quantization_mappings import (_get_special_act_post_process,
                                     _has_special_act_post_process,
-                                    get_default_dynamic_quant_module_mappings,
                                     get_default_qat_module_mappings,
                                     get_default_qconfig_propagation_list,
                                     get_default_static_quant_module_mappings,

@@ -7,7 +7,6 @@ from ...... import functions as G
 from ......errors import GraphcError
 from ......nn import BatchNorm1d, Linear, init
 from ......nn import functional as F
-from ......nn.parameter import Parameter
 from ......nn.utils.fusion import fuse_linear_bn_weights
 from ...modules import fused as nni
 from ....qat.modules.linear import _check_from_float, _require_qconfig
