@@ -251,11 +251,15 @@ def test_quantize_dynamic_default_spec_repr_summary_and_original_untouched():
     text = qnet.quantization_summary()
     assert "4 Linear/GRU/GRUCell/LSTM layer(s): 4 int8, 0 kept fp32" in text
     assert "lstm" in text and "8 weights" in text
-    only = quantize_dynamic(net, {nn.LSTM: None, "head": None}, keep_fp32={"head"})
+    only = quantize_dynamic(net, {nn.LSTM, "head", "cell"}, keep_fp32={"head"})
     recs = {r.name: r for r in only.quantization_summary.records}
-    assert recs["lstm"].quantized and recs["lstm"].kind == "LSTM"
+    assert recs["lstm"].quantized and recs["lstm"].kind == "LSTM" and recs["cell"].quantized
     assert not recs["gru"].quantized and "not selected" in recs["gru"].detail
     assert "keep_fp32" in recs["head"].detail and type(only.head) is nn.Linear
+    from graphc.ao.quantization import default_dynamic_qconfig as qc
+    none = quantize_dynamic(net, {nn.LSTM: qc, nn.Linear: qc, "head": None})   # None: fp32
+    recs = {r.name: r for r in none.quantization_summary.records}
+    assert recs["lstm"].quantized and not recs["head"].quantized and "None" in recs["head"].detail
     x = np.random.default_rng(0).standard_normal((5, 2, 8)).astype(F32)
     assert np.abs(qnet(x).numpy() - net(x).numpy()).max() < 0.05
     same = quantize_dynamic(net, {nn.GRUCell}, inplace=True)        # torch's inplace=True

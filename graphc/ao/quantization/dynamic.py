@@ -112,7 +112,8 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype=dtypes.qint8,
         raise GraphcError(f"quantize_dynamic needs an nn.Module, got {type(model).__name__}")
     if dtype is not dtypes.qint8:
         raise GraphcError(f"quantize_dynamic supports dtype=graphc.qint8 only, got {dtype!r}")
-    types, names, channel = _parse_spec(qconfig_spec)
+    entries = _parse_spec(qconfig_spec)
+    names = {n for n in entries if isinstance(n, str)}
     keep = {keep_fp32} if isinstance(keep_fp32, str) else set(keep_fp32)
     qmodel = model if inplace else copy.deepcopy(model)
     kinds = _float_types()
@@ -130,8 +131,8 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype=dtypes.qint8,
     records, replace = [], {}
     for name, mod in layers:
         kind = _kind(mod, kinds)
-        why = _why_fp32(name, mod, types, names, keep)
-        pc = per_channel or _channel_for(name, mod, channel)
+        why = _why_fp32(name, mod, entries, keep)
+        pc = bool(per_channel) or (why is None and _channel_for(_entry_for(name, mod, entries)))
         sizes = ((mod.in_features, mod.out_features) if kind == "Linear"
                  else (mod.input_size, mod.hidden_size))
         if why is None and id(mod) not in replace:
@@ -165,49 +166,55 @@ def _scales(q: Module) -> str:
     return f"{what}s_w in [{float(s.min()):.4g}, {float(s.max()):.4g}]"
 
 
-def _parse_spec(spec) -> tuple[set, set, dict]:
-    """(types, names, {type or name: per_channel}) from a qconfig_spec."""
+_DEFAULT = object()   # a set member of qconfig_spec: torch's default_dynamic_qconfig
+_MISSING = object()   # no entry of qconfig_spec applies to the layer
+
+
+def _parse_spec(spec) -> dict:
+    """{type or layer name: qconfig (None: keep fp32) or _DEFAULT} from a qconfig_spec."""
     if spec is None:
         spec = set(DEFAULT_TYPES)
     if isinstance(spec, (type, str)):
         spec = {spec}
     kinds = tuple(_float_types())
-    values = spec if isinstance(spec, dict) else dict.fromkeys(spec)
-    types, names, channel = set(), set(), {}
-    for item, qconfig in values.items():
-        if isinstance(item, str):
-            names.add(item)
-        elif isinstance(item, type) and issubclass(item, kinds):
-            types.add(item)
-        else:
+    entries = dict(spec) if isinstance(spec, dict) else dict.fromkeys(spec, _DEFAULT)
+    for item in entries:
+        if not (isinstance(item, str) or (isinstance(item, type) and issubclass(item, kinds))):
             what = item.__name__ if isinstance(item, type) else repr(item)
             raise GraphcError(
                 f"quantize_dynamic: cannot quantize {what}; torch's quantize_dynamic (and graphc's) "
                 "covers the recurrent nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNNCell and "
                 "Linear layers only (pass those types or layer names)")
-        if qconfig is not None:
-            channel[item] = qconfig_per_channel(qconfig)
-    return types, names, channel
+    return entries
 
 
-def _channel_for(name: str, mod: Module, channel: dict) -> bool:
-    """Per channel from the qconfig of the most specific spec entry naming this layer."""
-    hits = [n for n in channel if isinstance(n, str) and (name == n or name.startswith(n + "."))]
+def _entry_for(name: str, mod: Module, entries: dict):
+    """The spec entry that applies to a layer, as torch's propagation picks it: the longest layer
+    name equal to or enclosing `name`, else the layer's exact type; _MISSING if none."""
+    hits = [n for n in entries if isinstance(n, str) and (name == n or name.startswith(n + "."))]
     if hits:
-        return channel[max(hits, key=len)]
-    return channel.get(type(mod), False)
+        return entries[max(hits, key=len)]
+    return entries.get(type(mod), _MISSING)
 
 
-def _why_fp32(name: str, mod: Module, types: set, names: set, keep: set) -> str | None:
+def _channel_for(qconfig) -> bool:
+    """Whether the qconfig of the entry that selected a layer asks for per-channel weights."""
+    return qconfig is not _DEFAULT and qconfig_per_channel(qconfig)
+
+
+def _why_fp32(name: str, mod: Module, entries: dict, keep: set) -> str | None:
     """None if the layer is to be quantized, else the reason it stays fp32."""
     if name in keep:
         return "listed in keep_fp32"
-    selected = type(mod) in types or any(name == n or name.startswith(n + ".") for n in names)
-    if not selected:
-        if isinstance(mod, tuple(types)):
+    qconfig = _entry_for(name, mod, entries)
+    if qconfig is _MISSING:
+        types = tuple(t for t in entries if isinstance(t, type))
+        if isinstance(mod, types):
             return (f"type {type(mod).__name__} is a subclass of {type(mod).__mro__[1].__name__} "
                     "not named in qconfig_spec (its forward may differ)")
         return "not selected by qconfig_spec"
+    if qconfig is None:
+        return "its qconfig_spec entry is None (as torch, None leaves a layer in fp32)"
     if type(mod) not in _float_types() and not isinstance(mod, Linear):
         return (f"type {type(mod).__name__} subclasses a recurrent layer; only the layer types "
                 "themselves are swapped (their forward is replaced)")
