@@ -81,7 +81,27 @@ def _np_qbinary(a, b, binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, re
     return out.reshape(a.shape)
 
 
+def _np_qim2col(x, kernel, stride, padding, dilation, pad_value):
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((n * ho * wo, c * kh * kw), np.uint8)
+    for b in range(n):
+        for oh in range(ho):
+            for ow in range(wo):
+                for ch in range(c):
+                    for i in range(kh):
+                        for j in range(kw):
+                            ih, iw = oh * sh + i * dh - ph, ow * sw + j * dw - pw
+                            inside = 0 <= ih < h and 0 <= iw < w
+                            out[(b * ho + oh) * wo + ow, (ch * kh + i) * kw + j] = \
+                                x[b, ch, ih, iw] if inside else pad_value
+    return out
+
+
 NUMPY = {
+    "qim2col": _np_qim2col,
     "quantize": _np_quantize,
     "dequantize": lambda q, scale, zero_point: (F32(scale) * (q.astype(np.int64) - zero_point)
                                                 .astype(np.int32).astype(F32)).astype(F32),
@@ -168,7 +188,7 @@ def test_quantize_special_values_and_metadata(torch):
     with pytest.raises(graphc.GraphcError, match="dequantize"):
         np.asarray(q)          # a float op never computes on the integers
     with pytest.raises(graphc.GraphcError):
-        graphc.relu(q)
+        graphc.exp(q)          # no quantized form: refused, never computed on the integers
     with pytest.raises(graphc.GraphcError, match="zero_point"):
         graphc.quantize_per_tensor(x, 0.1, 300, graphc.quint8)
 

@@ -32,6 +32,10 @@ quantized Linear and Conv2d (fbgemm), and quantized add / mul (QFunctional), bit
         vector/scalar split), so its own results there depend on its thread count; graphc always
         uses the single split above.
 
+    qim2col[kernel, stride, padding, dilation, pad_value](x u8[N, C, H, W]) -> u8[N*Ho*Wo, C*kh*kw]
+        rows (n, oh, ow), columns (c, i, j) of x padded with pad_value (the zero point): the
+        A operand of quantized Conv2d's qgemm
+
 All are inference-only (their vjp raises): train the float model (or with fake quantization) and
 convert it.
 """
@@ -262,3 +266,54 @@ register("qbinary", "quant", _qbinary_infer, qbinary_ref, [
     _qbinary_sample("mul", (70,)),
     _qbinary_sample("mul", (5, 4), relu=True),
 ], _no_grad, doc="torch's quantized add / add_relu / mul (QFunctional)")
+
+
+# ---- im2col of a quantized NCHW tensor (quantized Conv2d's rows) ----------------------------------
+
+
+def _qim2col_geometry(shape, attrs):
+    (kh, kw), (sh, sw) = attrs["kernel"], attrs["stride"]
+    (ph, pw), (dh, dw) = attrs["padding"], attrs["dilation"]
+    n, c, h, w = shape
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    return n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo
+
+
+def qim2col_ref(x, kernel, stride, padding, dilation, pad_value):
+    """Rows (n, oh, ow) x columns (c, i, j) of the input padded with `pad_value` (its zero
+    point): the u8 operand of quantized Conv2d's GEMM."""
+    n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = _qim2col_geometry(
+        x.shape, dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    cols = np.empty((n, ho, wo, c, kh, kw), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            win = xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            cols[:, :, :, :, i, j] = win.transpose(0, 2, 3, 1)
+    return cols.reshape(n * ho * wo, c * kh * kw)
+
+
+def _qim2col_infer(types, attrs):
+    (x,) = types
+    require(x.dtype is dtypes.uint8 and x.ndim == 4, f"qim2col takes u8[N, C, H, W], got {x}")
+    for key in ("kernel", "stride", "padding", "dilation"):
+        v = attrs[key]
+        require(isinstance(v, tuple) and len(v) == 2 and all(isinstance(i, int) for i in v),
+                f"qim2col: {key} must be a pair of ints, got {v!r}")
+    require(all(k >= 1 for k in attrs["kernel"] + attrs["stride"] + attrs["dilation"])
+            and min(attrs["padding"]) >= 0, "qim2col: bad kernel/stride/padding/dilation")
+    require(isinstance(attrs["pad_value"], int) and 0 <= attrs["pad_value"] <= 255,
+            "qim2col: pad_value must be an int in [0, 255]")
+    n, c, h, w, kh, kw, *_, ho, wo = _qim2col_geometry(x.shape, attrs)
+    require(ho >= 1 and wo >= 1, f"qim2col: kernel {attrs['kernel']} larger than the padded "
+                                 f"input {x}")
+    return tensor_type((n * ho * wo, c * kh * kw), dtypes.uint8)
+
+
+register("qim2col", "quant", _qim2col_infer, qim2col_ref, [
+    Sample([("u8", (2, 3, 5, 6), "any")], {"kernel": (3, 3), "stride": (1, 1), "padding": (1, 1),
+                                           "dilation": (1, 1), "pad_value": 77}),
+    Sample([("u8", (1, 2, 9, 7), "any")], {"kernel": (3, 2), "stride": (2, 1), "padding": (0, 2),
+                                           "dilation": (2, 1), "pad_value": 0}),
+], _no_grad, doc="im2col rows of a quantized NCHW tensor, padded with its zero point")

@@ -322,3 +322,46 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
     mb.run_on_pool(kb, task, list(kf.args), n_tasks)
     kb.ret_void()
     b.call(kf, args + [err])
+
+
+# ---- qim2col: quantized Conv2d's rows ----------------------------------------------------------
+
+@register_kernel("qim2col", whole=True)
+def emit_qim2col(mb, b, slots, node, err, name: str) -> None:
+    """Each output row (n, oh, ow): for every (c, i, j) the input byte or the zero point;
+    rows split into blocks over the thread pool (a copy: the same bits for any split)."""
+    from . import emit_blocked, pool_tasks
+    from ....ir.ops.qstatic import _qim2col_geometry
+    x = node.inputs[0]
+    n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = _qim2col_geometry(x.shape, node.attrs)
+    ck, rows = c * kh * kw, n * ho * wo
+    pad = ir.Constant(H.I8, int(node.attrs["pad_value"]))
+    args = [mb.pointer(b, slots, x), mb.pointer(b, slots, node.outputs[0])]
+
+    def block(bb, ptrs, r0, r1, _err):
+        xp, out = ptrs
+
+        def row(r, _):
+            img = bb.sdiv(r, H.i64(ho * wo))
+            rem = bb.srem(r, H.i64(ho * wo))
+            oh, ow = bb.sdiv(rem, H.i64(wo)), bb.srem(rem, H.i64(wo))
+            obase = bb.mul(r, H.i64(ck))
+            for i in range(kh):
+                ih = bb.add(bb.mul(oh, H.i64(sh)), H.i64(i * dh - ph))
+                okh = bb.and_(bb.icmp_signed(">=", ih, H.i64(0)), bb.icmp_signed("<", ih, H.i64(h)))
+                for j in range(kw):
+                    iw = bb.add(bb.mul(ow, H.i64(sw)), H.i64(j * dw - pw))
+                    ok = bb.and_(okh, bb.and_(bb.icmp_signed(">=", iw, H.i64(0)),
+                                              bb.icmp_signed("<", iw, H.i64(w))))
+                    src = bb.select(ok, bb.add(bb.mul(ih, H.i64(w)), iw), H.i64(0))
+
+                    def chan(ch, _, i=i, j=j, src=src, ok=ok):
+                        at = bb.add(bb.mul(bb.add(bb.mul(img, H.i64(c)), ch), H.i64(h * w)), src)
+                        v = bb.select(ok, H.load(bb, xp, U8, at), pad)
+                        H.store(bb, v, out, U8, bb.add(obase, bb.add(
+                            bb.mul(ch, H.i64(kh * kw)), H.i64(i * kw + j))))
+                        return []
+                    H.loop(bb, c, chan, name="qc")
+            return []
+        H.loop(bb, r1, row, start=r0, name="qr")
+    emit_blocked(mb, b, args, err, name, rows, pool_tasks(rows, rows * ck, 1 << 16), block)

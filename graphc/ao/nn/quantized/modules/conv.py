@@ -1,7 +1,7 @@
 """nnq.Conv2d (torch.ao.nn.quantized.Conv2d): a static int8 2-D convolution, quint8 in and out.
 
-Computed as torch's fbgemm path computes it: the input padded with its zero point, im2col
-(`unfold`), then per group the requantizing int8 GEMM `qgemm` against the weight rows (see
+Computed as torch's fbgemm path computes it: im2col rows of the input padded with its zero point
+(`qim2col`), then per group the requantizing int8 GEMM `qgemm` against the weight rows (see
 graphc/ir/ops/qstatic.py); the sums are exact integers, so the result is torch's bit for bit.
 Only padding_mode='zeros' (torch's quantized conv pads with the zero point, i.e. real 0).
 
@@ -65,16 +65,11 @@ class Conv2d(WeightedQuantized):
         self._check_out_qparams()
         q = G.unsqueeze(x._q, 0) if unbatched else x._q
         zp = x.q_zero_point()
-        (ph, pw), (kh, kw) = self.padding, self.kernel_size
-        if ph or pw:  # pad with the zero point: pad (q ^ zp) with 0, then ^ zp again
-            q = apply("bitwise_xor", q, zp) if zp else q
-            q = apply("pad", q, lo=(0, 0, ph, pw), hi=(0, 0, ph, pw), interior=(0, 0, 0, 0))
-            q = apply("bitwise_xor", q, zp) if zp else q
+        kh, kw = self.kernel_size
         n, c = q.shape[0], q.shape[1]
-        cols = apply("unfold", q, kernel=(kh, kw), dilation=self.dilation, stride=self.stride,
-                     pad_lo=(0, 0), pad_hi=(0, 0))                          # [N, C*kh*kw, L]
-        L = cols.shape[2]
-        rows = G.reshape(G.permute(cols, 0, 2, 1), (n * L, c * kh * kw))   # [N*L, C*kh*kw]
+        rows = apply("qim2col", q, kernel=self.kernel_size, stride=self.stride,
+                     padding=self.padding, dilation=self.dilation, pad_value=int(zp))
+        L = rows.shape[0] // n                                             # [N*L, C*kh*kw]
         g, oc = self.groups, self.out_channels
         ckg, ocg = (c // g) * kh * kw, oc // g
         w2 = G.reshape(self._w(), (oc, ckg))
@@ -84,8 +79,10 @@ class Conv2d(WeightedQuantized):
             wi = w2 if g == 1 else w2[i * ocg:(i + 1) * ocg]
             outs.append(self._gemm(a, x.q_scale(), zp, wi, slice(i * ocg, (i + 1) * ocg)))
         y = outs[0] if g == 1 else apply("concat", *outs, axis=1)           # [N*L, OC]
-        ho = (q.shape[2] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
-        wo = (q.shape[3] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        ho = (q.shape[2] + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) \
+            // self.stride[0] + 1
+        wo = (q.shape[3] + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) \
+            // self.stride[1] + 1
         y = G.reshape(G.permute(G.reshape(y, (n, L, oc)), 0, 2, 1), (n, oc, ho, wo))
         return self._out(y[0] if unbatched else y)
 
