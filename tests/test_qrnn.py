@@ -260,6 +260,8 @@ def test_quantize_dynamic_default_spec_repr_summary_and_original_untouched():
     none = quantize_dynamic(net, {nn.LSTM: qc, nn.Linear: qc, "head": None})   # None: fp32
     recs = {r.name: r for r in none.quantization_summary.records}
     assert recs["lstm"].quantized and not recs["head"].quantized and "None" in recs["head"].detail
+    inner = quantize_dynamic(net, {"": None, nn.GRU: qc})    # the own type beats the model's None
+    assert type(inner.gru) is nnqd.GRU and type(inner.lstm) is nn.LSTM
     x = np.random.default_rng(0).standard_normal((5, 2, 8)).astype(F32)
     assert np.abs(qnet(x).numpy() - net(x).numpy()).max() < 0.05
     same = quantize_dynamic(net, {nn.GRUCell}, inplace=True)        # torch's inplace=True

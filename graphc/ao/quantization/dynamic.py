@@ -121,7 +121,7 @@ def quantize_dynamic(model: Module, qconfig_spec=None, dtype=dtypes.qint8,
               if isinstance(m, tuple(kinds)) and not isinstance(m, NonDynamicallyQuantizableLinear)]
     known = {n for n, _ in layers}
     for what, given in (("keep_fp32", keep), ("qconfig_spec", names)):
-        unknown = sorted(n for n in given if n not in known
+        unknown = sorted(n for n in given if n not in known and n != ""
                          and not any(k.startswith(n + ".") for k in known))
         if unknown:
             raise GraphcError(f"quantize_dynamic: {what} names {unknown}, which are not "
@@ -189,12 +189,14 @@ def _parse_spec(spec) -> dict:
 
 
 def _entry_for(name: str, mod: Module, entries: dict):
-    """The spec entry that applies to a layer, as torch's propagation picks it: the longest layer
-    name equal to or enclosing `name`, else the layer's exact type; _MISSING if none."""
-    hits = [n for n in entries if isinstance(n, str) and (name == n or name.startswith(n + "."))]
-    if hits:
-        return entries[max(hits, key=len)]
-    return entries.get(type(mod), _MISSING)
+    """The spec entry that applies to a layer, as torch's propagate_qconfig_ picks it: the layer's
+    own name, else its exact type, else the longest enclosing module's name; _MISSING if none."""
+    if name in entries:
+        return entries[name]
+    if type(mod) in entries:
+        return entries[type(mod)]
+    hits = [n for n in entries if isinstance(n, str) and (n == "" or name.startswith(n + "."))]
+    return entries[max(hits, key=len)] if hits else _MISSING
 
 
 def _channel_for(qconfig) -> bool:
