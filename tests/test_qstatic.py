@@ -42,7 +42,7 @@ def _np_quantize(x, scale, zero_point, dtype):
     return out
 
 
-def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False):
+def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False, rows_per_image=0):
     m, n = a.shape[0], w.shape[0]
     out = np.empty((m, n), np.uint8)
     for i in range(m):
@@ -52,6 +52,8 @@ def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False):
             raw -= a_zp * int(col_off[j]) + int(w_zp[j]) * rs
             y = F32(F32(F32(raw) + F32(bias_div[j])) * F32(mult[j]))
             out[i, j] = min(max(int(np.rint(y)) + out_zp, out_zp if relu else 0), 255)
+    if rows_per_image:
+        return np.stack([out[k:k + rows_per_image].T for k in range(0, m, rows_per_image)])
     return out
 
 

@@ -17,6 +17,8 @@ quantized Linear and Conv2d (fbgemm), and quantized add / mul (QFunctional), bit
                                                               mult = fl(fl(s_a * s_w) / s_out)
         q    = clamp(rne(y) + out_zp, relu ? out_zp : 0, 255)    (no bias: bias_div = 0, which
                                                               leaves float(raw) unchanged)
+        rows_per_image = L > 0 (conv): the result is [M / L, N, L], rows (image, position)
+        stored as NCHW
     qbinary[binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, relu, block](a u8, b u8) -> u8
         torch's qadd / qadd_relu / qmul kernels (same shapes, no broadcasting):
         binop="add": elements [0, n - n % block) take torch's vectorised path, the rest its scalar
@@ -152,7 +154,8 @@ register("dequantize", "quant", _dequantize_infer, _dequantize_ref, [
 # ---- the requantizing int8 GEMM (quantized Linear / Conv2d) -------------------------------------
 
 
-def qgemm_ref(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False):
+def qgemm_ref(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False,
+              rows_per_image=0):
     """The reference of `qgemm` (see the module docstring)."""
     a64 = np.asarray(a, np.int64)
     # float64 BLAS is exact here: every product and partial sum is an integer below 2^53
@@ -164,7 +167,11 @@ def qgemm_ref(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False):
         y = (raw.astype(F32) + np.asarray(bias_div, F32)[None, :]).astype(F32)
         y = (y * np.asarray(mult, F32)[None, :]).astype(F32)
         r = np.rint(np.clip(y, F32(-2 ** 31), F32(2 ** 31 - 128))).astype(np.int64) + out_zp
-    return np.clip(r, out_zp if relu else 0, 255).astype(np.uint8)
+    out = np.clip(r, out_zp if relu else 0, 255).astype(np.uint8)
+    if rows_per_image:   # conv's NCHW: rows (image, position) -> [image, channel, position]
+        out = np.ascontiguousarray(out.reshape(-1, rows_per_image, out.shape[1])
+                                   .transpose(0, 2, 1))
+    return out
 
 
 def _qgemm_infer(types, attrs):
@@ -181,10 +188,15 @@ def _qgemm_infer(types, attrs):
     for key in ("a_zp", "out_zp"):
         require(isinstance(attrs[key], (int, np.integer)) and 0 <= attrs[key] <= 255,
                 f"qgemm: {key} must be an int in [0, 255], got {attrs[key]!r}")
+    L = attrs.get("rows_per_image", 0)
+    require(isinstance(L, (int, np.integer)) and L >= 0 and (L == 0 or a.shape[0] % L == 0),
+            f"qgemm: rows_per_image must divide the {a.shape[0]} rows, got {L!r}")
+    if L:
+        return tensor_type((a.shape[0] // L, n, L), dtypes.uint8)
     return tensor_type((a.shape[0], n), dtypes.uint8)
 
 
-def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False):
+def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False, rows_per_image=0):
     rng = np.random.default_rng(seed)
     w = rng.integers(-128, 128, (n, k)).astype(np.int8)
     zp = rng.integers(-3, 4, n).astype(np.int32) if wzp else np.zeros(n, np.int32)
@@ -193,13 +205,16 @@ def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False):
     atws = (s_a * s_w).astype(F32)
     bias = (rng.standard_normal(n)).astype(F32)
     return Sample([("u8", (m, k), "any"), w, col, zp, (bias / atws).astype(F32),
-                   (atws / s_o).astype(F32)], {"a_zp": 60, "out_zp": 100, "relu": relu})
+                   (atws / s_o).astype(F32)],
+                  {"a_zp": 60, "out_zp": 100, "relu": relu, "rows_per_image": rows_per_image})
 
 
 register("qgemm", "quant", _qgemm_infer, qgemm_ref, [
     _qgemm_sample(5, 37, 13),
     _qgemm_sample(3, 64, 8, relu=True, seed=1),
     _qgemm_sample(70, 40, 20, seed=2, wzp=True),
+    _qgemm_sample(72, 36, 19, seed=3, rows_per_image=9),         # conv's NCHW output
+    _qgemm_sample(6, 5, 8, relu=True, seed=4, rows_per_image=3),
 ], _no_grad, doc="requantizing int8 GEMM (fbgemm, float bias)")
 
 

@@ -150,6 +150,15 @@ class QGemmKernel(QLinearKernel):
         self.Kp = _kpad(self.K) if pack else self.K
         self.a_zp = int(node.attrs["a_zp"])
         self.out_zp = int(node.attrs["out_zp"])
+        self.L = int(node.attrs.get("rows_per_image", 0))
+
+    def out_at(self, i, j):
+        """The output index of (row i, column j): row-major, or NCHW with L rows per image."""
+        b = self.b
+        if not self.L:
+            return b.add(b.mul(i, H.i64(self.N)), j)
+        img, pos = b.sdiv(i, H.i64(self.L)), b.srem(i, H.i64(self.L))
+        return b.add(b.mul(img, H.i64(self.N * self.L)), b.add(b.mul(j, H.i64(self.L)), pos))
 
     def _rowsum(self, i):
         b = self.b
@@ -202,7 +211,7 @@ class QGemmKernel(QLinearKernel):
         lo = self.out_zp if self.relu else 0
         r = b.select(b.icmp_signed("<", r, ir.Constant(H.I32, lo)), ir.Constant(H.I32, lo), r)
         r = b.select(b.icmp_signed(">", r, ir.Constant(H.I32, 255)), ir.Constant(H.I32, 255), r)
-        H.store(b, b.trunc(r, H.I8), self.ptrs["out"], U8, b.add(b.mul(i, H.i64(self.N)), j))
+        H.store(b, b.trunc(r, H.I8), self.ptrs["out"], U8, self.out_at(i, j))
 
     def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int):
         """The epilogue on W lanes at once (outputs (i, j0..j0+cnt-1); the same arithmetic as
@@ -246,13 +255,14 @@ class QGemmKernel(QLinearKernel):
         r = b.select(b.icmp_signed("<", r, lo), lo, r)
         r = b.select(b.icmp_signed(">", r, hi), hi, r)
         q = b.trunc(r, ir.VectorType(H.I8, W))
-        at = b.add(b.mul(i, H.i64(self.N)), j0)
-        if cnt == W:
+        at = self.out_at(i, j0)
+        if cnt == W and not self.L:
             H.store(b, q, self.ptrs["out"], U8, at, W)
             return
+        step = self.L or 1      # NCHW: consecutive columns are L bytes apart
         for lane in range(cnt):
             H.store(b, b.extract_element(q, ir.Constant(H.I32, lane)), self.ptrs["out"], U8,
-                    b.add(at, H.i64(lane)))
+                    b.add(at, H.i64(lane * step)))
 
 
 # the node's operands, named as QLinearKernel reads them ("x" is the u8 rows, also `scratch`)
@@ -346,6 +356,7 @@ def emit_qim2col(mb, b, slots, node, err, name: str) -> None:
             rem = bb.srem(r, H.i64(ho * wo))
             oh, ow = bb.sdiv(rem, H.i64(wo)), bb.srem(rem, H.i64(wo))
             obase = bb.mul(r, H.i64(ck))
+            taps = []   # per (i, j): in bounds?, offset in the plane (both per row)
             for i in range(kh):
                 ih = bb.add(bb.mul(oh, H.i64(sh)), H.i64(i * dh - ph))
                 okh = bb.and_(bb.icmp_signed(">=", ih, H.i64(0)), bb.icmp_signed("<", ih, H.i64(h)))
@@ -353,15 +364,16 @@ def emit_qim2col(mb, b, slots, node, err, name: str) -> None:
                     iw = bb.add(bb.mul(ow, H.i64(sw)), H.i64(j * dw - pw))
                     ok = bb.and_(okh, bb.and_(bb.icmp_signed(">=", iw, H.i64(0)),
                                               bb.icmp_signed("<", iw, H.i64(w))))
-                    src = bb.select(ok, bb.add(bb.mul(ih, H.i64(w)), iw), H.i64(0))
+                    taps.append((ok, bb.select(ok, bb.add(bb.mul(ih, H.i64(w)), iw), H.i64(0))))
 
-                    def chan(ch, _, i=i, j=j, src=src, ok=ok):
-                        at = bb.add(bb.mul(bb.add(bb.mul(img, H.i64(c)), ch), H.i64(h * w)), src)
-                        v = bb.select(ok, H.load(bb, xp, U8, at), pad)
-                        H.store(bb, v, out, U8, bb.add(obase, bb.add(
-                            bb.mul(ch, H.i64(kh * kw)), H.i64(i * kw + j))))
-                        return []
-                    H.loop(bb, c, chan, name="qc")
+            def chan(ch, _):   # the kh*kw bytes of channel ch: contiguous in the row
+                plane = bb.mul(bb.add(bb.mul(img, H.i64(c)), ch), H.i64(h * w))
+                at = bb.add(obase, bb.mul(ch, H.i64(kh * kw)))
+                for t, (ok, src) in enumerate(taps):
+                    v = bb.select(ok, H.load(bb, xp, U8, bb.add(plane, src)), pad)
+                    H.store(bb, v, out, U8, bb.add(at, H.i64(t)))
+                return []
+            H.loop(bb, c, chan, name="qc")
             return []
         H.loop(bb, r1, row, start=r0, name="qr")
     emit_blocked(mb, b, args, err, name, rows, pool_tasks(rows, rows * ck, 1 << 16), block)

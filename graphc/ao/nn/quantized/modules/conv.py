@@ -73,17 +73,17 @@ class Conv2d(WeightedQuantized):
         g, oc = self.groups, self.out_channels
         ckg, ocg = (c // g) * kh * kw, oc // g
         w2 = G.reshape(self._w(), (oc, ckg))
-        outs = []
+        outs = []   # per group [N, OC/g, L]: qgemm stores its rows as NCHW (rows_per_image)
         for i in range(g):
             a = rows if g == 1 else rows[:, i * ckg:(i + 1) * ckg]
             wi = w2 if g == 1 else w2[i * ocg:(i + 1) * ocg]
-            outs.append(self._gemm(a, x.q_scale(), zp, wi, slice(i * ocg, (i + 1) * ocg)))
-        y = outs[0] if g == 1 else apply("concat", *outs, axis=1)           # [N*L, OC]
+            outs.append(self._gemm(a, x.q_scale(), zp, wi, slice(i * ocg, (i + 1) * ocg), L))
+        y = outs[0] if g == 1 else apply("concat", *outs, axis=1)           # [N, OC, L]
         ho = (q.shape[2] + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) \
             // self.stride[0] + 1
         wo = (q.shape[3] + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) \
             // self.stride[1] + 1
-        y = G.reshape(G.permute(G.reshape(y, (n, L, oc)), 0, 2, 1), (n, oc, ho, wo))
+        y = G.reshape(y, (n, oc, ho, wo))
         return self._out(y[0] if unbatched else y)
 
     def extra_repr(self) -> str:

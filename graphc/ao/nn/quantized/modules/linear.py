@@ -79,7 +79,7 @@ class WeightedQuantized(Module):
     def _qscheme(self):
         return dtypes.per_channel_affine if self._per_channel else dtypes.per_tensor_affine
 
-    def _gemm(self, a2, a_scale: float, a_zp: int, w_op, rows=slice(None)):
+    def _gemm(self, a2, a_scale: float, a_zp: int, w_op, rows=slice(None), rows_per_image=0):
         """qgemm of u8 rows `a2` [M, K] against `w_op`, the int8 weight's output channels
         `rows` viewed as [N, K]."""
         w = self._buffers["weight"].numpy()
@@ -89,7 +89,8 @@ class WeightedQuantized(Module):
             self._buffers["weight_zero_point"].numpy()[rows],
             self._buffers["bias"].numpy()[rows] if self._has_bias else None, a_scale, self.scale)
         return apply("qgemm", a2, w_op, col_off, wzp, bias_div, mult, a_zp=int(a_zp),
-                     out_zp=int(self.zero_point), relu=self._relu)
+                     out_zp=int(self.zero_point), relu=self._relu,
+                     rows_per_image=int(rows_per_image))
 
     def _out(self, q) -> QTensor:
         return QTensor(q, dtypes.quint8, float(self.scale), int(self.zero_point))
