@@ -203,7 +203,7 @@ def torch_runs():
         tm, gm = _twins(build)
         tq, gq = _prepare_qat(torch, tm, groups), _prepare_qat(graphc, gm, groups)
         x, y = _data(shape)
-        opt, crit, losses = torch.optim.SGD(tq.parameters(), lr=0.01, momentum=0.9), \
+        opt, crit, losses = torch.optim.SGD(tq.parameters(), lr=0.01, momentum=0.5), \
             torch.nn.CrossEntropyLoss(), []
         for i in range(_STEPS):
             _schedule(torch, tq, i)
@@ -216,13 +216,15 @@ def torch_runs():
     return out
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "llvm"])
+@pytest.mark.parametrize("backend", [None, "llvm"], ids=["eager", "llvm"])
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
-def test_qat_trajectory_matches_torch(torch_runs, name, compiled):
+def test_qat_trajectory_matches_torch(torch_runs, name, backend):
+    """Eager, and the training step compiled for the LLVM backend."""
+    compiled = backend is not None
     gq0, tq, want_losses, want_state = torch_runs[name]
     gq = copy.deepcopy(gq0)
     assert _structure(gq) == _structure(tq)
-    opt, crit = graphc.optim.SGD(gq.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
+    opt, crit = graphc.optim.SGD(gq.parameters(), lr=0.01, momentum=0.5), nn.CrossEntropyLoss()
 
     def step(x, y):
         opt.zero_grad()
@@ -231,7 +233,7 @@ def test_qat_trajectory_matches_torch(torch_runs, name, compiled):
         opt.step()
         return loss
     if compiled:
-        step = graphc.compile(step)
+        step = graphc.compile(step, backend=backend)
     x, y = _data(_MODELS[name][2])
     losses, traces = [], []
     for i in range(_STEPS):
@@ -239,9 +241,10 @@ def test_qat_trajectory_matches_torch(torch_runs, name, compiled):
         losses.append(float(step(x[i], y[i])))
         if compiled:
             traces.append(len(step._cache))
-    # one fake-quant rounding flip (a value within an ulp of a half-way point, where torch's
-    # and graphc's sums differ in the last bit) would show as ~1e-4; the schedule reaches
-    # ~2e-7 on these data, eager and compiled
+    # one fake-quant rounding flip (a value within an ulp of a rounding boundary, where torch's
+    # and graphc's sums differ in the last bit) shows as ~1e-4 and grows: with momentum 0.9 the
+    # MLP's LLVM step meets one at step 6 on these data (each step from torch's state still
+    # agrees to 1e-7); at momentum 0.5 every variant stays at ~2e-7
     assert _rel(losses, want_losses) <= 2e-6, np.abs(np.array(losses) / want_losses - 1).max()
     got = {k: v.numpy() for k, v in gq.state_dict().items()}
     assert sorted(got) == sorted(want_state)
@@ -269,7 +272,7 @@ def test_prepare_calibration_observers_match_torch(compiled):
     gp = graphc.ao.quantization.prepare(
         graphc.ao.quantization.fuse_modules(gm, [["conv", "bn", "relu"]]))
     assert _structure(gp) == _structure(tp)
-    run = graphc.compile(gp) if compiled else gp
+    run = graphc.compile(gp, backend="llvm") if compiled else gp
     x, _ = _data((1, 8, 8))
     for i in range(3):
         with torch.no_grad():
