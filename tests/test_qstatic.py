@@ -42,7 +42,8 @@ def _np_quantize(x, scale, zero_point, dtype):
     return out
 
 
-def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False, rows_per_image=0):
+def _np_qgemm(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False, rows_per_image=0,
+              w_asym=True):
     m, n = a.shape[0], w.shape[0]
     out = np.empty((m, n), np.uint8)
     for i in range(m):

@@ -18,7 +18,8 @@ quantized Linear and Conv2d (fbgemm), and quantized add / mul (QFunctional), bit
         q    = clamp(rne(y) + out_zp, relu ? out_zp : 0, 255)    (no bias: bias_div = 0, which
                                                               leaves float(raw) unchanged)
         rows_per_image = L > 0 (conv): the result is [M / L, N, L], rows (image, position)
-        stored as NCHW
+        stored as NCHW; w_asym=false states that w_zp is all 0 (symmetric weights, torch's
+        default): the kernel then skips the row-sum term
     qbinary[binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, relu, block](a u8, b u8) -> u8
         torch's qadd / qadd_relu / qmul kernels (same shapes, no broadcasting):
         binop="add": elements [0, n - n % block) take torch's vectorised path, the rest its scalar
@@ -155,8 +156,10 @@ register("dequantize", "quant", _dequantize_infer, _dequantize_ref, [
 
 
 def qgemm_ref(a, w, col_off, w_zp, bias_div, mult, a_zp, out_zp, relu=False,
-              rows_per_image=0):
+              rows_per_image=0, w_asym=True):
     """The reference of `qgemm` (see the module docstring)."""
+    if not w_asym and np.any(np.asarray(w_zp) != 0):
+        raise GraphcError("qgemm: w_asym=false but the weight zero points are not all 0")
     a64 = np.asarray(a, np.int64)
     # float64 BLAS is exact here: every product and partial sum is an integer below 2^53
     acc = (a64.astype(np.float64) @ np.asarray(w, np.float64).T).astype(np.int64)
@@ -196,7 +199,7 @@ def _qgemm_infer(types, attrs):
     return tensor_type((a.shape[0], n), dtypes.uint8)
 
 
-def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False, rows_per_image=0):
+def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False, rows_per_image=0, w_asym=True):
     rng = np.random.default_rng(seed)
     w = rng.integers(-128, 128, (n, k)).astype(np.int8)
     zp = rng.integers(-3, 4, n).astype(np.int32) if wzp else np.zeros(n, np.int32)
@@ -206,14 +209,15 @@ def _qgemm_sample(m, k, n, relu=False, seed=0, wzp=False, rows_per_image=0):
     bias = (rng.standard_normal(n)).astype(F32)
     return Sample([("u8", (m, k), "any"), w, col, zp, (bias / atws).astype(F32),
                    (atws / s_o).astype(F32)],
-                  {"a_zp": 60, "out_zp": 100, "relu": relu, "rows_per_image": rows_per_image})
+                  {"a_zp": 60, "out_zp": 100, "relu": relu, "rows_per_image": rows_per_image,
+                   "w_asym": w_asym})
 
 
 register("qgemm", "quant", _qgemm_infer, qgemm_ref, [
     _qgemm_sample(5, 37, 13),
     _qgemm_sample(3, 64, 8, relu=True, seed=1),
     _qgemm_sample(70, 40, 20, seed=2, wzp=True),
-    _qgemm_sample(72, 36, 19, seed=3, rows_per_image=9),         # conv's NCHW output
+    _qgemm_sample(72, 36, 19, seed=3, rows_per_image=9, w_asym=False),   # conv's NCHW
     _qgemm_sample(6, 5, 8, relu=True, seed=4, rows_per_image=3),
 ], _no_grad, doc="requantizing int8 GEMM (fbgemm, float bias)")
 

@@ -151,6 +151,7 @@ class QGemmKernel(QLinearKernel):
         self.a_zp = int(node.attrs["a_zp"])
         self.out_zp = int(node.attrs["out_zp"])
         self.L = int(node.attrs.get("rows_per_image", 0))
+        self.w_asym = bool(node.attrs.get("w_asym", True))
 
     def out_at(self, i, j):
         """The output index of (row i, column j): row-major, or NCHW with L rows per image."""
@@ -186,6 +187,8 @@ class QGemmKernel(QLinearKernel):
         b = self.b
         raw = b.sub(dot, b.mul(ir.Constant(H.I32, self.a_zp),
                                H.load(b, self.ptrs["w_colsum"], I32, j)))
+        if not self.w_asym:   # symmetric weights: no row-sum term
+            return self._finish(i, j, raw)
         wz = H.load(b, self.ptrs["w_zp"], I32, j)
         # - w_zp[j] * rowsum(a[i]) only for asymmetric weights (torch's defaults are symmetric)
         pre, then_bb = b.block, b.append_basic_block("wzp")
@@ -199,7 +202,11 @@ class QGemmKernel(QLinearKernel):
         phi = b.phi(H.I32)
         phi.add_incoming(ir.Constant(H.I32, 0), pre)
         phi.add_incoming(corr, then_end)
-        raw = b.sub(raw, phi)
+        self._finish(i, j, b.sub(raw, phi))
+
+    def _finish(self, i, j, raw):
+        """The float part of the scalar epilogue and the store."""
+        b = self.b
         y = b.fadd(b.sitofp(raw, H.F32), H.load(b, self.ptrs["bias"], F32, j))
         y = b.fmul(y, H.load(b, self.ptrs["w_scale"], F32, j))
         rint = self.cx(1).intrinsic("rint", H.F32)
@@ -212,6 +219,25 @@ class QGemmKernel(QLinearKernel):
         r = b.select(b.icmp_signed("<", r, ir.Constant(H.I32, lo)), ir.Constant(H.I32, lo), r)
         r = b.select(b.icmp_signed(">", r, ir.Constant(H.I32, 255)), ir.Constant(H.I32, 255), r)
         H.store(b, b.trunc(r, H.I8), self.ptrs["out"], U8, self.out_at(i, j))
+
+    def _wzp_vec(self, i, raw, wz, W):
+        """raw - w_zp * rowsum(a[i]) on W lanes, the row sum computed only if a lane's w_zp
+        is not 0."""
+        b = self.b
+        vi = ir.VectorType(H.I32, W)
+        any_wz = H.hreduce(b, wz, W, lambda p, q: b.or_(p, q))
+        pre, then_bb = b.block, b.append_basic_block("wzpv")
+        merge = b.append_basic_block("wzpv_end")
+        b.cbranch(b.icmp_signed("!=", any_wz, ir.Constant(H.I32, 0)), then_bb, merge)
+        b.position_at_end(then_bb)
+        corr = b.mul(wz, H.splat(b, self._rowsum(i), W))
+        then_end = b.block
+        b.branch(merge)
+        b.position_at_end(merge)
+        phi = b.phi(vi)
+        phi.add_incoming(ir.Constant(vi, [ir.Constant(H.I32, 0)] * W), pre)
+        phi.add_incoming(corr, then_end)
+        return b.sub(raw, phi)
 
     def epilogue_vec(self, i, j0, acc, s_x, z, cnt: int, W: int):
         """The epilogue on W lanes at once (outputs (i, j0..j0+cnt-1); the same arithmetic as
@@ -229,20 +255,8 @@ class QGemmKernel(QLinearKernel):
             return v
         raw = b.sub(acc, b.mul(H.splat(b, ir.Constant(H.I32, self.a_zp), W),
                                vec("w_colsum", I32, vi)))
-        wz = vec("w_zp", I32, vi)
-        any_wz = H.hreduce(b, wz, W, lambda p, q: b.or_(p, q))
-        pre, then_bb = b.block, b.append_basic_block("wzpv")
-        merge = b.append_basic_block("wzpv_end")
-        b.cbranch(b.icmp_signed("!=", any_wz, ir.Constant(H.I32, 0)), then_bb, merge)
-        b.position_at_end(then_bb)
-        corr = b.mul(wz, H.splat(b, self._rowsum(i), W))
-        then_end = b.block
-        b.branch(merge)
-        b.position_at_end(merge)
-        phi = b.phi(vi)
-        phi.add_incoming(ir.Constant(vi, [ir.Constant(H.I32, 0)] * W), pre)
-        phi.add_incoming(corr, then_end)
-        raw = b.sub(raw, phi)
+        if self.w_asym:
+            raw = self._wzp_vec(i, raw, vec("w_zp", I32, vi), W)
         y = b.fadd(b.sitofp(raw, vf), vec("bias", F32, vf))
         y = b.fmul(y, vec("w_scale", F32, vf))
         lim, nlim = _fconst(1024.0, W), _fconst(-1024.0, W)

@@ -90,7 +90,7 @@ class WeightedQuantized(Module):
             self._buffers["bias"].numpy()[rows] if self._has_bias else None, a_scale, self.scale)
         return apply("qgemm", a2, w_op, col_off, wzp, bias_div, mult, a_zp=int(a_zp),
                      out_zp=int(self.zero_point), relu=self._relu,
-                     rows_per_image=int(rows_per_image))
+                     rows_per_image=int(rows_per_image), w_asym=bool(np.any(wzp != 0)))
 
     def _out(self, q) -> QTensor:
         return QTensor(q, dtypes.quint8, float(self.scale), int(self.zero_point))
