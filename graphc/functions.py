@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, qdispatch
 from .driver import tracing
 from .grad_mode import is_grad_enabled
 from .device import check_device
@@ -147,6 +147,8 @@ def where(cond, a=None, b=None) -> Tensor:
 
 def relu(x) -> Tensor:
     """max(x, 0); 0 (and gradient 0) at x <= 0, NaN stays NaN, as torch.relu."""
+    if qdispatch.quantized(x):
+        return qdispatch.call("relu", x)
     x = _t(x)
     return where(x <= 0, 0, x)
 
@@ -384,6 +386,8 @@ def squeeze(x, dim=None) -> Tensor:
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """x with dims start_dim..end_dim merged into one (a 0-d tensor becomes 1-d)."""
+    if qdispatch.quantized(x):
+        return qdispatch.call("flatten", x, start_dim, end_dim)
     x = _t(x)
     if x.ndim == 0:
         return reshape(x, (1,))

@@ -19,7 +19,7 @@ import numpy as np
 
 import graphc
 from graphc import nn, optim
-from graphc.cli import bench_cnn, bench_seq
+from graphc.cli import bench_cnn, bench_quant, bench_seq
 from graphc.ir import fusion_of
 from graphc.ir.ops import NO_KERNEL
 
@@ -675,6 +675,11 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
                                      bench_seq.train_contenders(k, frameworks=frameworks,
                                                                 torch_compile=not quick), repeat)
                          for k in bench_seq.MODELS]),
+        ("qat", lambda: bench_steps(report, f"train QAT MNIST CNN b{bench_quant.BATCH}",
+                                    bench_quant.train_contenders(frameworks), repeat)),
+        ("qstatic", lambda: [bench_steps(report, f"infer int8 MNIST CNN b{b}",
+                                         bench_quant.infer_contenders(b, frameworks), repeat)
+                             for b in (1, 64)]),
     ]
     for name, job in jobs:
         if only and only not in name:

@@ -5,6 +5,7 @@ import warnings
 
 from ..functions import (gelu, log_softmax, one_hot, relu, sigmoid, softmax, tanh)  # noqa: F401
 from .. import functions as G
+from .. import qdispatch
 from ..tensor import Tensor, check
 
 
@@ -187,6 +188,8 @@ def _keep_mask(x: Tensor, p: float, shape) -> Tensor:
 
 def _dropout(x, p: float, training: bool, inplace: bool, what: str, channel_dims=None) -> Tensor:
     p = _check_p(p, what)
+    if qdispatch.quantized(x) and (not training or p == 0.0):
+        return x   # identity, as torch's dropout of a quantized tensor in eval mode
     x = G._t(x)
     if not training or p == 0.0:
         return x
@@ -463,6 +466,8 @@ def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
 
 def relu(input, inplace: bool = False) -> Tensor:  # noqa: F811
     """max(x, 0) (graphc.relu), written into x when `inplace`."""
+    if qdispatch.quantized(input):
+        return input.relu_() if inplace else qdispatch.call("relu", input)
     x = G._t(input)
     return _out(x, G.relu(x), inplace)
 

@@ -91,9 +91,12 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, value) -> None:
-        """A non-learnable array saved in state_dict and read by compiled code as graph state."""
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """A non-learnable array read by compiled code as graph state; in state_dict unless
+        `persistent=False` (as torch's)."""
         setattr(self, name, Buffer(value))
+        skip = self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        (skip.discard if persistent else skip.add)(name)
 
     def add_module(self, name: str, module: "Module") -> None:
         """Register `module` as the sub-module `name`."""
@@ -148,17 +151,31 @@ class Module:
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     # ---- state -------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """Parameters and buffers by dotted name, as detached Tensors sharing the arrays compiled
-        code updates (as PyTorch's: `np.asarray(v)` is the live array, `v.clone()` a copy)."""
-        out = OrderedDict(self.named_parameters())
-        out.update(self.named_buffers())
-        return OrderedDict((k, Tensor._wrap(v._data)) for k, v in out.items())
+    def _state_items(self, prefix: str = ""):
+        """(dotted name, Parameter or Buffer) in torch's state_dict order: each module's own
+        parameters, then its persistent buffers, then its children's, recursively; a shared
+        parameter or layer appears under every name it has (as torch's)."""
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        skip = self.__dict__.get("_non_persistent_buffers_set", ())
+        for name, b in self._buffers.items():
+            if name not in skip:
+                yield prefix + name, b
+        for name, m in self._modules.items():
+            yield from m._state_items(f"{prefix}{name}.")
+
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False):
+        """Parameters and persistent buffers by dotted name, in torch's order, as detached
+        Tensors sharing the arrays compiled code updates (as PyTorch's: `np.asarray(v)` is the
+        live array, `v.clone()` a copy); `keep_vars=True` gives the Parameters themselves."""
+        out = OrderedDict() if destination is None else destination
+        for k, v in self._state_items(prefix):
+            out[k] = v if keep_vars else Tensor._wrap(v._data)
+        return out
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (NumPy, graphc or torch tensors) into this model's parameters, in place."""
-        own = OrderedDict(self.named_parameters())
-        own.update(self.named_buffers())
+        own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
@@ -245,9 +262,14 @@ class Module:
 
     # ---- modes and calling -------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
-        """Set training mode (`mode`) on this module and every sub-module; returns self."""
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        """Set training mode (`mode`) on this module, then call every child's `train(mode)` (as
+        torch, so a subclass overriding train() - a frozen QAT BatchNorm - keeps its rule);
+        returns self."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for m in self._modules.values():
+            m.train(mode)
         Module.epoch += 1
         return self
 

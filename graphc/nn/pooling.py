@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import dtypes
 from .. import functions as G
+from .. import qdispatch
 from ..math_ops import div
 from ..shape_ops import index_select
 from ..ir.ops.pool import windows_fit
@@ -251,6 +252,9 @@ def _max_pool_native(x: Tensor, k, s, p, d, out, return_indices: bool):
 def _max_pool_nd(n: int, name: str):
     def fn(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
            return_indices: bool = False):
+        if qdispatch.quantized(input):
+            return qdispatch.call(name, input, kernel_size, stride, padding, dilation,
+                                  ceil_mode, return_indices)
         x = _spatial_input(input, n, name)
         check(x.dtype.name != "bool", f"{name}: not implemented for bool input")
         k, s, p, d = _pool_args(x, kernel_size, stride, padding, dilation, n, name)
