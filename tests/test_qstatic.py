@@ -114,15 +114,48 @@ NUMPY = {
 
 
 def torch_table(torch):
-    """torch's own kernels for the ops that map onto one torch call."""
+    """torch's own kernels for the ops that map onto torch calls (tests/test_ops.py)."""
+    import torch.nn.functional as F
     tdt = {"u8": torch.quint8, "i8": torch.qint8, "i32": torch.qint32}
 
+    def quiet(fn):
+        def run(*args, **kwargs):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return fn(*args, **kwargs)
+        return run
+
+    @quiet
     def quantize(x, scale, zero_point, dtype):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.quantize_per_tensor(x, scale, zero_point,
-                                             tdt[graphc.dtypes.as_dtype(dtype).name]).int_repr()
-    return {"quantize": quantize}
+        return torch.quantize_per_tensor(x, scale, zero_point,
+                                         tdt[graphc.dtypes.as_dtype(dtype).name]).int_repr()
+
+    @quiet
+    def dequantize(q, scale, zero_point):
+        return torch._make_per_tensor_quantized_tensor(q, scale, zero_point).dequantize()
+
+    @quiet
+    def qbinary(a, b, binop, a_scale, a_zp, b_scale, b_zp, scale, zero_point, relu=False,
+                block=64):
+        qa = torch._make_per_tensor_quantized_tensor(a, a_scale, a_zp)
+        qb = torch._make_per_tensor_quantized_tensor(b, b_scale, b_zp)
+        fn = {("add", False): torch.ops.quantized.add, ("add", True): torch.ops.quantized.add_relu,
+              ("mul", False): torch.ops.quantized.mul,
+              ("mul", True): torch.ops.quantized.mul_relu}[(binop, relu)]
+        return fn(qa, qb, scale, zero_point).int_repr()
+
+    def qim2col(x, kernel, stride, padding, dilation, pad_value):
+        (ph, pw), ck = padding, x.shape[1] * kernel[0] * kernel[1]
+        xp = F.pad(x.double(), (pw, pw, ph, ph), value=float(pad_value))
+        cols = F.unfold(xp, kernel, dilation=dilation, stride=stride)      # [N, CK, L]
+        return cols.transpose(1, 2).reshape(-1, ck).to(torch.uint8)
+    return {"quantize": quantize, "dequantize": dequantize, "qbinary": qbinary,
+            "qim2col": qim2col}
+
+
+TORCH_LACKS = {"qgemm": "its operands are derived from torch's (fl(bias / (s_x s_w)), "
+                        "fl(s_x s_w / s_out)); tests/test_qstatic.py compares nnq.Linear and "
+                        "nnq.Conv2d, which run it, with torch's quantized modules"}
 
 
 # ---- helpers -------------------------------------------------------------------------------------

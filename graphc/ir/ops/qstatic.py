@@ -39,8 +39,9 @@ quantized Linear and Conv2d (fbgemm), and quantized add / mul (QFunctional), bit
         rows (n, oh, ow), columns (c, i, j) of x padded with pad_value (the zero point): the
         A operand of quantized Conv2d's qgemm
 
-All are inference-only (their vjp raises): train the float model (or with fake quantization) and
-convert it.
+All compute on integers (quantize's result is an integer tensor, piecewise constant in x), so
+they carry no gradient (NONDIFF): a loss computed through them does not require grad, and
+backward() says so. Train the float model (or with fake quantization) and convert it.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from ... import dtypes
 from ...errors import GraphcError
 from ..graph import tensor_type
 from .quant import fma_f32
-from .registry import Fusion, Sample, register, require
+from .registry import NONDIFF, Fusion, Sample, register, require
 
 F32 = np.float32
 INT32_FLOAT_MAX = F32(2147483520.0)   # the largest float32 below 2^31
@@ -135,21 +136,16 @@ def _dequantize_ref(q, scale, zero_point):
     return dequantize_ref(q, scale, zero_point)
 
 
-def _no_grad(*args, **kwargs):
-    raise GraphcError("static int8 ops are inference-only and have no gradient: train the float "
-                      "model (prepare_qat for quantization-aware training), then convert it")
-
-
 register("quantize", "quant", _quantize_infer, _quantize_ref, [
     Sample([("f32", (37,), "any")], {"scale": 0.03, "zero_point": 64, "dtype": dtypes.uint8}),
     Sample([("f32", (2, 65), "any")], {"scale": 0.011, "zero_point": -3, "dtype": dtypes.int8}),
     Sample([("f32", (9,), "any")], {"scale": 1e-3, "zero_point": 7, "dtype": dtypes.int32}),
-], _no_grad, doc="torch.quantize_per_tensor's integer values", fusion=Fusion.ELEMENTWISE)
+], NONDIFF, doc="torch.quantize_per_tensor's integer values", fusion=Fusion.ELEMENTWISE)
 
 register("dequantize", "quant", _dequantize_infer, _dequantize_ref, [
     Sample([("u8", (33,), "any")], {"scale": 0.03, "zero_point": 64}),
     Sample([("i8", (3, 5), "any")], {"scale": 0.011, "zero_point": -3}),
-], _no_grad, doc="dequantize a per-tensor affine integer tensor", fusion=Fusion.ELEMENTWISE)
+], NONDIFF, doc="dequantize a per-tensor affine integer tensor", fusion=Fusion.ELEMENTWISE)
 
 
 # ---- the requantizing int8 GEMM (quantized Linear / Conv2d) -------------------------------------
@@ -219,7 +215,7 @@ register("qgemm", "quant", _qgemm_infer, qgemm_ref, [
     _qgemm_sample(70, 40, 20, seed=2, wzp=True),
     _qgemm_sample(72, 36, 19, seed=3, rows_per_image=9, w_asym=False),   # conv's NCHW
     _qgemm_sample(6, 5, 8, relu=True, seed=4, rows_per_image=3),
-], _no_grad, doc="requantizing int8 GEMM (fbgemm, float bias)")
+], NONDIFF, doc="requantizing int8 GEMM (fbgemm, float bias)")
 
 
 # ---- quantized add / mul (QFunctional) ----------------------------------------------------------
@@ -281,10 +277,11 @@ def _qbinary_sample(op, shape, relu=False, block=64):
 
 register("qbinary", "quant", _qbinary_infer, qbinary_ref, [
     _qbinary_sample("add", (2, 75)),
-    _qbinary_sample("add", (3, 7), relu=True, block=32),
+    _qbinary_sample("add", (3, 70), relu=True),
     _qbinary_sample("mul", (70,)),
     _qbinary_sample("mul", (5, 4), relu=True),
-], _no_grad, doc="torch's quantized add / add_relu / mul (QFunctional)")
+    _qbinary_sample("add", (3, 7), block=32),                    # an AVX2 build's vector length
+], NONDIFF, doc="torch's quantized add / add_relu / mul (QFunctional)")
 
 
 # ---- im2col of a quantized NCHW tensor (quantized Conv2d's rows) ----------------------------------
@@ -335,4 +332,4 @@ register("qim2col", "quant", _qim2col_infer, qim2col_ref, [
                                            "dilation": (1, 1), "pad_value": 77}),
     Sample([("u8", (1, 2, 9, 7), "any")], {"kernel": (3, 2), "stride": (2, 1), "padding": (0, 2),
                                            "dilation": (2, 1), "pad_value": 0}),
-], _no_grad, doc="im2col rows of a quantized NCHW tensor, padded with its zero point")
+], NONDIFF, doc="im2col rows of a quantized NCHW tensor, padded with its zero point")
