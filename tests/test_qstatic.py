@@ -513,3 +513,30 @@ def test_op_references_match_the_independent_oracles(name):
         got = OPS[name].ref(*[a.copy() for a in arrays], **sample.attrs)
         want = NUMPY[name](*[a.copy() for a in arrays], **sample.attrs)
         assert got.dtype == want.dtype and np.array_equal(got, want), name
+
+
+def test_dynamic_qat_convert_equals_quantize_dynamic():
+    """After dynamic QAT, convert with torch's dynamic mapping gives quantize_dynamic's model of
+    the trained weights (the same int8 weights and outputs)."""
+    from graphc import nn
+    import graphc.ao.nn.qat.dynamic as nnqatd
+    import graphc.ao.quantization as Q
+    graphc.manual_seed(0)
+    m = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 4))
+    m.qconfig = Q.default_dynamic_qat_qconfig
+    p = Q.prepare_qat(m.train(), mapping={nn.Linear: nnqatd.Linear})
+    opt = graphc.optim.SGD(p.parameters(), lr=0.1)
+    x = graphc.randn(32, 20)
+    for _ in range(3):
+        opt.zero_grad()
+        p(x).pow(2).mean().backward()
+        opt.step()
+    c = Q.convert(p.eval(), mapping=Q.get_default_dynamic_quant_module_mappings())
+    trained = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 4))
+    trained.load_state_dict({k: v for k, v in p.state_dict().items()
+                             if "fake_quant" not in k and "post_process" not in k})
+    d = Q.quantize_dynamic(trained, {nn.Linear}, dtype=graphc.qint8)
+    xs = graphc.randn(5, 20)
+    assert np.array_equal(c(xs).numpy(), d(xs).numpy())
+    wc, wd = c[0].state_dict(), d[0].state_dict()
+    assert all(np.array_equal(wc[k].numpy(), wd[k].numpy()) for k in wd)
