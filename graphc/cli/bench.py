@@ -19,7 +19,7 @@ import numpy as np
 
 import graphc
 from graphc import nn, optim
-from graphc.cli import bench_cnn, bench_quant, bench_seq
+from graphc.cli import bench_cnn, bench_qrnn, bench_quant, bench_seq
 from graphc.ir import fusion_of
 from graphc.ir.ops import NO_KERNEL
 
@@ -450,6 +450,20 @@ def xent_contenders(vocab: int, tokens: int, d: int, frameworks: bool = True,
                        _jax_masked_xent, x, y, frameworks, interpreter)
 
 
+def qrnn_contenders(kind: str, frameworks: bool) -> dict:
+    """Dynamic int8 LSTM/GRU inference (graphc/cli/bench_qrnn.py): `graphc llvm` is graphc's
+    int8 model compiled, beside torch's quantize_dynamic model and both fp32 models."""
+    try:
+        import torch  # noqa: F401  (the weights come from torch's initialisation)
+    except ImportError:
+        return {"graphc llvm": None}
+    fns, _, _ = bench_qrnn.contenders(kind=kind)
+    out = {"graphc llvm": fns["graphc int8"], "graphc llvm fp32": fns["graphc fp32"]}
+    if frameworks:
+        out.update({"pytorch int8": fns["torch int8"], "pytorch eager fp32": fns["torch fp32"]})
+    return out
+
+
 def bench_steps(report: Report, name: str, contenders: dict, repeat: int) -> None:
     """Time each contender's step (compile figures for graphc llvm: its first two calls)."""
     results = {}
@@ -677,6 +691,9 @@ def run(quick: bool = False, frameworks: bool = True, only: str | None = None) -
                          for k in bench_seq.MODELS]),
         ("qat", lambda: bench_steps(report, f"train QAT MNIST CNN b{bench_quant.BATCH}",
                                     bench_quant.train_contenders(frameworks), repeat)),
+        ("qrnn", lambda: [bench_steps(report, f"infer int8 {k} T50 b32",
+                                      qrnn_contenders(k, frameworks), repeat)
+                          for k in ("LSTM", "GRU")]),
         ("qstatic", lambda: [bench_steps(report, f"infer int8 MNIST CNN b{b}",
                                          bench_quant.infer_contenders(b, frameworks), repeat)
                              for b in (1, 64)]),
