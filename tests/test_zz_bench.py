@@ -154,3 +154,24 @@ def test_seq_train_rows_contenders_agree(kind):
     for name, vals in got.items():
         np.testing.assert_allclose(vals, want, rtol=1e-4, err_msg=name)
     assert want[-1] < want[0]
+
+
+# ---- issue 20's rows: QAT training and static int8 inference of the MNIST CNN ----------------
+
+def test_qat_train_rows_contenders_agree():
+    pytest.importorskip("torch")
+    got = {k: float(f()) for k, f in bench.bench_quant.train_contenders().items()}
+    assert set(got) == {"graphc llvm", "graphc llvm fp32", "pytorch eager", "pytorch eager fp32"}
+    assert got["graphc llvm"] == pytest.approx(got["pytorch eager"], rel=1e-5)
+    assert got["graphc llvm fp32"] == pytest.approx(got["pytorch eager fp32"], rel=1e-5)
+
+
+def test_static_int8_rows_contenders_agree():
+    pytest.importorskip("torch")
+    cs = bench.bench_quant.infer_contenders(2)
+    outs = {k: np.asarray(f().numpy() if hasattr(f(), "numpy") else f())
+            for k, f in cs.items() if f is not None}
+    want = outs["pytorch int8"]
+    for name, out in outs.items():   # calibration sees float outputs of other rounding, so the
+        np.testing.assert_allclose(out, want, atol=0.05, err_msg=name)   # scales differ by ulps
+    assert (outs["graphc llvm"].argmax(1) == want.argmax(1)).all()
