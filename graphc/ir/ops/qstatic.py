@@ -215,6 +215,7 @@ register("qgemm", "quant", _qgemm_infer, qgemm_ref, [
     _qgemm_sample(70, 40, 20, seed=2, wzp=True),
     _qgemm_sample(72, 36, 19, seed=3, rows_per_image=9, w_asym=False),   # conv's NCHW
     _qgemm_sample(6, 5, 8, relu=True, seed=4, rows_per_image=3),
+    _qgemm_sample(66, 9, 32, seed=5, w_asym=False),               # packed, K % 4 != 0
 ], NONDIFF, doc="requantizing int8 GEMM (fbgemm, float bias)")
 
 

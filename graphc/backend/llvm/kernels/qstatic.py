@@ -30,8 +30,8 @@ from .... import dtypes
 from .. import irhelp as H
 from . import elementwise as E
 from . import register_kernel
-from .qlinear import (ROWS_PER_TASK, QLinearKernel, _kpad, pack_tasks, packed,
-                      rows_of_task, scratch_bytes)
+from .qlinear import (ROWS_PER_TASK, QLinearKernel, pack_tasks, packed, panel_width,
+                      rows_of_task)
 
 F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
 _QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
@@ -142,16 +142,22 @@ class QGemmKernel(QLinearKernel):
     """QLinearKernel's register tiles over u8 rows already in memory (stride K), with fbgemm's
     requantizing epilogue instead of the dynamic Linear's float one."""
 
-    def __init__(self, cx_factory, module, b, node, ptrs, rows_ptr, err, avx2, pack=False):
+    def __init__(self, cx_factory, module, b, node, ptrs, rows_ptr, err, avx2, pack=False,
+                 panels=None):
         super().__init__(cx_factory, module, b, node, ptrs, rows_ptr, err, avx2)
-        # unpacked: the rows are read where they are (stride K); packed: `rows_ptr` is scratch
-        # holding the rows padded to a multiple of 32 bytes, then the packed weight panels
-        self.packed = pack
-        self.Kp = _kpad(self.K) if pack else self.K
+        # the rows are read at stride Kp: where they are (K) unless the packed form needs them
+        # padded to whole k-quads (K % 4 != 0: a copy in scratch, `rows_ptr`); `panels` is
+        # the packed weight panels' scratch
+        self.packed, self.panels = pack, panels
+        self.Kp = 4 * self.K4 if pack else self.K
         self.a_zp = int(node.attrs["a_zp"])
         self.out_zp = int(node.attrs["out_zp"])
         self.L = int(node.attrs.get("rows_per_image", 0))
         self.w_asym = bool(node.attrs.get("w_asym", True))
+
+    def packed_weights(self):
+        """Where the packed panels live (their own scratch)."""
+        return self.panels
 
     def out_at(self, i, j):
         """The output index of (row i, column j): row-major, or NCHW with L rows per image."""
@@ -284,10 +290,12 @@ _NAMES = ["x", "w_q", "w_colsum", "w_zp", "bias", "w_scale"]
 
 
 def _ptrs_of(vals):
-    """(pointers by name, error flag, scratch or None) of the kernel's arguments."""
+    """(pointers by name, error flag, panels or None, padded rows or None) of the kernel's
+    arguments."""
     d = dict(zip(_NAMES, vals[:6]))
     d["out"] = vals[6]
-    return d, vals[-1], (vals[7] if len(vals) > 8 else None)
+    extra = list(vals[7:-1]) + [None, None]
+    return d, vals[-1], extra[0], extra[1]
 
 
 @register_kernel("qgemm", whole=True)
@@ -299,8 +307,15 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
     pack = packed(node, avx2)
     args = [mb.pointer(b, slots, v) for v in node.inputs]
     args.append(mb.pointer(b, slots, node.outputs[0]))
+    K = node.inputs[0].shape[1]
+    copy = pack and K % 4 != 0     # the packed form reads whole k-quads of every row
     if pack:
-        args.append(mb.arena_pointer(b, slots, mb.reserve(scratch_bytes(node, avx2))))
+        pw = panel_width(avx2)
+        n_panels = -(-node.inputs[1].shape[0] // pw)
+        args.append(mb.arena_pointer(b, slots, mb.reserve(n_panels * (-(-K // 4)) * 4 * pw)))
+        if copy:
+            args.append(mb.arena_pointer(b, slots, mb.reserve(
+                node.inputs[0].shape[0] * 4 * (-(-K // 4)))))
     kf, kb = mb.kernel_function(name, len(args) + 1)
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
@@ -309,8 +324,9 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
     if pack:   # pool run 1: the weight panels
         n_pack = pack_tasks(node, avx2)
         ptask, pb, pvals = mb.pool_task(name + "_pack", len(kf.args))
-        pptrs, perr, pscratch = _ptrs_of(pvals)
-        pk = QGemmKernel(mb.cx, mb.module, pb, node, pptrs, pscratch, perr, avx2, True)
+        pptrs, perr, ppanels, _ = _ptrs_of(pvals)
+        pk = QGemmKernel(mb.cx, mb.module, pb, node, pptrs, pptrs["x"], perr, avx2, True,
+                         ppanels)
         per = -(-pk.P // n_pack)
         p0 = pb.mul(ptask.args[1], H.i64(per))
         p1 = pb.add(p0, H.i64(per))
@@ -318,12 +334,14 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
         pb.ret_void()
         mb.run_on_pool(kb, ptask, list(kf.args), n_pack)
     task, tb, vals = mb.pool_task(name + "_task", len(kf.args))
-    ptrs, terr, scratch = _ptrs_of(vals)
+    ptrs, terr, panels, rows_copy = _ptrs_of(vals)
     r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
     s0, z0 = ir.Constant(H.F32, 0.0), ir.Constant(H.I32, 0)
     if pack:
-        qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, scratch, terr, avx2, True)
-        qk.copy_rows(r0, r1)
+        qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, rows_copy if copy else ptrs["x"],
+                         terr, avx2, True, panels)
+        if copy:
+            qk.copy_rows(r0, r1)
     else:
         qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, ptrs["x"], terr, avx2)
     if avx2 and not qk.vnni:
