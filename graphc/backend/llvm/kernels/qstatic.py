@@ -398,14 +398,25 @@ def emit_qim2col(mb, b, slots, node, err, name: str) -> None:
                                               bb.icmp_signed("<", iw, H.i64(w))))
                     taps.append((ok, bb.select(ok, bb.add(bb.mul(ih, H.i64(w)), iw), H.i64(0))))
 
-            def chan(ch, _):   # the kh*kw bytes of channel ch: contiguous in the row
+            def chan(ch, _, checked=True):   # the kh*kw bytes of channel ch (contiguous)
                 plane = bb.mul(bb.add(bb.mul(img, H.i64(c)), ch), H.i64(h * w))
                 at = bb.add(obase, bb.mul(ch, H.i64(kh * kw)))
                 for t, (ok, src) in enumerate(taps):
-                    v = bb.select(ok, H.load(bb, xp, U8, bb.add(plane, src)), pad)
-                    H.store(bb, v, out, U8, bb.add(at, H.i64(t)))
+                    v = H.load(bb, xp, U8, bb.add(plane, src))
+                    H.store(bb, bb.select(ok, v, pad) if checked else v, out, U8,
+                            bb.add(at, H.i64(t)))
                 return []
-            H.loop(bb, c, chan, name="qc")
+            if ph == 0 and pw == 0:       # every tap of every row is inside the input
+                H.loop(bb, c, lambda ch, _: chan(ch, _, False), name="qc")
+                return []
+            inside = taps[0][0]
+            for ok, _ in taps[1:]:
+                inside = bb.and_(inside, ok)
+            with bb.if_else(inside) as (interior, edge):
+                with interior:            # no zero-point taps: plain copies
+                    H.loop(bb, c, lambda ch, _: chan(ch, _, False), name="qci")
+                with edge:
+                    H.loop(bb, c, chan, name="qc")
             return []
         H.loop(bb, r1, row, start=r0, name="qr")
     emit_blocked(mb, b, args, err, name, rows, pool_tasks(rows, rows * ck, 1 << 16), block)
