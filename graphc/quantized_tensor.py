@@ -50,7 +50,7 @@ class QTensor:
     """A quantized tensor: integer values (`int_repr()`) with a scale and zero point per tensor
     or per channel (`qscheme()`), as torch's quantized tensors."""
 
-    __slots__ = ("_q", "_qdtype", "_scale", "_zp", "_scales", "_zps", "_axis")
+    __slots__ = ("_axis", "_q", "_qdtype", "_scale", "_scales", "_zp", "_zps")
     is_quantized = True
     requires_grad = False
     grad = None
@@ -264,7 +264,7 @@ class QTensor:
         if self._q.is_traced:
             return f"QTensor(traced {self._q.type}, dtype={self._qdtype!r}, {self._params()})"
         body = repr(self.dequantize())
-        body = body[:-1] if body.endswith(")") else body
+        body = body.removesuffix(")")
         return (f"{body}, size={tuple(self.shape)}, dtype={self._qdtype!r},\n       "
                 f"quantization_scheme={self.qscheme()!r}, {self._params()})")
 

@@ -305,7 +305,7 @@ def test_conv2d_is_torch(torch, case):
     b = (rng.standard_normal(oc) * 0.3).astype(F32)
     t, g = _pair(torch, tqi.ConvReLU2d if relu else tq.Conv2d,
                  gqi.ConvReLU2d if relu else gq.Conv2d, (ic, oc, k), w, b, case % 3 != 0, rng,
-                 dict(stride=s, padding=p, groups=gr, dilation=d))
+                 {"stride": s, "padding": p, "groups": gr, "dilation": d})
     x = _qin(torch, rng, (2, ic, 9, 8))
     same_ints(g(g_q(x)), t(x), f"Conv2d case {case}")
     assert repr(g) == repr(t).replace("torch.", "graphc.")
@@ -409,7 +409,7 @@ def test_convert_is_torch(torch, converted, per_channel):
 
 def test_static_layer_report_and_fp32_fallback(torch, converted):
     models, x = converted
-    tc, gc, gp = models[True]
+    _tc, gc, gp = models[True]
     rep = graphc.ao.quantization.static_layer_report(gp, gc, graphc.tensor(x))
     assert [r["layer"] for r in rep.rows] == ["quant", "conv1", "conv2", "conv3", "fc1", "fc2"]
     assert all(r["rel"] < 0.1 for r in rep.rows) and "max |int8 - fp32|" in str(rep)
@@ -506,6 +506,7 @@ def test_one_and_two_threads_give_the_same_bits(tmp_path):
 def test_op_references_match_the_independent_oracles(name):
     """What tests/test_ops.py's generated oracle check does for these ops (it imports NUMPY)."""
     from conftest import sample_arrays
+
     from graphc.ir import OPS
     rng = np.random.default_rng(50)
     for sample in OPS[name].samples:
@@ -518,9 +519,9 @@ def test_op_references_match_the_independent_oracles(name):
 def test_dynamic_qat_convert_equals_quantize_dynamic():
     """After dynamic QAT, convert with torch's dynamic mapping gives quantize_dynamic's model of
     the trained weights (the same int8 weights and outputs)."""
-    from graphc import nn
     import graphc.ao.nn.qat.dynamic as nnqatd
     import graphc.ao.quantization as Q
+    from graphc import nn
     graphc.manual_seed(0)
     m = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 4))
     m.qconfig = Q.default_dynamic_qat_qconfig

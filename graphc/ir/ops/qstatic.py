@@ -300,8 +300,8 @@ def _qim2col_geometry(shape, attrs):
 def qim2col_ref(x, kernel, stride, padding, dilation, pad_value):
     """Rows (n, oh, ow) x columns (c, i, j) of the input padded with `pad_value` (its zero
     point): the u8 operand of quantized Conv2d's GEMM."""
-    n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = _qim2col_geometry(
-        x.shape, dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation))
+    n, c, _h, _w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = _qim2col_geometry(
+        x.shape, {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation})
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     cols = np.empty((n, ho, wo, c, kh, kw), x.dtype)
     for i in range(kh):
@@ -322,7 +322,7 @@ def _qim2col_infer(types, attrs):
             and min(attrs["padding"]) >= 0, "qim2col: bad kernel/stride/padding/dilation")
     require(isinstance(attrs["pad_value"], int) and 0 <= attrs["pad_value"] <= 255,
             "qim2col: pad_value must be an int in [0, 255]")
-    n, c, h, w, kh, kw, *_, ho, wo = _qim2col_geometry(x.shape, attrs)
+    n, c, _h, _w, kh, kw, *_, ho, wo = _qim2col_geometry(x.shape, attrs)
     require(ho >= 1 and wo >= 1, f"qim2col: kernel {attrs['kernel']} larger than the padded "
                                  f"input {x}")
     return tensor_type((n * ho * wo, c * kh * kw), dtypes.uint8)

@@ -2,7 +2,7 @@
 classes and submodules)."""
 import sys as _sys
 
-from ...ao.nn.quantized import *  # noqa: F401,F403
+from ...ao.nn.quantized import *
 from ...ao.nn.quantized import __all__, dynamic, functional, modules  # noqa: F401
 
 # `import graphc.nn.quantized.functional` (and .dynamic, .modules) finds the same modules

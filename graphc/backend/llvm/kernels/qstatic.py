@@ -30,8 +30,7 @@ from .... import dtypes
 from .. import irhelp as H
 from . import elementwise as E
 from . import register_kernel
-from .qlinear import (ROWS_PER_TASK, QLinearKernel, pack_tasks, packed, panel_width,
-                      rows_of_task)
+from .qlinear import ROWS_PER_TASK, QLinearKernel, pack_tasks, packed, panel_width, rows_of_task
 
 F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
 _QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
@@ -90,8 +89,8 @@ def emit_qbinary(b: ir.IRBuilder, module: ir.Module, node, ins: list, out, err) 
     cx = E.Ctx(b, module, 1, False)
     fma = cx.intrinsic("fma", H.F32, 3)
     rint = cx.intrinsic("rint", H.F32)
-    f = lambda v: ir.Constant(H.F32, float(np.float32(v)))  # noqa: E731
-    i = lambda v: ir.Constant(H.I32, int(v))  # noqa: E731
+    f = lambda v: ir.Constant(H.F32, float(np.float32(v)))
+    i = lambda v: ir.Constant(H.I32, int(v))
     sa, sb, inv = np.float32(a["a_scale"]), np.float32(a["b_scale"]), \
         np.float32(np.float32(1) / np.float32(a["scale"]))
     zo, relu = int(a["zero_point"]), bool(a.get("relu", False))
@@ -372,8 +371,8 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
 def emit_qim2col(mb, b, slots, node, err, name: str) -> None:
     """Each output row (n, oh, ow): for every (c, i, j) the input byte or the zero point;
     rows split into blocks over the thread pool (a copy: the same bits for any split)."""
-    from . import emit_blocked, pool_tasks
     from ....ir.ops.qstatic import _qim2col_geometry
+    from . import emit_blocked, pool_tasks
     x = node.inputs[0]
     n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, ho, wo = _qim2col_geometry(x.shape, node.attrs)
     ck, rows = c * kh * kw, n * ho * wo

@@ -21,8 +21,15 @@ from .....errors import GraphcError
 from .....nn.module import Module
 from .....quantized_tensor import QTensor
 from .....tensor import apply
-from .utils import (F32, as_numpy, check_quint8, float_module_qparams, gemm_operands,
-                    quantize_weight, weight_arrays)
+from .utils import (
+    F32,
+    as_numpy,
+    check_quint8,
+    float_module_qparams,
+    gemm_operands,
+    quantize_weight,
+    weight_arrays,
+)
 
 
 class WeightedQuantized(Module):
