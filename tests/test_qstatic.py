@@ -327,6 +327,9 @@ def test_qfunctional_pooling_and_shape_ops_are_torch(torch):
     F = torch.nn.functional
     same_ints(gqF.max_pool2d(g_q(x), 2), F.max_pool2d(x, 2), "max_pool2d")
     same_ints(gqF.max_pool2d(g_q(x), 3, 2, 1), F.max_pool2d(x, 3, 2, 1), "max_pool2d pad")
+    for size in (1, (2, 3), (4, 4)):
+        same_ints(gqF.adaptive_avg_pool2d(g_q(x), size), F.adaptive_avg_pool2d(x, size),
+                  f"adaptive_avg_pool2d {size}")
     same_ints(gq.ReLU6()(g_q(x)), tq.ReLU6()(x), "relu6")
     same_ints(g_q(x).relu(), torch.relu(x), "relu")
     same_ints(g_q(x).flatten(1), torch.flatten(x, 1), "flatten")
