@@ -68,11 +68,16 @@ class WeightedQuantized(Module):
         np.copyto(self._buffers["bias"]._data, bb if b is not None else np.zeros(shape[0], F32))
         self._has_bias, self._per_channel = b is not None, pc
 
+    def _is_per_channel(self) -> bool:
+        """Per-channel weights: as set, or as a loaded state_dict's differing scales show."""
+        s, z = self._buffers["weight_scale"].numpy(), self._buffers["weight_zero_point"].numpy()
+        return self._per_channel or bool((s != s[0]).any() or (z != z[0]).any())
+
     def weight(self) -> QTensor:
         """The qint8 weight as a quantized tensor."""
         from .....tensor import Tensor
         q = Tensor(self._buffers["weight"].numpy().copy())
-        if self._per_channel:
+        if self._is_per_channel():
             return QTensor(q, dtypes.qint8, scales=self._buffers["weight_scale"].numpy().copy(),
                            zero_points=self._buffers["weight_zero_point"].numpy().copy(), axis=0)
         return QTensor(q, dtypes.qint8, float(self._buffers["weight_scale"].numpy()[0]),
@@ -84,7 +89,7 @@ class WeightedQuantized(Module):
         return Tensor(self._buffers["bias"].numpy().copy()) if self._has_bias else None
 
     def _qscheme(self):
-        return dtypes.per_channel_affine if self._per_channel else dtypes.per_tensor_affine
+        return dtypes.per_channel_affine if self._is_per_channel() else dtypes.per_tensor_affine
 
     def _gemm(self, a2, a_scale: float, a_zp: int, w_op, rows=slice(None), rows_per_image=0):
         """qgemm of u8 rows `a2` [M, K] against `w_op`, the int8 weight's output channels
