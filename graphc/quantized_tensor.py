@@ -208,6 +208,11 @@ class QTensor:
         self._per_tensor_only("permute")
         return self._like(self._q.permute(*dims))
 
+    def __getitem__(self, idx) -> QTensor:
+        """Basic indexing / slicing of the integers (same quantization parameters)."""
+        self._per_tensor_only("indexing")
+        return self._like(self._q[idx])
+
     def contiguous(self, *args, **kwargs) -> QTensor:
         """Itself (graphc tensors are contiguous)."""
         return self

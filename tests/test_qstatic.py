@@ -334,6 +334,7 @@ def test_qfunctional_pooling_and_shape_ops_are_torch(torch):
     same_ints(g_q(x).relu(), torch.relu(x), "relu")
     same_ints(g_q(x).flatten(1), torch.flatten(x, 1), "flatten")
     same_ints(g_q(x).reshape(6, -1), x.reshape(6, -1), "reshape")
+    same_ints(g_q(x)[1, :, 2:], x[1, :, 2:], "indexing")
     assert g_q(x).flatten(1).q_scale() == torch.flatten(x, 1).q_scale()
 
 
