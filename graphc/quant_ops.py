@@ -69,6 +69,17 @@ def round_half_even(p: Tensor) -> Tensor:
     return G.where(up, f + 1.0, f)
 
 
+def _straight_through(y: Tensor, x: Tensor, xd: Tensor, inside: Tensor) -> Tensor:
+    """y's value with the gradient g * inside to x: y + (where(inside, x, 0) - where(inside,
+    stop_gradient(x), 0)). The added term is +0 everywhere (x is finite where inside holds; NaN
+    and inf x are outside), and y is never -0 (the fake quantization selects +0 for a zero
+    q' - z), so y + 0 is y bit for bit. Written with `inside` (which depends on the scale) and
+    not as x - stop_gradient(x), the term cannot be computed in the producer's kernel (a
+    matmul epilogue) and written out as a full-size tensor of zeros: it stays in the fake
+    quantization's loop."""
+    return y + (G.where(inside, x, 0.0) - G.where(inside, xd, 0.0))
+
+
 def _fq_core(x: Tensor, scale: Tensor, zp: Tensor, quant_min: int, quant_max: int,
              per_channel: bool) -> Tensor:
     """The fake-quantized x (scale f32 and zp integer, both broadcastable to x), with the
@@ -95,8 +106,7 @@ def _fq_core(x: Tensor, scale: Tensor, zp: Tensor, quant_min: int, quant_max: in
         y = d * scale
     y = G.where(d == 0, 0.0, y)        # (q' - z) * s is +0 there too; the select is a barrier
     if x.requires_grad and is_grad_enabled():
-        # value y; gradient g * inside to x (x - stop_gradient(x) is 0 where inside holds)
-        y = G.where(inside, y + (x - xd), y)
+        y = _straight_through(y, x, xd, inside)
     return y
 
 
@@ -120,7 +130,7 @@ def _fq_float_zp(x: Tensor, scale: Tensor, zp: Tensor, quant_min: int,
     y = G.cast((G.cast(qc, dtypes.float64) - G.cast(zf, dtypes.float64))
                * G.cast(scale, dtypes.float64), dtypes.float32)
     if x.requires_grad and is_grad_enabled():
-        y = G.where(inside, y + (x - xd), y)
+        y = _straight_through(y, x, xd, inside)
     return y
 
 
@@ -290,7 +300,7 @@ def _learnable(x: Tensor, scale: Tensor, zero_point: Tensor, quant_min: int, qua
     d_zp = G.where(inside, 0.0, -sd * gf)
     # value y; gradients: g * inside to x, g * d_scale to scale, g * d_zp to zero_point (the
     # added terms are exact zeros: t - stop_gradient(t) times a finite coefficient)
-    y = G.where(inside, y + (x - xd), y)
+    y = _straight_through(y, x, xd, inside)
     return y + (s - sd) * d_scale.detach() + (z - zd) * d_zp.detach()
 
 
