@@ -21,6 +21,7 @@ import quant_model
 import loss_oracles  # lse, take_class
 import test_conv as conv_oracles  # unfold, fold
 import pool_oracles  # max_pool_index
+import test_qstatic as qstatic_oracles  # quantize, dequantize, qgemm, qbinary, qim2col
 from test_random import np_philox  # a pure-Python Philox 4x32-10, element by element
 
 KINDS = {"elementwise", "reduce", "shape", "linalg", "index", "source", "special", "quant"}
@@ -389,6 +390,7 @@ NUMPY_ORACLE = {
     **loss_oracles.NUMPY,    # lse, take_class
     **conv_oracles.NUMPY,    # unfold, fold
     **pool_oracles.NUMPY,    # max_pool_index
+    **qstatic_oracles.NUMPY,  # static int8
     "constant": lambda value: value,
     "custom_vjp": lambda out, *inputs, fn: out,
     "qlinear": lambda x, q, s, cs, b, w, relu=False, has_bias=True:
@@ -571,6 +573,7 @@ def _torch_table(torch):
         **loss_oracles.torch_table(torch),    # lse, take_class
         **conv_oracles.torch_table(torch),    # unfold, fold
         **pool_oracles.torch_table(torch),    # max_pool_index
+        **qstatic_oracles.torch_table(torch),  # static int8
         "constant": lambda value: torch.from_numpy(value.copy()),
         "custom_vjp": lambda out, *inputs, fn: out,
         "qlinear": lambda *a, **k: _torch_qlinear(torch, *a, **k),
@@ -595,6 +598,7 @@ TORCH_LACKS = {"pad": "torch has no interior (dilated) padding",
                "fused": "a graphc kernel; its body ops are each compared with torch",
                "philox": "torch's CPU generator is a Mersenne Twister, not Philox: different "
                          "streams (distributions are checked in tests/test_random.py)",
+               **qstatic_oracles.TORCH_LACKS,
                **NO_ORACLE}
 
 

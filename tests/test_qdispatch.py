@@ -21,6 +21,8 @@ CASES = {
     "MaxPool2d": (lambda L, q: L.nn.MaxPool2d(2, ceil_mode=True)(q)),
     "Flatten": (lambda L, q: L.nn.Flatten()(q)),
     "Dropout-eval": (lambda L, q: L.nn.Dropout(0.5).eval()(q)),
+    "F.adaptive_avg_pool2d": (lambda L, q: L.nn.functional.adaptive_avg_pool2d(q, (3, 2))),
+    "AdaptiveAvgPool2d": (lambda L, q: L.nn.AdaptiveAvgPool2d(1)(q)),
 }
 
 
@@ -39,5 +41,5 @@ def test_functions_without_a_quantized_kernel_refuse():
         F.max_pool1d(q.flatten(2), 2)
     with pytest.raises(graphc.NotSupportedError, match="quantized tensor"):
         nn.Dropout(0.5).train()(q)
-    with pytest.raises(graphc.NotSupportedError, match="quantized tensor"):
-        F.adaptive_avg_pool2d(q, 1)
+    with pytest.raises(graphc.NotSupportedError, match="avg_pool2d of a quantized tensor"):
+        F.avg_pool2d(q, 2)

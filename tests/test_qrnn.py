@@ -247,7 +247,7 @@ def test_quantize_dynamic_default_spec_repr_summary_and_original_untouched():
                           "  (gru): DynamicQuantizedGRU(24, 10)\n"
                           "  (cell): DynamicQuantizedGRUCell(10, 6)\n"
                           "  (head): DynamicQuantizedLinear(in_features=6, out_features=3, "
-                          "dtype=torch.qint8, qscheme=torch.per_tensor_affine)\n)")
+                          "dtype=graphc.qint8, qscheme=graphc.per_tensor_affine)\n)")
     text = qnet.quantization_summary()
     assert "4 Linear/GRU/GRUCell/LSTM layer(s): 4 int8, 0 kept fp32" in text
     assert "lstm" in text and "8 weights" in text

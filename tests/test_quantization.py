@@ -480,7 +480,7 @@ def test_per_channel_option_and_summary():
     qnet = quantize_dynamic(Net(37, 16, 5), per_channel=True)
     assert qnet.fc1.w_scale.data.shape == (16,) and qnet.fc1.per_channel
     assert "per-channel" in qnet.quantization_summary()
-    assert "qscheme=torch.per_channel_affine" in repr(qnet)        # torch's DynamicQuantizedLinear
+    assert "qscheme=graphc.per_channel_affine" in repr(qnet)       # torch's DynamicQuantizedLinear
 
 
 def test_state_dict_round_trip_between_quantized_models():

@@ -327,6 +327,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
                count_include_pad: bool = True, divisor_override=None) -> Tensor:
     """2-D average pooling as torch.nn.functional.avg_pool2d (count_include_pad, ceil_mode,
     divisor_override)."""
+    if qdispatch.quantized(input):
+        return qdispatch.call("avg_pool2d", input, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override)
     x = _spatial_input(input, 2, "avg_pool2d")
     k, s, p, _ = _pool_args(x, kernel_size, stride, padding, 1, 2, "avg_pool2d")
     return _avg_pool(x, k, s, p, ceil_mode, count_include_pad, divisor_override, "avg_pool2d")
@@ -372,6 +375,8 @@ def _empty(x: Tensor, out) -> Tensor:
 
 def _adaptive_avg(n: int, name: str):
     def fn(input, output_size) -> Tensor:
+        if qdispatch.quantized(input):
+            return qdispatch.call(name, input, output_size)
         x = _spatial_input(input, n, name)
         out = _adaptive_sizes(x, output_size, n, name)
         if any(o == 0 for o in out):

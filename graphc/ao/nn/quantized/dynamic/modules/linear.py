@@ -101,10 +101,10 @@ class Linear(QuantizedLinear):
         return super().from_float(mod, per_channel)
 
     def extra_repr(self) -> str:
-        """torch's text: sizes, dtype and the weight's qscheme."""
+        """torch's text (with graphc's dtype names): sizes, dtype and the weight's qscheme."""
         scheme = "per_channel_affine" if self.per_channel else "per_tensor_affine"
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"dtype=torch.qint8, qscheme=torch.{scheme}")
+                f"dtype=graphc.qint8, qscheme=graphc.{scheme}")
 
     def __repr__(self) -> str:
         return f"DynamicQuantizedLinear({self.extra_repr()})"
