@@ -85,6 +85,8 @@ class Fuser:
         self.index = {n: i for i, n in enumerate(g.nodes)}
         self.names = _value_names(g)
         self.pending: dict[Node, None] = {}   # insertion-ordered set
+        self.users = g.users()
+        self.results = set(g.outputs) | set(g.updates.values())
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def new_group(self, n: Node, kind: str, shape, reason: str | None = None) -> Group:
@@ -127,6 +129,11 @@ class Fuser:
         inner = [v for v in n.inputs if v.producer in self.group_of
                  and self.group_of[v.producer] is grp]
         fusion = fusion_of(n)
+        if grp.kind == "matmul" and fusion is Fusion.ELEMENTWISE and inner \
+                and n.outputs[0] not in self.results and self.users.get(n.outputs[0]) \
+                and all(fusion_of(u) is Fusion.REDUCE for u in self.users[n.outputs[0]]):
+            # (an observer's -x for min(x) = -max(-x)): the reduction's prologue computes it
+            return "feeds only reductions: computed in their prologue, not written out"
         if fusion is Fusion.BROADCAST and inner and inner[0].shape != ():
             return "a broadcast inside a kernel must read a kernel input"
         if fusion is Fusion.GATHER and n.inputs[0] in grp.values():
@@ -196,23 +203,30 @@ class Fuser:
 
     def merge_siblings(self) -> None:
         """Horizontal fusion: independent elementwise kernels over the same shape become one
-        loop (e.g. several parameters' optimizer updates). Legal when neither kernel reaches the
-        other in the kernel graph, so contracting them cannot make a cycle."""
+        loop (e.g. several parameters' optimizer updates), and so do independent reduce kernels
+        over the same shape and axes that read a common tensor (an observer's min and max of
+        one tensor: one pass over it). Legal when neither kernel reaches the other in the kernel graph, so contracting
+        them cannot make a cycle."""
         by_shape: dict[tuple, list[Group]] = {}
         for grp in self.groups:
             if grp.kind == "elementwise" and grp.nodes and grp.shape != () and len(grp.nodes) > 0:
-                by_shape.setdefault(grp.shape, []).append(grp)
+                by_shape.setdefault((grp.kind, grp.shape), []).append(grp)
+            elif grp.kind == "reduce" and grp.nodes:
+                by_shape.setdefault((grp.kind, grp.shape, grp.axes, grp.rshape), []).append(grp)
         reach = None
-        for shape, grps in by_shape.items():
+        for (kind, shape, *_), grps in by_shape.items():
             merged: list[Group] = []
             for grp in grps:
                 for base in merged:
+                    if kind == "reduce" and not self._loop_inputs(base) & self._loop_inputs(grp):
+                        continue  # only reductions of one tensor share a pass over it
                     reach = reach or _descendants(self.dag)
                     if reach[base.id] >> grp.id & 1 or reach[grp.id] >> base.id & 1:
                         continue
                     for n in grp.nodes:
                         base.nodes.append(n)
                         self.group_of[n] = base
+                    base.reduced |= grp.reduced
                     for u, _ in list(self.dag.in_edges(grp.id)):
                         if u != base.id:
                             self.dag.add_edge(u, base.id)
@@ -222,11 +236,17 @@ class Fuser:
                     self.dag.remove_node(grp.id)
                     grp.nodes = []
                     reach = None  # the contraction changed what reaches what
-                    self.why.append(f"k{grp.id} joins k{base.id}: independent elementwise kernels "
+                    self.why.append(f"k{grp.id} joins k{base.id}: independent {kind} kernels "
                                     f"over {list(shape)} run as one loop")
                     break
                 else:
                     merged.append(grp)
+
+    def _loop_inputs(self, grp: Group) -> set:
+        """The full-shape values grp's loop reads from memory (produced outside it)."""
+        mine = set(grp.nodes)
+        return {v for n in grp.nodes for v in n.inputs
+                if v.producer not in mine and v.shape == grp.shape}
 
     def settle(self, n: Node) -> None:
         """Give n's pending producers kernels before n gets one, so the DAG has their edges."""

@@ -111,6 +111,23 @@ def _reduce_trivial(b, n, x):
     return None
 
 
+def _max_all_through_layout(b, n, x):
+    """max of all elements of L(x) -> max of all elements of x, L a reshape or transpose: the
+    largest element does not depend on where the elements sit, so a whole-tensor max (an
+    observer's min/max of a convolution's output) reads the kernel output in its own layout
+    instead of a transposed copy. (Not for sum: reordering changes the rounding.)"""
+    p = x.producer
+    if p is None or p.op not in ("reshape", "transpose"):
+        return None
+    if set(norm_axes(n.attrs.get("axis"), x.type.ndim)) != set(range(x.type.ndim)):
+        return None
+    inner = p.inputs[0]
+    while inner.producer is not None and inner.producer.op in ("reshape", "transpose"):
+        inner = inner.producer.inputs[0]
+    r = b.emit("max", inner, axis=None, keepdims=False)
+    return _same(r if r.shape == n.out.shape else b.reshape(r, shape=n.out.shape), n.out)
+
+
 def _onehot_sum_to_gather(b, n, x):
     """sum(one_hot(t) * x, last axis) -> gather(x, t): cross-entropy written with one-hot."""
     ax = n.attrs.get("axis")
@@ -270,7 +287,8 @@ RULES: dict[str, list] = {
     "where": [(lambda b, n, c, x, y: _same(x, n.out) if x is y else None, "where(c, x, x) -> x")],
     "sum": [(_reduce_trivial, "sum over size-1 axes -> reshape"),
             (_onehot_sum_to_gather, "sum(one_hot(t) * x, -1) -> gather(x, t)")],
-    "max": [(_reduce_trivial, "max over size-1 axes -> reshape")],
+    "max": [(_reduce_trivial, "max over size-1 axes -> reshape"),
+            (_max_all_through_layout, "max(L(x), all axes) -> max(x), L a reshape/transpose")],
     "matmul": [(_matmul_fold_transpose, "matmul(transpose(x), y) -> matmul[transpose_a](x, y)")],
 }
 for _op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt",
