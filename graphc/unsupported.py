@@ -41,12 +41,24 @@ STUBS: dict[str, dict] = {
     "graphc.utils": {}, "graphc.utils.data": {}, "graphc.utils.tensorboard": {},
     "graphc.utils.checkpoint": {}, "graphc.nn.utils.rnn": {},
     "graphc.autograd.functional": {},
+    "graphc.ao.quantization.quantize_fx": {}, "graphc.ao.quantization.qconfig_mapping": {},
+    "graphc.ao.quantization.quantize_pt2e": {}, "graphc.ao.quantization.quantizer": {},
+    "graphc.quantization.quantize_fx": {},
 }
+_EAGER_ONLY = ("graphc quantizes in eager mode only (QuantStub/DeQuantStub, fuse_modules, "
+               "prepare / prepare_qat, convert: see README.md, 'Quantization'); FX graph mode "
+               "and PT2E quantization are not in it")
 NOTES = {
     "graphc.cuda": "graphc compiles for the CPU (one process uses every core)",
     "graphc.mps": "graphc compiles for the CPU (one process uses every core)",
     "graphc.jit": "use graphc.compile to compile a function or Module",
     "graphc.onnx": "graphc has no ONNX export",
+    **{m: _EAGER_ONLY for m in ("graphc.ao.quantization", "graphc.quantization",
+                                "graphc.ao.quantization.quantize_fx",
+                                "graphc.ao.quantization.qconfig_mapping",
+                                "graphc.ao.quantization.quantize_pt2e",
+                                "graphc.ao.quantization.quantizer",
+                                "graphc.quantization.quantize_fx")},
 }
 
 

@@ -125,3 +125,14 @@ def test_from_import_keeps_the_message_and_is_an_import_error():
     except ImportError:
         pass
     from graphc.nn import Linear  # noqa: F401  (real names import as always)
+
+
+@pytest.mark.parametrize("stmt", [
+    "from graphc.ao.quantization import QConfigMapping",
+    "from graphc.ao.quantization.quantize_fx import prepare_fx",
+    "from graphc.quantization.quantize_fx import convert_fx",
+    "import graphc.ao.quantization.qconfig_mapping as m; m.get_default_qconfig_mapping",
+])
+def test_fx_graph_mode_quantization_says_eager_mode_only(stmt):
+    with pytest.raises(graphc.GraphcError, match="eager mode only"):
+        exec(stmt, {})

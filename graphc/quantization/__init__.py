@@ -14,3 +14,6 @@ for _name, _mod in vars(_ao).items():
     if isinstance(_mod, types.ModuleType) and _mod.__name__.startswith(_ao.__name__ + "."):
         sys.modules[f"{__name__}.{_name}"] = _mod
         globals()[_name] = _mod
+
+from .. import unsupported as _unsupported  # noqa: E402
+__getattr__ = _unsupported.module_getattr(__name__, globals())  # names graphc lacks: a clear error

@@ -34,3 +34,6 @@ __all__ += [*stubs.__all__, *fuser_method_mappings.__all__, "fuse_known_modules"
             "fuse_modules", "fuse_modules_qat", *quantization_mappings.__all__,
             *(n for n in _quantize_all if n not in __all__),
             "Fp32Fallback", "StaticLayerReport", "static_layer_report"]
+
+from ... import unsupported as _unsupported  # noqa: E402
+__getattr__ = _unsupported.module_getattr(__name__, globals())  # QConfigMapping, prepare_fx: a clear error
