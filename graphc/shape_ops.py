@@ -14,7 +14,7 @@ import operator
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, qdispatch
 from .functions import (
     _dim,
     _shape_arg,
@@ -89,6 +89,8 @@ def _take(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Tensors joined along `dim` (as torch.cat: dtypes promoted, 1-D empty tensors skipped)."""
     check(out is None, "cat: out= is not supported")
+    if isinstance(tensors, (list, tuple)) and tensors and qdispatch.quantized(tensors[0]):
+        return qdispatch.call("cat", list(tensors), dim)
     ts = _seq(tensors, "cat")
     dt = _promote([t.dtype for t in ts])
     live = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)]

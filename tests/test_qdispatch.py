@@ -43,3 +43,20 @@ def test_functions_without_a_quantized_kernel_refuse():
         nn.Dropout(0.5).train()(q)
     with pytest.raises(graphc.NotSupportedError, match="avg_pool2d of a quantized tensor"):
         F.avg_pool2d(q, 2)
+
+
+def test_cat_of_quantized_tensors_takes_the_first_ones_parameters_as_torch():
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((2, 3, 4)).astype(np.float32) for _ in range(2))
+    g = [graphc.quantize_per_tensor(graphc.tensor(a), 0.05, 60, graphc.quint8),
+         graphc.quantize_per_tensor(graphc.tensor(b), 0.03, 100, graphc.quint8)]
+    t = [torch.quantize_per_tensor(torch.from_numpy(a), 0.05, 60, torch.quint8),
+         torch.quantize_per_tensor(torch.from_numpy(b), 0.03, 100, torch.quint8)]
+    with pytest.warns(UserWarning, match="share the same quantization parameters"):
+        gc = graphc.cat(g, 1)
+    tc = torch.cat(t, 1)
+    assert (gc.q_scale(), gc.q_zero_point()) == (tc.q_scale(), tc.q_zero_point())
+    np.testing.assert_array_equal(gc.int_repr().numpy(), tc.int_repr().numpy())
+    same = graphc.cat([g[0], g[0]], -1)
+    np.testing.assert_array_equal(same.int_repr().numpy(),
+                                  torch.cat([t[0], t[0]], -1).int_repr().numpy())
