@@ -90,7 +90,7 @@ def train_contenders(frameworks: bool = True) -> dict:
     """contender -> a zero-argument train step returning its loss: `graphc llvm` and
     `pytorch eager` train the QAT model, the `fp32` ones the float model."""
     x, y = data("mnist", BATCH)
-    init = {k: v for k, v in weights("mnist").items()}
+    init = weights("mnist")
 
     def step(lib, model):
         opt = lib.optim.Adadelta(model.parameters(), lr=1.0)

@@ -218,20 +218,8 @@ class RNNBase(Module):
         q.training = False
         return q
 
-    def extra_repr(self) -> str:
-        """torch's repr: sizes, then the options that differ from their defaults."""
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if self.batch_first is not False:
-            s += f", batch_first={self.batch_first}"
-        if self.dropout != 0:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional is not False:
-            s += f", bidirectional={self.bidirectional}"
-        return s
+    proj_size = 0   # torch has no quantized LSTM with projections (from_float refuses one)
+    extra_repr = fp32_rnn.RNNBase.extra_repr   # torch's repr: the float layer's
 
     def __repr__(self) -> str:
         return _repr(self, f"DynamicQuantized{self.mode}")   # torch hides the packed weights
@@ -408,15 +396,7 @@ class RNNCellBase(Module):
         q.training = False
         return q
 
-    def extra_repr(self) -> str:
-        """torch's repr of a cell."""
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        nl = getattr(self, "nonlinearity", "tanh")
-        if nl != "tanh":
-            s += f", nonlinearity={nl}"
-        return s
+    extra_repr = fp32_rnn.RNNCellBase.extra_repr   # torch's repr of a cell: the float one's
 
     def __repr__(self) -> str:
         return _repr(self, self._NAME)
