@@ -8,7 +8,10 @@ Kernels the LLVM backend lowers as single loop nests:
 - reduce — an elementwise prologue over S accumulating sum/max over axes R, then an epilogue
   over the reduced shape (mean's scaling, a bias gradient feeding that bias's update);
 - matmul — one matrix product with an elementwise epilogue over its result (bias, ReLU and its
-  mask, the ReLU mask in the backward, or a weight's whole update right after its gradient).
+  mask, the ReLU mask in the backward, or a weight's whole update right after its gradient),
+  and, where a PACK op's result is read only as the matmul's B operand, that op too: the kernel
+  computes B's panels as it packs them instead of reading a materialised B (a convolution's
+  im2col columns in inference: the implicit GEMM).
 
 What may join what is decided from each op's declared fusion class (`OpDef.fusion`), never from
 op names: LOOP ops (elementwise, broadcast, gather) join loop kernels and matmul epilogues,
@@ -87,6 +90,7 @@ class Fuser:
         self.pending: dict[Node, None] = {}   # insertion-ordered set
         self.users = g.users()
         self.results = set(g.outputs) | set(g.updates.values())
+        self.packs: dict[Node, None] = {}   # PACK nodes waiting for the matmul that packs them
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def new_group(self, n: Node, kind: str, shape, reason: str | None = None) -> Group:
@@ -180,11 +184,21 @@ class Fuser:
             fusion = fusion_of(n)
             if fusion is Fusion.SOURCE and all(_is_splat_const(v) for v in n.outputs):
                 continue  # scalar constants are cloned into every kernel that reads them
+            if fusion is Fusion.PACK and self._packed_by_matmul(n):
+                self.settle(n)
+                self.packs[n] = None
+                continue
             if fusion not in FUSIBLE or len(n.outputs) != 1:
                 self.settle(n)
                 if fusion is Fusion.MATMUL and len(n.outputs) == 1:
-                    self.new_group(n, "matmul", n.outputs[0].shape,
-                                   "a matmul starts its own kernel")
+                    grp = self.new_group(n, "matmul", n.outputs[0].shape,
+                                         "a matmul starts its own kernel")
+                    p = n.inputs[1].producer
+                    if p in self.packs:
+                        del self.packs[p]
+                        self.add(grp, p)
+                        self.why.append(f"{self.names.get(p.outputs[0], '?')} = {p.op} joins "
+                                        f"k{grp.id}: computed as the matmul packs its B panels")
                 else:
                     self.new_group(n, "single", n.outputs[0].shape if n.outputs else (),
                                    f"op {n.op} is not fused ({fusion.value})")
@@ -200,6 +214,19 @@ class Fuser:
         self.merge_siblings()
         assert nx.is_directed_acyclic_graph(self.dag), "fusion made a cycle"
         return self.groups
+
+    def _packed_by_matmul(self, n: Node) -> bool:
+        """Whether PACK node n's result is read only as B of one 2-D float matmul (B not
+        transposed, not a graph result), so that matmul's kernel can compute it while packing."""
+        (v,) = n.outputs
+        users = self.users.get(v, [])
+        if len(users) != 1 or v in self.results or v.type.ndim != 2 or not v.dtype.is_float \
+                or n.inputs[0].type.size >= 1 << 31:   # the kernel indexes it with int32 lanes
+            return False
+        mm = users[0]
+        return fusion_of(mm) is Fusion.MATMUL and mm.inputs[1] is v and mm.inputs[0] is not v \
+            and mm.outputs[0].type.ndim == 2 and mm.inputs[0].type.ndim == 2 \
+            and not mm.attrs.get("transpose_b") and len(mm.outputs) == 1
 
     def merge_siblings(self) -> None:
         """Horizontal fusion: independent elementwise kernels over the same shape become one

@@ -166,11 +166,12 @@ def test_every_op_has_samples_and_every_elementwise_op_a_lowering_rule():
 
 
 def test_every_op_reaching_the_backend_has_a_kernel():
-    """OPAQUE ops by name in the kernel table; the others through their fusion class's kernel;
+    """OPAQUE and PACK ops by name in the kernel table; the others through their fusion class's kernel;
     every fused kind has a body kernel."""
     no_kernel = [n for n, op in OPS.items()
-                 if op.fusion is Fusion.OPAQUE and op.samples and n not in KERNELS]
-    assert not no_kernel, f"OPAQUE ops without a kernel in kernels.KERNELS: {no_kernel}"
+                 if op.fusion in (Fusion.OPAQUE, Fusion.PACK) and op.samples
+                 and n not in KERNELS]
+    assert not no_kernel, f"OPAQUE/PACK ops without a kernel in kernels.KERNELS: {no_kernel}"
     for name, op in OPS.items():
         if op.samples and op.fusion not in NO_KERNEL:
             node = Node(name, [], {}, [])

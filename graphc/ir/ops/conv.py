@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import tensor_type
-from .registry import int_tuple, register, require
+from .registry import Fusion, int_tuple, register, require
 
 _GEOM = ("kernel", "dilation", "stride", "pad_lo", "pad_hi")
 
@@ -179,7 +179,8 @@ register("unfold", "shape", _unfold_infer, _unfold_ref, [
     ([("f32", (3, 2, 5, 6), "any")], {**_geom(), "batch_last": True}),
     ([("f64", (2, 3, 7, 8), "any")], {**_geom((2, 3), (2, 1), (2, 3), (1, 2), (1, 0)),
                                       "batch_last": True}),
-], _unfold_vjp, doc="im2col: the sliding blocks of an (N, C, H, W) tensor as columns")
+], _unfold_vjp, doc="im2col: the sliding blocks of an (N, C, H, W) tensor as columns",
+   fusion=Fusion.PACK)
 
 register("fold", "shape", _fold_infer, _fold_ref, [
     ([("f32", (2, 27, 12), "any")], {"output_size": (5, 6), **_geom()}),

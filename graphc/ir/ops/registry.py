@@ -30,8 +30,9 @@ class Fusion(enum.Enum):
 
     The loop classes (ELEMENTWISE, BROADCAST, GATHER) compute one result element from operand
     elements at the same (or a broadcast/indexed) position, so they join loop kernels and the
-    epilogues of matmul kernels; REDUCE accumulates inside a loop kernel; the rest get no kernel
-    (VIEW, SOURCE), their own (MATMUL, OPAQUE), or never reach a backend (MARKER, KERNEL).
+    epilogues of matmul kernels; REDUCE accumulates inside a loop kernel; PACK ops run inside the
+    matmul kernel that alone reads them; the rest get no kernel (VIEW, SOURCE), their own
+    (MATMUL, OPAQUE), or never reach a backend (MARKER, KERNEL).
     """
 
     ELEMENTWISE = "elementwise"  # pointwise: out[i] = f(in[i], ...); operands may broadcast
@@ -44,6 +45,9 @@ class Fusion(enum.Enum):
     VIEW = "view"                # no kernel: the result aliases the operand's memory (reshape)
     SOURCE = "source"            # no kernel: a literal array (constant)
     OPAQUE = "opaque"            # a kernel of its own, never fused (transpose, one_hot, qlinear)
+    PACK = "pack"                # a kernel of its own, or, where a matmul's B operand is its only
+    #                              reader, computed by that matmul kernel as it packs B's panels
+    #                              (unfold: the implicit-GEMM convolution)
     MARKER = "marker"            # recorded for a pass to expand; never reaches a backend
     KERNEL = "kernel"            # a kernel the fuser made (`fused`): its body says what it does
 

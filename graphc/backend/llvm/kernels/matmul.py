@@ -34,6 +34,7 @@ from llvmlite import ir
 
 from ....ir import Fusion, fusion_of
 from ....ir.graph import Graph, Node, Value
+from ....ir.ops.conv import blocks
 from .. import irhelp as H
 from .. import target
 from . import register_body_kernel
@@ -41,6 +42,7 @@ from .elementwise import lower_elementwise
 from .loop import Operand, _strides, scalar_const
 
 DOT_MR, DOT_NR = 3, 3      # dot form tile
+DOT_NR1 = 8                # ... its columns with fewer than DOT_MR rows
 PACK_MIN_M = 256           # x @ W^T with at least this many rows: pack W^T panels, broadcast form
 PACK_MIN_M_T8 = 16         # ... or this many, when the panels are packed by 8 x 8 transposes
 TRANSPOSE_MIN_K = 64       # W^T panels are transposed 8 x 8 in registers from this K on (below it
@@ -90,8 +92,9 @@ class Plan:
         return self.cols * self.rows
 
 
-def plan(mm, max_tasks: int = 1) -> Plan:
-    """The plan for matmul node `mm`, split into at most `max_tasks` tasks."""
+def plan(mm, max_tasks: int = 1, body: Graph | None = None) -> Plan:
+    """The plan for matmul node `mm` of kernel body `body`, split into at most `max_tasks`
+    tasks."""
     C, A = mm.outputs[0], mm.inputs[0]
     ta, tb = mm.attrs.get("transpose_a", False), mm.attrs.get("transpose_b", False)
     M, N = C.shape[-2], C.shape[-1]
@@ -108,9 +111,14 @@ def plan(mm, max_tasks: int = 1) -> Plan:
     # half the speed: 64 x 288 x 36864 in 16 ms against 8 ms swept, Xeon, 2 threads)
     long_k = tb and not ta and not fits and transposed8
     if tb and not ta and (not (M >= PACK_MIN_M or transposed8) or not (fits or long_k)):
-        units = M // DOT_MR if M >= DOT_MR else 0   # few rows: stream W once, no packing
-        return Plan("dot", 8 if dt.name == "f32" else 4, DOT_MR, 1, False,
-                    rows=max(1, min(units, max_tasks)))
+        # few rows: stream W once, no packing; tasks split the row blocks, or, with fewer row
+        # blocks than tasks (a batch of one), the column tiles (each element's sum is the
+        # same either way: tiles never change with the split)
+        units = M // DOT_MR if M >= DOT_MR else 0
+        cols, rows = 1, max(1, min(units, max_tasks))
+        if units < max_tasks:
+            cols, rows = max(1, min(N // (DOT_NR if M >= DOT_MR else DOT_NR1), max_tasks)), 1
+        return Plan("dot", 8 if dt.name == "f32" else 4, DOT_MR, 1, False, cols=cols, rows=rows)
     if tb and not fits and not long_k:
         return Plan("naive", 1, 1, 1, False)
     # panels a column group holds at least, where storing C dominates (a short K)
@@ -118,6 +126,7 @@ def plan(mm, max_tasks: int = 1) -> Plan:
     cols, rows = _grid(N // nr + (1 if N % nr else 0), max(1, M // mr), max_tasks, group=group)
     per_task = -(-(M // mr) // rows)
     pack = long_k or fits and (tb or N * dt.itemsize % 4096 == 0 or per_task >= PACK_MIN_BLOCKS)
+    pack = pack or packed_b(mm, body) is not None   # a computed B exists only in its panels
     sw = sweep(M, K, ta, nr * dt.itemsize, dt.itemsize, long_k) if pack else None
     if sw is not None and sw.copy_a:
         # every task copies its rows of A once per k block and packs its panels of B: fewer
@@ -243,6 +252,14 @@ def _grid(col_units: int, row_units: int, max_tasks: int, copies=None,
     return best[1], best[2]
 
 
+def packed_b(mm: Node, body: Graph | None) -> Node | None:
+    """The node computing the matmul's B inside its kernel body (a PACK op, unfold), or None
+    (a bare matmul's body is the node alone: its operands' producers lie outside)."""
+    p = mm.inputs[1].producer
+    return p if p is not None and fusion_of(p) is Fusion.PACK and body is not None \
+        and p in body.nodes else None
+
+
 def matmul_node(body: Graph) -> Node:
     """The matmul of a matmul kernel's body (the node of the MATMUL class)."""
     return next(n for n in body.nodes if fusion_of(n) is Fusion.MATMUL)
@@ -266,13 +283,13 @@ class MatmulKernel:
         M, N = c.shape
         if M * N * K < PARALLEL_MACS:
             return 1
-        return plan(mm, MAX_TASKS).tasks
+        return plan(mm, MAX_TASKS, body).tasks
 
     @classmethod
     def panel_bytes(cls, body: Graph, tasks: int) -> int:
         """Bytes of packed panels the kernel of `body` in `tasks` tasks needs (one per task)."""
         mm = matmul_node(body)
-        p = plan(mm, tasks)
+        p = plan(mm, tasks, body)
         if p.form != "broadcast" or not p.pack:
             return 0
         assert p.tasks <= 32, "the slice mask is an i32"
@@ -296,12 +313,14 @@ class MatmulKernel:
         self.mm = matmul_node(body)
         self.C = self.mm.outputs[0]
         self.S = self.C.shape
-        rest = [n for n in body.nodes if n is not self.mm and fusion_of(n) is not Fusion.SOURCE]
+        rest = [n for n in body.nodes if n is not self.mm
+                and fusion_of(n) not in (Fusion.SOURCE, Fusion.PACK)]
+        self.unfold = packed_b(self.mm, body)
         self.uniform = [n for n in rest if n.outputs[0].shape == () and
                         all(v.shape == () for v in n.inputs) and not self._depends_on_c(n)]
         self.epi = [n for n in rest if n not in self.uniform]
         self.dt = self.C.dtype
-        self.plan = plan(self.mm, part[1] if part is not None else 1)
+        self.plan = plan(self.mm, part[1] if part is not None else 1, body)
         assert part is None or self.plan.tasks == part[1], "task grid differs from the caller's"
         self.VW, self.MR = self.plan.vw, self.plan.mr
         self._tile = None   # the epilogue loop's stack tile, made on first use
@@ -750,6 +769,8 @@ class MatmulKernel:
         slice, transposing when B is stored transposed. Removes power-of-two strides
         (cache-set conflicts) and page crossings from the k loop, and lets `x @ W^T` use the
         broadcast kernel."""
+        if self.unfold is not None:
+            return self._pack_unfold(j0, widths, kr)
         b = self.b
         B = self.mm.inputs[1]
         K, N, pw = self.K, self.N, sum(widths)
@@ -807,23 +828,121 @@ class MatmulKernel:
         H.loop(b, k1, row, start=k0, name="pack")
         return buf
 
+    def _pack_unfold(self, j0, widths: list[int], kr=None):
+        """Pack the panel of B = unfold(x) (the batch_last im2col columns) straight from the
+        image x: the implicit GEMM. B[k, j] = x[n, c, oh*sh + i*dh - ph, ow*sw + jj*dw - pw]
+        (0 outside x) for k = (c*kh + i)*kw + jj and j = (n*Ho + oh)*Wo + ow. The element's
+        offset splits into a part of the column, n*C*H*W + (oh*sh - ph)*W + (ow*sw - pw),
+        computed once per panel in int32 lanes, plus a part of the row, c*H*W + i*dh*W + jj*dw;
+        each k row of the panel is then one masked gather per vector, the mask holding the
+        lanes that fall inside x; at stride 1, where a vector's lanes lie in at most two output
+        rows, two masked vector loads instead, one per row (each row's run is contiguous in x).
+        The values are B's, so the sums are the same FMA chains."""
+        b = self.b
+        u = self.unfold
+        x = u.inputs[0]
+        _, C, IH, IW = x.shape
+        a = u.attrs
+        (kh, kw), (dh, dw), (sh, sw) = a["kernel"], a["dilation"], a["stride"]
+        ph, pwd = a["pad_lo"]
+        L = self.N // x.shape[0]
+        wo = blocks(IW, kw, dw, sw, pwd, a["pad_hi"][1])
+        pw = sum(widths)
+        valid = pw if self.valid is None else self.valid
+        k0, k1 = (H.i64(0), H.i64(self.K)) if kr is None else kr[:2]
+        i32, dt = ir.IntType(32), self.dt
+        cx = self.cx_factory(b, 1)
+
+        def vec(v, w):
+            return H.splat(b, ir.Constant(i32, v) if isinstance(v, int) else v, w)
+        lanes = []   # per vector: (width, column offset, h base, w base, element base, lane mask)
+        col, j0_32 = 0, b.trunc(j0, i32)
+        for w in widths:
+            j = b.add(vec(j0_32, w), ir.Constant(ir.VectorType(i32, w), list(range(col, col + w))))
+            n, l = b.udiv(j, vec(L, w)), b.urem(j, vec(L, w))
+            oh, ow = b.udiv(l, vec(wo, w)), b.urem(l, vec(wo, w))
+            hb = b.sub(b.mul(oh, vec(sh, w)), vec(ph, w))
+            wb = b.sub(b.mul(ow, vec(sw, w)), vec(pwd, w))
+            base = b.add(b.mul(n, vec(C * IH * IW, w)), b.add(b.mul(hb, vec(IW, w)), wb))
+            live = None if col + w <= valid else ir.Constant(
+                ir.VectorType(ir.IntType(1), w), [int(col + q < valid) for q in range(w)])
+            segs = None
+            if sw == 1 and w <= wo:   # lanes in at most two output rows, each run contiguous
+                first = b.extract_element(base, ir.Constant(i32, 0))
+                last = b.sub(b.extract_element(base, ir.Constant(i32, w - 1)),
+                             ir.Constant(i32, w - 1))
+                wrapped = b.icmp_unsigned("<", ow, vec(b.extract_element(
+                    ow, ir.Constant(i32, 0)), w))
+                segs = (first, last, wrapped)
+            lanes.append((w, col, hb, wb, base, live, segs))
+            col += w
+        xaddr = b.ptrtoint(self.operands[x].ptr, H.I64)
+        gathers, masked = {}, {}
+        for w in {w for w, *_ in lanes}:
+            vt, pt = H.vtype(dt, w), ir.VectorType(ir.PointerType(), w)
+            mt, et = ir.VectorType(ir.IntType(1), w), "f32" if dt.name == "f32" else "f64"
+            gathers[w] = cx.declare(f"llvm.masked.gather.v{w}{et}.v{w}p0", vt,
+                                    [pt, i32, mt, vt])
+            masked[w] = cx.declare(f"llvm.masked.load.v{w}{et}.p0", vt,
+                                   [ir.PointerType(), i32, mt, vt])
+        align = ir.Constant(i32, dt.itemsize)
+
+        def run(start, off, m, w, passthru):   # lanes m of x[start + off + lane]
+            at = b.gep(self.operands[x].ptr, [b.sext(b.add(start, off), H.I64)],
+                       source_etype=H.mem_type(dt))
+            return b.call(masked[w], [at, align, m, passthru])
+
+        def row(k, c):
+            ch, r = b.udiv(k, H.i64(kh * kw)), b.urem(k, H.i64(kh * kw))
+            i, jj = b.trunc(b.udiv(r, H.i64(kw)), i32), b.trunc(b.urem(r, H.i64(kw)), i32)
+            ioff, joff = b.mul(i, ir.Constant(i32, dh)), b.mul(jj, ir.Constant(i32, dw))
+            off = b.add(b.mul(b.trunc(ch, i32), ir.Constant(i32, IH * IW)),
+                        b.add(b.mul(ioff, ir.Constant(i32, IW)), joff))
+            dst = b.mul(b.sub(k, k0), H.i64(pw))
+            for w, col, hb, wb, base, live, segs in lanes:
+                m = b.and_(b.icmp_unsigned("<", b.add(hb, vec(ioff, w)), vec(IH, w)),
+                           b.icmp_unsigned("<", b.add(wb, vec(joff, w)), vec(IW, w)))
+                if live is not None:
+                    m = b.and_(m, live)
+                if segs is not None:   # stride 1: two masked vector loads, one per output row
+                    first, last, wrapped = segs
+                    v = run(first, off, b.and_(m, b.not_(wrapped)), w, H.const(dt, 0, w))
+                    v = run(last, off, b.and_(m, wrapped), w, v)
+                else:
+                    idx = b.sext(b.add(base, vec(off, w)), ir.VectorType(H.I64, w))
+                    addr = b.add(H.splat(b, xaddr, w),
+                                 b.mul(idx, H.splat(b, H.i64(dt.itemsize), w)))
+                    v = b.call(gathers[w], [b.inttoptr(addr, ir.VectorType(ir.PointerType(), w)),
+                                            align, m, H.const(dt, 0, w)])
+                H.store(b, v, self.slice, dt, b.add(dst, H.i64(col)), w)
+            return []
+        H.loop(b, k1, row, start=k0, name="pack_unfold")
+        return self.slice
+
     # -- dot form ------------------------------------------------------------------------------
     def _dot_form(self, base):
         b = self.b
         M, N = self.M, self.N
-        mr_t, nr_t = (DOT_MR, DOT_NR) if M >= DOT_MR else (1, 8)
+        mr_t, nr_t = (DOT_MR, DOT_NR) if M >= DOT_MR else (1, DOT_NR1)
+        n_full = N // nr_t
+        split = self.part is not None and self.plan.cols > 1
+        if split:   # this task's share of the column tiles; the last task's takes the rest
+            c_lo, c_hi = self._share(self.part[0], self.plan.cols, n_full)
+            owns_rest = b.icmp_signed("==", self.part[0], H.i64(self.plan.cols - 1))
+        else:
+            c_lo, c_hi, owns_rest = H.i64(0), H.i64(n_full), None
 
         def tiles(i0, mr):
-            n_full = N // nr_t
             if n_full:
-                H.loop(b, n_full, lambda jb, c: (self._dot_tile(base, i0, mr,
-                                                                b.mul(jb, H.i64(nr_t)), nr_t),
-                                                 [])[1], name="jb")
+                H.loop(b, c_hi, lambda jb, c: (self._dot_tile(base, i0, mr,
+                                                              b.mul(jb, H.i64(nr_t)), nr_t),
+                                               [])[1], start=c_lo, name="jb")
             if N % nr_t:
-                self._dot_tile(base, i0, mr, H.i64(n_full * nr_t), N % nr_t)
+                self._if(owns_rest, lambda: self._dot_tile(base, i0, mr, H.i64(n_full * nr_t),
+                                                           N % nr_t))
 
         m_full = M // mr_t
-        rows = None if self.part is None else (self.part[0], self.plan.rows)
+        rows = None if self.part is None or split else (self.part[0], self.plan.rows)
         self._row_loop(m_full, lambda ib: tiles(b.mul(ib, H.i64(mr_t)), mr_t), rows)
         if M % mr_t:
             last = None if rows is None else b.icmp_signed("==", rows[0], H.i64(rows[1] - 1))
