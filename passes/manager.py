@@ -17,6 +17,7 @@ from graphc.ir import Graph, print_graph, verify
 
 from .allreduce import allreduce
 from .autodiff import autodiff
+from .conv_grad import conv_input_grad
 from .dce import dce
 from .fuse import fuse
 from .memory import plan_memory
@@ -26,6 +27,7 @@ from .simplify import algebraic, cse, fold_constants
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
 PASSES = {
     "autodiff": autodiff,
+    "conv-grad": conv_input_grad,   # opt-in: measured slower at small channel counts
     "algebraic": algebraic,
     "fold-constants": fold_constants,
     "cse": cse,

@@ -58,7 +58,7 @@ def T(shape, dt="f32"):
 PASS_OF_PREFIX = {"algebraic": "algebraic", "fold_constants": "fold-constants", "cse": "cse",
                   "dce": "dce", "fuse": "fuse", "plan_memory": "plan-memory",
                   "autodiff": "autodiff", "quantize_fuse": "quantize-fuse",
-                  "allreduce": "allreduce"}
+                  "allreduce": "allreduce", "conv_grad": "conv-grad"}
 
 
 def pass_for(name: str) -> str:
@@ -98,6 +98,8 @@ def test_golden(name):
         a, b = outcome(g, inputs, state), outcome(out, inputs, state)
         if isinstance(a, type):
             assert a is b, f"the input graph fails with {a.__name__}, the output gives {b}"
+        elif name.startswith("conv_grad"):   # the same terms summed in another order
+            assert_same_results(g, out, inputs, state, rtol=1e-5, atol=1e-6)
         else:
             assert_same_results(g, out, inputs, state, rtol=1e-6)
 
@@ -761,7 +763,8 @@ def test_bisect_names_the_broken_pass(monkeypatch):
     inputs, state = random_args(g, np.random.default_rng(0))
     res = passes.bisect(g, inputs, state)
     assert res.first_bad == "algebraic"
-    assert not res.stages[0].ok and res.stages[0].max_abs > 0.01
+    bad = next(s for s in res.stages if s.name == "algebraic")
+    assert not bad.ok and bad.max_abs > 0.01
     assert "first pass that changes results: algebraic" in str(res)
     assert "BAD algebraic" in str(res)
 
