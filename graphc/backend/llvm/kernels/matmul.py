@@ -876,7 +876,8 @@ class MatmulKernel:
                 segs = (first, last, wrapped)
             lanes.append((w, col, hb, wb, base, live, segs))
             col += w
-        xaddr = b.ptrtoint(self.operands[x].ptr, H.I64)
+        if any(segs is None for *_, segs in lanes):   # only the gather path needs x's address
+            xaddr = b.ptrtoint(self.operands[x].ptr, H.I64)
         gathers, masked = {}, {}
         for w in {w for w, *_ in lanes}:
             vt, pt = H.vtype(dt, w), ir.VectorType(ir.PointerType(), w)
