@@ -58,6 +58,7 @@ from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data paralle
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401,E402
 from .driver.compile import Compiled, compile  # noqa: F401,E402,A004
+from .control_flow import scan  # noqa: F401,E402  (a loop traced once: lax.scan)
 
 from .tensor import COMPARISONS as _COMPARISONS
 globals().update({_n: getattr(Tensor, _n) for _n in _COMPARISONS})   # graphc.eq(a, b), gt, ...

@@ -451,6 +451,11 @@ def lift(tr, a: Any, grad_on: bool = False):
     """The trace-side form of an operand: a Value, or a Python number left for weak typing."""
     if isinstance(a, Tensor):
         if a._value is not None:
+            if a._trace is not tr and isinstance(tr, tracing.BodyTrace):
+                v = tr.value_of(a)   # a value from before a loop: the loop body's input
+                if a._stop is not None and grad_on:   # made under no_grad
+                    v = tr.builder.emit("stop_gradient", v, loc=user_loc())
+                return v
             if a._trace is not tr:
                 raise TraceError(
                     f"a traced tensor ({a.type}) from another trace was used at "

@@ -9,9 +9,10 @@ Gradient nodes carry the source line of the forward node they differentiate.
 from __future__ import annotations
 
 from graphc.errors import GraphcError
-from graphc.ir import NONDIFF, OPS, Builder, Graph, Node, Value
+from graphc.ir import NONDIFF, OPS, Builder, Fusion, Graph, Node, Value, fusion_of
 
 from .rewrite import copy_graph_header
+from .scan_grad import scan_vjp
 
 
 def autodiff(g: Graph) -> Graph:
@@ -45,9 +46,17 @@ def gradients(g: Graph, y: Value, seed: Value, wrt: list[Value], loc: str | None
 
     A w that y does not depend on gets zeros.
     """
-    # values y depends on (backwards) and values depending on some w (forwards): the tape is both
+    return backprop(g, {y: seed}, wrt, loc)
+
+
+def backprop(g: Graph, seeds: dict[Value, Value], wrt: list[Value], loc: str | None = None,
+             zeros: bool = True) -> list[Value | None]:
+    """Append to `g` the cotangents of `wrt` given the cotangents `seeds` of some of g's values
+    (the sum over seeds of <seed, d value/dw>); a w no seed depends on gets zeros (None if not
+    `zeros`)."""
+    # values the seeds depend on (backwards) and values depending on some w (forwards): the tape
     needed: set[Value] = set()
-    stack = [y]
+    stack = list(seeds)
     while stack:
         v = stack.pop()
         if v in needed:
@@ -62,20 +71,26 @@ def gradients(g: Graph, y: Value, seed: Value, wrt: list[Value], loc: str | None
             active.update(o for o in n.outputs if _differentiable(o))
     relevant = [n for n in nodes if any(o in needed and o in active for o in n.outputs)]
 
-    ct: dict[Value, Value] = {y: seed}
+    ct: dict[Value, Value] = dict(seeds)
     for n in reversed(relevant):
-        (out,) = n.outputs if len(n.outputs) == 1 else (None,)
-        if out is None:
-            raise GraphcError(f"cannot differentiate through multi-result op {n.op}")
-        g_out = ct.get(out)
-        if g_out is None:
-            continue
-        rule = OPS[n.op].vjp
-        if rule is None:
-            raise GraphcError(f"op {n.op!r} has no gradient rule yet"
-                              f"{' (at ' + n.loc + ')' if n.loc else ''}")
         b = Builder(g, n.loc)
-        cts = rule(b, g_out, *n.inputs, out, **n.attrs)
+        if fusion_of(n) is Fusion.SCAN:   # a loop: its gradient is a reverse loop
+            g_outs = [ct.get(o) for o in n.outputs]
+            if all(c is None for c in g_outs):
+                continue
+            cts = scan_vjp(b, n, g_outs, [x in active for x in n.inputs], backprop)
+        else:
+            (out,) = n.outputs if len(n.outputs) == 1 else (None,)
+            if out is None:
+                raise GraphcError(f"cannot differentiate through multi-result op {n.op}")
+            g_out = ct.get(out)
+            if g_out is None:
+                continue
+            rule = OPS[n.op].vjp
+            if rule is None:
+                raise GraphcError(f"op {n.op!r} has no gradient rule yet"
+                                  f"{' (at ' + n.loc + ')' if n.loc else ''}")
+            cts = rule(b, g_out, *n.inputs, out, **n.attrs)
         if len(cts) != len(n.inputs):
             raise GraphcError(f"gradient rule of {n.op} returned {len(cts)} cotangents for "
                               f"{len(n.inputs)} operands")
@@ -87,4 +102,4 @@ def gradients(g: Graph, y: Value, seed: Value, wrt: list[Value], loc: str | None
                 c = b.cast(c, dtype=x.dtype)
             ct[x] = b.add(ct[x], c) if x in ct else c   # fan-out: cotangents add up
     b = Builder(g, loc)
-    return [ct[w] if w in ct else b.zeros(w.type) for w in wrt]
+    return [ct[w] if w in ct else (b.zeros(w.type) if zeros else None) for w in wrt]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from graphc import config
 from graphc.errors import GraphcError
-from graphc.ir import Graph, print_graph, verify
+from graphc.ir import Fusion, Graph, Node, fusion_of, print_graph, verify
 
 from .allreduce import allreduce
 from .autodiff import autodiff
@@ -22,6 +22,7 @@ from .dce import dce
 from .fuse import fuse
 from .memory import plan_memory
 from .quantize import quantize_fuse
+from .rewrite import copy_graph_header, finish
 from .simplify import algebraic, cse, fold_constants
 
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
@@ -84,6 +85,24 @@ def pipeline(names: list[str] | None = None, world_size: int = 1) -> list[str]:
     return names
 
 
+def in_loop_bodies(fn, g: Graph) -> Graph:
+    """`g` with pass `fn` applied to the body of every loop (`scan`) in it, innermost first; `g`
+    itself if it has none. A loop body is a closed graph: the passes transform it as they
+    transform any graph (autodiff and allreduce, which expand `grad` nodes, have none to expand
+    there)."""
+    if not any(fusion_of(n) is Fusion.SCAN for n in g.nodes):
+        return g
+    out, vmap = copy_graph_header(g)
+    for n in g.nodes:
+        attrs = n.attrs
+        if fusion_of(n) is Fusion.SCAN:
+            attrs = dict(attrs, body=fn(in_loop_bodies(fn, attrs["body"])))
+        new = out.add_node(Node(n.op, [vmap[v] for v in n.inputs], attrs,
+                                [v.type for v in n.outputs], n.loc))
+        vmap.update(zip(n.outputs, new.outputs))
+    return finish(g, out, vmap)
+
+
 def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True,
                  world_size: int = 1) -> PipelineResult:
     """Run `pipeline(names, world_size)` over `g` (default: DEFAULT_PIPELINE with the REQUIRED
@@ -98,7 +117,7 @@ def run_pipeline(g: Graph, names: list[str] | None = None, check: bool = True,
             if name == "allreduce":   # the one pass with an option, given by the driver
                 new = PASSES[name](res.graph, world=world_size)
             else:
-                new = PASSES[name](res.graph)
+                new = PASSES[name](in_loop_bodies(PASSES[name], res.graph))
             if check:
                 verify(new)
         except Exception as e:  # noqa: BLE001 - a crash inside a pass is named like any failure

@@ -128,6 +128,64 @@ class Trace:
         return self.builder.emit("constant", value=np.array(arr), loc=user_loc())
 
 
+class BodyTrace(Trace):
+    """The trace of a loop body (graphc.scan) inside an enclosing trace, `parent`.
+
+    The body is a closed graph: a value of an enclosing trace it reads (a parameter, a tensor
+    computed before the loop) becomes one of the body's inputs after its carries and sequence
+    entries (`captured` keeps the enclosing Values, in input order). Parameters are lifted in
+    the enclosing trace, so their gradients reach it. In-place updates of state (an optimizer
+    step, a random generator's counter) cannot happen once per step inside a loop: they raise.
+    """
+
+    def __init__(self, parent: Trace, name: str):
+        super().__init__(name)
+        self.parent = parent
+        self.baked = parent.baked
+        self.captured: list[Value] = []           # enclosing values, one per captured input
+        self._captures: dict[Value, Value] = {}   # enclosing value -> the body's input
+
+    def input(self, name: str, type) -> Value:
+        """A body input (a carry or a sequence entry) of `type`."""
+        return self.graph.add_input(name, type)
+
+    def capture(self, outer: Value) -> Value:
+        """The body input standing for the enclosing trace's value `outer` (added on first use)."""
+        v = self._captures.get(outer)
+        if v is None:
+            v = self._captures[outer] = self.graph.add_input(f"k{len(self.captured)}", outer.type)
+            self.captured.append(outer)
+        return v
+
+    def value_of(self, t) -> Value:
+        """The body's Value for a tensor traced in this trace or an enclosing one."""
+        if t._trace is self:
+            return t._value
+        outer = self.parent.value_of(t) if isinstance(self.parent, BodyTrace) else \
+            (t._value if t._trace is self.parent else None)
+        if outer is None:
+            raise TraceError(
+                f"a traced tensor ({t.type}) from another trace was used at {user_where()}: a "
+                "traced tensor cannot escape its compiled function; return it instead")
+        return self.capture(outer)
+
+    def state_value(self, obj) -> Value:
+        return self.capture(self.parent.current(obj))
+
+    def current(self, obj) -> Value:
+        return self.state_value(obj)
+
+    def assign(self, obj, value: Value) -> None:
+        raise TraceError(
+            f"in-place update of state inside a graphc.scan body at {user_where()} (a parameter, buffer, optimizer state or a "
+            "random generator's state, e.g. dropout): the body runs once per step, so it cannot "
+            "update state; return the value as a carry, or do the update outside the loop")
+
+    def add_input(self, name: str, arr: np.ndarray) -> Value:
+        raise TraceError(f"a new compiled-function input inside a graphc.scan body at "
+                         f"{user_where()}")
+
+
 def current() -> Trace | None:
     """The active trace on this thread, or None (eager mode)."""
     stack = getattr(_local, "stack", None)

@@ -15,6 +15,8 @@ def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
     if OPS[node.op].fusion is Fusion.KERNEL:  # a kernel: run its body graph like any other graph
         outs, _ = run(node.attrs["body"], list(args))
         return outs
+    if OPS[node.op].fusion is Fusion.SCAN:
+        return run_scan(node, args)
     try:
         with np.errstate(all="ignore"):  # NaN/Inf propagate as in NumPy, silently
             out = OPS[node.op].ref(*args, **node.attrs)
@@ -35,6 +37,22 @@ def run_node(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
                                  f"its rule promised {v.type}")
         results.append(r)
     return results
+
+
+def run_scan(node: Node, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """A scan: the body runs `length` times; carries pass from step to step, step t reads entry t
+    of each sequence (length-1-t when reversed) and writes entry t of each stacked result."""
+    body, T = node.attrs["body"], node.attrs["length"]
+    k, m = node.attrs["n_carry"], node.attrs["n_xs"]
+    carry, xs, consts = list(args[:k]), args[k:k + m], list(args[k + m:])
+    ys = [np.empty(v.shape, v.dtype.np) for v in node.outputs[k:]]
+    for step in range(T):
+        t = T - 1 - step if node.attrs.get("reverse", False) else step
+        outs, _ = run(body, carry + [x[t] for x in xs] + consts)
+        carry = outs[:k]
+        for y, o in zip(ys, outs[k:]):
+            y[t] = o
+    return [np.array(c, copy=True) for c in carry] + ys
 
 
 def run(g: Graph, inputs: Sequence[np.ndarray], state: dict[str, np.ndarray] | None = None

@@ -7,14 +7,16 @@ shapes ((L, N, H) or batch_first (N, L, H), unbatched (L, H)), initial states, h
 (layer by layer, forward direction first) and dropout between layers in training mode.
 
 Each layer computes the input projection of every time step as one matmul, then runs the
-recurrence step by step (h W_hh^T plus the gate nonlinearities); a compiled step unrolls the
-time loop, so its graph (and compile time) grows with the sequence length. PackedSequence
+recurrence as a graphc.scan over the steps (h W_hh^T plus the gate nonlinearities): eagerly the
+Python loop, compiled one `scan` node whose body is one step, so the graph and the compile time
+do not grow with the sequence length. PackedSequence
 inputs are not supported (a clear error: pad the batch and pass the padded tensor).
 """
 from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 
 import numpy as np
 
@@ -22,6 +24,7 @@ from .. import dtypes
 from .. import functions as G
 from .. import random
 from .. import shape_ops as SO
+from ..control_flow import scan
 from ..errors import NotSupportedError
 from ..tensor import Tensor, check
 from .functional import linear
@@ -52,6 +55,12 @@ def _cell_step(mode: str, gi: Tensor, h: Tensor, c, w_hh, b_hh, w_hr=None):
         return (1 - z) * n + z * h, None
     pre = gi + gh
     return (G.tanh(pre) if mode == "RNN_TANH" else G.relu(pre)), None
+
+
+def _scan_step(mode, w_hh, b_hh, w_hr, carry, gi):
+    """One step as graphc.scan's body: carry (h, c) (c None but for LSTM), result h."""
+    h, c = _cell_step(mode, gi, *carry, w_hh, b_hh, w_hr)
+    return (h, c), h
 
 
 def _is_packed(x) -> bool:
@@ -217,12 +226,10 @@ class RNNBase(Module):
                 k = layer * dirs + d
                 h, c = h0[k], (None if c0 is None else c0[k])
                 gi = linear(x, w_ih, b_ih)             # every step's input projection at once
-                steps = range(T - 1, -1, -1) if d == 1 else range(T)
-                ys = [None] * T
-                for t in steps:
-                    h, c = _cell_step(self.mode, gi[t], h, c, w_hh, b_hh, w_hr)
-                    ys[t] = h
-                outs.append(SO.stack(ys) if T else G.zeros((0, N, h.shape[-1]), dtype=x.dtype))
+                if T:
+                    (h, c), ys = scan(partial(_scan_step, self.mode, w_hh, b_hh, w_hr), (h, c),
+                                      gi, reverse=d == 1)
+                outs.append(ys if T else G.zeros((0, N, h.shape[-1]), dtype=x.dtype))
                 hs.append(h)
                 cs.append(c)
             x = outs[0] if dirs == 1 else SO.cat(outs, dim=-1)

@@ -49,12 +49,16 @@ class ModuleBuilder:
     `cx`, and the attributes `module` and `vector_math`."""
 
     def __init__(self, g: Graph, vector_math: bool, timing: bool = False,
-                 bounds_check: bool = False):
+                 bounds_check: bool = False, parent: "ModuleBuilder | None" = None,
+                 prefix: str = ""):
         self.g = g
         self.timing = timing
         self.bounds_check = bounds_check
         self.vector_math = vector_math
-        self.module = ir.Module(name=f"graphc.{g.name}")
+        # a loop body's builder (`parent` set) emits into its parent's module, its functions'
+        # names prefixed, sharing the parent's emitted kernels, constants and runtime imports
+        self.prefix = prefix
+        self.module = parent.module if parent else ir.Module(name=f"graphc.{g.name}")
         self.buffers = g.meta.get("buffers", {})
         self.n_in = len(g.inputs)
         self.state_names = list(g.state)
@@ -71,11 +75,12 @@ class ModuleBuilder:
         self.arena_bytes = int(g.meta.get("arena", 0))
         self.scratch_bytes = 0
         self.panel_offset: int | None = None   # the matmul kernels' shared panel region
-        self.globals: dict[int, ir.GlobalVariable] = {}
+        self.globals: dict[int, ir.GlobalVariable] = parent.globals if parent else {}
         self.kernel_names: list[str] = []
-        self.emitted: dict = {}   # kernel signature -> its function, emitted once
+        # kernel signature -> its function, emitted once
+        self.emitted: dict = parent.emitted if parent else {}
         self.whole_key = None     # the signature of the whole kernel being emitted
-        self.imports: list[str] = []
+        self.imports: list[str] = parent.imports if parent else []
 
     def cx(self, b, w):
         """A lowering context on builder `b` with vector width `w`."""
@@ -126,7 +131,7 @@ class ModuleBuilder:
             vals = [int(x) for x in flat.astype(np.int64)] if not dt.is_float else \
                 [float(x) for x in flat]
             at = ir.ArrayType(mt, max(len(vals), 1))
-            gv = ir.GlobalVariable(self.module, at, name=f"const{len(self.globals)}")
+            gv = ir.GlobalVariable(self.module, at, name=f"const{len(self.globals)}")  # shared
             gv.linkage = "internal"
             gv.global_constant = True
             gv.initializer = ir.Constant(at, [ir.Constant(mt, x) for x in vals] or
@@ -148,8 +153,12 @@ class ModuleBuilder:
     # -- the module -------------------------------------------------------------------------------
     def build(self) -> tuple[ir.Module, Layout]:
         """Emit every kernel and the entry function; returns the module and the slot Layout."""
+        return self.module, self.build_entry(ENTRY)
+
+    def build_entry(self, entry: str) -> Layout:
+        """Emit every kernel and the entry function `i32 entry(ptr slots)`; its slot Layout."""
         g = self.g
-        fn = ir.Function(self.module, ir.FunctionType(H.I32, [H.PTR]), ENTRY)
+        fn = ir.Function(self.module, ir.FunctionType(H.I32, [H.PTR]), entry)
         fn.args[0].add_attribute("noalias")
         # the entry is a straight line of kernel calls: optimising it buys nothing, and LLVM's
         # passes over thousands of calls into one arena (a 100-step LSTM) cost seconds
@@ -168,18 +177,75 @@ class ModuleBuilder:
             if f is Fusion.SOURCE or (f is Fusion.VIEW and self._aliased(node)):
                 continue  # no code: a literal array, or a view of its operand's memory
             t0 = self._now(b) if self.timing else None
-            self.kernel(b, slots, node, err, k)
+            if f is Fusion.SCAN:
+                self.scan_loop(b, slots, node, err, k)
+            else:
+                self.kernel(b, slots, node, err, k)
             if self.timing:  # GRAPHC_DEBUG: nanoseconds per kernel, accumulated
                 slot = b.gep(times, [H.i64(len(self.kernel_names) - 1)], source_etype=H.I64)
                 dt = b.sub(self._now(b), t0)
                 b.store(b.add(b.load(slot, typ=H.I64), dt), slot)
         self.finish(b, slots)
         b.ret(b.load(err, typ=H.I32))
-        layout = Layout([v.name for v in g.inputs], self.state_names,
-                        list(range(len(g.outputs))),
-                        self.arena_bytes + self.scratch_bytes, self.kernel_names,
-                        list(self.imports))
-        return self.module, layout
+        return Layout([v.name for v in g.inputs], self.state_names, list(range(len(g.outputs))),
+                      self.arena_bytes + self.scratch_bytes, self.kernel_names,
+                      list(self.imports))
+
+    def scan_loop(self, b, slots, node: Node, err, k: int) -> None:
+        """A `scan` node: its body becomes a function of its own (a slot array, like the entry),
+        called once per step from a native loop here.
+
+        Step t's slots: the carries read (the initial ones at the first step, then the ones the
+        step before wrote), entry t of each sequence, the invariants, the carries written, entry
+        t of each stacked result, and the body's arena (a region of this arena). The carries
+        alternate between the node's result buffers and scratch buffers of the same size, in the
+        parity that makes the last step write the results."""
+        body = node.attrs["body"]
+        T, kc, m = node.attrs["length"], node.attrs["n_carry"], node.attrs["n_xs"]
+        reverse = node.attrs.get("reverse", False)
+        name = f"{self.prefix}s{k}_"
+        self.kernel_names.append(f"k{k}_scan")
+        sub = ModuleBuilder(body, self.vector_math, False, self.bounds_check, self, name)
+        layout = sub.build_entry(name + "body")
+        step_fn = self.module.globals[name + "body"]
+        body_arena = self.reserve(layout.arena_bytes)
+        scratch = [self.reserve(v.type.nbytes) for v in node.outputs[:kc]]
+        n_slots = len(body.inputs) + len(body.outputs) + 1
+        arr = b.alloca(H.PTR, size=H.i64(n_slots), name=f"s{k}.slots")
+
+        def put(i, p):
+            b.store(p, b.gep(arr, [H.i64(i)], source_etype=H.PTR))
+
+        ins, outs = node.inputs, node.outputs
+        for i in range(kc + m, len(ins)):          # the invariants
+            put(i, self.pointer(b, slots, ins[i]))
+        put(n_slots - 1, self.arena_pointer(b, slots, body_arena))
+        n_in = len(body.inputs)
+
+        def step(i, _):
+            t = b.sub(H.i64(T - 1), i) if reverse else i
+            first = b.icmp_signed("==", i, H.i64(0))
+            # the step before wrote the results where (T - 1 - (i - 1)) is even
+            prev_out = b.icmp_signed("==", b.and_(b.sub(H.i64(T), i), H.i64(1)), H.i64(0))
+            this_out = b.icmp_signed("==", b.and_(b.sub(H.i64(T - 1), i), H.i64(1)), H.i64(0))
+            for c in range(kc):
+                res = self.pointer(b, slots, outs[c])
+                tmp = self.arena_pointer(b, slots, scratch[c])
+                put(c, b.select(first, self.pointer(b, slots, ins[c]),
+                                b.select(prev_out, res, tmp)))
+                put(n_in + c, b.select(this_out, res, tmp))
+            for j in range(m):
+                x = ins[kc + j]
+                put(kc + j, b.gep(self.pointer(b, slots, x),
+                                  [b.mul(t, H.i64(x.type.nbytes // T))], source_etype=H.I8))
+            for j, y in enumerate(outs[kc:]):
+                put(n_in + kc + j, b.gep(self.pointer(b, slots, y),
+                                         [b.mul(t, H.i64(y.type.nbytes // T))],
+                                         source_etype=H.I8))
+            rc = b.call(step_fn, [arr])
+            b.store(b.or_(b.load(err, typ=H.I32), rc), err)
+            return []
+        H.loop(b, T, step, name=f"s{k}")
 
     def _now(self, b):
         """clock_gettime(CLOCK_MONOTONIC) in nanoseconds."""
@@ -220,7 +286,7 @@ class ModuleBuilder:
         kernel); the entry calls it with its buffers."""
         kern = kernel_for(node)
         fused = fusion_of(node) is Fusion.KERNEL
-        name = f"k{k}_{node.attrs['kind'] if fused else node.op}"
+        name = f"{self.prefix}k{k}_{node.attrs['kind'] if fused else node.op}"
         self.kernel_names.append(name)
         if kern.flavour == WHOLE:   # emit_blocked reuses an identical node's function
             self.whole_key = ("whole", node.op, _signature(_body(node, "k")))
@@ -287,8 +353,8 @@ class ModuleBuilder:
         if self.panel_offset is None:
             need = 0
             for node in self.g.nodes:
-                if fusion_of(node) in NO_KERNEL:
-                    continue
+                if fusion_of(node) in NO_KERNEL or fusion_of(node) is Fusion.SCAN:
+                    continue  # a loop body's matmuls use the body's own region
                 kern = kernel_for(node)
                 if kern.flavour == BODY:
                     body = _body(node, "k")

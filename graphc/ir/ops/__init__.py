@@ -10,3 +10,4 @@ from . import loss  # noqa: F401,E402
 from . import conv  # noqa: F401,E402
 from . import pool  # noqa: F401,E402
 from . import qstatic  # noqa: F401,E402
+from . import control  # noqa: F401,E402

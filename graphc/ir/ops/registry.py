@@ -32,7 +32,8 @@ class Fusion(enum.Enum):
     elements at the same (or a broadcast/indexed) position, so they join loop kernels and the
     epilogues of matmul kernels; REDUCE accumulates inside a loop kernel; PACK ops run inside the
     matmul kernel that alone reads them; the rest get no kernel (VIEW, SOURCE), their own
-    (MATMUL, OPAQUE), or never reach a backend (MARKER, KERNEL).
+    (MATMUL, OPAQUE), never reach a backend (MARKER, KERNEL), or run a body graph in a loop
+    (SCAN).
     """
 
     ELEMENTWISE = "elementwise"  # pointwise: out[i] = f(in[i], ...); operands may broadcast
@@ -50,6 +51,8 @@ class Fusion(enum.Enum):
     #                              (unfold: the implicit-GEMM convolution)
     MARKER = "marker"            # recorded for a pass to expand; never reaches a backend
     KERNEL = "kernel"            # a kernel the fuser made (`fused`): its body says what it does
+    SCAN = "scan"                # a loop over a body graph (`scan`): the passes recurse into the
+    #                              body, autodiff makes a reverse scan, codegen a native loop
 
 
 # op groups, each named once (tinygrad's GroupOp): what the fuser and backends ask about
