@@ -21,7 +21,7 @@ results, this module builds (as JAX's scan transpose does, with partial evaluati
 """
 from __future__ import annotations
 
-from graphc.ir import Builder, Graph, Node, Value
+from graphc.ir import Builder, Fusion, Graph, Node, Value, fusion_of
 from graphc.ir.graph import tensor_type
 
 INV, PRIM, BACK = 0, 1, 2
@@ -115,7 +115,7 @@ def scan_vjp(b: Builder, node: Node, g_outs: list, active: list[bool], backprop)
         bmap[v] = BB.add_input(f"k{q}", v.type)
 
     def get(v: Value) -> Value:
-        """v's value in the backward body; an invariant computed value is recomputed there."""
+        """v's value in the backward body; an invariant or pointwise value is recomputed."""
         if v not in bmap:
             n = v.producer
             new = BB.add_node(Node(n.op, [get(u) for u in n.inputs], n.attrs,
@@ -194,25 +194,32 @@ def _needed(roots: list[Value], kind) -> set:
 
 
 def _collect(v: Value, kind, residuals: list, consts: list) -> None:
-    """Note a value a backward node reads that the backward body does not compute: a primal one
-    is a residual; an invariant one is recomputed from the invariant inputs it reads."""
-    if kind[v] == BACK:
-        return
-    if kind[v] == PRIM:
-        if v not in residuals:
-            residuals.append(v)
-        return
+    """Note a value a backward node reads that the backward body does not compute.
+
+    An invariant value is recomputed from the invariant inputs it reads; so is a primal value
+    made by a pointwise op (the policy of AOTAutograd's partitioner: recomputing pointwise ops
+    in the backward kernel costs less than the memory traffic of saving and reading back every
+    intermediate); other primal values are residuals, saved per step by the forward loop."""
     stack, seen = [v], set()
     while stack:
         u = stack.pop()
-        if u in seen:
+        if u in seen or kind[u] == BACK:
             continue
         seen.add(u)
-        if u.producer is None:
-            if u not in consts:
-                consts.append(u)
-        else:
-            stack.extend(u.producer.inputs)
+        p = u.producer
+        if p is None:
+            if kind[u] == INV:
+                if u not in consts:
+                    consts.append(u)
+            elif u not in residuals:
+                residuals.append(u)
+        elif kind[u] == INV or (len(p.outputs) == 1 and fusion_of(p) in _RECOMPUTED):
+            stack.extend(p.inputs)
+        elif u not in residuals:
+            residuals.append(u)
+
+
+_RECOMPUTED = (Fusion.ELEMENTWISE, Fusion.BROADCAST, Fusion.SOURCE)
 
 
 def _save_residuals(node: Node, J: Graph, outs: list[Value], saved: list[Value]) -> dict:

@@ -76,7 +76,7 @@ class ModuleBuilder:
         self.scratch_bytes = 0
         self.panel_offset: int | None = None   # the matmul kernels' shared panel region
         self.globals: dict[int, ir.GlobalVariable] = parent.globals if parent else {}
-        self.kernel_names: list[str] = []
+        self.kernel_names: list[str] = parent.kernel_names if parent else []  # timing order
         # kernel signature -> its function, emitted once
         self.emitted: dict = parent.emitted if parent else {}
         self.whole_key = None     # the signature of the whole kernel being emitted
@@ -177,12 +177,13 @@ class ModuleBuilder:
             if f is Fusion.SOURCE or (f is Fusion.VIEW and self._aliased(node)):
                 continue  # no code: a literal array, or a view of its operand's memory
             t0 = self._now(b) if self.timing else None
+            at = len(self.kernel_names)   # this node's entry in the timing table
             if f is Fusion.SCAN:
-                self.scan_loop(b, slots, node, err, k)
+                self.scan_loop(b, slots, node, err, k, times)
             else:
                 self.kernel(b, slots, node, err, k)
             if self.timing:  # GRAPHC_DEBUG: nanoseconds per kernel, accumulated
-                slot = b.gep(times, [H.i64(len(self.kernel_names) - 1)], source_etype=H.I64)
+                slot = b.gep(times, [H.i64(at)], source_etype=H.I64)
                 dt = b.sub(self._now(b), t0)
                 b.store(b.add(b.load(slot, typ=H.I64), dt), slot)
         self.finish(b, slots)
@@ -191,7 +192,7 @@ class ModuleBuilder:
                       self.arena_bytes + self.scratch_bytes, self.kernel_names,
                       list(self.imports))
 
-    def scan_loop(self, b, slots, node: Node, err, k: int) -> None:
+    def scan_loop(self, b, slots, node: Node, err, k: int, times=None) -> None:
         """A `scan` node: its body becomes a function of its own (a slot array, like the entry),
         called once per step from a native loop here.
 
@@ -205,13 +206,17 @@ class ModuleBuilder:
         reverse = node.attrs.get("reverse", False)
         name = f"{self.prefix}s{k}_"
         self.kernel_names.append(f"k{k}_scan")
-        sub = ModuleBuilder(body, self.vector_math, False, self.bounds_check, self, name)
+        # GRAPHC_DEBUG: the body's kernels are timed too, summed over the steps (their time is
+        # part of the loop's)
+        sub = ModuleBuilder(body, self.vector_math, self.timing, self.bounds_check, self, name)
         layout = sub.build_entry(name + "body")
         step_fn = self.module.globals[name + "body"]
         body_arena = self.reserve(layout.arena_bytes)
         scratch = [self.reserve(v.type.nbytes) for v in node.outputs[:kc]]
         n_slots = len(body.inputs) + len(body.outputs) + 1
-        arr = b.alloca(H.PTR, size=H.i64(n_slots), name=f"s{k}.slots")
+        arr = b.alloca(H.PTR, size=H.i64(n_slots + (times is not None)), name=f"s{k}.slots")
+        if times is not None:
+            b.store(times, b.gep(arr, [H.i64(n_slots)], source_etype=H.PTR))
 
         def put(i, p):
             b.store(p, b.gep(arr, [H.i64(i)], source_etype=H.PTR))
