@@ -20,6 +20,7 @@ from .autodiff import autodiff
 from .conv_grad import conv_input_grad
 from .dce import dce
 from .fuse import fuse
+from .loops import hoist_invariants
 from .memory import plan_memory
 from .quantize import quantize_fuse
 from .rewrite import copy_graph_header, finish
@@ -29,6 +30,7 @@ from .simplify import algebraic, cse, fold_constants
 PASSES = {
     "autodiff": autodiff,
     "conv-grad": conv_input_grad,   # opt-in: measured slower at small channel counts
+    "hoist-invariants": hoist_invariants,
     "algebraic": algebraic,
     "fold-constants": fold_constants,
     "cse": cse,
@@ -41,8 +43,8 @@ PASSES = {
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
-DEFAULT_PIPELINE = ["autodiff", "algebraic", "fold-constants", "cse", "dce", "quantize-fuse",
-                    "fuse", "plan-memory"]
+DEFAULT_PIPELINE = ["autodiff", "hoist-invariants", "algebraic", "fold-constants", "cse", "dce",
+                    "quantize-fuse", "fuse", "plan-memory"]
 
 
 class PassError(GraphcError):

@@ -100,6 +100,8 @@ SPECIAL = {
     "grad": "expanded by the autodiff pass; its vjp refuses higher-order gradients",
     "custom_vjp": "runs a user Function's backward(); tested through backward() below",
     "fused": "made by fusion after autodiff; its vjp refuses by design",
+    "scan": "differentiated by the autodiff pass (a reverse scan); tests/test_scan.py checks "
+            "its gradients against finite differences and torch",
 }
 
 

@@ -32,6 +32,7 @@ UNSAMPLED = {
     "grad": "placeholder the autodiff pass expands; its ref raises by design",
     "custom_vjp": "its vjp runs user code registered by graphc.autograd at trace time",
     "fused": "its operands are fixed by a body graph; EXTRA_CASES and test_ir build kernels",
+    "scan": "a loop over a body graph: tests/test_scan.py traces, differentiates and runs them",
     "allreduce": "a mean over MPI ranks: tests/test_distributed.py runs it under mpiexec",
 }
 
@@ -416,6 +417,21 @@ def _np_fused(*args, body, kind):
 NUMPY_ORACLE["fused"] = _np_fused
 
 
+def _np_scan(*args, body, length, n_carry, n_xs, reverse):
+    """A scan as the Python loop it stands for, each step's body through the oracles above."""
+    carry, xs, consts = list(args[:n_carry]), args[n_carry:n_carry + n_xs], list(args[n_carry + n_xs:])
+    ys = [[None] * length for _ in body.outputs[n_carry:]]
+    for t in (range(length - 1, -1, -1) if reverse else range(length)):
+        outs = _np_fused(*carry, *[x[t] for x in xs], *consts, body=body, kind="elementwise")
+        carry = outs[:n_carry]
+        for y, o in zip(ys, outs[n_carry:]):
+            y[t] = o
+    return carry + [np.stack(y) for y in ys]
+
+
+NUMPY_ORACLE["scan"] = _np_scan
+
+
 def _kernel(kind="elementwise"):
     """exp(a) * b + 1 (and, for a reduce kernel, also sum(a, axis 1))."""
     body = Graph("kernel")
@@ -596,6 +612,7 @@ def _torch_qlinear(torch, x, q, s, cs, b, w, relu=False, has_bias=True):
 
 TORCH_LACKS = {"pad": "torch has no interior (dilated) padding",
                "fused": "a graphc kernel; its body ops are each compared with torch",
+               "scan": "a graphc loop; tests/test_scan.py compares scans with torch's loops",
                "philox": "torch's CPU generator is a Mersenne Twister, not Philox: different "
                          "streams (distributions are checked in tests/test_random.py)",
                **qstatic_oracles.TORCH_LACKS,

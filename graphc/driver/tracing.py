@@ -170,18 +170,22 @@ class BodyTrace(Trace):
         return self.capture(outer)
 
     def state_value(self, obj) -> Value:
+        """A state object's value where the loop starts, as one of the body's inputs."""
         return self.capture(self.parent.current(obj))
 
     def current(self, obj) -> Value:
+        """The same as state_value: state cannot change inside the body."""
         return self.state_value(obj)
 
     def assign(self, obj, value: Value) -> None:
+        """Refused: the body cannot update state (a TraceError saying what to do)."""
         raise TraceError(
             f"in-place update of state inside a graphc.scan body at {user_where()} (a parameter, buffer, optimizer state or a "
             "random generator's state, e.g. dropout): the body runs once per step, so it cannot "
             "update state; return the value as a carry, or do the update outside the loop")
 
     def add_input(self, name: str, arr: np.ndarray) -> Value:
+        """Refused: a loop body has no compiled-function inputs of its own."""
         raise TraceError(f"a new compiled-function input inside a graphc.scan body at "
                          f"{user_where()}")
 

@@ -63,7 +63,13 @@ def _scan_ref(*args, **attrs):
     raise GraphcError("a scan runs through graphc.ir.interpreter (run_node), not its ref")
 
 
-register("scan", "special", _scan_infer, _scan_ref, [], None,
+def _scan_vjp(*args, **kwargs):
+    # a scan has several results and needs its body differentiated: not a per-op rule
+    raise GraphcError("a scan is differentiated by the autodiff pass itself (a reverse scan, "
+                      "passes/scan_grad.py), not by a vjp rule")
+
+
+register("scan", "special", _scan_infer, _scan_ref, [], _scan_vjp,
          doc="a loop: the body graph runs `length` times, carrying values from step to step "
              "(its gradient is a reverse scan, built by passes/autodiff.py)",
          fusion=Fusion.SCAN)
