@@ -58,6 +58,9 @@ def backward(y: Tensor, gradient=None, retain_graph: bool | None = None) -> None
         _accumulate(leaves, grads)
         return
     tr = y._trace
+    if isinstance(tr, tracing.BodyTrace):
+        raise GraphcError(f"backward() inside a loop body (graphc.scan) at {user_where()}: call "
+                          "it on the scan's results, after the loop")
     if not y.requires_grad:
         raise GraphcError(f"backward() on a tensor {y.type} that depends on no parameter requiring "
                           f"grad (at {user_where()}); was it computed under no_grad or from detach()?")
