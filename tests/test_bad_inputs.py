@@ -442,15 +442,17 @@ def test_cache_entry_that_cannot_be_read_is_rebuilt(tmp_path, monkeypatch, damag
     f = graphc.compile(lambda a: graphc.exp(a * tag), backend="llvm")
     x = np.linspace(0, 1, 5, dtype=np.float32)
     f(x)
-    (obj,) = list(tmp_path.rglob("*.o"))
-    obj.unlink()
-    if damage == "directory":
-        obj.mkdir()
-    elif damage == "symlink-loop":
-        obj.symlink_to(obj)
-    else:
-        obj.write_bytes(b"x")
-        obj.chmod(0)
+    objs = list(tmp_path.rglob("*.o"))   # the entry's object and each kernel's
+    assert objs
+    for obj in objs:
+        obj.unlink()
+        if damage == "directory":
+            obj.mkdir()
+        elif damage == "symlink-loop":
+            obj.symlink_to(obj)
+        else:
+            obj.write_bytes(b"x")
+            obj.chmod(0)
     cache.clear_memory()
     g = graphc.compile(lambda a: graphc.exp(a * tag), backend="llvm")
     with warnings.catch_warnings():

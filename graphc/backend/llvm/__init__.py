@@ -31,9 +31,11 @@ SMALL = 16384  # bytes: inputs/outputs up to this size go through per-thread fix
 class Executable:
     """Native code for one graph plus what the runtime needs to call it safely."""
 
-    def __init__(self, graph: Graph, llvm_ir: str, layout: Layout, obj: bytes, seconds: dict,
-                 timing: bool = False):
-        self.graph, self.llvm_ir, self.layout = graph, llvm_ir, layout
+    def __init__(self, graph: Graph, module_texts: list[str], layout: Layout, objs: list[bytes],
+                 seconds: dict, timing: bool = False):
+        self.graph, self.layout = graph, layout
+        self.module_texts = module_texts   # the entry module's LLVM IR, then each kernel's
+        self.llvm_ir = "\n".join(module_texts)
         self.timing = timing
         self.kernel_ns = np.zeros(len(layout.kernels), np.int64)
         self.calls = 0
@@ -41,7 +43,7 @@ class Executable:
         imports = {"graphc_parallel_for": parallel_for_address()}
         if allreduce.SYMBOL in layout.imports:  # data parallelism: this process's MPI all-reduce
             imports[allreduce.SYMBOL] = allreduce.address()
-        self._loaded = target.Loaded(obj, [ENTRY], imports=imports)
+        self._loaded = target.Loaded(objs, [ENTRY], imports=imports)
         self._fn = _ENTRY_T(self._loaded.addresses[ENTRY])
         self.n_in, self.n_state = len(layout.inputs), len(layout.state)
         self.n_out = len(graph.outputs)
@@ -153,12 +155,12 @@ class Executable:
         return "\n".join(lines)
 
     def llvm(self) -> str:
-        """The optimised LLVM IR (recomputed on demand)."""
-        return str(target.optimize(self.llvm_ir))
+        """The optimised LLVM IR of every module, entry first (recomputed on demand)."""
+        return "\n".join(str(target.optimize(t)) for t in self.module_texts)
 
     def asm(self) -> str:
         """The optimised module as native assembly (recomputed on demand)."""
-        return target.emit_assembly(target.optimize(self.llvm_ir))
+        return "\n".join(target.emit_assembly(target.optimize(t)) for t in self.module_texts)
 
 
 def compile_graph(graph: Graph) -> Executable:
@@ -171,22 +173,34 @@ def compile_graph(graph: Graph) -> Executable:
     h = target.host()
     timing = debug_level() >= 1
     checks = config.bounds_check()
-    mod, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"], timing=timing,
-                               bounds_check=checks)
-    llvm_ir = str(mod)
+    mod, kernel_texts, layout = build_module(graph, vector_math=h["avx2"] and h["libmvec"],
+                                             timing=timing, bounds_check=checks)
+    texts = [str(mod)] + kernel_texts
     t1 = time.perf_counter()
-    k = cache.key(llvm_ir, target.cache_key_parts())
-    obj = cache.get(k)
-    hit = obj is not None
-    if obj is None:
-        obj = target.emit_object(target.optimize(llvm_ir))
-        cache.put(k, obj)
+    objs, misses = compile_objects(texts)
     t2 = time.perf_counter()
-    seconds = {"codegen": t1 - t0, "llvm-compile" if not hit else "cache-load": t2 - t1}
-    exe = Executable(graph, llvm_ir, layout, obj, seconds, timing)
+    # every module from the cache: "cache-load"; else the compile (the hits are part of it)
+    seconds = {"codegen": t1 - t0, "llvm-compile" if misses else "cache-load": t2 - t1}
+    exe = Executable(graph, texts, layout, objs, seconds, timing)
     if timing:
         _debug_executables.append(exe)
     return exe
+
+
+def compile_objects(texts: list[str]) -> tuple[list[bytes], int]:
+    """The object of each module's IR text, from the cache or compiled (one at a time:
+    llvmlite serialises its calls into LLVM); returns them and how many were compiled."""
+    parts = target.cache_key_parts()
+    objs, misses = [], 0
+    for text in texts:
+        k = cache.key(text, parts)
+        obj = cache.get(k)
+        if obj is None:
+            obj = target.emit_object(target.optimize(text))
+            cache.put(k, obj)
+            misses += 1
+        objs.append(obj)
+    return objs, misses
 
 
 def debug_level() -> int:

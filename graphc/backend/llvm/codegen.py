@@ -12,6 +12,7 @@ name here; the modules imported below fill them.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import llvmlite.ir as ir
@@ -25,8 +26,14 @@ from . import irhelp as H
 from .kernels import BODY, PLAIN, WHOLE, Kernel, kernel_for
 from .kernels.elementwise import Ctx
 from .kernels.loop import Operand, is_const
+from .pool import num_threads
+from .target import host
 
 ENTRY = "graphc_main"
+
+# (kernel symbol, code generation settings) -> its module's IR text: a kernel another graph of
+# this process emitted is not generated again (its symbol names what its code depends on)
+_KERNEL_TEXTS: dict = {}
 
 
 @dataclass
@@ -58,7 +65,19 @@ class ModuleBuilder:
         # a loop body's builder (`parent` set) emits into its parent's module, its functions'
         # names prefixed, sharing the parent's emitted kernels, constants and runtime imports
         self.prefix = prefix
-        self.module = parent.module if parent else ir.Module(name=f"graphc.{g.name}")
+        # the entry module holds the entry function(s), the constant arrays and the calls; each
+        # kernel is a module of its own (`module` while it is being emitted), compiled and
+        # cached on its own, so a kernel two graphs share (a train step's first and later
+        # calls, a model compiled again) is compiled once
+        self.entry_module = parent.entry_module if parent else ir.Module(name=f"graphc.{g.name}")
+        self.module = self.entry_module
+        self.kernel_texts: list[str] = parent.kernel_texts if parent else []   # their IR
+        self.function_names: set[str] = parent.function_names if parent else set()
+        # what a kernel's code depends on besides its node: the settings of this build
+        self.env_key = parent.env_key if parent else (
+            vector_math, bounds_check,
+            tuple(sorted((k, v) for k, v in host().items() if isinstance(v, bool))),
+            num_threads())
         self.buffers = g.meta.get("buffers", {})
         self.n_in = len(g.inputs)
         self.state_names = list(g.state)
@@ -131,7 +150,7 @@ class ModuleBuilder:
             vals = [int(x) for x in flat.astype(np.int64)] if not dt.is_float else \
                 [float(x) for x in flat]
             at = ir.ArrayType(mt, max(len(vals), 1))
-            gv = ir.GlobalVariable(self.module, at, name=f"const{len(self.globals)}")  # shared
+            gv = ir.GlobalVariable(self.entry_module, at, name=f"const{len(self.globals)}")
             gv.linkage = "internal"
             gv.global_constant = True
             gv.initializer = ir.Constant(at, [ir.Constant(mt, x) for x in vals] or
@@ -151,9 +170,49 @@ class ModuleBuilder:
         return b.gep(slots[self.arena_slot], [H.i64(offset)], source_etype=H.I8)
 
     # -- the module -------------------------------------------------------------------------------
-    def build(self) -> tuple[ir.Module, Layout]:
-        """Emit every kernel and the entry function; returns the module and the slot Layout."""
-        return self.module, self.build_entry(ENTRY)
+    def build(self) -> tuple[ir.Module, list[str], Layout]:
+        """Emit every kernel and the entry function; returns the entry module, the kernels'
+        modules' IR text and the slot Layout."""
+        layout = self.build_entry(ENTRY)
+        self._declare_callees()
+        return self.entry_module, self.kernel_texts, layout
+
+    def _declare_callees(self) -> None:
+        """Declare in the entry module every function its code calls that another module (a
+        kernel's) defines: the objects are linked into one library."""
+        m = self.entry_module
+        for fn in list(m.functions):
+            for blk in fn.blocks:
+                for ins in blk.instructions:
+                    callee = getattr(ins, "callee", None)
+                    if isinstance(callee, ir.Function) and callee.module is not m \
+                            and callee.name not in m.globals:
+                        ir.Function(m, callee.ftype, callee.name)
+
+    def _in_own_module(self, name: str):
+        """A context in which `module` is a fresh module for the kernel `name`."""
+        builder = self
+
+        class _Scope:
+            def __enter__(self):
+                builder.module = ir.Module(name=name)
+                return builder.module
+
+            def __exit__(self, *exc):
+                if builder.module.functions and exc[0] is None:
+                    builder.kernel_texts.append(str(builder.module))
+                builder.module = builder.entry_module
+        return _Scope()
+
+    def _function_name(self, key, what: str) -> str:
+        """The symbol of a kernel: named by what its code depends on (the same in every graph
+        and process, so its module's text, and so its cached object, is too), unique here."""
+        digest = hashlib.sha1(repr(key).encode()).hexdigest()[:16]
+        name = f"gk_{digest}_{what}"
+        if name in self.function_names:
+            name = f"{name}_{len(self.function_names)}"
+        self.function_names.add(name)
+        return name
 
     def build_entry(self, entry: str) -> Layout:
         """Emit every kernel and the entry function `i32 entry(ptr slots)`; its slot Layout."""
@@ -210,7 +269,7 @@ class ModuleBuilder:
         # part of the loop's)
         sub = ModuleBuilder(body, self.vector_math, self.timing, self.bounds_check, self, name)
         layout = sub.build_entry(name + "body")
-        step_fn = self.module.globals[name + "body"]
+        step_fn = self.entry_module.globals[name + "body"]
         body_arena = self.reserve(layout.arena_bytes)
         scratch = [self.reserve(v.type.nbytes) for v in node.outputs[:kc]]
         n_slots = len(body.inputs) + len(body.outputs) + 1
@@ -272,11 +331,9 @@ class ModuleBuilder:
 
     # -- kernel functions ---------------------------------------------------------------------------
     def kernel_function(self, name: str, n_args: int):
-        """An internal `void name(ptr x n_args)` kept out of line, and a builder at its entry."""
+        """A `void name(ptr x n_args)` in the kernel's module (external: the entry calls it from
+        another object), and a builder at its entry."""
         kf = ir.Function(self.module, ir.FunctionType(H.VOID, [H.PTR] * n_args), name)
-        kf.linkage = "internal"
-        # kept out of line: inlining every kernel into one huge entry function makes the
-        # optimiser's time grow with the square of the kernel count
         kf.attributes.add("noinline")
         return kf, ir.IRBuilder(kf.append_basic_block("entry"))
 
@@ -295,7 +352,9 @@ class ModuleBuilder:
         self.kernel_names.append(name)
         if kern.flavour == WHOLE:   # emit_blocked reuses an identical node's function
             self.whole_key = ("whole", node.op, _signature(_body(node, "k")))
-            kern.impl(self, b, slots, node, err, name)
+            fname = self._function_name(self.whole_key, node.op)
+            with self._in_own_module(fname):
+                kern.impl(self, b, slots, node, err, fname)
             self.whole_key = None
             return
         body = _body(node, f"k{k}")
@@ -327,12 +386,33 @@ class ModuleBuilder:
         panels = kern.flavour == BODY and kern.impl.panel_bytes(body, tasks) > 0
         extra = [self._panel_region(b, slots)] if panels else []
         # a kernel the same as one already emitted (a transformer's layers) calls that one
-        same = (id(kern.impl), _signature(body), tuple(pattern), tasks, panels)
+        same = (f"{kern.impl.__module__}.{kern.impl.__qualname__}", _signature(body),
+                tuple(pattern), tasks, panels)
         if same in self.emitted:
             b.call(self.emitted[same], [self.pointer(b, slots, v) for v in args] + extra + [err])
             return
-        kf, kb = self.kernel_function(name, len(args) + 1 + panels)
+        fname = self._function_name(same, node.attrs['kind'] if fused else node.op)
+        memo = (fname, self.env_key)
+        if memo in _KERNEL_TEXTS:   # built by an earlier graph of this process: its IR text
+            # (its own module, as when it is emitted: the entry declares it where it calls it
+            # first, so the entry's text is the same either way)
+            kf = ir.Function(ir.Module(name=fname), ir.FunctionType(
+                H.VOID, [H.PTR] * (len(args) + 1 + panels)), fname)
+            self.kernel_texts.append(_KERNEL_TEXTS[memo])
+        else:
+            with self._in_own_module(fname):
+                kf = self._body_kernel(kern, node, body, outer_in, outer_out, where, args,
+                                       tasks, panels, fname)
+            if len(_KERNEL_TEXTS) > 4096:
+                _KERNEL_TEXTS.clear()
+            _KERNEL_TEXTS[memo] = self.kernel_texts[-1]
         self.emitted[same] = kf
+        b.call(kf, [self.pointer(b, slots, v) for v in args] + extra + [err])
+
+    def _body_kernel(self, kern, node, body, outer_in, outer_out, where, args, tasks, panels,
+                     name):
+        """The function of a plain or body kernel (in the current module)."""
+        kf, kb = self.kernel_function(name, len(args) + 1 + panels)
         for a in kf.args[:-1]:
             a.add_attribute("noalias")
         if panels:   # no panel slice in use yet (the arena is not zeroed between calls)
@@ -349,7 +429,7 @@ class ModuleBuilder:
             self._emit_body(kb, kern, node, body, outer_in, outer_out, where, list(kf.args),
                             None)
         kb.ret_void()
-        b.call(kf, [self.pointer(b, slots, v) for v in args] + extra + [err])
+        return kf
 
     def _panel_region(self, b, slots):
         """The arena region every matmul kernel packs its panels into: kernels run one at a time,
@@ -489,6 +569,6 @@ def _attr_key(a):
 
 
 def build_module(g: Graph, vector_math: bool, timing: bool = False,
-                 bounds_check: bool = False) -> tuple[ir.Module, Layout]:
-    """The LLVM module for graph `g` and the Layout of its slot array."""
+                 bounds_check: bool = False) -> tuple[ir.Module, list[str], Layout]:
+    """The LLVM modules for graph `g` (the entry's, the kernels') and its slot Layout."""
     return ModuleBuilder(g, vector_math, timing, bounds_check).build()

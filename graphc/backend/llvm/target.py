@@ -1,7 +1,8 @@
 """Every llvmlite 0.50 / LLVM 22 idiom graphc relies on, in one place.
 
 - initialise the native target *and* asm printer (plain `llvm.initialize()` raises);
-- a fresh host TargetMachine per use (engines take ownership of theirs);
+- a fresh host TargetMachine for each engine (engines take ownership of theirs); one per
+  thread for optimising and emitting objects;
 - optimise with a fresh PipelineTuningOptions + PassBuilder + ModulePassManager each time
   (a pass manager runs once; a reused PassBuilder accumulates callbacks);
 - LLJIT with a unique library name per module, keeping the resource tracker alive;
@@ -85,6 +86,19 @@ def target_machine(opt: int = 3):
                                         reloc="pic", codemodel=CODE_MODEL, jit=True)
 
 
+_tls = threading.local()
+
+
+def _thread_machine(opt: int):
+    """This thread's TargetMachine at level `opt`, for optimising and emitting modules (no
+    engine takes it): built once per thread, as each costs milliseconds and a graph's kernels
+    are compiled module by module."""
+    machines = _tls.__dict__.setdefault("machines", {})
+    if opt not in machines:
+        machines[opt] = target_machine(opt)
+    return machines[opt]
+
+
 def cache_key_parts() -> tuple[str, ...]:
     """What an object depends on besides the IR: CPU, features, code model, level, llvmlite."""
     h = host()
@@ -106,7 +120,7 @@ def optimize(llvm_ir: str, opt: int = OPT_LEVEL):
     # per compiled graph); the module keeps its context alive
     mod = llvm.parse_assembly(llvm_ir, context=llvm.create_context())
     mod.verify()
-    tm = target_machine(opt)
+    tm = _thread_machine(opt)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
     pto = llvm.create_pipeline_tuning_options(speed_level=opt)
@@ -132,7 +146,7 @@ def _dispose_pass_manager(mpm) -> None:
 
 def emit_object(mod) -> bytes:
     """Native object code for an optimised module."""
-    return target_machine().emit_object(mod)
+    return _thread_machine(3).emit_object(mod)
 
 
 def emit_assembly(mod) -> str:
@@ -150,11 +164,13 @@ def _lljit():
 class Loaded:
     """A loaded object: symbol addresses; keeps the JIT resources alive as long as it lives."""
 
-    def __init__(self, obj: bytes, symbols: list[str], process: bool = False,
+    def __init__(self, objs: bytes | list[bytes], symbols: list[str], process: bool = False,
                  imports: dict[str, int] | None = None):
         init()
         lj = _lljit()
-        builder = llvm.JITLibraryBuilder().add_object_img(obj)
+        builder = llvm.JITLibraryBuilder()
+        for obj in [objs] if isinstance(objs, bytes) else objs:   # linked into one library
+            builder = builder.add_object_img(obj)
         if process:  # resolve C library symbols (pthreads) from this process
             builder = builder.add_current_process()
         for name, addr in (imports or {}).items():
