@@ -32,6 +32,8 @@ from . import elementwise as E
 from . import register_kernel
 from .qlinear import ROWS_PER_TASK, QLinearKernel, pack_tasks, packed, panel_width, rows_of_task
 
+MAX_TASKS = 4   # pool tasks of one int8 GEMM (the same split on every machine: same bits)
+
 F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
 _QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
 
@@ -299,7 +301,8 @@ def _ptrs_of(vals):
 
 @register_kernel("qgemm", whole=True)
 def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
-    """The requantizing int8 GEMM, row blocks of ROWS_PER_TASK split over the thread pool;
+    """The requantizing int8 GEMM, at most MAX_TASKS row blocks (whole groups of ROWS_PER_TASK
+    rows) split over the thread pool;
     with AVX2 and at least 64 rows the broadcast form over packed weight panels (packed by a
     first pool run), else dot products along k on the rows as stored."""
     avx2 = mb.vector_math
@@ -319,7 +322,10 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
     M = node.inputs[0].shape[0]
-    n_tasks = max(1, -(-M // ROWS_PER_TASK))
+    # at most MAX_TASKS blocks of whole ROWS_PER_TASK groups: finer splits cost more in pool
+    # hand-offs than they save (a 576-row conv took 4x longer as 36 tasks on two threads)
+    rows = -(-max(1, -(-M // MAX_TASKS)) // ROWS_PER_TASK) * ROWS_PER_TASK
+    n_tasks = max(1, -(-M // rows))
     if pack:   # pool run 1: the weight panels
         n_pack = pack_tasks(node, avx2)
         ptask, pb, pvals = mb.pool_task(name + "_pack", len(kf.args))
@@ -334,7 +340,7 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
         mb.run_on_pool(kb, ptask, list(kf.args), n_pack)
     task, tb, vals = mb.pool_task(name + "_task", len(kf.args))
     ptrs, terr, panels, rows_copy = _ptrs_of(vals)
-    r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, M)
+    r0, r1 = rows_of_task(tb, task.args[1], rows, M)
     s0, z0 = ir.Constant(H.F32, 0.0), ir.Constant(H.I32, 0)
     if pack:
         qk = QGemmKernel(mb.cx, mb.module, tb, node, ptrs, rows_copy if copy else ptrs["x"],
