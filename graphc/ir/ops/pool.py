@@ -52,7 +52,7 @@ def window_start(o: int, stride: int, pad: int, dilation: int) -> int:
 def _infer(types, attrs):
     (x,) = types
     require(x.ndim >= 2, f"max_pool_index needs an (..., H, W) operand, got {x}")
-    require(x.dtype.is_float, f"max_pool_index needs a float operand, got {x}")
+    require(not x.dtype.is_bool, f"max_pool_index needs a numeric operand, got {x}")
     g = geometry(attrs)
     for a in range(2):
         size, o = x.shape[x.ndim - 2 + a], g["out"][a]
@@ -65,7 +65,8 @@ def _infer(types, attrs):
 def _ref(x, kernel, dilation, stride, padding, out):
     h, w = x.shape[-2:]
     ho, wo = out
-    best = np.full(x.shape[:-2] + (ho, wo), -np.inf, x.dtype)
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min   # integers: quantized
+    best = np.full(x.shape[:-2] + (ho, wo), lowest, x.dtype)
     first = []
     for a, (size, n) in enumerate(((h, ho), (w, wo))):
         first.append(np.array([window_start(o, stride[a], padding[a], dilation[a])
@@ -94,6 +95,8 @@ SAMPLES = [
     ([("f64", (2, 5, 9), "any")], _geom((2, 3), (2, 2), (1, 3), (0, 1), (3, 3))),
     ([("f32", (3, 1, 10), "any")], _geom((1, 3), (1, 1), (1, 2), (0, 1), (1, 5))),  # 1-D
     ([("f32", (2, 2, 5, 5), "any")], _geom((2, 2), (1, 1), (2, 2), (0, 0), (3, 3))),  # ceil
+    ([("u8", (2, 3, 4, 6), "int:256")], _geom()),            # quantized activations
+    ([("i8", (1, 2, 7, 8), "int:100")], _geom((3, 3), (1, 1), (2, 2), (1, 1), (4, 4))),
 
 ]
 register("max_pool_index", "index", _infer, _ref, SAMPLES, NONDIFF,

@@ -1,8 +1,8 @@
 """torch.ao.nn.quantized.functional: functions on quantized tensors (the integers are computed
 exactly; the results keep the input's scale and zero point where torch's do).
 
-max_pool2d works on the integers (max commutes with the increasing dequantization): the values
-are widened to float32 (exact), pooled by graphc's max pooling and narrowed back.
+max_pool2d works on the integers (max commutes with the increasing dequantization): graphc's
+max pooling runs on the quint8 values themselves (a window starts at the type's least value).
 """
 from __future__ import annotations
 
@@ -29,8 +29,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = _q(input, "quantized max_pool2d")
     if return_indices:
         raise GraphcError("quantized max_pool2d: return_indices=True is not supported (as torch)")
-    f = F.max_pool2d(G.cast(x._q, "f32"), kernel_size, stride, padding, dilation, ceil_mode)
-    return x._like(G.cast(f, x._q.dtype))
+    return x._like(F.max_pool2d(x._q, kernel_size, stride, padding, dilation, ceil_mode))
 
 
 def adaptive_avg_pool2d(input, output_size) -> QTensor:

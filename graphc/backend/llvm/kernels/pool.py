@@ -47,7 +47,14 @@ def emit_max_pool_index(mb, b, slots, node: Node, err, name: str) -> None:
                                                          "padding", "out"))
     planes = x.type.size // (h * w)
     args = [mb.pointer(b, slots, v) for v in (x, node.outputs[0])]
-    minus_inf = H.const(dt, float("-inf"))
+    # the window's running maximum starts below every value: -inf, or an integer type's least
+    lowest = H.const(dt, float("-inf") if dt.is_float else
+                     (0 if dt.name == "u8" else -(1 << (8 * dt.itemsize - 1))))
+
+    def greater(bb, v, best):
+        if dt.is_float:    # NaN wins (PyTorch's rule): it is taken and stays
+            return bb.or_(bb.fcmp_ordered(">", v, best), bb.fcmp_unordered("uno", v, v))
+        return (bb.icmp_unsigned if dt.name == "u8" else bb.icmp_signed)(">", v, best)
 
     def plane(b, xp, out, p):
         xb = b.mul(p, H.i64(h * w))
@@ -66,11 +73,11 @@ def emit_max_pool_index(mb, b, slots, node: Node, err, name: str) -> None:
                         best, idx = carry
                         here = b.add(at, iw)
                         v = H.load(b, xp, dt, b.add(xb, here))
-                        take = b.or_(b.fcmp_ordered(">", v, best), b.fcmp_unordered("uno", v, v))
+                        take = greater(b, v, best)
                         return [b.select(take, v, best), b.select(take, here, idx)]
                     return H.loop(b, iw1, tap, carry, start=iw0, step=dw, name="iw")
                 first = b.add(b.mul(ih0, H.i64(w)), iw0)
-                best, idx = H.loop(b, ih1, tap_row, [minus_inf, first], start=ih0, step=dh,
+                best, idx = H.loop(b, ih1, tap_row, [lowest, first], start=ih0, step=dh,
                                    name="ih")
                 at = b.add(ob, b.add(b.mul(oh, H.i64(wo)), ow))
                 if values:
