@@ -13,7 +13,8 @@ tensor, None, or (nested) tuples and lists of tensors; a carry keeps its shape a
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import shape_ops as SO
 from .autograd import is_grad_enabled

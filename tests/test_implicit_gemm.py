@@ -6,15 +6,16 @@ materialised path's (that path is forced here by turning the fusion off), on 1 a
 and agree with torch."""
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
+from thread_runs import outputs_per_thread_count
 
 import graphc
 from graphc import nn as gnn
 from graphc.ir import fusion_of
 from graphc.ir.ops import Fusion
-
-import importlib
 
 fuse_pass = importlib.import_module("passes.fuse")
 
@@ -71,8 +72,6 @@ def test_implicit_gemm_is_bit_identical_to_the_materialised_columns(case, monkey
 
 
 def test_implicit_gemm_results_do_not_depend_on_the_thread_count(tmp_path):
-    import subprocess
-    import sys
     script = (
         "import numpy as np, graphc, sys\n"
         "from graphc import nn\n"
@@ -80,13 +79,7 @@ def test_implicit_gemm_results_do_not_depend_on_the_thread_count(tmp_path):
         "conv = nn.Conv2d(8, 24, 3, padding=1).eval()\n"
         "x = np.random.default_rng(0).standard_normal((4, 8, 30, 30)).astype(np.float32)\n"
         "np.save(sys.argv[1], graphc.compile(conv)(x))\n")
-    outs = []
-    for threads in ("1", "2"):
-        path = tmp_path / f"t{threads}.npy"
-        env = {**__import__("os").environ, "GRAPHC_NUM_THREADS": threads}
-        subprocess.run([sys.executable, "-c", script, str(path)], check=True, env=env)
-        outs.append(np.load(path))
-    np.testing.assert_array_equal(*outs)
+    np.testing.assert_array_equal(*outputs_per_thread_count(script, tmp_path))
 
 
 def test_training_keeps_the_columns_for_the_weight_gradient():

@@ -4,11 +4,9 @@ structure, reverse scans, nested loops, captured values, the errors, thread-coun
 and a graph (and compile) whose size does not depend on the number of steps."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from thread_runs import outputs_per_thread_count
 
 import graphc
 from graphc import nn
@@ -182,7 +180,7 @@ def test_lstm_trains_like_the_eager_loop(backend):
 
         def step(x, y):
             opt.zero_grad()
-            out, (h, c) = lstm(x)
+            out, (_, c) = lstm(x)
             loss = nn.functional.cross_entropy(fc(out[-1]), y) + 0.1 * c.square().mean()
             loss.backward()
             opt.step()
@@ -213,13 +211,7 @@ def test_results_do_not_depend_on_the_thread_count(tmp_path):
         "x = np.random.default_rng(0).standard_normal((12, 32, 16)).astype(np.float32)\n"
         "loss, g = graphc.compile(f)(x)\n"
         "np.save(sys.argv[1], np.concatenate([np.ravel(loss), np.ravel(g)]))\n")
-    outs = []
-    for threads in ("1", "2"):
-        path = tmp_path / f"t{threads}.npy"
-        env = {**__import__("os").environ, "GRAPHC_NUM_THREADS": threads}
-        subprocess.run([sys.executable, "-c", script, str(path)], check=True, env=env)
-        outs.append(np.load(path))
-    np.testing.assert_array_equal(*outs)
+    np.testing.assert_array_equal(*outputs_per_thread_count(script, tmp_path))
 
 
 def test_scan_ir_prints_parses_and_verifies():
