@@ -26,14 +26,9 @@ from . import irhelp as H
 from .kernels import BODY, PLAIN, WHOLE, Kernel, kernel_for
 from .kernels.elementwise import Ctx
 from .kernels.loop import Operand, is_const
-from .pool import num_threads
-from .target import host
 
 ENTRY = "graphc_main"
 
-# (kernel symbol, code generation settings) -> its module's IR text: a kernel another graph of
-# this process emitted is not generated again (its symbol names what its code depends on)
-_KERNEL_TEXTS: dict = {}
 
 
 @dataclass
@@ -73,11 +68,6 @@ class ModuleBuilder:
         self.module = self.entry_module
         self.kernel_texts: list[str] = parent.kernel_texts if parent else []   # their IR
         self.function_names: set[str] = parent.function_names if parent else set()
-        # what a kernel's code depends on besides its node: the settings of this build
-        self.env_key = parent.env_key if parent else (
-            vector_math, bounds_check,
-            tuple(sorted((k, v) for k, v in host().items() if isinstance(v, bool))),
-            num_threads())
         self.buffers = g.meta.get("buffers", {})
         self.n_in = len(g.inputs)
         self.state_names = list(g.state)
@@ -392,20 +382,9 @@ class ModuleBuilder:
             b.call(self.emitted[same], [self.pointer(b, slots, v) for v in args] + extra + [err])
             return
         fname = self._function_name(same, node.attrs['kind'] if fused else node.op)
-        memo = (fname, self.env_key)
-        if memo in _KERNEL_TEXTS:   # built by an earlier graph of this process: its IR text
-            # (its own module, as when it is emitted: the entry declares it where it calls it
-            # first, so the entry's text is the same either way)
-            kf = ir.Function(ir.Module(name=fname), ir.FunctionType(
-                H.VOID, [H.PTR] * (len(args) + 1 + panels)), fname)
-            self.kernel_texts.append(_KERNEL_TEXTS[memo])
-        else:
-            with self._in_own_module(fname):
-                kf = self._body_kernel(kern, node, body, outer_in, outer_out, where, args,
-                                       tasks, panels, fname)
-            if len(_KERNEL_TEXTS) > 4096:
-                _KERNEL_TEXTS.clear()
-            _KERNEL_TEXTS[memo] = self.kernel_texts[-1]
+        with self._in_own_module(fname):
+            kf = self._body_kernel(kern, node, body, outer_in, outer_out, where, args, tasks,
+                                   panels, fname)
         self.emitted[same] = kf
         b.call(kf, [self.pointer(b, slots, v) for v in args] + extra + [err])
 
