@@ -1181,3 +1181,24 @@ def test_identical_kernels_are_emitted_once():
     functions = [f for f in functions if not f.endswith("_task")]
     assert len(layout.kernels) >= 3 * 4
     assert len(functions) <= len(layout.kernels) - 4, (functions, layout.kernels)
+
+
+def test_kernels_differing_only_in_a_baked_constant_are_not_shared():
+    """A loop kernel bakes a one-element constant it reads (here a (1, 1) multiplier of an
+    unfused kernel): two such kernels with different constants are two functions, not one
+    called twice (the kernel dedupe once missed the constant's value and gave 2x for 3x)."""
+    from graphc.ir import Builder, Graph, tensor_type
+    from graphc.ir.interpreter import run as interpret
+    g = Graph("baked")
+    x = g.add_input("x", tensor_type((4, 6), "f32"))
+    b = Builder(g)
+    outs = []
+    for c in (2.0, 3.0):
+        k = b.emit("constant", value=np.array([[c]], np.float32))
+        outs.append(b.mul(b.emit("max", x, axis=(1,), keepdims=True), k))
+    g.outputs = outs
+    final = passes.plan_memory(g)     # unfused: each mul is a kernel of its own
+    xs = [np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)]
+    want, _ = interpret(final, xs, {})
+    for w, got in zip(want, compile_graph(final).run(xs, [])):
+        np.testing.assert_array_equal(got, w)

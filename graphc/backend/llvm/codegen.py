@@ -365,6 +365,8 @@ class ModuleBuilder:
                     pattern.append(("scalar", np.asarray(loc[1]).tobytes()))
                     continue  # scalars are inlined
                 key = ("const", id(loc[1]))
+                if outer.type.size == 1:   # a loop kernel bakes a one-element constant it reads
+                    pattern.append(("value", np.asarray(loc[1]).tobytes()))   # (scalar_const)
             else:
                 key = loc
             if key not in where:
