@@ -36,7 +36,8 @@ def scan_vjp(b: Builder, node: Node, g_outs: list, active: list[bool], backprop)
     n_in = len(body.inputs)
     c_in, x_in, k_in = body.inputs[:k], body.inputs[k:k + m], body.inputs[k + m:]
     fc = [i for i in range(k) if c_in[i].dtype.is_float]
-    gy = [j for j, g in enumerate(g_outs[k:]) if g is not None and body.outputs[k + j].dtype.is_float]
+    gy = [j for j, g in enumerate(g_outs[k:])
+          if g is not None and body.outputs[k + j].dtype.is_float]
     want_x = [j for j in range(m) if active[k + j] and x_in[j].dtype.is_float]
     want_k = [j for j in range(n_in - k - m) if active[k + m + j] and k_in[j].dtype.is_float]
 
@@ -80,7 +81,7 @@ def scan_vjp(b: Builder, node: Node, g_outs: list, active: list[bool], backprop)
         if p is None or kind[c] != BACK:
             continue
         if p.op == "matmul" and p.attrs.get("transpose_a") and not p.attrs.get("transpose_b") \
-                and all(v.type.ndim == 2 for v in p.inputs) and all(kind[v] != INV for v in p.inputs):
+                and all(v.type.ndim == 2 and kind[v] != INV for v in p.inputs):
             after[j] = ("matmul", p.inputs[0], p.inputs[1])
         elif p.op == "sum" and p.inputs[0].type.ndim == c.type.ndim + 1 and \
                 tuple(p.attrs.get("axis") or ()) == (0,) and not p.attrs.get("keepdims") and \

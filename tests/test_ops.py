@@ -419,7 +419,8 @@ NUMPY_ORACLE["fused"] = _np_fused
 
 def _np_scan(*args, body, length, n_carry, n_xs, reverse):
     """A scan as the Python loop it stands for, each step's body through the oracles above."""
-    carry, xs, consts = list(args[:n_carry]), args[n_carry:n_carry + n_xs], list(args[n_carry + n_xs:])
+    k, m = n_carry, n_xs
+    carry, xs, consts = list(args[:k]), args[k:k + m], list(args[k + m:])
     ys = [[None] * length for _ in body.outputs[n_carry:]]
     for t in (range(length - 1, -1, -1) if reverse else range(length)):
         outs = _np_fused(*carry, *[x[t] for x in xs], *consts, body=body, kind="elementwise")

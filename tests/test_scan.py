@@ -134,8 +134,8 @@ def test_finite_differences_of_a_value_computed_before_the_loop():
         return loss, a.grad
     _, grad = graphc.compile(f, backend="llvm")(graphc.tensor(a0, requires_grad=True))
     eps = 1e-6
-    fd = [(float(loss_of(graphc.tensor(a0 + eps * e))) - float(loss_of(graphc.tensor(a0 - eps * e))))
-          / (2 * eps) for e in np.eye(3)]
+    fd = [(float(loss_of(graphc.tensor(a0 + eps * e)))
+           - float(loss_of(graphc.tensor(a0 - eps * e)))) / (2 * eps) for e in np.eye(3)]
     np.testing.assert_allclose(np.asarray(grad), fd, rtol=1e-6, atol=1e-8)
 
 

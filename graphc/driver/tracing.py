@@ -180,7 +180,8 @@ class BodyTrace(Trace):
     def assign(self, obj, value: Value) -> None:
         """Refused: the body cannot update state (a TraceError saying what to do)."""
         raise TraceError(
-            f"in-place update of state inside a graphc.scan body at {user_where()} (a parameter, buffer, optimizer state or a "
+            f"in-place update of state inside a graphc.scan body at {user_where()} (a "
+            "parameter, buffer, optimizer state or a "
             "random generator's state, e.g. dropout): the body runs once per step, so it cannot "
             "update state; return the value as a carry, or do the update outside the loop")
 
