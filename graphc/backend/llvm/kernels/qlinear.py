@@ -656,11 +656,26 @@ def _i32():
     return dtypes.int32
 
 
+MAX_ROW_TASKS = 4   # pool hand-offs cost more than finer splits save (measured on 2 threads)
+
+
+def rows_per_task(M: int) -> int:
+    """Rows per row-block task of an M-row int8 GEMM: whole groups of ROWS_PER_TASK, at most
+    MAX_ROW_TASKS tasks (a split fixed by the shape: the same bits on any machine)."""
+    return -(-max(1, -(-M // MAX_ROW_TASKS)) // ROWS_PER_TASK) * ROWS_PER_TASK
+
+
+def task_rows(node) -> int:
+    """rows_per_task for the node's batch (every axis but the last)."""
+    x = node.inputs[0]
+    return rows_per_task(int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1)
+
+
 def tasks_for(node) -> int:
-    """How many row-block tasks the node's batch splits into (ROWS_PER_TASK rows each)."""
+    """How many row-block tasks the node's batch splits into (task_rows rows each)."""
     x = node.inputs[0]
     M = int(np.prod(x.shape[:-1])) if x.shape[:-1] else 1
-    return max(1, -(-M // ROWS_PER_TASK))
+    return max(1, -(-M // task_rows(node)))
 
 
 def rows_of_task(tb, t, rows: int, M: int):
@@ -706,7 +721,7 @@ def emit_qlinear(mb, b, slots, node, err, name: str) -> None:
             tz = tb.bitcast(tb.load(tb.gep(params, [H.i64(2)], source_etype=H.F32),
                                     typ=H.F32), H.I32)
             tq = QLinearKernel(mb.cx, mb.module, tb, node, tptrs, tscratch, terr, avx2)
-            r0, r1 = rows_of_task(tb, task.args[1], ROWS_PER_TASK, qk.M)
+            r0, r1 = rows_of_task(tb, task.args[1], task_rows(node), qk.M)
             tq.quantize_rows(r0, r1, tinv, tz)
             (tq.gemm_rows_packed if tq.packed else tq.gemm_rows)(r0, r1, ts_x, tz)
             tb.ret_void()
@@ -745,7 +760,7 @@ def _minmax(mb, kb, kf, node, name, avx2, qk):
                                          H.i64(qk.P)))
             tb.ret_void()
         t = tb.sub(t, H.i64(n_pack))
-    r0, r1 = rows_of_task(tb, t, ROWS_PER_TASK, M)
+    r0, r1 = rows_of_task(tb, t, task_rows(node), M)
     mn, mx, fin = tq.minmax(tb.mul(r0, H.i64(K)), tb.mul(r1, H.i64(K)))
     base = tb.mul(t, H.i64(3))
     tb.store(mn, tb.gep(slots, [base], source_etype=H.F32))

@@ -30,9 +30,8 @@ from .... import dtypes
 from .. import irhelp as H
 from . import elementwise as E
 from . import register_kernel
-from .qlinear import ROWS_PER_TASK, QLinearKernel, pack_tasks, packed, panel_width, rows_of_task
-
-MAX_TASKS = 4   # pool tasks of one int8 GEMM (the same split on every machine: same bits)
+from .qlinear import (QLinearKernel, pack_tasks, packed, panel_width, rows_of_task,
+                      rows_per_task)
 
 F32, I32, U8 = dtypes.float32, dtypes.int32, dtypes.uint8
 _QRANGE = {"u8": (0, 255), "i8": (-128, 127), "i32": (-(1 << 31), (1 << 31) - 1)}
@@ -301,8 +300,8 @@ def _ptrs_of(vals):
 
 @register_kernel("qgemm", whole=True)
 def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
-    """The requantizing int8 GEMM, at most MAX_TASKS row blocks (whole groups of ROWS_PER_TASK
-    rows) split over the thread pool;
+    """The requantizing int8 GEMM, a few row blocks (qlinear.rows_per_task) split over the
+    thread pool;
     with AVX2 and at least 64 rows the broadcast form over packed weight panels (packed by a
     first pool run), else dot products along k on the rows as stored."""
     avx2 = mb.vector_math
@@ -322,9 +321,9 @@ def emit_qgemm(mb, b, slots, node, err, name: str) -> None:
     for a in kf.args[:-1]:
         a.add_attribute("noalias")
     M = node.inputs[0].shape[0]
-    # at most MAX_TASKS blocks of whole ROWS_PER_TASK groups: finer splits cost more in pool
-    # hand-offs than they save (a 576-row conv took 4x longer as 36 tasks on two threads)
-    rows = -(-max(1, -(-M // MAX_TASKS)) // ROWS_PER_TASK) * ROWS_PER_TASK
+    # a few blocks of whole row groups: finer splits cost more in pool hand-offs than they save
+    # (a 576-row conv took 4x longer as 36 tasks on two threads)
+    rows = rows_per_task(M)
     n_tasks = max(1, -(-M // rows))
     if pack:   # pool run 1: the weight panels
         n_pack = pack_tasks(node, avx2)
