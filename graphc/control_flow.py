@@ -96,10 +96,9 @@ def _eager_scan(f, carry, xs, x_shape, x_leaves, T, reverse, where):
         carry, ys[t] = _step_result(f(carry, x), where)
     if T == 0:
         return carry, None
-    y_leaves0, y_shape = _flatten(ys[0], "per-step results")
-    stacked = [SO.stack([_flatten(y, "per-step results")[0][i] for y in ys])
-               for i in range(len(y_leaves0))]
-    return carry, _unflatten(y_shape, stacked)
+    flat = [_flatten(y, "per-step results") for y in ys]
+    stacked = [SO.stack(list(leaves)) for leaves in zip(*[f[0] for f in flat])]
+    return carry, _unflatten(flat[0][1], stacked)
 
 
 def _traced_scan(tr, f, carry_leaves, carry_shape, x_leaves, x_shape, T, reverse, where):

@@ -1,8 +1,9 @@
-"""Graph -> one LLVM module with one exported entry function `graphc_main(ptr slots) -> i32`.
+"""Graph -> an entry module with one exported entry function `graphc_main(ptr slots) -> i32`,
+and one module per distinct kernel (each compiled and cached on its own, linked with the entry).
 
 `slots` is an array of buffer pointers prepared by the runtime: graph inputs, state (by name),
-outputs, then the arena. Every top-level node becomes one internal kernel function whose
-arguments are the distinct buffers it touches (`noalias`: the memory planner guarantees distinct
+outputs, then the arena. Every top-level node becomes one kernel function (named by what its
+code depends on, so graphs share it) whose arguments are the distinct buffers it touches (`noalias`: the memory planner guarantees distinct
 values never overlap, and an in-place update passes its buffer once). The entry calls the kernels
 in order, copies state updates that could not be done in place, and returns the error flag
 (1 = an index was out of range).
@@ -12,6 +13,7 @@ name here; the modules imported below fill them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
@@ -28,7 +30,6 @@ from .kernels.elementwise import Ctx
 from .kernels.loop import Operand, is_const
 
 ENTRY = "graphc_main"
-
 
 
 @dataclass
@@ -179,20 +180,17 @@ class ModuleBuilder:
                             and callee.name not in m.globals:
                         ir.Function(m, callee.ftype, callee.name)
 
+    @contextlib.contextmanager
     def _in_own_module(self, name: str):
-        """A context in which `module` is a fresh module for the kernel `name`."""
-        builder = self
-
-        class _Scope:
-            def __enter__(self):
-                builder.module = ir.Module(name=name)
-                return builder.module
-
-            def __exit__(self, *exc):
-                if builder.module.functions and exc[0] is None:
-                    builder.kernel_texts.append(str(builder.module))
-                builder.module = builder.entry_module
-        return _Scope()
+        """A context in which `module` is a fresh module for the kernel `name`; its text joins
+        kernel_texts if it defines something."""
+        self.module = ir.Module(name=name)
+        try:
+            yield self.module
+            if self.module.functions:
+                self.kernel_texts.append(str(self.module))
+        finally:
+            self.module = self.entry_module
 
     def _function_name(self, key, what: str) -> str:
         """The symbol of a kernel: named by what its code depends on (the same in every graph
@@ -254,7 +252,7 @@ class ModuleBuilder:
         T, kc, m = node.attrs["length"], node.attrs["n_carry"], node.attrs["n_xs"]
         reverse = node.attrs.get("reverse", False)
         name = f"{self.prefix}s{k}_"
-        self.kernel_names.append(f"k{k}_scan")
+        self.kernel_names.append(f"{self.prefix}k{k}_scan")
         # GRAPHC_DEBUG: the body's kernels are timed too, summed over the steps (their time is
         # part of the loop's)
         sub = ModuleBuilder(body, self.vector_math, self.timing, self.bounds_check, self, name)
@@ -275,6 +273,14 @@ class ModuleBuilder:
             put(i, self.pointer(b, slots, ins[i]))
         put(n_slots - 1, self.arena_pointer(b, slots, body_arena))
         n_in = len(body.inputs)
+        init = [self.pointer(b, slots, v) for v in ins[:kc]]
+        res = [self.pointer(b, slots, v) for v in outs[:kc]]
+        tmp = [self.arena_pointer(b, slots, off) for off in scratch]
+        seqs = [self.pointer(b, slots, v) for v in ins[kc:kc + m]]
+        stacked = [self.pointer(b, slots, v) for v in outs[kc:]]
+
+        def entry(base, v, t):   # entry t of a sequence or stacked result
+            return b.gep(base, [b.mul(t, H.i64(v.type.nbytes // T))], source_etype=H.I8)
 
         def step(i, _):
             t = b.sub(H.i64(T - 1), i) if reverse else i
@@ -283,19 +289,12 @@ class ModuleBuilder:
             prev_out = b.icmp_signed("==", b.and_(b.sub(H.i64(T), i), H.i64(1)), H.i64(0))
             this_out = b.icmp_signed("==", b.and_(b.sub(H.i64(T - 1), i), H.i64(1)), H.i64(0))
             for c in range(kc):
-                res = self.pointer(b, slots, outs[c])
-                tmp = self.arena_pointer(b, slots, scratch[c])
-                put(c, b.select(first, self.pointer(b, slots, ins[c]),
-                                b.select(prev_out, res, tmp)))
-                put(n_in + c, b.select(this_out, res, tmp))
-            for j in range(m):
-                x = ins[kc + j]
-                put(kc + j, b.gep(self.pointer(b, slots, x),
-                                  [b.mul(t, H.i64(x.type.nbytes // T))], source_etype=H.I8))
-            for j, y in enumerate(outs[kc:]):
-                put(n_in + kc + j, b.gep(self.pointer(b, slots, y),
-                                         [b.mul(t, H.i64(y.type.nbytes // T))],
-                                         source_etype=H.I8))
+                put(c, b.select(first, init[c], b.select(prev_out, res[c], tmp[c])))
+                put(n_in + c, b.select(this_out, res[c], tmp[c]))
+            for j, (p, x) in enumerate(zip(seqs, ins[kc:kc + m])):
+                put(kc + j, entry(p, x, t))
+            for j, (p, y) in enumerate(zip(stacked, outs[kc:])):
+                put(n_in + kc + j, entry(p, y, t))
             rc = b.call(step_fn, [arr])
             b.store(b.or_(b.load(err, typ=H.I32), rc), err)
             return []
