@@ -5,8 +5,8 @@ and one module per distinct kernel (each compiled and cached on its own, linked 
 outputs, then the arena. Every top-level node becomes one kernel function (named by what its
 code depends on, so graphs share it) whose arguments are the distinct buffers it touches
 (`noalias`: the memory planner guarantees distinct values never overlap, and an in-place update
-passes its buffer once). The entry calls the kernels in order, copies state updates that could not be done in place, and returns the error flag
-(1 = an index was out of range).
+passes its buffer once). The entry calls the kernels in order, copies state updates that could
+not be done in place, and returns the error flag (1 = an index was out of range).
 
 Which code emits a node's kernel comes from the kernel tables (kernels.py), never from its op's
 name here; the modules imported below fill them.
