@@ -731,3 +731,31 @@ def test_cycle_momentum_needs_momentum_as_torch():
             lib.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1)
         with pytest.raises(ValueError, match="momentum"):
             lib.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=10)
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01)),
+                                     ("RMSprop", dict(lr=0.01)), ("Adagrad", dict(lr=0.1))])
+def test_compiled_float64_updates_use_the_unrounded_lr(name, kw):
+    """A float64 model's lr reaches the compiled update as a double, as torch's Python float
+    does (an f32 lr input moved the weights by ~1e-9 relative per step)."""
+    graphc.manual_seed(0)
+    lin = nn.Linear(3, 2).double()
+    t = torch.nn.Linear(3, 2).double()
+    t.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in lin.state_dict().items()})
+    opt, topt = getattr(optim, name)(lin.parameters(), **kw), getattr(torch.optim, name)(
+        t.parameters(), **kw)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+
+    def step(x):
+        opt.zero_grad()
+        loss = lin(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+    f = graphc.compile(step)
+    for _ in range(3):
+        f(x)
+        topt.zero_grad()
+        t(torch.from_numpy(x)).square().mean().backward()
+        topt.step()
+    np.testing.assert_allclose(lin.weight.numpy(), t.weight.detach().numpy(), rtol=0, atol=1e-15)

@@ -208,16 +208,23 @@ def _names(code) -> list[str]:
     return names
 
 
-def _lr_input(group: dict, name: str) -> np.ndarray:
-    """A param group's lr as the graph's f32 scalar input; anything but a real number is refused
-    before the call (np.asarray would turn None into NaN and "0.1" into 0.1)."""
+def lr_dtype(group: dict):
+    """The dtype of a param group's lr input: float64 when the group holds a float64 parameter
+    (torch applies the Python double to it unrounded), else float32 (torch rounds the alpha of
+    a float32 update to float)."""
+    return np.float64 if any(p.dtype.np == np.float64 for p in group["params"]) else np.float32
+
+
+def _lr_input(group: dict, name: str, dtype=np.float32) -> np.ndarray:
+    """A param group's lr as the graph's scalar input of `dtype`; anything but a real number is
+    refused before the call (np.asarray would turn None into NaN and "0.1" into 0.1)."""
     lr = group["lr"]
     if type(lr) is float:
-        return np.asarray(lr, np.float32)
+        return np.asarray(lr, dtype)
     a = None
     if not isinstance(lr, (str, bytes, bool, type(None))):
         try:
-            a = np.asarray(lr, np.float32)
+            a = np.asarray(lr, dtype)
         except (TypeError, ValueError):
             pass
     if a is None or a.shape != ():
@@ -497,11 +504,12 @@ class PyState:
                     snap.opt_state[(id(opt), id(p))] = dict(st) if st else {}
                 lr = g["lr"]
                 name = "lr" if n_groups == 1 else f"{oname}.lr{i}"
+                dt = lr_dtype(g)
                 v = tr.graph.add_input(tr.unique_name(name, {x.name for x in tr.graph.inputs}),
-                                       tensor_type((), np.float32))
+                                       tensor_type((), dt))
                 snap.lrs.append((g, lr))
                 g["lr"] = Tensor._symbolic(v, tr)
-                getters.append(lambda g=g, name=name: _lr_input(g, name))
+                getters.append(lambda g=g, name=name, dt=dt: _lr_input(g, name, dt))
                 rt = _runtime_keys(opt)
                 if rt:
                     hyper = tr.__dict__.setdefault("hyperparameters",
