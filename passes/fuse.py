@@ -216,17 +216,11 @@ class Fuser:
         return self.groups
 
     def _packed_by_matmul(self, n: Node) -> bool:
-        """Whether PACK node n's result is read only as B of one 2-D float matmul (B not
-        transposed, not a graph result), so that matmul's kernel can compute it while packing."""
+        """Whether PACK node n's result is read only as B of one 2-D float matmul (B not a graph
+        result), so that matmul's kernel can compute it while packing."""
         (v,) = n.outputs
         users = self.users.get(v, [])
-        if len(users) != 1 or v in self.results or v.type.ndim != 2 or not v.dtype.is_float \
-                or n.inputs[0].type.size >= 1 << 31:   # the kernel indexes it with int32 lanes
-            return False
-        mm = users[0]
-        return fusion_of(mm) is Fusion.MATMUL and mm.inputs[1] is v and mm.inputs[0] is not v \
-            and mm.outputs[0].type.ndim == 2 and mm.inputs[0].type.ndim == 2 \
-            and not mm.attrs.get("transpose_b") and len(mm.outputs) == 1
+        return len(users) == 1 and _packable(n, users, self.results)
 
     def merge_siblings(self) -> None:
         """Horizontal fusion: independent elementwise kernels over the same shape become one
@@ -493,10 +487,55 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
     return finish(g, out, vmap)
 
 
+def _packable(n: Node, users: list[Node], results) -> bool:
+    """Whether PACK node n's result can be computed inside each of `users`' matmul kernels: it
+    is 2-D float and not a graph result, and every user is a 2-D float matmul reading it only
+    as B, stored as is or transposed (A then not transposed): a convolution's forward product
+    W @ cols and its weight gradient g @ cols^T."""
+    (v,) = n.outputs
+    if v in results or v.type.ndim != 2 or not v.dtype.is_float \
+            or n.inputs[0].type.size >= 1 << 31:   # the kernel indexes it with int32 lanes
+        return False
+    return all(fusion_of(mm) is Fusion.MATMUL and mm.inputs[1] is v and mm.inputs[0] is not v
+               and len(mm.outputs) == 1 and mm.outputs[0].type.ndim == 2
+               and mm.inputs[0].type.ndim == 2
+               and not (mm.attrs.get("transpose_b") and mm.attrs.get("transpose_a"))
+               for mm in users)
+
+
+def one_pack_per_reader(g: Graph) -> Graph:
+    """Each PACK node read by several matmuls that can all pack it (`_packable`) becomes one
+    copy per reader, placed right before it: a training step's convolution columns are then
+    computed from the image inside the forward matmul and again inside the weight gradient's,
+    never materialised (two cheap passes over an image in cache instead of writing and reading
+    back C*kh*kw times the image)."""
+    users, results = g.users(), set(g.outputs) | set(g.updates.values())
+    shared = {n for n in g.nodes if fusion_of(n) is Fusion.PACK and len(n.outputs) == 1
+              and len(users.get(n.outputs[0], ())) > 1
+              and _packable(n, users[n.outputs[0]], results)}
+    if not shared:
+        return g
+    out, vmap = copy_graph_header(g)
+    for node in g.nodes:
+        if node in shared:
+            continue
+        p = node.inputs[1].producer if len(node.inputs) > 1 else None
+        if fusion_of(node) is Fusion.MATMUL and p in shared:
+            copy = out.add_node(Node(p.op, [vmap[v] for v in p.inputs], p.attrs,
+                                     [v.type for v in p.outputs], p.loc))
+            vmap[node.inputs[1]] = copy.outputs[0]
+        ins = [vmap[v] for v in node.inputs]
+        new = out.add_node(Node(node.op, ins, node.attrs, [v.type for v in node.outputs],
+                                node.loc))
+        vmap.update(zip(node.outputs, new.outputs))
+    return finish(g, out, vmap)
+
+
 def fuse(g: Graph) -> Graph:
     """Group the graph's ops into fused kernels (see the module docstring)."""
     if any(fusion_of(n) is Fusion.KERNEL for n in g.nodes):
         return g
+    g = one_pack_per_reader(g)
     f = Fuser(g)
     groups = f.run()
     return _build(g, groups, f.dag)
@@ -504,7 +543,7 @@ def fuse(g: Graph) -> Graph:
 
 def fusion_report(g: Graph) -> str:
     """Why each kernel boundary exists: one line per node that could not join a neighbour."""
-    f = Fuser(g)
+    f = Fuser(one_pack_per_reader(g))
     f.run()
     kinds = {}
     real = [grp for grp in f.groups   # merged-away kernels are empty; views and constants run

@@ -1,9 +1,10 @@
-"""Implicit-GEMM convolution: where a convolution's im2col columns (`unfold`) are read only by its
-matmul (inference), the fuser puts the unfold in the matmul's kernel and the LLVM kernel packs
-B's panels straight from the image (two masked loads per vector at stride 1, a masked gather
-otherwise). The values packed are the columns', so the results must be the same bits as the
-materialised path's (that path is forced here by turning the fusion off), on 1 and 2 threads,
-and agree with torch."""
+"""Implicit-GEMM convolution: where a convolution's im2col columns (`unfold`) are read only as B of
+matmuls (the forward product W @ cols, and in training the weight gradient g @ cols^T too), the
+fuser puts a copy of the unfold in each matmul's kernel and the LLVM kernel packs B's panels
+straight from the image (a masked load per output row at stride 1, a masked gather otherwise;
+the weight gradient's panels through 8 x 8 register transposes). The values packed are the
+columns', so the results must be the same bits as the materialised path's (that path is forced
+here by turning the fusion off), on 1 and 2 threads, and agree with torch."""
 from __future__ import annotations
 
 import importlib
@@ -18,10 +19,12 @@ from graphc.ir import fusion_of
 from graphc.ir.ops import Fusion
 
 fuse_pass = importlib.import_module("passes.fuse")
+matmul_kernel = importlib.import_module("graphc.backend.llvm.kernels.matmul")
 
-# (C, O, kernel, stride, padding, dilation, (H, W), N, dtype): the stride-1 two-run path with
-# vectors spanning output rows and images, the gather path (Wo below the vector width, stride
-# 2, dilation), zero padding on every side, a ragged last panel, float64, one input channel
+# (C, O, kernel, stride, padding, dilation, (H, W), N, dtype): the stride-1 path (one masked
+# load per output row) with vectors spanning two and three output rows and images, the gather
+# path (stride 2), dilation, zero padding on every side, none (no bounds tests), padding on one
+# side of an axis only, a ragged last panel, float64, one input channel
 CASES = [
     (3, 20, 3, 1, 1, 1, (9, 11), 2, "float32"),
     (2, 7, (2, 3), 2, (1, 0), (1, 2), (8, 13), 3, "float32"),
@@ -29,6 +32,7 @@ CASES = [
     (1, 6, 5, 1, 2, 1, (20, 24), 2, "float32"),
     (16, 16, 3, 1, 1, 1, (32, 32), 2, "float32"),
     (4, 5, 3, 1, 1, 2, (17, 19), 2, "float64"),
+    (3, 16, 4, 1, "same", 1, (10, 12), 2, "float32"),   # padding 1 before, 2 after
 ]
 
 
@@ -82,19 +86,88 @@ def test_implicit_gemm_results_do_not_depend_on_the_thread_count(tmp_path):
     np.testing.assert_array_equal(*outputs_per_thread_count(script, tmp_path))
 
 
-def test_training_keeps_the_columns_for_the_weight_gradient():
-    """In a train step the columns have two readers (the forward matmul and the weight
-    gradient's), so they are materialised once, not packed twice."""
-    graphc.manual_seed(0)
-    conv = gnn.Conv2d(3, 4, 3)
+# training geometries besides CASES: K = N*Ho*Wo not a multiple of 8 (the element-by-element
+# last rows), K below the 8 x 8 transposes' minimum, a K long enough for the k-block sweep
+TRAIN_CASES = CASES + [
+    (3, 16, 3, 1, 0, 1, (7, 9), 3, "float32"),
+    (2, 16, 3, 1, 1, 1, (3, 5), 2, "float32"),
+    (5, 32, 3, 1, 1, 1, (60, 62), 3, "float32"),
+]
+
+
+def _train(case, packed: bool, monkeypatch, steps: int = 2):
+    """The weights and losses after `steps` SGD steps of a conv + ReLU + squared mean, the
+    columns packed by both matmuls (forward and weight gradient), or materialised."""
+    conv, x = _net(case)
+    conv.train()
     opt = graphc.optim.SGD(conv.parameters(), lr=0.1)
 
-    def step(x):
+    def step(t):
         opt.zero_grad()
-        loss = conv(x).square().mean()
+        loss = graphc.relu(conv(t)).square().mean()
         loss.backward()
         opt.step()
         return loss
-    f = graphc.compile(step, backend="llvm")
-    f(np.ones((2, 3, 8, 8), np.float32))
-    assert any(n.op == "unfold" for n in f.graph.nodes), "the columns should be a kernel's output"
+    with monkeypatch.context() as m:
+        if not packed:
+            m.setattr(fuse_pass.Fuser, "_packed_by_matmul", lambda self, n: False)
+            m.setattr(fuse_pass, "one_pack_per_reader", lambda g: g)
+        f = graphc.compile(step, backend="llvm")
+        losses = [float(f(x)) for _ in range(steps)]
+    kernels = [n for n in f.graph.nodes if fusion_of(n) is Fusion.KERNEL]
+    inside = sum(m.op == "unfold" for k in kernels for m in k.attrs["body"].nodes)
+    assert inside == (2 if packed else 0), "both matmuls should pack the columns exactly when packed"
+    assert packed != any(n.op == "unfold" for n in f.graph.nodes)
+    return conv, x, losses, [p.numpy().copy() for p in conv.parameters()]
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES,
+                         ids=lambda c: f"{c[0]}x{c[1]}k{c[2]}s{c[3]}_{c[6][0]}x{c[6][1]}{c[-1][-2:]}")
+def test_training_packs_the_columns_in_both_matmuls_bit_identically(case, monkeypatch):
+    """In a train step the columns have two readers, the forward matmul and the weight
+    gradient's (g @ cols^T): each packs them from the image, with the same bits as the
+    materialised columns, and the same weights as torch after the steps."""
+    conv, x, losses, weights = _train(case, True, monkeypatch)
+    _, _, ref_losses, ref_weights = _train(case, False, monkeypatch)
+    # the same bits where the materialised weight gradient also takes the broadcast form (a
+    # computed B^T always does: below these sizes the materialised one runs the dot form, whose
+    # sums are in another order)
+    K = x.shape[0] * np.prod(conv(graphc.tensor(x)).shape[2:])
+    if conv.out_channels >= matmul_kernel.PACK_MIN_M_T8 and K >= matmul_kernel.TRANSPOSE_MIN_K:
+        assert losses == ref_losses
+        for a, e in zip(weights, ref_weights):
+            np.testing.assert_array_equal(a, e)
+    torch = pytest.importorskip("torch")
+    t, _ = _net(case)
+    tconv = torch.nn.Conv2d(t.in_channels, t.out_channels, t.kernel_size, t.stride,
+                            t.padding, t.dilation).to(getattr(torch, case[-1]))
+    tconv.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                           for k, v in t.state_dict().items()})
+    topt = torch.optim.SGD(tconv.parameters(), lr=0.1)
+    tx = torch.from_numpy(x)
+    for want in losses:
+        topt.zero_grad()
+        loss = torch.relu(tconv(tx)).square().mean()
+        loss.backward()
+        topt.step()
+        np.testing.assert_allclose(want, loss.item(), rtol=1e-5 if case[-1] == "float32" else 1e-12)
+    tol = 1e-5 if case[-1] == "float32" else 1e-12
+    for a, p in zip(weights, tconv.parameters()):
+        np.testing.assert_allclose(a, p.detach().numpy(), rtol=tol, atol=tol)
+
+
+def test_implicit_weight_gradient_does_not_depend_on_the_thread_count(tmp_path):
+    script = (
+        "import numpy as np, graphc, sys\n"
+        "from graphc import nn\n"
+        "graphc.manual_seed(0)\n"
+        "conv = nn.Conv2d(8, 24, 3, padding=1)\n"
+        "opt = graphc.optim.SGD(conv.parameters(), lr=0.1)\n"
+        "def step(x):\n"
+        "    opt.zero_grad(); loss = conv(x).square().mean(); loss.backward(); opt.step()\n"
+        "    return loss\n"
+        "x = np.random.default_rng(0).standard_normal((4, 8, 30, 30)).astype(np.float32)\n"
+        "f = graphc.compile(step)\n"
+        "f(x); f(x)\n"
+        "np.save(sys.argv[1], conv.weight.numpy())\n")
+    np.testing.assert_array_equal(*outputs_per_thread_count(script, tmp_path))

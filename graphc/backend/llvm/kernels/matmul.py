@@ -64,6 +64,9 @@ BLOCK_ROW = 64             # ... for panels rows of at most this many bytes, the
 GROUP_BYTES = 128          # ... a task's columns of C: at least this much of each row, when
 GROUP_MAX_K = 128          # K is below this (the tiles mostly store: 64x784x128 ran 8 % slower)
 MAX_TASKS = 8              # ... split into at most this many tasks
+MAX_RUNS = 4               # an implicit GEMM's vector of pixels spanning at most this many output
+                           # rows is packed by one masked load per row, else by a gather (16 lanes
+                           # over 3 rows of 10: LeNet-5's conv2 ran ~2x slower gathered)
 
 
 def geometry(dt) -> tuple[int, int, int]:
@@ -105,7 +108,9 @@ def plan(mm, max_tasks: int = 1, body: Graph | None = None) -> Plan:
     vw, mr, nr_vec = geometry(dt)
     nr = vw * nr_vec
     fits = K * PANEL_ROW <= PACK_BYTES
-    transposed8 = K >= TRANSPOSE_MIN_K and M >= PACK_MIN_M_T8
+    # a computed B^T (unfold's columns in a weight gradient) exists only in its packed panels
+    transposed8 = K >= TRANSPOSE_MIN_K and M >= PACK_MIN_M_T8 \
+        or tb and not ta and packed_b(mm, body) is not None
     # x @ W^T with a K too long for a whole panel (a convolution's weight gradient, K = N*Ho*Wo):
     # the broadcast form packs and sweeps one k block of W^T at a time (the dot form ran it at
     # half the speed: 64 x 288 x 36864 in 16 ms against 8 ms swept, Xeon, 2 threads)
@@ -828,96 +833,224 @@ class MatmulKernel:
         H.loop(b, k1, row, start=k0, name="pack")
         return buf
 
+    def _unfold_geometry(self):
+        """The packed unfold's image x, its sizes and the unfold's geometry, and the masked
+        load and gather intrinsics for each vector width the pack uses (declared on demand)."""
+        u = self.unfold
+        x = u.inputs[0]
+        a = u.attrs
+        g = dict(x=x, C=x.shape[1], IH=x.shape[2], IW=x.shape[3], kernel=a["kernel"],
+                 dilation=a["dilation"], stride=a["stride"], pad=a["pad_lo"], pad_hi=a["pad_hi"])
+        (kh, kw), (dh, dw), (sh, sw) = a["kernel"], a["dilation"], a["stride"]
+        g["wo"] = blocks(x.shape[3], kw, dw, sw, a["pad_lo"][1], a["pad_hi"][1])
+        g["L"] = blocks(x.shape[2], kh, dh, sh, a["pad_lo"][0], a["pad_hi"][0]) * g["wo"]
+        return g
+
+    def _intrinsic(self, kind: str, w: int):
+        """llvm.masked.load or llvm.masked.gather of w lanes of the kernel's dtype."""
+        dt = self.dt
+        vt, i32 = H.vtype(dt, w), ir.IntType(32)
+        mt, et = ir.VectorType(ir.IntType(1), w), "f32" if dt.name == "f32" else "f64"
+        cx = self.cx_factory(self.b, 1)
+        if kind == "gather":
+            return cx.declare(f"llvm.masked.gather.v{w}{et}.v{w}p0", vt,
+                              [ir.VectorType(ir.PointerType(), w), i32, mt, vt])
+        return cx.declare(f"llvm.masked.load.v{w}{et}.p0", vt, [ir.PointerType(), i32, mt, vt])
+
+    def _pixel_lanes(self, g, p0, w: int):
+        """For the w consecutive output pixels from p0 (an i32; p = (n*Ho + oh)*Wo + ow, the
+        columns of the batch_last unfold): (h base, w base, element base, runs) as i32 vectors.
+        The element of tap (c, i, j) at pixel p is x[base + c*H*W + i*dh*W + j*dw], inside x
+        where h base + i*dh and w base + j*dw are. Runs, at stride 1 where the w pixels lie in
+        at most MAX_RUNS output rows: per row (its lanes' mask, the x offset of lane 0 were the
+        row to start there), each row's pixels contiguous in x; else None (a gather)."""
+        b, i32 = self.b, ir.IntType(32)
+        sh, sw = g["stride"]
+        ph, pw = g["pad"]
+        wo, chw = g["wo"], g["C"] * g["IH"] * g["IW"]
+
+        def vec(v):
+            return H.splat(b, ir.Constant(i32, v) if isinstance(v, int) else v, w)
+        p = b.add(vec(p0), ir.Constant(ir.VectorType(i32, w), list(range(w))))
+        n, l = b.udiv(p, vec(g["L"])), b.urem(p, vec(g["L"]))
+        oh, ow = b.udiv(l, vec(wo)), b.urem(l, vec(wo))
+        hb = b.sub(b.mul(oh, vec(sh)), vec(ph))
+        wb = b.sub(b.mul(ow, vec(sw)), vec(pw))
+        base = b.add(b.mul(n, vec(chw)), b.add(b.mul(hb, vec(g["IW"])), wb))
+        rows = 1 + -(-(w - 1) // wo)
+        if sw != 1 or rows > MAX_RUNS:
+            return hb, wb, base, None
+        runs, r0 = [], b.udiv(p0, ir.Constant(i32, wo))   # lane 0's row of the whole batch
+        rel = b.sub(b.udiv(p, vec(wo)), vec(r0))
+        for s in range(rows):
+            r = b.add(r0, ir.Constant(i32, s))
+            ho = ir.Constant(i32, g["L"] // wo)
+            hs = b.sub(b.mul(b.urem(r, ho), ir.Constant(i32, sh)), ir.Constant(i32, ph))
+            start = b.add(b.mul(b.udiv(r, ho), ir.Constant(i32, chw)),
+                          b.mul(hs, ir.Constant(i32, g["IW"])))
+            start = b.add(b.sub(start, b.mul(r, ir.Constant(i32, wo))),
+                          b.sub(p0, ir.Constant(i32, pw)))
+            runs.append((b.icmp_unsigned("==", rel, vec(s)), start))
+        return hb, wb, base, runs
+
+    def _tap(self, g, r):
+        """Kernel offset r = i*kw + j (an i64) as i32 (h offset i*dh, w offset j*dw, its part
+        of the element offset i*dh*W + j*dw)."""
+        b, i32 = self.b, ir.IntType(32)
+        kw = g["kernel"][1]
+        (dh, dw) = g["dilation"]
+        i, jj = b.trunc(b.udiv(r, H.i64(kw)), i32), b.trunc(b.urem(r, H.i64(kw)), i32)
+        ioff, joff = b.mul(i, ir.Constant(i32, dh)), b.mul(jj, ir.Constant(i32, dw))
+        return ioff, joff, b.add(b.mul(ioff, ir.Constant(i32, g["IW"])), joff)
+
+    def _tap_reads(self, g, lanes, tap, w: int, live=None):
+        """How to read one kernel offset's values at w pixels (lanes, from _pixel_lanes) for
+        any channel: ("runs", [(lane mask, x offset of lane 0)] one per output row the pixels
+        span, at stride 1) or ("gather", lane mask, x offsets per lane), masked to the lanes
+        inside x (and `live`). The channel's c*H*W is added by _image_vector."""
+        b, i32 = self.b, ir.IntType(32)
+        hb, wb, base, segs = lanes
+        ioff, joff, roff = tap
+
+        def vec(v):
+            return H.splat(b, v, w)
+        m = live   # an axis without padding needs no test: every tap of a pixel lies in x
+        for axis, at, off, size in ((0, hb, ioff, g["IH"]), (1, wb, joff, g["IW"])):
+            if g["pad"][axis] or g["pad_hi"][axis]:
+                inside = b.icmp_unsigned("<", b.add(at, vec(off)), vec(ir.Constant(i32, size)))
+                m = inside if m is None else b.and_(m, inside)
+        if segs is not None:
+            return "runs", [(lanes_of_row if m is None else b.and_(m, lanes_of_row),
+                             b.add(start, roff)) for lanes_of_row, start in segs]
+        return "gather", m if m is not None else ir.Constant(
+            ir.VectorType(ir.IntType(1), w), [1] * w), b.add(base, vec(roff))
+
+    def _image_vector(self, g, reads, coff, w: int):
+        """The w values of one unfold row: a kernel offset's `reads` (_tap_reads) for the
+        channel whose elements start coff (an i32, c*H*W) into each image: one masked vector
+        load per output row, or one masked gather; 0 outside x."""
+        b, i32, dt = self.b, ir.IntType(32), self.dt
+        align, ptr, zero = ir.Constant(i32, dt.itemsize), self.operands[g["x"]].ptr, H.const(dt, 0, w)
+        if reads[0] == "runs":
+            load, v = self._intrinsic("load", w), zero
+            for mask, start in reads[1]:
+                at = b.gep(ptr, [b.sext(b.add(start, coff), H.I64)], source_etype=H.mem_type(dt))
+                v = b.call(load, [at, align, mask, v])
+            return v
+        _, m, offs = reads
+        idx = b.sext(b.add(offs, H.splat(b, coff, w)), ir.VectorType(H.I64, w))
+        addr = b.add(H.splat(b, b.ptrtoint(ptr, H.I64), w),
+                     b.mul(idx, H.splat(b, H.i64(dt.itemsize), w)))
+        return b.call(self._intrinsic("gather", w),
+                      [b.inttoptr(addr, ir.VectorType(ir.PointerType(), w)), align, m, zero])
+
     def _pack_unfold(self, j0, widths: list[int], kr=None):
         """Pack the panel of B = unfold(x) (the batch_last im2col columns) straight from the
         image x: the implicit GEMM. B[k, j] = x[n, c, oh*sh + i*dh - ph, ow*sw + jj*dw - pw]
         (0 outside x) for k = (c*kh + i)*kw + jj and j = (n*Ho + oh)*Wo + ow. The element's
         offset splits into a part of the column, n*C*H*W + (oh*sh - ph)*W + (ow*sw - pw),
-        computed once per panel in int32 lanes, plus a part of the row, c*H*W + i*dh*W + jj*dw;
-        each k row of the panel is then one masked gather per vector, the mask holding the
-        lanes that fall inside x; at stride 1, where a vector's lanes lie in at most two output
-        rows, two masked vector loads instead, one per row (each row's run is contiguous in x).
+        computed once per panel in int32 lanes, a part of the kernel offset, i*dh*W + jj*dw,
+        and the channel's c*H*W. The rows are packed kernel offset by kernel offset: its masks
+        (the lanes that fall inside x) are computed once, then each channel's row is one masked
+        gather per vector; at stride 1, where a vector's lanes lie in at most MAX_RUNS output
+        rows, one masked vector load per row instead (each row's run is contiguous in x).
         The values are B's, so the sums are the same FMA chains."""
+        if self.tb:
+            return self._pack_unfold_t(j0, widths, kr)
         b = self.b
-        u = self.unfold
-        x = u.inputs[0]
-        _, C, IH, IW = x.shape
-        a = u.attrs
-        (kh, kw), (dh, dw), (sh, sw) = a["kernel"], a["dilation"], a["stride"]
-        ph, pwd = a["pad_lo"]
-        L = self.N // x.shape[0]
-        wo = blocks(IW, kw, dw, sw, pwd, a["pad_hi"][1])
+        g = self._unfold_geometry()
         pw = sum(widths)
         valid = pw if self.valid is None else self.valid
         k0, k1 = (H.i64(0), H.i64(self.K)) if kr is None else kr[:2]
-        i32, dt = ir.IntType(32), self.dt
-        cx = self.cx_factory(b, 1)
-
-        def vec(v, w):
-            return H.splat(b, ir.Constant(i32, v) if isinstance(v, int) else v, w)
-        lanes = []   # per vector: (width, column offset, h base, w base, element base, lane mask)
+        taps = g["kernel"][0] * g["kernel"][1]
+        i32 = ir.IntType(32)
+        lanes = []   # per vector: (width, column, pixel lanes, live lanes)
         col, j0_32 = 0, b.trunc(j0, i32)
         for w in widths:
-            j = b.add(vec(j0_32, w), ir.Constant(ir.VectorType(i32, w), list(range(col, col + w))))
-            n, l = b.udiv(j, vec(L, w)), b.urem(j, vec(L, w))
-            oh, ow = b.udiv(l, vec(wo, w)), b.urem(l, vec(wo, w))
-            hb = b.sub(b.mul(oh, vec(sh, w)), vec(ph, w))
-            wb = b.sub(b.mul(ow, vec(sw, w)), vec(pwd, w))
-            base = b.add(b.mul(n, vec(C * IH * IW, w)), b.add(b.mul(hb, vec(IW, w)), wb))
+            p0 = b.add(j0_32, ir.Constant(i32, col))
             live = None if col + w <= valid else ir.Constant(
                 ir.VectorType(ir.IntType(1), w), [int(col + q < valid) for q in range(w)])
-            segs = None
-            if sw == 1 and w <= wo:   # lanes in at most two output rows, each run contiguous
-                first = b.extract_element(base, ir.Constant(i32, 0))
-                last = b.sub(b.extract_element(base, ir.Constant(i32, w - 1)),
-                             ir.Constant(i32, w - 1))
-                wrapped = b.icmp_unsigned("<", ow, vec(b.extract_element(
-                    ow, ir.Constant(i32, 0)), w))
-                segs = (first, last, wrapped)
-            lanes.append((w, col, hb, wb, base, live, segs))
+            lanes.append((w, col, self._pixel_lanes(g, p0, w), live))
             col += w
-        if any(segs is None for *_, segs in lanes):   # only the gather path needs x's address
-            xaddr = b.ptrtoint(self.operands[x].ptr, H.I64)
-        gathers, masked = {}, {}
-        for w in {w for w, *_ in lanes}:
-            vt, pt = H.vtype(dt, w), ir.VectorType(ir.PointerType(), w)
-            mt, et = ir.VectorType(ir.IntType(1), w), "f32" if dt.name == "f32" else "f64"
-            gathers[w] = cx.declare(f"llvm.masked.gather.v{w}{et}.v{w}p0", vt,
-                                    [pt, i32, mt, vt])
-            masked[w] = cx.declare(f"llvm.masked.load.v{w}{et}.p0", vt,
-                                   [ir.PointerType(), i32, mt, vt])
-        align = ir.Constant(i32, dt.itemsize)
 
-        def run(start, off, m, w, passthru):   # lanes m of x[start + off + lane]
-            at = b.gep(self.operands[x].ptr, [b.sext(b.add(start, off), H.I64)],
-                       source_etype=H.mem_type(dt))
-            return b.call(masked[w], [at, align, m, passthru])
+        def offset(r, c):
+            tap = self._tap(g, r)
+            reads = [self._tap_reads(g, px, tap, w, live) for w, col, px, live in lanes]
 
-        def row(k, c):
-            ch, r = b.udiv(k, H.i64(kh * kw)), b.urem(k, H.i64(kh * kw))
-            i, jj = b.trunc(b.udiv(r, H.i64(kw)), i32), b.trunc(b.urem(r, H.i64(kw)), i32)
-            ioff, joff = b.mul(i, ir.Constant(i32, dh)), b.mul(jj, ir.Constant(i32, dw))
-            off = b.add(b.mul(b.trunc(ch, i32), ir.Constant(i32, IH * IW)),
-                        b.add(b.mul(ioff, ir.Constant(i32, IW)), joff))
-            dst = b.mul(b.sub(k, k0), H.i64(pw))
-            for w, col, hb, wb, base, live, segs in lanes:
-                m = b.and_(b.icmp_unsigned("<", b.add(hb, vec(ioff, w)), vec(IH, w)),
-                           b.icmp_unsigned("<", b.add(wb, vec(joff, w)), vec(IW, w)))
-                if live is not None:
-                    m = b.and_(m, live)
-                if segs is not None:   # stride 1: two masked vector loads, one per output row
-                    first, last, wrapped = segs
-                    v = run(first, off, b.and_(m, b.not_(wrapped)), w, H.const(dt, 0, w))
-                    v = run(last, off, b.and_(m, wrapped), w, v)
-                else:
-                    idx = b.sext(b.add(base, vec(off, w)), ir.VectorType(H.I64, w))
-                    addr = b.add(H.splat(b, xaddr, w),
-                                 b.mul(idx, H.splat(b, H.i64(dt.itemsize), w)))
-                    v = b.call(gathers[w], [b.inttoptr(addr, ir.VectorType(ir.PointerType(), w)),
-                                            align, m, H.const(dt, 0, w)])
-                H.store(b, v, self.slice, dt, b.add(dst, H.i64(col)), w)
+            def channel(ch, c2):   # row k = ch*taps + r
+                dst = b.mul(b.sub(b.add(b.mul(ch, H.i64(taps)), r), k0), H.i64(pw))
+                coff = b.trunc(b.mul(ch, H.i64(g["IH"] * g["IW"])), i32)
+                for (w, col, _, _), rd in zip(lanes, reads):
+                    H.store(b, self._image_vector(g, rd, coff, w), self.slice, self.dt,
+                            b.add(dst, H.i64(col)), w)
+                return []
+            # the channels whose row of this offset lies in k0..k1
+            lo = b.udiv(b.sub(b.add(k0, H.i64(taps - 1)), r), H.i64(taps))
+            hi = b.udiv(b.sub(b.add(k1, H.i64(taps - 1)), r), H.i64(taps))
+            H.loop(b, hi, channel, start=lo, name="pack_channel")
             return []
-        H.loop(b, k1, row, start=k0, name="pack_unfold")
+        H.loop(b, taps, offset, name="pack_offset")
+        return self.slice
+
+    def _pack_unfold_t(self, j0, widths: list[int], kr=None):
+        """Pack the panel of B = unfold(x)^T (a convolution's weight gradient, g @ cols^T):
+        B[k, j] is tap j at output pixel k. Eight pixels at a time: each of the panel's taps
+        loads its eight values along k as _pack_unfold loads a row (a masked vector load per
+        output row at stride 1, else a gather), and every eight taps are transposed in
+        registers into eight panel rows; the last k rows (fewer than eight) element by element. The values are
+        B's, so the sums are the same FMA chains."""
+        b, dt = self.b, self.dt
+        g = self._unfold_geometry()
+        pw = sum(widths)
+        valid = pw if self.valid is None else self.valid
+        k0, k1 = (H.i64(0), H.i64(self.K)) if kr is None else kr[:2]
+        i32 = ir.IntType(32)
+        n_off, hw = g["kernel"][0] * g["kernel"][1], g["IH"] * g["IW"]
+        taps = []   # per column j0 + col: (its kernel offset's parts, its channel's c*H*W)
+        for col in range(valid):
+            j = b.add(j0, H.i64(col))
+            taps.append((self._tap(g, b.urem(j, H.i64(n_off))),
+                         b.trunc(b.mul(b.udiv(j, H.i64(n_off)), H.i64(hw)), i32)))
+        zero = H.const(dt, 0, 8)
+
+        def block8(k, c):
+            px = self._pixel_lanes(g, b.trunc(k, i32), 8)
+            for c0 in range(0, pw, 8):
+                cols = [self._image_vector(g, self._tap_reads(g, px, taps[c0 + r][0], 8),
+                                           taps[c0 + r][1], 8) if c0 + r < valid else zero
+                        for r in range(8)]
+                for m, v in enumerate(H.transpose8(b, cols)):
+                    H.store(b, v, self.slice, dt,
+                            b.add(b.mul(b.add(b.sub(k, k0), H.i64(m)), H.i64(pw)), H.i64(c0)), 8)
+            return []
+
+        def row(k, c):   # one pixel: each tap's element, 0 outside x
+            (sh, sw), (ph, pwd) = g["stride"], g["pad"]
+            n, l = b.udiv(k, H.i64(g["L"])), b.urem(k, H.i64(g["L"]))
+            hb = b.trunc(b.sub(b.mul(b.udiv(l, H.i64(g["wo"])), H.i64(sh)), H.i64(ph)), i32)
+            wb = b.trunc(b.sub(b.mul(b.urem(l, H.i64(g["wo"])), H.i64(sw)), H.i64(pwd)), i32)
+            at = b.add(b.mul(b.trunc(n, i32), ir.Constant(i32, g["C"] * g["IH"] * g["IW"])),
+                       b.add(b.mul(hb, ir.Constant(i32, g["IW"])), wb))
+            dst = b.mul(b.sub(k, k0), H.i64(pw))
+            for col in range(pw):
+                v = H.const(dt, 0)
+                if col < valid:
+                    (ioff, joff, roff), coff = taps[col]
+                    off = b.add(roff, coff)
+                    inside = b.and_(
+                        b.icmp_unsigned("<", b.add(hb, ioff), ir.Constant(i32, g["IH"])),
+                        b.icmp_unsigned("<", b.add(wb, joff), ir.Constant(i32, g["IW"])))
+                    idx = b.select(inside, b.sext(b.add(at, off), H.I64), H.i64(0))
+                    v = b.select(inside, H.load(b, self.operands[g["x"]].ptr, dt, idx), v)
+                H.store(b, v, self.slice, dt, b.add(dst, H.i64(col)))
+            return []
+
+        if pw % 8 == 0 and self.K >= TRANSPOSE_MIN_K:
+            k8 = b.add(k0, b.and_(b.sub(k1, k0), H.i64(-8)))
+            H.loop(b, k8, block8, start=k0, step=8, name="pack8_unfold")
+            H.loop(b, k1, row, start=k8, name="pack_unfold")
+        else:
+            H.loop(b, k1, row, start=k0, name="pack_unfold")
         return self.slice
 
     # -- dot form ------------------------------------------------------------------------------
