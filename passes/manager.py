@@ -29,7 +29,7 @@ from .simplify import algebraic, cse, fold_constants
 # name -> Graph -> Graph; every pass is reachable by its kebab-case name
 PASSES = {
     "autodiff": autodiff,
-    "conv-grad": conv_input_grad,   # opt-in: measured slower at small channel counts
+    "conv-grad": conv_input_grad,
     "hoist-invariants": hoist_invariants,
     "algebraic": algebraic,
     "fold-constants": fold_constants,
@@ -43,8 +43,8 @@ PASSES = {
 
 # passes that must run for a graph to be executable at all (they lower recorded ops)
 REQUIRED = ("autodiff",)
-DEFAULT_PIPELINE = ["autodiff", "hoist-invariants", "algebraic", "fold-constants", "cse", "dce",
-                    "quantize-fuse", "fuse", "plan-memory"]
+DEFAULT_PIPELINE = ["autodiff", "conv-grad", "hoist-invariants", "algebraic", "fold-constants",
+                    "cse", "dce", "quantize-fuse", "fuse", "plan-memory"]
 
 
 class PassError(GraphcError):
