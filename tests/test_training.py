@@ -287,10 +287,8 @@ def test_float64_training_matches_torch_to_double_precision(opt_name):
     assert_params_match(net, tnet, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.xfail(strict=True, reason="graphc/pystate.py makes each group's lr a float32 graph "
-                   "input, so a float64 model trains with lr rounded to float32 (1e-2 -> "
-                   "0.009999999776), ~2e-8 relative error per update vs PyTorch's double lr")
 def test_float64_training_with_an_lr_not_representable_in_float32():
+    """A float64 model's lr input is float64 (1e-2 stays PyTorch's double, not 0.009999999776)."""
     net, tnet, losses, tlosses = train_float64("adam-amsgrad", lr=1e-2)
     assert_params_match(net, tnet, rtol=1e-12, atol=1e-14)
 

@@ -1,13 +1,14 @@
 """Kernels of convolution's primitives (graphc/ir/ops/conv.py): `unfold` (im2col) and `fold`.
 
 Both walk the N*C planes (split into blocks of planes over the thread pool when large: planes
-are independent, so the bits do not depend on the thread count); the kernel offsets (i, j) are
-unrolled at compile time, so for each offset the rows and columns that fall inside the input
-are known constants: `unfold` zero-fills the rest with memsets and copies each valid row
-segment (a constant-size memcpy at stride 1, a strided loop otherwise); `fold` zeroes its plane,
-then adds each offset's row segments in (i, j) order — the interpreter's order, so both backends
-give the same bits — a vector of W elements at a time at stride 1 (written out: left to LLVM,
-the loop vectoriser gathers and scatters across rows instead).
+are independent, so the bits do not depend on the thread count). `unfold` unrolls the kernel
+offsets (i, j) at compile time, so for each offset the rows and columns that fall inside the
+input are known constants: it zero-fills the rest with memsets and copies each valid row
+segment (a constant-size memcpy at stride 1, a strided loop otherwise). `fold` zeroes its
+plane, then adds each offset's row segments in (i, j) order — the interpreter's order, so both
+backends give the same bits — a vector of W elements at a time at stride 1 (written out: left
+to LLVM, the loop vectoriser gathers and scatters across rows instead); its kernel rows i are a
+loop (their valid output rows computed at run time), its column offsets j unrolled.
 With `batch_last` the columns are (C*K, N*L): plane (n, c)'s row r starts at (c*K + r)*N*L + n*L
 instead of ((n*C + c)*K + r)*L; nothing else changes.
 """
@@ -144,25 +145,44 @@ def emit_fold(mb, b, slots, node: Node, err, name: str) -> None:
         yb = b.mul(p, H.i64(h * w))
         cb, rs = _cols_rows(b, node, p, channels, k, big_l)
         H.memset0(b, module, _at(b, out, dt, yb), h * w * dt.itemsize)
-        for r, (oh0, oh1, yh), (ow0, ow1, yw) in _taps(node, (h, w)):
-            if oh1 <= oh0 or ow1 <= ow0:
-                continue
+        (kh, kw), (dh, dw), (ph, pwd) = (node.attrs[k] for k in ("kernel", "dilation", "pad_lo"))
 
-            def row(oh, _, r=r, yh=yh, ow0=ow0, ow1=ow1, yw=yw):
-                src = b.add(cb, b.add(H.i64(r * rs), b.mul(oh, H.i64(wo))))
-                ih = b.add(b.mul(oh, H.i64(sh)), H.i64(yh))
-                dst = b.add(yb, b.add(b.mul(ih, H.i64(w)), H.i64(yw)))
+        def kernel_row(i, _):
+            """Kernel row i's offsets (i, 0..kw-1) in order; its output rows oh0..oh1 (those
+            whose input row lies inside y) are computed here, so the IR holds one copy of each
+            column offset rather than kh*kw (LLVM spent seconds on LeNet-5's 25 unrolled)."""
+            yh = b.sub(b.mul(i, H.i64(dh)), H.i64(ph))
+            lo = b.sdiv(b.add(b.neg(yh), H.i64(sh - 1)), H.i64(sh))
+            oh0 = b.select(b.icmp_signed(">", lo, H.i64(0)), lo, H.i64(0))
+            last = b.sub(H.i64(h - 1), yh)
+            hi = b.add(b.sdiv(last, H.i64(sh)), H.i64(1))
+            hi = b.select(b.icmp_signed("<", hi, H.i64(ho)), hi, H.i64(ho))
+            hi = b.select(b.icmp_signed("<", last, H.i64(0)), H.i64(0), hi)
+            oh1 = b.select(b.icmp_signed("<", hi, oh0), oh0, hi)
+            for j in range(kw):
+                yw = j * dw - pwd
+                ow0, ow1 = _valid(wo, w, sw, yw)
+                if ow1 <= ow0:
+                    continue
+                r = b.add(b.mul(i, H.i64(kw)), H.i64(j))
 
-                def col(ow, _, vw=1):
-                    at = b.add(dst, b.mul(ow, H.i64(sw)) if sw != 1 else ow)
-                    H.store(b, add(H.load(b, out, dt, at, vw), H.load(b, cp, dt, b.add(src, ow),
-                                                                      vw)),
-                            out, dt, at, vw)
+                def row(oh, _, r=r, ow0=ow0, ow1=ow1, yw=yw):
+                    src = b.add(cb, b.add(b.mul(r, H.i64(rs)), b.mul(oh, H.i64(wo))))
+                    ih = b.add(b.mul(oh, H.i64(sh)), yh)
+                    dst = b.add(yb, b.add(b.mul(ih, H.i64(w)), H.i64(yw)))
+
+                    def col(ow, _, vw=1):
+                        at = b.add(dst, b.mul(ow, H.i64(sw)) if sw != 1 else ow)
+                        H.store(b, add(H.load(b, out, dt, at, vw),
+                                       H.load(b, cp, dt, b.add(src, ow), vw)), out, dt, at, vw)
+                        return []
+                    vec_end = ow0 + (ow1 - ow0) // W * W if sw == 1 else ow0
+                    if vec_end > ow0:
+                        H.loop(b, vec_end, lambda ow, c: col(ow, c, W), start=ow0, step=W,
+                               name="owv")
+                    H.loop(b, ow1, col, start=vec_end, name="ow")
                     return []
-                vec_end = ow0 + (ow1 - ow0) // W * W if sw == 1 else ow0
-                if vec_end > ow0:
-                    H.loop(b, vec_end, lambda ow, c: col(ow, c, W), start=ow0, step=W, name="owv")
-                H.loop(b, ow1, col, start=vec_end, name="ow")
-                return []
-            H.loop(b, oh1, row, start=oh0, name="oh")
+                H.loop(b, oh1, row, start=oh0, name="oh")
+            return []
+        H.loop(b, kh, kernel_row, name="kh")
     _emit_planes(mb, b, slots, node, err, name, plane)
