@@ -580,22 +580,65 @@ def _drop_unused_scalars(g: Graph, n_user: int, getters: list) -> list:
     return keep_getters
 
 
-def unchecked_indices(graph: Graph) -> bool:
-    """True if some op reading indices (OpDef.indices) reads ones that are not a graph input."""
-    inputs = set(graph.inputs)
+_VALUE_VIEWS = ("reshape", "broadcast")   # ops whose result holds their operand's values
+
+
+def _index_source(v, outer_of: dict):
+    """Where the integers of index operand v come from: (value, its producer or None for a
+    graph input or state), following value-preserving views (reshape, broadcast) and kernel
+    boundaries (`outer_of` maps a kernel body's inputs to the values the kernel reads)."""
+    while True:
+        v = outer_of.get(v, v)
+        p = v.producer
+        if p is None:
+            return v, None
+        if fusion_of(p) is Fusion.KERNEL:
+            body = p.attrs["body"]
+            outer_of = {**outer_of, **dict(zip(body.inputs, p.inputs))}
+            v = body.outputs[next(i for i, o in enumerate(p.outputs) if o is v)]
+        elif p.op in _VALUE_VIEWS:
+            v = p.inputs[0]
+        else:
+            return v, p
+
+
+def _in_range(p, bound: int, lo: int = 0, skip=None) -> bool:
+    """Whether every integer node p produces lies in [lo, bound) (or is `skip`): a constant's
+    values, or an op's declared result range (OpDef.index_range)."""
+    if p.op == "constant":
+        a = np.asarray(p.attrs["value"])
+        ok = (a >= lo) & (a < bound)
+        return bool((ok | (a == skip) if skip is not None else ok).all())
+    r = OPS[p.op].index_range
+    return r is not None and r(p)[0] >= lo and r(p)[1] <= bound
+
+
+def _index_ops(graph: Graph):
+    """(index op, (operand position, bound, lowest, skip), index source value, its producer)
+    for every op reading indices, in kernel bodies too."""
+    out = []
 
     def visit(nodes, outer_of):
         for n in nodes:
             if fusion_of(n) is Fusion.KERNEL:
                 body = n.attrs["body"]
-                if visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)}):
-                    return True
+                visit(body.nodes, {**outer_of, **dict(zip(body.inputs, n.inputs))})
             elif OPS[n.op].indices is not None:
-                idx = n.inputs[OPS[n.op].indices(n)[0]]
-                if outer_of.get(idx, idx) not in inputs:
-                    return True
-        return False
-    return visit(graph.nodes, {})
+                at, bound, *lo = OPS[n.op].indices(n)
+                src, p = _index_source(n.inputs[at], outer_of)
+                out.append((n, (at, bound, lo[0] if lo else 0, lo[1] if len(lo) > 1 else None),
+                            src, p))
+    visit(graph.nodes, {})
+    return out
+
+
+def unchecked_indices(graph: Graph) -> bool:
+    """True if some op reading indices (OpDef.indices) reads ones that are neither a graph input
+    (checked before the call) nor provably in range (a constant, or an op's declared range:
+    max pooling's index): only such an index can stop the native call part way."""
+    inputs = set(graph.inputs)
+    return any(not (src in inputs if p is None else _in_range(p, bound, lo, skip))
+               for _, (_, bound, lo, skip), src, p in _index_ops(graph))
 
 
 def _failing_node(graph: Graph, inputs, binder, err: ExecutionError) -> ExecutionError:
@@ -613,24 +656,12 @@ def _failing_node(graph: Graph, inputs, binder, err: ExecutionError) -> Executio
 
 def index_checks(graph: Graph) -> list[tuple[int, int, int, int | None, str]]:
     """(input position, bound, lowest allowed index, one value allowed besides (ignore_index) or
-    None, op description) for every op reading indices from a graph input (OpDef.indices:
-    (operand, bound), (operand, bound, lowest) or (operand, bound, lowest, skip))."""
+    None, op description) for every op reading indices from a graph input, directly or through
+    a reshape (OpDef.indices: (operand, bound), (operand, bound, lowest) or (operand, bound,
+    lowest, skip))."""
     pos = {v: i for i, v in enumerate(graph.inputs)}
-    out = []
-
-    def visit(nodes, outer_of):
-        for n in nodes:
-            if fusion_of(n) is Fusion.KERNEL:
-                body = n.attrs["body"]
-                visit(body.nodes, {b: outer_of.get(o, o) for b, o in zip(body.inputs, n.inputs)})
-            elif OPS[n.op].indices is not None:
-                at, bound, *lo = OPS[n.op].indices(n)
-                src = outer_of.get(n.inputs[at], n.inputs[at])
-                if src in pos:
-                    out.append((pos[src], bound, lo[0] if lo else 0, lo[1] if len(lo) > 1 else None,
-                                f"{n.op} at {n.loc or '?'}"))
-    visit(graph.nodes, {})
-    return out
+    return [(pos[src], bound, lo, skip, f"{n.op} at {n.loc or '?'}")
+            for n, (_, bound, lo, skip), src, p in _index_ops(graph) if p is None and src in pos]
 
 
 def default_backend() -> str:

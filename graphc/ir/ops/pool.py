@@ -100,7 +100,8 @@ SAMPLES = [
 
 ]
 register("max_pool_index", "index", _infer, _ref, SAMPLES, NONDIFF,
-         doc="the flat index of each max-pool window's maximum (PyTorch's rule and indices)")
+         doc="the flat index of each max-pool window's maximum (PyTorch's rule and indices)",
+         index_range=lambda n: (0, n.inputs[0].shape[-2] * n.inputs[0].shape[-1]))
 
 
 # ---- values only: inference ------------------------------------------------------------------------

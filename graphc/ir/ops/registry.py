@@ -91,6 +91,10 @@ class OpDef:
     # ops that read an integer index operand: node -> (operand position, exclusive bound); the
     # driver checks such indices on graph inputs before any native code runs
     indices: Callable[..., tuple[int, int]] | None = None
+    # ops whose integer result lies in a range by construction: node -> (lowest, exclusive
+    # highest) (max_pool_index: a flat position in its operand's plane); an index op reading
+    # such a result within its bound needs no check at run time
+    index_range: Callable[..., tuple[int, int]] | None = None
 
     def result_types(self, types: list[TensorType], attrs: dict[str, Any]) -> list[TensorType]:
         """This op's result types for operands of `types`; a wrong operand count is a ShapeError."""
@@ -107,7 +111,7 @@ OPS: dict[str, OpDef] = {}
 
 
 def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "",
-             fusion: Fusion | None = None, indices=None) -> OpDef:
+             fusion: Fusion | None = None, indices=None, index_range=None) -> OpDef:
     """Add one primitive to the registry (each op is defined exactly once).
 
     `fusion` defaults to ELEMENTWISE for the elementwise family and to OPAQUE (a kernel of its
@@ -117,7 +121,8 @@ def register(name: str, kind: str, infer, ref, samples, vjp=None, doc: str = "",
     if fusion is None:
         fusion = Fusion.ELEMENTWISE if kind == "elementwise" else Fusion.OPAQUE
     samples = [s if isinstance(s, Sample) else Sample(*s) for s in samples]
-    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, doc, fusion, indices)
+    OPS[name] = op = OpDef(name, kind, infer, ref, samples, vjp, doc, fusion, indices,
+                           index_range)
     return op
 
 
