@@ -64,11 +64,11 @@ def backward(y: Tensor, gradient=None, retain_graph: bool | None = None) -> None
     if not y.requires_grad:
         raise GraphcError(f"backward() on a tensor {y.type} that depends on no parameter requiring "
                           f"grad (at {user_where()}); was it computed under no_grad or from detach()?")
-    if gradient is None:
-        if y.shape != ():
+    if gradient is None:   # torch: any one-element output, not only 0-d ones
+        if y.type.size != 1:
             raise GraphcError(f"backward() on a non-scalar tensor {y.type} needs gradient= of the "
                               f"same shape (at {user_where()}); or call it on a scalar, e.g. .sum()")
-        seed = tr.builder.const(1.0, y.dtype, user_loc())
+        seed = tr.builder.const(np.ones(y.shape), y.dtype, user_loc())
     else:
         g = gradient if isinstance(gradient, Tensor) else Tensor(gradient)
         if g.shape != y.shape:
@@ -123,11 +123,11 @@ def _eager_seed(y: Tensor, gradient) -> np.ndarray:
         raise GraphcError(f"backward() on a tensor {y.type} that does not require grad (at "
                           f"{user_where()}): it depends on no tensor with requires_grad=True, or "
                           "was computed under no_grad or from detach()")
-    if gradient is None:
-        if y.shape != ():
+    if gradient is None:   # torch: any one-element output, not only 0-d ones
+        if y.type.size != 1:
             raise GraphcError(f"backward() on a non-scalar tensor {y.type} needs gradient= of the "
                               f"same shape (at {user_where()}); or call it on a scalar, e.g. .sum()")
-        return np.ones((), y.dtype.np)
+        return np.ones(y.shape, y.dtype.np)
     g = gradient.numpy() if isinstance(gradient, Tensor) else np.asarray(gradient)
     if g.shape != y.shape:
         raise GraphcError(f"backward(): gradient {list(g.shape)} must have the shape of the output "

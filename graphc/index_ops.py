@@ -31,7 +31,7 @@ from .functions import setitem as _basic_setitem
 from .functions import tensor as _tensor
 from .functions import where as _where3
 from .grad_mode import is_grad_enabled
-from .tensor import Tensor, apply, check
+from .tensor import Tensor, apply, check, fresh_result
 
 __all__ = [
     "where",
@@ -650,6 +650,7 @@ def masked_fill(x, mask, value) -> Tensor:
     return where(_bool_mask(mask, "masked_fill"), _fill_value(x, value, "masked_fill"), x)
 
 
+@fresh_result
 def masked_scatter(x, mask, source) -> Tensor:
     """torch.masked_scatter: x with its entries where mask is True (row-major) replaced by
     source's first entries in order; compiles (positions are a cumsum of the mask)."""

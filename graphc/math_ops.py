@@ -17,7 +17,7 @@ from . import dtypes
 from . import functions as F
 from .driver import tracing
 from .errors import InputError
-from .tensor import Tensor, apply
+from .tensor import Tensor, apply, fresh_result
 from .tensor_methods import floor_divide as _floor_divide, remainder as _remainder
 
 __all__ = [  # graphc's top-level names from this module
@@ -91,6 +91,7 @@ def ceil(x) -> Tensor:
     return _zero_grad(x, -apply("floor", -x)) if x.dtype.is_float else x
 
 
+@fresh_result
 def trunc(x) -> Tensor:
     """Round towards zero elementwise."""
     x = _t(x)
@@ -115,6 +116,7 @@ def _round_even(x: Tensor) -> Tensor:
     return F.where(d > 0.5, f + 1.0, F.where(d < 0.5, f, F.where(even, f, f + 1.0)))
 
 
+@fresh_result
 def round(x, *, decimals: int = 0) -> Tensor:  # noqa: A001
     """Round to the nearest integer, halves to even (as torch.round); `decimals` rounds to that
     many decimal places (negative: to tens, hundreds, ...), as torch: x*10^d rounded / 10^d."""
@@ -312,6 +314,7 @@ def isfinite(x) -> Tensor:
     return ((x - x) == 0) if x.dtype.is_float else apply("not", _false(x))
 
 
+@fresh_result
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """NaN -> `nan`, +inf -> `posinf`, -inf -> `neginf` (defaults: 0 and the dtype's largest
     and lowest finite values, as torch.nan_to_num)."""

@@ -29,7 +29,7 @@ from .functions import (
     unsqueeze,
     where,
 )
-from .tensor import Tensor, apply, check
+from .tensor import Tensor, apply, check, fresh_result
 
 _pymax, _pymin = builtins.max, builtins.min
 
@@ -86,6 +86,7 @@ def _take(x: Tensor, d: int, idx: np.ndarray) -> Tensor:
 
 # ---- joining --------------------------------------------------------------------------------------
 
+@fresh_result
 def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """Tensors joined along `dim` (as torch.cat: dtypes promoted, 1-D empty tensors skipped)."""
     check(out is None, "cat: out= is not supported")
@@ -304,6 +305,7 @@ def select(x, dim: int, index: int) -> Tensor:
     return reshape(_narrow(x, d, index % n, 1), x.shape[:d] + x.shape[d + 1:])
 
 
+@fresh_result
 def index_select(x, dim: int, index) -> Tensor:
     """The entries of x at positions `index` (a 1-D or 0-D integer tensor, traced or not)
     along `dim`: one `take` (a row copy per index); indices outside [0, size) raise when run."""
@@ -324,6 +326,7 @@ def _dims_arg(dims) -> tuple:
     return tuple(dims)
 
 
+@fresh_result
 def flip(x, *dims) -> Tensor:
     """x reversed along each of `dims` (a gather with a constant reversed index: exact)."""
     x = _t(x)
@@ -361,6 +364,7 @@ def _reverse_by_halves(x: Tensor, d: int) -> Tensor:
     return _narrow(y, d, size - n, n)
 
 
+@fresh_result
 def fliplr(x) -> Tensor:
     """x reversed along dim 1 (at least 2-D)."""
     x = _t(x)
@@ -368,6 +372,7 @@ def fliplr(x) -> Tensor:
     return flip(x, 1)
 
 
+@fresh_result
 def flipud(x) -> Tensor:
     """x reversed along dim 0 (at least 1-D)."""
     x = _t(x)
@@ -375,6 +380,7 @@ def flipud(x) -> Tensor:
     return flip(x, 0)
 
 
+@fresh_result
 def roll(x, shifts, dims=None) -> Tensor:
     """x rotated by `shifts` along `dims` (no dims: over the flattened tensor, shape kept)."""
     x = _t(x)
@@ -436,6 +442,7 @@ def t(x) -> Tensor:
 
 # ---- repeating ------------------------------------------------------------------------------------
 
+@fresh_result
 def repeat(x, *sizes) -> Tensor:
     """x tiled `sizes[i]` times along each dim (Tensor.repeat; extra leading sizes add dims)."""
     x = _t(x)
@@ -454,6 +461,7 @@ def repeat(x, *sizes) -> Tensor:
     return reshape(y, tuple(r * s for r, s in zip(sizes, shape)))
 
 
+@fresh_result
 def tile(x, dims) -> Tensor:
     """x tiled as numpy.tile: `dims` shorter than x.ndim is padded with leading 1s."""
     x = _t(x)
@@ -474,6 +482,7 @@ def _known(t):
     return None
 
 
+@fresh_result
 def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
     """Each element of x repeated `repeats` times along `dim` (None: over the flattened tensor).
 
@@ -645,6 +654,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple:
 
 # ---- F.pad ----------------------------------------------------------------------------------------
 
+@fresh_result
 def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     """x padded as torch.nn.functional.pad: `pad` pairs (left, right) from the last dim backwards;
     modes 'constant' (value=, negative pads crop), 'reflect', 'replicate', 'circular'."""

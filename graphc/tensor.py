@@ -707,6 +707,34 @@ Tensor.__invert__ = lambda self: apply("not", self)
 # the modules defining them (functions.py, autograd.py): this module imports neither (no circle)
 
 
+def fresh_result(fn):
+    """For a function torch defines as returning a new tensor (roll, flip, cat, repeat, pad, ...):
+    a result that is one of its tensor operands (an op that changed nothing: roll by 0, cat of
+    one tensor) or, eagerly, shares memory with one (a reshape of it: repeat(1, 1)) is copied,
+    so writing into the result never changes the operand. The copy is a recorded cast, so
+    gradients still flow through it."""
+    import functools
+
+    def operands(args):
+        for a in args:
+            if isinstance(a, Tensor):
+                yield a
+            elif isinstance(a, (list, tuple)):
+                yield from (t for t in a if isinstance(t, Tensor))
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if not isinstance(out, Tensor) or type(out) is not Tensor:
+            return out
+        for a in operands(args):
+            if out is a or not out.is_traced and not a.is_traced \
+                    and np.may_share_memory(out._data, a._data):
+                return apply("cast", out, dtype=out.dtype)
+        return out
+    return wrapped
+
+
 def check(cond: bool, msg: str) -> None:
     """Raise a ShapeError naming the user's line when `cond` is false."""
     if not cond:

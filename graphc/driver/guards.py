@@ -83,16 +83,23 @@ def _global_loads(code) -> list[str]:
     return names
 
 
-_UNWATCHED = (types.ModuleType, type, types.BuiltinFunctionType, int, float, complex, str,
-              bytes)
+_UNWATCHED = (types.ModuleType, type, types.BuiltinFunctionType)
+_VALUES = (int, float, complex, str, bytes)   # watched by value: a new equal object is the same
 
 
 def _watched(v) -> bool:
-    """Bindings whose identity a trace depends on: rebinding one retraces. Everything but
-    imported modules, classes, builtins and Python numbers/strings (numbers are baked in, as
-    documented); an object of a type graphc does not know (a torch model left over from an
-    earlier run) is watched too, since rebinding it to a graphc Module must be seen."""
+    """Bindings a trace depends on: rebinding one retraces. Everything but imported modules,
+    classes and builtins; Python numbers and strings by value (`lr = 1.0` read by a step that
+    updates `p.data.add_(p.grad, alpha=-lr)`, then `lr /= 4`: the new value retraces, as in
+    torch.compile, instead of training on with the old one); an object of a type graphc does
+    not know (a torch model left over from an earlier run) by identity too, since rebinding it
+    to a graphc Module must be seen."""
     return not isinstance(v, _UNWATCHED)
+
+
+def _same_binding(now, then) -> bool:
+    """A watched binding unchanged: the same object, or an equal number or string."""
+    return now is then or isinstance(then, _VALUES) and type(now) is type(then) and now == then
 
 
 def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | None:
@@ -110,6 +117,7 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
     absent: list[tuple[dict, str]] = []                # names defined later: retrace once bound
     cells: list[tuple[Any, Any]] = []
     defaults: list[tuple[Any, Any, Any]] = []
+    attrs: list[tuple[Any, str, Any]] = []   # (plain object, attribute, number or string)
     seen: set[int] = set()
 
     def walk(f, depth):
@@ -142,7 +150,7 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
                     if not _watched(v):
                         continue
                     found.append(v)
-                    if type(v).__eq__ is object.__eq__:
+                    if type(v).__eq__ is object.__eq__ or isinstance(v, _VALUES):
                         grp = groups.setdefault(id(g), (g, [], []))
                         grp[1].append(name); grp[2].append(v)  # noqa: E702
                     else:
@@ -154,6 +162,12 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
             vals = d.values() if isinstance(d, dict) else (d or ())
             if any(_watched(v) and v is not None for v in vals):
                 defaults.append((f, attr, d))
+        # numbers and strings the code reads as attributes of a plain object (`args.lr`)
+        names = set(code.co_names)
+        for v in found:
+            if _plain_object(v) and not isinstance(v, Module):
+                attrs.extend((v, k, x) for k, x in list(vars(v).items())
+                             if k in names and isinstance(x, _VALUES))
         if depth < 3:
             for v in found:
                 if inspect.isfunction(v) or inspect.ismethod(v):
@@ -163,7 +177,8 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
     checks, may_raise = [], False
     for g, names, vals in groups.values():
         if len(names) == 1:
-            checks.append(lambda get=g.get, n=names[0], want=vals[0]: get(n, MISSING) is want)
+            checks.append(lambda get=g.get, n=names[0], want=vals[0]:
+                          _same_binding(get(n, MISSING), want))
         else:
             may_raise = True   # KeyError when a watched global is deleted
             checks.append(lambda get=operator.itemgetter(*names), g=g, want=tuple(vals):
@@ -176,7 +191,7 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
         def cells_same():
             for c, v in cells:
                 try:
-                    if c.cell_contents is not v:
+                    if not _same_binding(c.cell_contents, v):
                         return False
                 except ValueError:
                     if v is not MISSING:
@@ -185,6 +200,8 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
         checks.append(cells_same)
     if defaults:
         checks.append(lambda: all([getattr(f, a, None) is d for f, a, d in defaults]))
+    if attrs:
+        checks.append(lambda: all([_same_binding(getattr(o, a, MISSING), x) for o, a, x in attrs]))
     if not checks:
         return None
 

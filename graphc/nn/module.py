@@ -17,6 +17,16 @@ _MISSING = object()
 _SETTINGS = (int, float, bool, str, tuple, type(None))   # compared by value, not identity
 
 
+def _same_setting(a, b) -> bool:
+    """Whether two settings of one type are equal by value; a tuple only when every item is a
+    plain number, string or None (a tuple holding tensors, an LSTM's hidden state, is a new
+    value whenever it is assigned: comparing tensors would be elementwise)."""
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(type(x) is type(y) and type(x) in _SETTINGS
+                                        and _same_setting(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 class Module:
     """Base class of models: register Parameters and sub-Modules as attributes, define forward()."""
 
@@ -58,7 +68,7 @@ class Module:
         else:
             before = self.__dict__.get(name, _MISSING)
             if before is not value and not (type(before) is type(value) and
-                                            type(value) in _SETTINGS and before == value):
+                                            type(value) in _SETTINGS and _same_setting(before, value)):
                 # a setting a traced forward may have read (Dropout.p, a kernel size, a new
                 # callable): compiled functions retrace instead of running the old value
                 object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 from typing import Callable
 
+import numpy as np
+
 from .. import functions as G
 from .. import shape_ops as SO
 from ..tensor import Tensor, check
@@ -70,8 +72,13 @@ def _detect_is_causal_mask(mask, is_causal, size) -> bool:
     sz = size if size is not None else m.shape[-2]
     if tuple(m.shape) != (sz, sz) or m.is_traced:
         return False
-    ref = _generate_square_subsequent_mask(sz, dtype=m.dtype)
-    return bool((m.numpy() == ref.numpy()).all())
+    # the reference in NumPy: inside a trace a tensor built here would be a traced value
+    values = m.numpy()
+    if values.dtype.kind not in "fb":
+        return False
+    ref = np.triu(np.full((sz, sz), -np.inf if values.dtype.kind == "f" else True,
+                          values.dtype), 1)
+    return bool((values == ref).all())
 
 
 def _get_clones(module: Module, n: int) -> ModuleList:

@@ -1,0 +1,134 @@
+"""Habits of real PyTorch programs that once computed something else or failed (found by porting
+word_language_model, makemore, the BiLSTM-CRF and char-RNN tutorials): numbers a compiled
+step reads through a global, a closure cell or an object attribute are guarded by value; ops
+torch defines as copies never return (a view of) their operand; a tuple of tensors can be
+reassigned to a module attribute; backward() works on any one-element tensor; a concrete causal
+mask compiles in a TransformerEncoder."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+from graphc.nn import functional as F
+
+X = np.ones((3, 2), np.float32)
+
+
+LR = 1.0
+
+
+def test_a_global_number_the_step_reads_retraces_when_it_changes():
+    global LR
+    graphc.manual_seed(0)
+    lin = nn.Linear(2, 1)
+
+    @graphc.compile
+    def step():
+        lin.zero_grad()
+        lin(X).sum().backward()
+        for p in lin.parameters():
+            p.data.add_(p.grad, alpha=-LR)
+    moves = []
+    for lr in (1.0, 1.0, 0.25):   # word_language_model: lr /= 4 between epochs
+        LR = lr
+        b = lin.bias.item()
+        step()
+        moves.append(lin.bias.item() - b)
+    LR = 1.0
+    np.testing.assert_allclose(moves, [-3.0, -3.0, -0.75], rtol=1e-6)
+
+
+def test_closure_and_attribute_numbers_are_guarded_by_value():
+    graphc.manual_seed(0)
+    lin = nn.Linear(2, 1)
+    args = argparse.Namespace(lr=1.0)
+    rate = 1.0
+
+    def step():
+        lin.zero_grad()
+        lin(X).sum().backward()
+        for p in lin.parameters():
+            p.data.add_(p.grad, alpha=-args.lr * rate)
+    f = graphc.compile(step)
+    moves = []
+    for a, r in ((1.0, 1.0), (1.0, 1.0), (0.5, 1.0), (0.5, 0.5)):
+        args.lr, rate = a, r
+        b = lin.bias.item()
+        f()
+        moves.append(lin.bias.item() - b)
+    np.testing.assert_allclose(moves, [-3.0, -3.0, -1.5, -0.75], rtol=1e-6)
+
+
+COPIES = {
+    "roll by 0": lambda t: t.roll(1, 1), "flip of a size-1 dim": lambda t: t.flip(1),
+    "cat of one": lambda t: graphc.cat([t]), "stack of one": lambda t: graphc.stack([t])[0],
+    "tile by 1": lambda t: t.tile((1, 1)), "repeat by 1": lambda t: t.repeat(1, 1),
+    "repeat_interleave by 1": lambda t: t.repeat_interleave(1, dim=1),
+    "pad by 0": lambda t: F.pad(t, (0, 0)), "nan_to_num of ints": graphc.nan_to_num,
+    "trunc of ints": graphc.trunc, "round of ints": graphc.round,
+}
+
+
+@pytest.mark.parametrize("name", COPIES)
+def test_ops_torch_defines_as_copies_never_alias_their_operand(name):
+    x = graphc.zeros(2, 1, dtype=graphc.long)
+    r = COPIES[name](x)
+    r[0, 0] = 27
+    assert x.tolist() == [[0], [0]], f"{name} returned its operand (or a view of it)"
+
+
+def test_a_copy_keeps_the_gradient():
+    a = graphc.ones(3, requires_grad=True)
+    (graphc.cat([a]) * 2).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [2, 2, 2])
+
+
+def test_a_tuple_of_tensors_is_reassigned_to_a_module_attribute():
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = (graphc.zeros(1, 1, 3), graphc.zeros(1, 1, 3))
+    m = Tagger()
+    m.hidden = (graphc.ones(1, 1, 3), graphc.zeros(1, 1, 3))   # BiLSTM-CRF's init_hidden()
+    assert m.hidden[0].sum().item() == 3
+
+
+def test_backward_of_a_one_element_tensor_eagerly_and_compiled():
+    w = graphc.ones(3, requires_grad=True)
+    (graphc.zeros(1) + (w * w).sum()).backward()           # a (1,)-shaped loss, as torch allows
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+    v = graphc.ones(3, requires_grad=True)
+    opt = graphc.optim.SGD([v], lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        loss = (graphc.zeros(1, 1) + (v * v).sum())
+        loss.backward()
+        opt.step()
+        return loss
+    graphc.compile(step)()
+    np.testing.assert_allclose(v.numpy(), [0.8, 0.8, 0.8], rtol=1e-6)
+    with pytest.raises(graphc.GraphcError, match="non-scalar"):
+        (graphc.zeros(2) + w.sum()).backward()
+
+
+def test_a_concrete_causal_mask_compiles_in_a_transformer_encoder():
+    torch = pytest.importorskip("torch")
+    graphc.manual_seed(0)
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, 0.0), 1,
+                                enable_nested_tensor=False)
+    mask = nn.Transformer.generate_square_subsequent_mask(5)
+    x = np.random.default_rng(0).standard_normal((5, 2, 8)).astype(np.float32)
+    f = graphc.compile(lambda t: enc(t, mask=mask))
+    f(x)
+    out = f(x)
+    tenc = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, 0.0), 1,
+                                       enable_nested_tensor=False)
+    tenc.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                          for k, v in enc.state_dict().items()})
+    ref = tenc(torch.from_numpy(x), mask=torch.nn.Transformer.generate_square_subsequent_mask(5))
+    np.testing.assert_allclose(out, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
