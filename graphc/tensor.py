@@ -38,7 +38,19 @@ class Tensor:
     _is_state = False       # Parameters and buffers: graph state inside a trace
     _state_hint = "tensor"  # the state name of a plain requires-grad tensor a trace reads
 
-    def __init__(self, data: Any, dtype=None, requires_grad: bool = False):
+    def __init__(self, data: Any = (), *sizes, dtype=None, requires_grad: bool = False):
+        if sizes or dtype is None and _legacy_sizes(data):
+            # torch.Tensor(4, 3) / torch.Tensor(5): sizes, float32 (uninitialised in torch;
+            # zeros here)
+            shape = (data,) + sizes if not isinstance(data, (tuple, list)) else tuple(data)
+            if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                       for n in shape):
+                raise GraphcError(f"Tensor(*sizes): sizes must be ints, got {shape!r}")
+            data, dtype = np.zeros(shape, np.float32), None
+        elif dtype is None and not isinstance(data, (np.ndarray, np.generic, Tensor)):
+            # torch.Tensor([0]): the legacy constructor makes float32 from Python data (NumPy
+            # arrays keep their dtype here: graphc's own code wraps them with it)
+            data = np.asarray(data, np.float32)
         self._data = as_array(data, dtype)
         self._value: Value | None = None
         self._trace = None
@@ -705,6 +717,11 @@ Tensor.__abs__ = lambda self: apply("abs", self)
 Tensor.__invert__ = lambda self: apply("not", self)
 # @ (matmul), zero_, fill_, backward and the other methods that are compositions are installed by
 # the modules defining them (functions.py, autograd.py): this module imports neither (no circle)
+
+
+def _legacy_sizes(data) -> bool:
+    """Whether Tensor(data) is torch's Tensor(size): a single Python int (not a bool)."""
+    return isinstance(data, int) and not isinstance(data, bool)
 
 
 def fresh_result(fn):
