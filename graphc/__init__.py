@@ -8,6 +8,7 @@ traces the step into a typed IR graph, transforms it, and runs it on a backend.
 from . import dtypes
 from .dtypes import (bool_, double, float32, float64, int8, int32, int64, long, qint8,  # noqa: F401
                      qint32, quint8, uint8)
+from .dtypes import bfloat16, float16, half  # noqa: F401  (names only: no tensors of them)
 from .dtypes import (per_channel_affine, per_channel_affine_float_qparams,  # noqa: F401
                      per_channel_symmetric, per_tensor_affine, per_tensor_symmetric)
 from .errors import (CompileError, ExecutionError, GraphcError, InputError,  # noqa: F401
@@ -44,7 +45,8 @@ from .linalg_ops import *  # noqa: F401,F403,E402  (mm, bmm, einsum, cdist, norm
 from .misc_ops import *  # noqa: F401,F403,E402  (finfo, unique, LongTensor, ...)
 from . import linalg  # noqa: F401,E402
 from .device import device  # noqa: F401,E402  (graphc.device("cpu"); "cuda" tensors raise)
-from . import accelerator, backends, cuda, tensor_methods  # noqa: F401,E402
+from . import accelerator, amp, backends, cuda, tensor_methods  # noqa: F401,E402
+from .amp import autocast  # noqa: F401,E402  (torch.autocast: disabled or refused, see graphc.amp)
 from .serialization import load, save  # noqa: F401,E402
 from .quantized_tensor import (QTensor, dequantize, quantize_per_channel,  # noqa: F401,E402
                                quantize_per_tensor, _make_per_tensor_quantized_tensor,

@@ -2,7 +2,15 @@
 the CPU). Seeding functions are accepted and do nothing; anything that needs a GPU raises."""
 from __future__ import annotations
 
+import types
+
+from . import amp as _amp
 from .device import DeviceError
+
+# torch.cuda.amp.GradScaler / autocast: disabled, as torch disables them without CUDA
+amp = types.SimpleNamespace(GradScaler=_amp.GradScaler,
+                            autocast=lambda enabled=True, dtype=None, cache_enabled=None:
+                            _amp.autocast("cuda", dtype, enabled, cache_enabled))
 
 
 def is_available() -> bool:

@@ -54,6 +54,33 @@ ALL = (float32, float64, int64, int32, int8, uint8, bool_)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL}
 
+
+
+class UnsupportedDType:
+    """A torch dtype graphc names but cannot compute in (bfloat16, float16): it may be stored
+    and compared (nanoGPT builds {'float32': torch.float32, 'bfloat16': torch.bfloat16, ...}
+    before choosing one), and making a tensor of it raises a NotSupportedError."""
+
+    __slots__ = ("torch_name",)
+
+    def __init__(self, torch_name: str):
+        self.torch_name = torch_name
+
+    def __repr__(self) -> str:
+        return f"graphc.{self.torch_name}"
+
+    is_floating_point = True
+
+    def refuse(self):
+        from .errors import NotSupportedError
+        return NotSupportedError(f"graphc.{self.torch_name} tensors are not supported: graphc "
+                                 "computes in float32 and float64 (use float32, or autocast / "
+                                 "GradScaler disabled)", name=self.torch_name)
+
+
+bfloat16 = UnsupportedDType("bfloat16")
+float16 = half = UnsupportedDType("float16")
+
 # PyTorch-style aliases
 float = float32  # noqa: A001
 double = float64
@@ -146,6 +173,8 @@ def as_dtype(x) -> DType:
     """Accept a DType, an IR name, a NumPy dtype or a Python type and return the DType."""
     if isinstance(x, DType):
         return x
+    if isinstance(x, UnsupportedDType):
+        raise x.refuse()
     if isinstance(x, str) and x in _BY_NAME:
         return _BY_NAME[x]
     if x is _PY_FLOAT:  # torch's default float dtype, not NumPy's float64

@@ -34,7 +34,7 @@ README = "see README.md, 'What is supported'"
 STUBS: dict[str, dict] = {
     "graphc.fft": {}, "graphc.linalg": {}, "graphc.special": {}, "graphc.distributions": {},
     "graphc.jit": {}, "graphc.onnx": {}, "graphc.sparse": {}, "graphc.hub": {},
-    "graphc.profiler": {}, "graphc.amp": {}, "graphc.backends": {}, "graphc.testing": {},
+    "graphc.profiler": {}, "graphc.backends": {}, "graphc.testing": {},
     "graphc.cuda": {"is_available": lambda: False, "device_count": lambda: 0},
     "graphc.mps": {"is_available": lambda: False},
     "graphc.nn.init": {}, "graphc.nn.utils": {}, "graphc.optim.lr_scheduler": {},

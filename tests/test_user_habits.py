@@ -132,3 +132,35 @@ def test_a_concrete_causal_mask_compiles_in_a_transformer_encoder():
                           for k, v in enc.state_dict().items()})
     ref = tenc(torch.from_numpy(x), mask=torch.nn.Transformer.generate_square_subsequent_mask(5))
     np.testing.assert_allclose(out, ref.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_legacy_tensor_constructor_is_torchs():
+    torch = pytest.importorskip("torch")
+    for args in ([[0]], [5], [4, 3], [], [(1, 2)], [[1.5, 2]]):
+        g, t = graphc.Tensor(*args), torch.Tensor(*args)
+        assert g.shape == tuple(t.shape) and g.dtype.torch_name == str(t.dtype).split(".")[1], args
+    p = nn.Parameter(graphc.Tensor(4, 3))   # the classic nn.Parameter(torch.Tensor(out, in))
+    assert p.shape == (4, 3) and p.dtype == graphc.float32
+    assert graphc.Tensor(np.arange(3)).dtype == graphc.int64
+
+
+def test_mixed_precision_helpers_are_disabled_as_torch_disables_them_without_cuda():
+    """nanoGPT's header: a dtype table naming bfloat16/float16, GradScaler(enabled=True) on a
+    machine without CUDA (torch warns and disables it), autocast disabled."""
+    table = {"float32": graphc.float32, "bfloat16": graphc.bfloat16, "float16": graphc.float16}
+    with pytest.warns(UserWarning, match="disabled"):
+        scaler = graphc.cuda.amp.GradScaler(enabled=True)
+    w = graphc.ones(2, requires_grad=True)
+    opt = graphc.optim.SGD([w], lr=0.1)
+    with graphc.amp.autocast(device_type="cpu", dtype=table["bfloat16"], enabled=False):
+        loss = (w * w).sum()
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    scaler.step(opt)
+    scaler.update()
+    np.testing.assert_allclose(w.numpy(), [0.8, 0.8], rtol=1e-6)
+    assert scaler.get_scale() == 1.0 and not scaler.is_enabled()
+    with pytest.raises(graphc.GraphcError, match="bfloat16"):
+        graphc.zeros(2, dtype=graphc.bfloat16)
+    with pytest.raises(graphc.GraphcError, match="autocast"):
+        graphc.autocast("cpu", dtype=graphc.bfloat16)
