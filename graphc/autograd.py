@@ -122,7 +122,10 @@ def _eager_seed(y: Tensor, gradient) -> np.ndarray:
     if not y.requires_grad:
         raise GraphcError(f"backward() on a tensor {y.type} that does not require grad (at "
                           f"{user_where()}): it depends on no tensor with requires_grad=True, or "
-                          "was computed under no_grad or from detach()")
+                          "was computed under no_grad or from detach(), or came out of a "
+                          "graphc.compile'd model or function (compiled code returns values "
+                          "without gradients: compile the whole training step, loss.backward() "
+                          "and optimizer.step() included)")
     if gradient is None:   # torch: any one-element output, not only 0-d ones
         if y.type.size != 1:
             raise GraphcError(f"backward() on a non-scalar tensor {y.type} needs gradient= of the "

@@ -330,6 +330,46 @@ class Tensor:
                              "optimizer state and tensors created inside can be updated")
         return self
 
+    def _become(self, new: "Tensor", what: str) -> "Tensor":
+        """In place, for the ops that change a tensor's shape or cut its history (unsqueeze_,
+        t_, detach_): this tensor object now stands for `new`, shape and gradient history
+        included. Parameters, buffers and optimizer state keep their shape (torch refuses to
+        reshape a leaf requiring grad in place too)."""
+        if self._is_state or (self.requires_grad and self._node is None and what != "detach_"
+                              and not self.is_traced):
+            raise GraphcError(f"{what}() of a parameter, buffer or leaf tensor requiring grad "
+                              f"at {tracing.user_where()}: use the out-of-place form")
+        if self._value is not None:
+            self._value, self._stop = new._value, new._stop
+        elif tracing.current() is not None and new._value is not None:
+            raise TraceError(f"{what}() of a tensor created outside the compiled function at "
+                             f"{tracing.user_where()}: use the out-of-place form")
+        else:   # the values are not written: arrays the tape saved stay as they were
+            self._data, self._node = new._data, new._node
+        self.requires_grad = new.requires_grad
+        return self
+
+    def unsqueeze_(self, dim: int) -> "Tensor":
+        """In place: self = self.unsqueeze(dim); returns self."""
+        return self._become(self.unsqueeze(dim), "unsqueeze_")
+
+    def squeeze_(self, dim=None) -> "Tensor":
+        """In place: self = self.squeeze(dim); returns self."""
+        return self._become(self.squeeze() if dim is None else self.squeeze(dim), "squeeze_")
+
+    def t_(self) -> "Tensor":
+        """In place: self = self.t(); returns self."""
+        return self._become(self.t(), "t_")
+
+    def transpose_(self, dim0: int, dim1: int) -> "Tensor":
+        """In place: self = self.transpose(dim0, dim1); returns self."""
+        return self._become(self.transpose(dim0, dim1), "transpose_")
+
+    def detach_(self) -> "Tensor":
+        """In place: cut this tensor from the graph that computed it (a leaf not requiring
+        grad, truncated backpropagation's `h.detach_()`); returns self."""
+        return self._become(self.detach(), "detach_")
+
     def add_(self, other, alpha=1) -> "Tensor":
         """In place: self += alpha * other; returns self."""
         return self._assign(self.add(other, alpha=alpha))

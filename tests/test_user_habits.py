@@ -164,3 +164,27 @@ def test_mixed_precision_helpers_are_disabled_as_torch_disables_them_without_cud
         graphc.zeros(2, dtype=graphc.bfloat16)
     with pytest.raises(graphc.GraphcError, match="autocast"):
         graphc.autocast("cpu", dtype=graphc.bfloat16)
+
+
+def test_in_place_shape_methods_and_detach_():
+    torch = pytest.importorskip("torch")
+    w, tw = graphc.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    for lib, v in ((graphc, w), (torch, tw)):
+        h = v * 3
+        h.unsqueeze_(0)                 # char-RNN generation: input.unsqueeze_(0)
+        h.t_()
+        h.transpose_(0, 1)
+        h.squeeze_(0)
+        (h * h).sum().backward()
+        d = v * 2
+        d.detach_()                     # truncated backpropagation's hidden.detach_()
+        assert not d.requires_grad and d.shape == (3,)
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy())
+    with pytest.raises(graphc.GraphcError, match="leaf"):
+        w.unsqueeze_(0)
+
+
+def test_backward_of_a_compiled_models_output_names_the_cause():
+    model = graphc.compile(nn.Linear(2, 1))
+    with pytest.raises(graphc.GraphcError, match="compile the whole training step"):
+        model(graphc.tensor(X)).sum().backward()
