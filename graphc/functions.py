@@ -158,13 +158,54 @@ def sigmoid(x) -> Tensor:
     return 1.0 / (1.0 + exp(-_float(_t(x))))
 
 
-def gelu(x, approximate: str = "none") -> Tensor:
-    """Gaussian error linear unit, exact (erf) or `approximate="tanh"` as in PyTorch."""
-    x = _float(_t(x))
+def _gelu(x, approximate: str) -> Tensor:
     if approximate == "tanh":
         return 0.5 * x * (1.0 + tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
-    check(approximate == "none", f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def _gelu_grad(x, g, approximate: str) -> Tensor:
+    """torch's GeluBackward (aten/src/ATen/native/cpu/Activation.cpp), from x alone."""
+    if approximate == "tanh":
+        beta, kappa = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5, 0.044715
+        x_sq = x * x
+        t = tanh(beta * (x + kappa * x_sq * x))
+        left, right = 0.5 * x, 1.0 + t
+        return g * (0.5 * right + left * (1.0 - t * t) * beta * (1.0 + 3.0 * kappa * x_sq))
+    beta = (2.0 / math.sqrt(math.pi)) * (1.0 / math.sqrt(2.0)) * 0.5
+    cdf = 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+    return g * (cdf + x * exp(-0.5 * x * x) * beta)
+
+
+_GELU_FUNCTIONS: dict = {}   # approximate -> its autograd Function (made on first use)
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit, exact (erf) or `approximate="tanh"` as in PyTorch. Its
+    gradient is torch's GeluBackward computed from x (a custom rule): a training step keeps x
+    alone for the backward pass, where the derivative of the composition kept three of its
+    intermediates (the fc + GELU kernel of a GPT wrote four 4 MB tensors instead of two)."""
+    x = _float(_t(x))
+    check(approximate in ("none", "tanh"),
+          f"gelu approximate must be 'none' or 'tanh', got {approximate!r}")
+    if not (x.requires_grad and is_grad_enabled()):
+        return _gelu(x, approximate)
+    fn = _GELU_FUNCTIONS.get(approximate)
+    if fn is None:
+        from .autograd import Function   # late: autograd builds on this module
+
+        class GeluFunction(Function):
+            @staticmethod
+            def forward(ctx, t):
+                ctx.save_for_backward(t)
+                return _gelu(t, approximate)
+
+            @staticmethod
+            def backward(ctx, g):
+                (t,) = ctx.saved_tensors
+                return _gelu_grad(t, g, approximate)
+        fn = _GELU_FUNCTIONS[approximate] = GeluFunction
+    return fn.apply(x)
 
 
 def clamp(x, min=None, max=None) -> Tensor:  # noqa: A002

@@ -188,3 +188,28 @@ def test_backward_of_a_compiled_models_output_names_the_cause():
     model = graphc.compile(nn.Linear(2, 1))
     with pytest.raises(graphc.GraphcError, match="compile the whole training step"):
         model(graphc.tensor(X)).sum().backward()
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_gradient_is_torchs_and_saves_only_its_input(approximate):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    g, t = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (F.gelu(g, approximate=approximate) * 3).sum().backward()
+    (torch.nn.functional.gelu(t, approximate=approximate) * 3).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-14, atol=1e-15)
+    graphc.manual_seed(0)
+    fc = nn.Linear(8, 16)
+    opt = graphc.optim.SGD(fc.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = F.gelu(fc(x), approximate=approximate).square().sum()
+        loss.backward()
+        opt.step()
+        return loss
+    f = graphc.compile(step)
+    f(np.ones((4, 8), np.float32))
+    mm = next(n for n in f.graph.nodes if n.op == "fused" and n.attrs["kind"] == "matmul"
+              and n.outputs[0].shape == (4, 16))
+    assert len(mm.outputs) == 2, "the fc + GELU kernel keeps x and gelu(x) only"
