@@ -199,12 +199,12 @@ def test_gelu_gradient_is_torchs_and_saves_only_its_input(approximate):
     (torch.nn.functional.gelu(t, approximate=approximate) * 3).sum().backward()
     np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), rtol=1e-14, atol=1e-15)
     graphc.manual_seed(0)
-    fc = nn.Linear(8, 16)
-    opt = graphc.optim.SGD(fc.parameters(), lr=0.1)
+    fc, out = nn.Linear(8, 16), nn.Linear(16, 2)   # a transformer's MLP: fc, GELU, projection
+    opt = graphc.optim.SGD(list(fc.parameters()) + list(out.parameters()), lr=0.1)
 
     def step(x):
         opt.zero_grad()
-        loss = F.gelu(fc(x), approximate=approximate).square().sum()
+        loss = out(F.gelu(fc(x), approximate=approximate)).square().sum()
         loss.backward()
         opt.step()
         return loss
