@@ -33,6 +33,7 @@ class GradScaler:
         self._enabled = False
 
     def is_enabled(self) -> bool:
+        """False: the scaler is always disabled."""
         return self._enabled
 
     def scale(self, outputs):
@@ -50,9 +51,11 @@ class GradScaler:
         """Nothing to update."""
 
     def get_scale(self) -> float:
+        """1.0, as torch's disabled scaler."""
         return 1.0
 
     def state_dict(self) -> dict:
+        """{}, as torch's disabled scaler."""
         return {}
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -72,6 +72,7 @@ class UnsupportedDType:
     is_floating_point = True
 
     def refuse(self):
+        """The NotSupportedError for a tensor of this dtype."""
         from .errors import NotSupportedError
         return NotSupportedError(f"graphc.{self.torch_name} tensors are not supported: graphc "
                                  "computes in float32 and float64 (use float32, or autocast / "
