@@ -58,6 +58,7 @@ from .quant_ops import (fake_quantize_per_channel_affine,  # noqa: F401,E402
 from . import ao, quantization  # noqa: F401,E402
 from . import distributed, multiprocessing  # noqa: F401,E402  (MPI data parallelism, Hogwild)
 from .autograd import enable_grad, is_grad_enabled, no_grad  # noqa: F401,E402
+from .grad_mode import set_grad_enabled  # noqa: F401,E402
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: F401,E402
 from .driver.compile import Compiled, compile  # noqa: F401,E402,A004
 from .control_flow import scan  # noqa: F401,E402  (a loop traced once: lax.scan)

@@ -19,7 +19,7 @@ import numpy as np
 from .driver import tracing
 from .errors import GraphcError
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: F401
-                        is_inference_mode_enabled, no_grad)  # (re-exported)
+                        is_inference_mode_enabled, no_grad, set_grad_enabled)  # (re-exported)
 from .ir.builder import Builder
 from .ir.graph import Value
 from .ir.ops import OPS, defvjp

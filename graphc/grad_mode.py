@@ -36,9 +36,49 @@ class _GradMode:
 
 
 class no_grad(_GradMode):
-    """Context manager / decorator: ops inside record no gradient (as torch.no_grad)."""
+    """Context manager / decorator: ops inside record no gradient (as torch.no_grad; a bare
+    `@no_grad` works too)."""
 
     enabled = False
+
+    def __new__(cls, fn=None):
+        if fn is not None and callable(fn):   # bare @no_grad
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
+        pass
+
+
+class set_grad_enabled(_GradMode):
+    """torch.set_grad_enabled(mode): a context manager / decorator, or, called as a function,
+    sets grad mode at once (the transfer-learning tutorial's `with
+    torch.set_grad_enabled(phase == 'train')`)."""
+
+    def __init__(self, mode: bool):
+        self.enabled = bool(mode)
+        self._prev = is_grad_enabled()
+        _state.enabled = self.enabled
+
+    def __enter__(self):
+        _state.enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _state.enabled = self._prev
+
+    def __call__(self, fn):
+        mode = self.enabled
+        _state.enabled = self._prev   # as a decorator it changes nothing until fn runs
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = is_grad_enabled()
+            _state.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.enabled = prev
+        return wrapper
 
 
 class enable_grad(_GradMode):

@@ -248,6 +248,8 @@ class Tensor:
             return Tensor._symbolic(self._value, self._trace, self.requires_grad)
         if tr is not None:
             return Tensor._symbolic(lift(tr, self), tr, self.requires_grad)
+        if self.requires_grad and is_grad_enabled():   # a recorded copy: gradients flow back
+            return apply("cast", self, dtype=self.dtype)
         return Tensor(self._data.copy())
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":

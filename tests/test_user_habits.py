@@ -213,3 +213,50 @@ def test_gelu_gradient_is_torchs_and_saves_only_its_input(approximate):
     mm = next(n for n in f.graph.nodes if n.op == "fused" and n.attrs["kind"] == "matmul"
               and n.outputs[0].shape == (4, 16))
     assert len(mm.outputs) == 2, "the fc + GELU kernel keeps x and gelu(x) only"
+
+
+def test_eager_clone_keeps_the_gradient():
+    """A residual `identity = h.clone()` (H1's CNN audit: conv weight gradients were wrong)."""
+    torch = pytest.importorskip("torch")
+    w, tw = graphc.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    for v in (w, tw):
+        h = v * 2
+        ident = h.clone()
+        (h * ident * 3).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), tw.grad.numpy())
+    assert nn.Parameter(graphc.ones(2)).clone().requires_grad
+
+
+COUNT = 0
+
+
+def test_a_counter_the_step_rebinds_retraces_every_call():
+    global COUNT
+    COUNT = 0
+    graphc.manual_seed(0)
+    lin = nn.Linear(2, 1)
+
+    @graphc.compile
+    def step(x):
+        global COUNT
+        COUNT += 1
+        return lin(x).sum() * COUNT
+    base = float(lin(graphc.tensor(X[:1])).sum())
+    with pytest.warns(UserWarning, match="retraced"):
+        outs = [float(step(X[:1])) for _ in range(9)]
+    np.testing.assert_allclose(outs, [base * k for k in range(1, 10)], rtol=1e-5)
+    assert COUNT == 9
+
+
+def test_grad_mode_helpers_and_load_state_dict_result():
+    w = graphc.ones(3, requires_grad=True)
+
+    @graphc.no_grad
+    def doubled(x):
+        return x * 2
+    assert not doubled(w).requires_grad
+    with graphc.set_grad_enabled(False):
+        assert not (w * 2).requires_grad
+    assert (w * 2).requires_grad
+    r = nn.Linear(2, 2).load_state_dict({"weight": graphc.zeros(2, 2)}, strict=False)
+    assert r.missing_keys == ["bias"] and r.unexpected_keys == [] and list(r) == [["bias"], []]

@@ -33,7 +33,23 @@ from ..nn.parameter import Buffer, Parameter
 from ..tensor import Tensor
 
 MISSING = object()
-REBOUND = object()   # guard_key() after a watched global/closure variable was rebound
+
+
+class _Rebound:
+    """guard_key() after a watched global/closure variable was rebound: equal to no key, not
+    even itself, so a call that stored it (a step that rebinds a counter it reads) never hits
+    the fast path with it."""
+
+    def __eq__(self, other) -> bool:
+        return False
+
+    def __ne__(self, other) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+REBOUND = _Rebound()
 
 
 def _globals_and_cells(fn, depth: int = 0, seen=None) -> list[tuple[str, Any]]:

@@ -1,7 +1,7 @@
 """nn.Module and its containers, with PyTorch's names and habits."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from typing import Any, Iterator
 
 import numpy as np
@@ -15,6 +15,10 @@ from .parameter import Buffer, Parameter
 
 _MISSING = object()
 _SETTINGS = (int, float, bool, str, tuple, type(None))   # compared by value, not identity
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """load_state_dict's result, as torch's: (missing_keys, unexpected_keys) by name or index."""
 
 
 def _same_setting(a, b) -> bool:
@@ -203,7 +207,7 @@ class Module:
             staged.append((p, arr))
         for p, arr in staged:  # all checked before anything is written
             np.copyto(p._data, arr.astype(p._data.dtype, copy=False))
-        return missing, unexpected
+        return _IncompatibleKeys(missing, unexpected)
 
     def to(self, *args, **kwargs) -> "Module":
         """As torch's Module.to: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`.
