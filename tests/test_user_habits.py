@@ -260,3 +260,40 @@ def test_grad_mode_helpers_and_load_state_dict_result():
     assert (w * 2).requires_grad
     r = nn.Linear(2, 2).load_state_dict({"weight": graphc.zeros(2, 2)}, strict=False)
     assert r.missing_keys == ["bias"] and r.unexpected_keys == [] and list(r) == [["bias"], []]
+
+
+def test_eval_called_inside_a_compiled_function_stays_in_effect():
+    """`def evaluate(x): model.eval(); return model(x)` compiled, alternating with training: the
+    flags the traced call left are set again after every cached call, as the Python ran."""
+    torch = pytest.importorskip("torch")
+    graphc.manual_seed(0)
+    m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    tm = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    tm.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in m.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    opt, topt = graphc.optim.SGD(m.parameters(), lr=0.1), torch.optim.SGD(tm.parameters(), lr=0.1)
+
+    def train(x):
+        opt.zero_grad()
+        loss = m(x).square().sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def evaluate(x):
+        m.eval()
+        return m(x)
+    tr, ev = graphc.compile(train), graphc.compile(evaluate)
+    tx = torch.from_numpy(x)
+    for _ in range(3):
+        m.train()
+        tr(x)
+        ev(x)
+        tm.train()
+        topt.zero_grad()
+        tm(tx).square().sum().backward()
+        topt.step()
+        tm.eval()
+    assert not m.training and not m[1].training
+    np.testing.assert_allclose(m(graphc.tensor(x)).numpy(), tm(tx).detach().numpy(), rtol=1e-4,
+                               atol=1e-5)

@@ -369,6 +369,7 @@ class Snapshot:
     slots: Any = None     # escape.Snapshot: globals, cells and attributes the step reaches
     escapes: list = field(default_factory=list)   # (slot, traced tensor) to write back per call
     retrace: bool = False  # a slot the step read and rebinds must first become an input
+    flags: list = field(default_factory=list)  # (module, its `training` before the trace)
 
 
 class PyState:
@@ -511,6 +512,7 @@ class PyState:
         """Snapshot slots; make every param group's lr (and the hyperparameters its optimizer's
         step declares runtime) runtime scalar inputs of the graph."""
         snap = Snapshot()
+        snap.flags = [(m, m.training) for m in self.all_modules]
         for _, opt in self.optimizers:  # state an eager step() made (plain tensors): buffers
             for st in opt.state.values():  # sharing their arrays, so the graph updates them
                 for k, v in list(st.items()):
@@ -555,7 +557,9 @@ class PyState:
 
     def end(self, tr, snap: Snapshot) -> list[tuple[tuple, Any]]:
         """Turn tensors left in slots into state updates; return the slot effects to replay."""
-        effects = []
+        # train()/eval() the step itself calls: replayed after every call, as the trace ran it
+        effects = [(("flag", m, "training"), m.training) for m, before in snap.flags
+                   if m.training != before]
         known = {id(p) for p in self.params}
         for obj in tr.params.values():  # parameters reached some other way (attributes, ...)
             if isinstance(obj, Tensor) and id(obj) not in known and \
@@ -688,7 +692,10 @@ def _get(slot):
 def apply_effects(effects) -> None:
     """Replay a trace's Python-side effects after a successful run."""
     for (kind, obj, key), value in effects:
-        if kind == "attr":
+        if kind == "flag":   # a module's train/eval flag, as Module.train sets it
+            object.__setattr__(obj, key, value)
+            Module.epoch += 1
+        elif kind == "attr":
             setattr(obj, key, value)
         elif value is MISSING:
             obj.state.get(key[0], {}).pop(key[1], None)
