@@ -13,7 +13,7 @@ from .dtypes import (per_channel_affine, per_channel_affine_float_qparams,  # no
                      per_channel_symmetric, per_tensor_affine, per_tensor_symmetric)
 from .errors import (CompileError, ExecutionError, GraphcError, InputError,  # noqa: F401
                      ParseError, ShapeError, TraceError, VerifyError)
-from .tensor import Tensor  # noqa: F401
+from .tensor import Size, Tensor  # noqa: F401
 from .functions import (abs, amax, amin, arange, argmax, argmin, broadcast_to, clamp, cumsum,
                         erf,  # noqa: F401,A004
                         exp, flatten, full, full_like, gather, gelu, log, log1p, log_softmax,

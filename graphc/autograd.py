@@ -320,7 +320,7 @@ def _accumulate(leaves: list[Tensor], grads: list[np.ndarray]) -> None:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+         only_inputs=True, allow_unused=False):
     """torch.autograd.grad, eagerly: the gradients of `outputs` w.r.t. `inputs` (no .grad set)."""
     if create_graph:
         raise GraphcError("autograd.grad(create_graph=True): higher-order gradients are not "

@@ -29,6 +29,20 @@ from .driver.tracing import control_flow_error, user_loc
 Number = (bool, int, float, np.number, np.bool_)
 
 
+class Size(tuple):
+    """torch.Size: a tuple of dimension sizes (Tensor.size()), with numel()."""
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this size holds."""
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"graphc.Size({list(self)})"
+
+
 class Tensor:
     """A tensor as in PyTorch: operators, torch-named methods, `.grad`, `.requires_grad`."""
 
@@ -115,8 +129,8 @@ class Tensor:
         return self.ndim
 
     def size(self, dim: int | None = None):
-        """The shape, or the size of dimension `dim` if given."""
-        return self.shape if dim is None else self.shape[dim]
+        """The shape (a graphc.Size: a tuple with numel()), or the size of dimension `dim`."""
+        return Size(self.shape) if dim is None else self.shape[dim]
 
     def numel(self) -> int:
         """The total number of elements."""

@@ -297,3 +297,23 @@ def test_eval_called_inside_a_compiled_function_stays_in_effect():
     assert not m.training and not m[1].training
     np.testing.assert_allclose(m(graphc.tensor(x)).numpy(), tm(tx).detach().numpy(), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_a_number_in_a_dict_the_step_reads_is_guarded():
+    graphc.manual_seed(0)
+    lin = nn.Linear(2, 1)
+    state = {"it": 0, "warm": 2.0}
+
+    @graphc.compile
+    def step(x):
+        state["it"] += 1    # a hand-written warmup kept in a dict
+        return lin(x).sum() * min(1.0, state["it"] / state["warm"])
+    base = float(lin(graphc.tensor(X[:1])).sum())
+    outs = [float(step(X[:1])) for _ in range(4)]
+    np.testing.assert_allclose(outs, [base * 0.5, base, base, base], rtol=1e-5)
+    assert state["it"] == 4
+
+
+def test_size_is_a_tuple_with_numel():
+    s = graphc.ones(2, 3).size()
+    assert s == (2, 3) and s.numel() == 6 and isinstance(s, graphc.Size)

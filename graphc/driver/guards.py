@@ -134,6 +134,7 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
     cells: list[tuple[Any, Any]] = []
     defaults: list[tuple[Any, Any, Any]] = []
     attrs: list[tuple[Any, str, Any]] = []   # (plain object, attribute, number or string)
+    items: list[tuple[dict, str, Any]] = []   # (dict, key, number or string)
     seen: set[int] = set()
 
     def walk(f, depth):
@@ -178,10 +179,14 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
             vals = d.values() if isinstance(d, dict) else (d or ())
             if any(_watched(v) and v is not None for v in vals):
                 defaults.append((f, attr, d))
-        # numbers and strings the code reads as attributes of a plain object (`args.lr`)
-        names = set(code.co_names)
+        # numbers and strings the code reads as attributes of a plain object (`args.lr`) or
+        # as items of a dict under a key it names (`state['it']`)
+        names, consts = set(code.co_names), {c for c in code.co_consts if isinstance(c, str)}
         for v in found:
-            if _plain_object(v) and not isinstance(v, Module):
+            if isinstance(v, dict) and len(v) <= 1024:
+                items.extend((v, k, x) for k, x in list(v.items())
+                             if k in consts and isinstance(x, _VALUES))
+            elif _plain_object(v) and not isinstance(v, Module):
                 attrs.extend((v, k, x) for k, x in list(vars(v).items())
                              if k in names and isinstance(x, _VALUES))
         if depth < 3:
@@ -218,6 +223,8 @@ def binding_watch(fn, skip: frozenset = frozenset()) -> Callable[[], bool] | Non
         checks.append(lambda: all([getattr(f, a, None) is d for f, a, d in defaults]))
     if attrs:
         checks.append(lambda: all([_same_binding(getattr(o, a, MISSING), x) for o, a, x in attrs]))
+    if items:
+        checks.append(lambda: all([_same_binding(d.get(k, MISSING), x) for d, k, x in items]))
     if not checks:
         return None
 
