@@ -11,7 +11,9 @@ Kernels the LLVM backend lowers as single loop nests:
   mask, the ReLU mask in the backward, or a weight's whole update right after its gradient),
   and, where a PACK op's result is read only as the matmul's B operand, that op too: the kernel
   computes B's panels as it packs them instead of reading a materialised B (a convolution's
-  im2col columns in inference: the implicit GEMM).
+  im2col columns: the implicit GEMM). A PACK op read by several such matmuls (in training,
+  the forward product W @ cols and the weight gradient g @ cols^T) is first copied once per
+  reader (`one_pack_per_reader`), so each computes its own panels and none is materialised.
 
 What may join what is decided from each op's declared fusion class (`OpDef.fusion`), never from
 op names: LOOP ops (elementwise, broadcast, gather) join loop kernels and matmul epilogues,

@@ -70,3 +70,14 @@ def test_a_constant_index_out_of_range_is_not_trusted():
         b = Builder(g)
         g.outputs = [b.gather(x, b.const(np.array(value), "i64"), axis=0)]
         assert unchecked_indices(g) is not trusted
+
+
+def test_an_index_inside_a_loop_body_is_not_trusted():
+    """A scan body's inputs are no graph inputs: an embedding inside the loop keeps the copy."""
+    emb = nn.Embedding(5, 3)
+
+    def f(tok):
+        h, _ = graphc.scan(lambda h, t: (h + emb(t), None), graphc.zeros(3), tok)
+        return h
+    g = _graph(f, np.array([1, 2, 3]))
+    assert unchecked_indices(g)

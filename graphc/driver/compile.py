@@ -615,7 +615,8 @@ def _in_range(p, bound: int, lo: int = 0, skip=None) -> bool:
 
 def _index_ops(graph: Graph):
     """(index op, (operand position, bound, lowest, skip), index source value, its producer)
-    for every op reading indices, in kernel bodies too."""
+    for every op reading indices, in kernel and loop bodies too (a loop body's inputs are no
+    graph inputs: its indices count as unchecked unless provably in range)."""
     out = []
 
     def visit(nodes, outer_of):
@@ -623,6 +624,8 @@ def _index_ops(graph: Graph):
             if fusion_of(n) is Fusion.KERNEL:
                 body = n.attrs["body"]
                 visit(body.nodes, {**outer_of, **dict(zip(body.inputs, n.inputs))})
+            elif fusion_of(n) is Fusion.SCAN:
+                visit(n.attrs["body"].nodes, {})
             elif OPS[n.op].indices is not None:
                 at, bound, *lo = OPS[n.op].indices(n)
                 src, p = _index_source(n.inputs[at], outer_of)
