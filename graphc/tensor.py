@@ -10,6 +10,7 @@ gradient rules as compiled code (passes.autodiff.gradients).
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -786,8 +787,6 @@ def fresh_result(fn):
     one tensor) or, eagerly, shares memory with one (a reshape of it: repeat(1, 1)) is copied,
     so writing into the result never changes the operand. The copy is a recorded cast, so
     gradients still flow through it."""
-    import functools
-
     def operands(args):
         for a in args:
             if isinstance(a, Tensor):
@@ -798,7 +797,7 @@ def fresh_result(fn):
     @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         out = fn(*args, **kwargs)
-        if not isinstance(out, Tensor) or type(out) is not Tensor:
+        if type(out) is not Tensor:   # a number, a tuple, a quantized tensor: as it is
             return out
         for a in operands(args):
             if out is a or not out.is_traced and not a.is_traced \
