@@ -317,3 +317,13 @@ def test_a_number_in_a_dict_the_step_reads_is_guarded():
 def test_size_is_a_tuple_with_numel():
     s = graphc.ones(2, 3).size()
     assert s == (2, 3) and s.numel() == 6 and isinstance(s, graphc.Size)
+
+
+def test_module_lookups_and_missing_hooks():
+    m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.BatchNorm1d(2)))
+    assert m.get_submodule("1.0") is m[1][0]
+    assert m.get_parameter("0.weight") is m[0].weight
+    assert m.get_buffer("1.0.running_mean") is m[1][0].running_mean
+    with pytest.raises(graphc.GraphcError, match="register_forward_hook"):
+        m.register_forward_hook(lambda *a: None)
+    assert not hasattr(m, "register_forward_hook")

@@ -17,6 +17,16 @@ _MISSING = object()
 _SETTINGS = (int, float, bool, str, tuple, type(None))   # compared by value, not identity
 
 
+# torch.nn.Module methods graphc does not have: a NotSupportedError (still an AttributeError)
+_TORCH_ONLY = frozenset((
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "get_extra_state",
+    "set_extra_state", "set_submodule", "to_empty", "half", "bfloat16", "compile", "ipu", "xpu",
+    "mtia"))
+
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     """load_state_dict's result, as torch's: (missing_keys, unexpected_keys) by name or index."""
 
@@ -85,6 +95,9 @@ class Module:
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
+        if name in _TORCH_ONLY:
+            from ..unsupported import not_supported
+            raise not_supported(f"graphc.nn.Module.{name}", name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
@@ -115,6 +128,34 @@ class Module:
     def add_module(self, name: str, module: "Module") -> None:
         """Register `module` as the sub-module `name`."""
         setattr(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> "Module":
+        """The sub-module at dotted path `target` ("" is this module), as torch's."""
+        mod = self
+        for item in target.split(".") if target else ():
+            sub = mod._modules.get(item)
+            if sub is None:
+                raise AttributeError(f"{type(mod).__name__} has no attribute `{item}`")
+            mod = sub
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path `target` ("layer.weight"), as torch's."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str):
+        """The buffer at dotted path `target`, as torch's."""
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}`")
+        return mod._buffers[name]
 
     # ---- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:
