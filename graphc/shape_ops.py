@@ -712,6 +712,27 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     return x
 
 
+def sliding_windows(x, dimension: int, size: int, step: int) -> Tensor:
+    """Tensor.unfold(dimension, size, step): every window of `size` elements along `dimension`,
+    `step` apart, as a new last axis (torch's shape; a copy here, not a view: writing into it
+    leaves x unchanged). One take of the windows' positions, then a reshape and a move."""
+    x = _t(x)
+    if x.ndim == 0:
+        check(dimension in (0, -1) and size <= 1 and step > 0,
+              f"unfold: a 0-d tensor has one window of size 1, got size {size}, step {step}")
+        return reshape(x, (1,))
+    d = _dim(dimension, x.ndim)
+    n_in = x.shape[d]
+    check(step > 0, f"unfold: step must be positive, got {step}")
+    check(0 <= size <= n_in, f"unfold: maximum size for tensor at dimension {d} is {n_in} but "
+                             f"size is {size}")
+    n = (n_in - size) // step + 1
+    pos = (np.arange(n)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    y = index_select(x, d, Tensor(pos.astype(np.int64)))
+    y = reshape(y, x.shape[:d] + (n, size) + x.shape[d + 1:])
+    return movedim(y, d + 1, -1)
+
+
 # ---- Tensor methods -------------------------------------------------------------------------------
 
 def _install_methods() -> None:
@@ -727,6 +748,7 @@ def _install_methods() -> None:
     Tensor.expand_as = lambda self, other: expand(self, *other.shape)
     Tensor.view_as = lambda self, other: reshape(self, other.shape)
     Tensor.reshape_as = Tensor.view_as
+    Tensor.unfold = sliding_windows
 
 
 _install_methods()

@@ -327,3 +327,18 @@ def test_module_lookups_and_missing_hooks():
     with pytest.raises(graphc.GraphcError, match="register_forward_hook"):
         m.register_forward_hook(lambda *a: None)
     assert not hasattr(m, "register_forward_hook")
+
+
+@pytest.mark.parametrize("args", [(2, 2, 1), (2, 3, 1), (1, 2, 1), (0, 1, 1), (-1, 2, 2),
+                                  (2, 4, 3), (1, 3, 5)])
+def test_tensor_unfold_windows_match_torch(args):
+    torch = pytest.importorskip("torch")
+    x = np.arange(24.0).reshape(2, 3, 4)
+    a, b = graphc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ga, tb = a.unfold(*args), b.unfold(*args)
+    np.testing.assert_array_equal(ga.numpy(), tb.detach().numpy())
+    (ga * ga).sum().backward()
+    (tb * tb).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+    f = graphc.compile(lambda t: t.unfold(*args).sum(-1))
+    np.testing.assert_array_equal(f(x), tb.detach().sum(-1).numpy())
