@@ -342,3 +342,19 @@ def test_tensor_unfold_windows_match_torch(args):
     np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
     f = graphc.compile(lambda t: t.unfold(*args).sum(-1))
     np.testing.assert_array_equal(f(x), tb.detach().sum(-1).numpy())
+
+
+def test_a_scheduler_stepped_inside_a_compiled_step_says_where_to_call_it():
+    lin = nn.Linear(2, 1)
+    opt = graphc.optim.SGD(lin.parameters(), lr=0.1)
+    sch = graphc.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=10)
+
+    def step(x):
+        opt.zero_grad()
+        loss = lin(x).sum()
+        loss.backward()
+        opt.step()
+        sch.step()
+        return loss
+    with pytest.raises(graphc.TraceError, match="outside"):
+        graphc.compile(step)(X)

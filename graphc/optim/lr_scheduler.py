@@ -20,6 +20,8 @@ from math import inf
 from typing import Any, cast, Literal, SupportsFloat, TYPE_CHECKING, TypedDict  # noqa: F401
 from weakref import ref  # noqa: F401
 
+from ..driver import tracing
+from ..errors import TraceError
 from ..tensor import Tensor
 from .optimizer import (Optimizer, OptimizerKeyError, OptimizerOptionError,  # noqa: F401
                         OptimizerTypeError, OptimizerValueError)
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
 def override(f):
     """Identity decorator (typing_extensions.override stand-in)."""
     return f
+
+
+def _outside_traces(what: str) -> None:
+    """A scheduler steps in Python between compiled calls: the lr it sets is a runtime input of
+    the compiled step, so the new value takes effect on the next call without a retrace."""
+    if tracing.current() is not None:
+        raise TraceError(f"{what}.step() at {tracing.user_where()} inside a compiled function: "
+                         "call scheduler.step() outside it (after the compiled step returns); "
+                         "the lr is a runtime input of the step, so the new lr is used on the "
+                         "next call without retracing")
 
 
 def _to_scalar(x):
@@ -154,6 +166,7 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """LRScheduler.step, as in torch.optim.lr_scheduler."""
+        _outside_traces(type(self).__name__)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
@@ -598,6 +611,7 @@ class SequentialLR(_ComposedStateDict, LRScheduler):
 
     def step(self) -> None:  # type: ignore[override]
         """SequentialLR.step, as in torch.optim.lr_scheduler."""
+        _outside_traces(type(self).__name__)
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -735,6 +749,7 @@ class ChainedScheduler(_ComposedStateDict, LRScheduler):
 
     def step(self) -> None:  # type: ignore[override]
         """ChainedScheduler.step, as in torch.optim.lr_scheduler."""
+        _outside_traces(type(self).__name__)
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
@@ -788,6 +803,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics: SupportsFloat, epoch=None) -> None:  # type: ignore[override]
         """ReduceLROnPlateau.step, as in torch.optim.lr_scheduler."""
+        _outside_traces(type(self).__name__)
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
