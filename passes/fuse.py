@@ -492,8 +492,8 @@ def _build(g: Graph, groups: list[Group], dag: nx.DiGraph) -> Graph:
 def _packable(n: Node, users: list[Node], results) -> bool:
     """Whether PACK node n's result can be computed inside each of `users`' matmul kernels: it
     is 2-D float and not a graph result, and every user is a 2-D float matmul reading it only
-    as B, stored as is or transposed (A then not transposed): a convolution's forward product
-    W @ cols and its weight gradient g @ cols^T."""
+    as B, stored as is or transposed (A then not transposed, of at least PACK_T_MIN_ROWS rows):
+    a convolution's forward product W @ cols and its weight gradient g @ cols^T."""
     (v,) = n.outputs
     if v in results or v.type.ndim != 2 or not v.dtype.is_float \
             or n.inputs[0].type.size >= 1 << 31:   # the kernel indexes it with int32 lanes
@@ -501,8 +501,14 @@ def _packable(n: Node, users: list[Node], results) -> bool:
     return all(fusion_of(mm) is Fusion.MATMUL and mm.inputs[1] is v and mm.inputs[0] is not v
                and len(mm.outputs) == 1 and mm.outputs[0].type.ndim == 2
                and mm.inputs[0].type.ndim == 2
-               and not (mm.attrs.get("transpose_b") and mm.attrs.get("transpose_a"))
+               and not (mm.attrs.get("transpose_b") and (mm.attrs.get("transpose_a")
+                                                          or mm.inputs[0].shape[0] < PACK_T_MIN_ROWS))
                for mm in users)
+
+
+PACK_T_MIN_ROWS = 12   # a weight gradient of fewer output channels reads materialised columns:
+                       # its panels are packed for too few rows (LeNet-5's 6-channel conv1: its
+                       # step 3-5 % faster so, paired, Zen 5)
 
 
 def one_pack_per_reader(g: Graph) -> Graph:
