@@ -358,3 +358,25 @@ def test_a_scheduler_stepped_inside_a_compiled_step_says_where_to_call_it():
         return loss
     with pytest.raises(graphc.TraceError, match="outside"):
         graphc.compile(step)(X)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_transformer_encoder_inference_zeroes_padding_as_torchs_nested_path(batch_first):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    t = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(
+        8, 2, 16, 0.0, batch_first=batch_first), 2, enable_nested_tensor=batch_first).eval()
+    g = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, 0.0, batch_first=batch_first),
+                              2, enable_nested_tensor=batch_first).eval()
+    g.load_state_dict({k: graphc.tensor(v.detach().numpy().copy())
+                       for k, v in t.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 5, 8) if batch_first else (5, 3, 8))
+    x = x.astype(np.float32)
+    pad = np.zeros((3, 5), bool)
+    pad[0, 3:] = pad[1, 4:] = True
+    with torch.no_grad():
+        ref = t(torch.from_numpy(x), src_key_padding_mask=torch.from_numpy(pad)).numpy()
+    with graphc.no_grad():
+        out = g(graphc.tensor(x), src_key_padding_mask=graphc.tensor(pad)).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert g.use_nested_tensor == t.use_nested_tensor

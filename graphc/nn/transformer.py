@@ -180,16 +180,35 @@ class TransformerDecoderLayer(Module):
 class TransformerEncoder(Module):
     """torch.nn.TransformerEncoder(encoder_layer, num_layers, norm=None,
     enable_nested_tensor=True, mask_check=True): num_layers deep copies of the layer, then
-    norm. enable_nested_tensor and mask_check only steer torch's inference fast path (graphc has
-    none) and are kept as attributes."""
+    norm. Where torch takes its nested-tensor inference path (use_nested_tensor, set as torch
+    sets it from the layer; eval mode, no gradient, a (left-aligned) src_key_padding_mask and
+    no mask) its output is 0 at the padded positions: graphc computes the same output and
+    zeroes those positions too (torch's other values are the same function)."""
 
     def __init__(self, encoder_layer: Module, num_layers: int, norm: Module | None = None,
                  enable_nested_tensor: bool = True, mask_check: bool = True):
         super().__init__()
         self.layers = _get_clones(encoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
-        self.enable_nested_tensor = self.use_nested_tensor = enable_nested_tensor
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = enable_nested_tensor and _nested_ok(encoder_layer)
         self.mask_check = mask_check
+
+    def _nested_path(self, src, mask, pad) -> bool:
+        """Whether torch's forward would run its nested-tensor fast path (its checks in order)."""
+        from ..grad_mode import is_grad_enabled
+        if not self.use_nested_tensor or not len(self.layers) or self.layers[0].training \
+                or src.ndim != 3 or pad is None or mask is not None:
+            return False
+        if is_grad_enabled() and (src.requires_grad or any(
+                p.requires_grad for p in self.layers[0].parameters())):
+            return False
+        if self.mask_check:   # every row's valid positions a prefix (padding at the end only)
+            valid = ~pad.numpy().astype(bool) if not pad.is_traced else None
+            if valid is None or not (valid[:, :1].all() and
+                                     (valid[:, 1:] <= valid[:, :-1]).all()):
+                return False
+        return True
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None) -> Tensor:
         """The layers in turn, with the same masks; then norm."""
@@ -200,10 +219,24 @@ class TransformerEncoder(Module):
         mask = _canonical_mask(mask, "mask", out.dtype)
         batch_first = self.layers[0].self_attn.batch_first if len(self.layers) else False
         is_causal = _detect_is_causal_mask(mask, is_causal, _seq_len(out, batch_first))
+        nested = self._nested_path(out, mask, src_key_padding_mask)
         for mod in self.layers:
             out = mod(out, src_mask=mask, is_causal=is_causal,
                       src_key_padding_mask=src_key_padding_mask)
-        return out if self.norm is None else self.norm(out)
+        out = out if self.norm is None else self.norm(out)
+        if nested:   # torch's padded tensor: 0 where the positions were padding
+            keep = G.unsqueeze(src_key_padding_mask, -1)
+            out = G.where(keep if keep.dtype.is_bool else keep != 0, 0.0, out)
+        return out
+
+
+def _nested_ok(layer) -> bool:
+    """torch's TransformerEncoder.__init__ checks for its nested-tensor path on the layer."""
+    attn = getattr(layer, "self_attn", None)
+    return isinstance(layer, TransformerEncoderLayer) and not layer.norm_first \
+        and attn.batch_first and attn._qkv_same_embed_dim and attn.in_proj_bias is not None \
+        and bool(layer.activation_relu_or_gelu) and layer.norm1.eps == layer.norm2.eps \
+        and attn.num_heads % 2 == 0
 
 
 class TransformerDecoder(Module):
