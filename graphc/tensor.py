@@ -785,7 +785,7 @@ def fresh_result(fn):
     """For a function torch defines as returning a new tensor (roll, flip, cat, repeat, pad, ...):
     a result that is one of its tensor operands (an op that changed nothing: roll by 0, cat of
     one tensor) or, eagerly, shares memory with one (a reshape of it: repeat(1, 1)) is copied,
-    so writing into the result never changes the operand. The copy is a recorded cast, so
+    so writing into the result never changes the operand. The copy is `Tensor.clone()`, so
     gradients still flow through it."""
     def operands(args):
         for a in args:
@@ -802,7 +802,7 @@ def fresh_result(fn):
         for a in operands(args):
             if out is a or not out.is_traced and not a.is_traced \
                     and np.may_share_memory(out._data, a._data):
-                return apply("cast", out, dtype=out.dtype)
+                return out.clone()
         return out
     return wrapped
 

@@ -501,8 +501,8 @@ def _packable(n: Node, users: list[Node], results) -> bool:
     return all(fusion_of(mm) is Fusion.MATMUL and mm.inputs[1] is v and mm.inputs[0] is not v
                and len(mm.outputs) == 1 and mm.outputs[0].type.ndim == 2
                and mm.inputs[0].type.ndim == 2
-               and not (mm.attrs.get("transpose_b") and (mm.attrs.get("transpose_a")
-                                                          or mm.inputs[0].shape[0] < PACK_T_MIN_ROWS))
+               and not (mm.attrs.get("transpose_b") and (
+                   mm.attrs.get("transpose_a") or mm.inputs[0].shape[0] < PACK_T_MIN_ROWS))
                for mm in users)
 
 

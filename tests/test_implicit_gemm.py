@@ -129,7 +129,8 @@ def _train(case, packed: bool, monkeypatch, steps: int = 2):
 
 
 @pytest.mark.parametrize("case", TRAIN_CASES,
-                         ids=lambda c: f"{c[0]}x{c[1]}k{c[2]}s{c[3]}_{c[6][0]}x{c[6][1]}{c[-1][-2:]}")
+                         ids=lambda c: f"{c[0]}x{c[1]}k{c[2]}s{c[3]}_{c[6][0]}x{c[6][1]}"
+                                       f"{c[-1][-2:]}")
 def test_training_packs_the_columns_in_both_matmuls_bit_identically(case, monkeypatch):
     """In a train step the columns have two readers, the forward matmul and the weight
     gradient's (g @ cols^T): each packs them from the image, with the same bits as the

@@ -43,9 +43,6 @@ class _Rebound:
     def __eq__(self, other) -> bool:
         return False
 
-    def __ne__(self, other) -> bool:
-        return True
-
     __hash__ = object.__hash__
 
 

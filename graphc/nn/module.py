@@ -81,8 +81,9 @@ class Module:
             self._modules[name] = value
         else:
             before = self.__dict__.get(name, _MISSING)
-            if before is not value and not (type(before) is type(value) and
-                                            type(value) in _SETTINGS and _same_setting(before, value)):
+            same = type(before) is type(value) and type(value) in _SETTINGS and \
+                _same_setting(before, value)
+            if before is not value and not same:
                 # a setting a traced forward may have read (Dropout.p, a kernel size, a new
                 # callable): compiled functions retrace instead of running the old value
                 object.__setattr__(self, "_version", self.__dict__.get("_version", 0) + 1)
@@ -143,19 +144,18 @@ class Module:
 
     def get_parameter(self, target: str) -> Parameter:
         """The parameter at dotted path `target` ("layer.weight"), as torch's."""
-        path, _, name = target.rpartition(".")
-        mod = self.get_submodule(path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{type(mod).__name__} has no parameter `{name}`")
-        return mod._parameters[name]
+        return self._get_entry(target, "_parameters", "parameter")
 
     def get_buffer(self, target: str):
         """The buffer at dotted path `target`, as torch's."""
+        return self._get_entry(target, "_buffers", "buffer")
+
+    def _get_entry(self, target: str, table: str, what: str):
         path, _, name = target.rpartition(".")
         mod = self.get_submodule(path)
-        if name not in mod._buffers:
-            raise AttributeError(f"{type(mod).__name__} has no buffer `{name}`")
-        return mod._buffers[name]
+        if name not in getattr(mod, table):
+            raise AttributeError(f"{type(mod).__name__} has no {what} `{name}`")
+        return getattr(mod, table)[name]
 
     # ---- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo=None) -> Iterator[tuple[str, "Module"]]:

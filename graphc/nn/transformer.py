@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .. import functions as G
+from ..grad_mode import is_grad_enabled
 from .. import shape_ops as SO
 from ..tensor import Tensor, check
 from . import init
@@ -196,7 +197,6 @@ class TransformerEncoder(Module):
 
     def _nested_path(self, src, mask, pad) -> bool:
         """Whether torch's forward would run its nested-tensor fast path (its checks in order)."""
-        from ..grad_mode import is_grad_enabled
         if not self.use_nested_tensor or not len(self.layers) or self.layers[0].training \
                 or src.ndim != 3 or pad is None or mask is not None:
             return False
@@ -204,10 +204,10 @@ class TransformerEncoder(Module):
                 p.requires_grad for p in self.layers[0].parameters())):
             return False
         if self.mask_check:   # every row's valid positions a prefix (padding at the end only)
-            valid = ~pad.numpy().astype(bool) if not pad.is_traced else None
-            if valid is None or not (valid[:, :1].all() and
-                                     (valid[:, 1:] <= valid[:, :-1]).all()):
+            if pad.is_traced:   # values unknown: torch's check cannot be made
                 return False
+            valid = ~pad.numpy().astype(bool)
+            return bool(valid[:, :1].all() and (valid[:, 1:] <= valid[:, :-1]).all())
         return True
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None) -> Tensor:
@@ -225,8 +225,8 @@ class TransformerEncoder(Module):
                       src_key_padding_mask=src_key_padding_mask)
         out = out if self.norm is None else self.norm(out)
         if nested:   # torch's padded tensor: 0 where the positions were padding
-            keep = G.unsqueeze(src_key_padding_mask, -1)
-            out = G.where(keep if keep.dtype.is_bool else keep != 0, 0.0, out)
+            padded = G.unsqueeze(src_key_padding_mask, -1)   # canonical: -inf where padded
+            out = G.where(padded if padded.dtype.is_bool else padded != 0, 0.0, out)
         return out
 
 

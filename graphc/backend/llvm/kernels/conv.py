@@ -29,6 +29,17 @@ def _valid(n_out: int, size: int, stride: int, shift: int) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
+def _valid_at_run_time(b: ir.IRBuilder, n_out: int, size: int, stride: int, shift):
+    """_valid for a shift known at run time (an i64): (lo, hi) as i64 values."""
+    lo = b.sdiv(b.add(b.neg(shift), H.i64(stride - 1)), H.i64(stride))   # ceil(-shift / stride)
+    lo = b.select(b.icmp_signed(">", lo, H.i64(0)), lo, H.i64(0))
+    last = b.sub(H.i64(size - 1), shift)
+    hi = b.add(b.sdiv(last, H.i64(stride)), H.i64(1))
+    hi = b.select(b.icmp_signed("<", hi, H.i64(n_out)), hi, H.i64(n_out))
+    hi = b.select(b.icmp_signed("<", last, H.i64(0)), H.i64(0), hi)
+    return lo, b.select(b.icmp_signed("<", hi, lo), lo, hi)
+
+
 def _taps(node: Node, spatial):
     """For each kernel offset in order: (row r, (oh_lo, oh_hi, ih shift), (ow_lo, ow_hi, iw shift))."""
     a = node.attrs
@@ -152,13 +163,7 @@ def emit_fold(mb, b, slots, node: Node, err, name: str) -> None:
             whose input row lies inside y) are computed here, so the IR holds one copy of each
             column offset rather than kh*kw (LLVM spent seconds on LeNet-5's 25 unrolled)."""
             yh = b.sub(b.mul(i, H.i64(dh)), H.i64(ph))
-            lo = b.sdiv(b.add(b.neg(yh), H.i64(sh - 1)), H.i64(sh))
-            oh0 = b.select(b.icmp_signed(">", lo, H.i64(0)), lo, H.i64(0))
-            last = b.sub(H.i64(h - 1), yh)
-            hi = b.add(b.sdiv(last, H.i64(sh)), H.i64(1))
-            hi = b.select(b.icmp_signed("<", hi, H.i64(ho)), hi, H.i64(ho))
-            hi = b.select(b.icmp_signed("<", last, H.i64(0)), H.i64(0), hi)
-            oh1 = b.select(b.icmp_signed("<", hi, oh0), oh0, hi)
+            oh0, oh1 = _valid_at_run_time(b, ho, h, sh, yh)
             for j in range(kw):
                 yw = j * dw - pwd
                 ow0, ow1 = _valid(wo, w, sw, yw)

@@ -834,16 +834,14 @@ class MatmulKernel:
         return buf
 
     def _unfold_geometry(self):
-        """The packed unfold's image x, its sizes and the unfold's geometry, and the masked
-        load and gather intrinsics for each vector width the pack uses (declared on demand)."""
-        u = self.unfold
-        x = u.inputs[0]
-        a = u.attrs
+        """The packed unfold's image x, its sizes, the unfold's geometry, and its output grid:
+        Wo and L = Ho*Wo pixels per image."""
+        x, a = self.unfold.inputs[0], self.unfold.attrs
         g = dict(x=x, C=x.shape[1], IH=x.shape[2], IW=x.shape[3], kernel=a["kernel"],
                  dilation=a["dilation"], stride=a["stride"], pad=a["pad_lo"], pad_hi=a["pad_hi"])
-        (kh, kw), (dh, dw), (sh, sw) = a["kernel"], a["dilation"], a["stride"]
-        g["wo"] = blocks(x.shape[3], kw, dw, sw, a["pad_lo"][1], a["pad_hi"][1])
-        g["L"] = blocks(x.shape[2], kh, dh, sh, a["pad_lo"][0], a["pad_hi"][0]) * g["wo"]
+        ho, wo = (blocks(x.shape[2 + d], a["kernel"][d], a["dilation"][d], a["stride"][d],
+                         a["pad_lo"][d], a["pad_hi"][d]) for d in (0, 1))
+        g["wo"], g["L"] = wo, ho * wo
         return g
 
     def _intrinsic(self, kind: str, w: int):
@@ -882,9 +880,9 @@ class MatmulKernel:
             return hb, wb, base, None
         runs, r0 = [], b.udiv(p0, ir.Constant(i32, wo))   # lane 0's row of the whole batch
         rel = b.sub(b.udiv(p, vec(wo)), vec(r0))
+        ho = ir.Constant(i32, g["L"] // wo)
         for s in range(rows):
             r = b.add(r0, ir.Constant(i32, s))
-            ho = ir.Constant(i32, g["L"] // wo)
             hs = b.sub(b.mul(b.urem(r, ho), ir.Constant(i32, sh)), ir.Constant(i32, ph))
             start = b.add(b.mul(b.udiv(r, ho), ir.Constant(i32, chw)),
                           b.mul(hs, ir.Constant(i32, g["IW"])))
@@ -930,7 +928,8 @@ class MatmulKernel:
         channel whose elements start coff (an i32, c*H*W) into each image: one masked vector
         load per output row, or one masked gather; 0 outside x."""
         b, i32, dt = self.b, ir.IntType(32), self.dt
-        align, ptr, zero = ir.Constant(i32, dt.itemsize), self.operands[g["x"]].ptr, H.const(dt, 0, w)
+        align, ptr = ir.Constant(i32, dt.itemsize), self.operands[g["x"]].ptr
+        zero = H.const(dt, 0, w)
         if reads[0] == "runs":
             load, v = self._intrinsic("load", w), zero
             for mask, start in reads[1]:
@@ -997,8 +996,8 @@ class MatmulKernel:
         B[k, j] is tap j at output pixel k. Eight pixels at a time: each of the panel's taps
         loads its eight values along k as _pack_unfold loads a row (a masked vector load per
         output row at stride 1, else a gather), and every eight taps are transposed in
-        registers into eight panel rows; the last k rows (fewer than eight) element by element. The values are
-        B's, so the sums are the same FMA chains."""
+        registers into eight panel rows; the last k rows (fewer than eight) element by element.
+        The values are B's, so the sums are the same FMA chains."""
         b, dt = self.b, self.dt
         g = self._unfold_geometry()
         pw = sum(widths)
